@@ -27,6 +27,11 @@ max_requests = 0
 # Each open stream is one file descriptor: let a worker use what the hard limit allows.
 _needed = worker_connections + 256
 
+# gunicorn 27's control socket lives at one path per user: several instances on one host (two
+# services behind a balancer, parallel tests) would fight over it, and a read-only container
+# HOME cannot hold it. Nothing here uses it.
+control_socket_disable = True
+
 accesslog = None  # one line per stream comes from the streamer.access logger instead
 logconfig_dict: dict[str, Any] = {
     "version": 1,
