@@ -1,0 +1,126 @@
+"""The Flask app factory: routes and error handlers. No work at import time.
+
+>>> app = create_app({"STREAMER_HEARTBEAT_S": "5"})   # tests: env-style overrides
+>>> app = create_app(Config(heartbeat_s=5))              # or a Config
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from streamer.config import Config
+from streamer.errors import StreamerError
+from streamer.params import float_param, int_param
+from streamer.producers import data_chunks, series
+from streamer.response import StreamStats, stream_for_request
+
+log = logging.getLogger("streamer")
+access_log = logging.getLogger("streamer.access")
+
+MAX_COUNT = 100_000
+MAX_INTERVAL_S = 60.0
+
+
+def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
+    """Build the app. ``config`` is a :class:`Config`, a mapping of environment-style
+    overrides applied on top of the process environment, or None (the environment)."""
+    if config is None:
+        cfg = Config.from_env()
+    elif isinstance(config, Config):
+        cfg = config
+    else:
+        import os
+
+        cfg = Config.from_env({**os.environ, **config})
+
+    app = Flask(__name__)
+    app.config["STREAMER"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["streamer.observers"] = [log_stream]
+
+    _register_errors(app)
+    _register_routes(app)
+    if cfg.testing:
+        from streamer.testing import bp
+
+        app.register_blueprint(bp)
+    if not cfg.api_keys:
+        log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
+                    "reach it")
+    return app
+
+
+def log_stream(path: str, stats: StreamStats) -> None:
+    """One access-log line per stream, when it ends. No query strings: they may hold keys."""
+    ttfb = stats.ttfb_s
+    access_log.info(
+        "stream path=%s format=%s outcome=%s records=%d bytes=%d duration_s=%.3f ttfb_ms=%s%s",
+        path, stats.format, stats.outcome, stats.records, stats.bytes, stats.duration_s,
+        "-" if ttfb is None else f"{ttfb * 1000:.1f}",
+        f" error={stats.error_type}" if stats.error_type else "")
+
+
+def _register_routes(app: Flask) -> None:
+    @app.get("/")
+    def index() -> Response:
+        return jsonify({
+            "service": "streamer",
+            "endpoints": ["/stream/data", "/stream/series", "/healthz", "/readyz"],
+            "formats": ["text", "ndjson", "sse"],
+        })
+
+    @app.get("/stream/data")
+    def stream_data() -> Response:
+        count = int_param(request.args, "count", 1000, 0, MAX_COUNT)
+        interval = float_param(request.args, "interval", 1.0, 0.0, MAX_INTERVAL_S)
+        return stream_for_request(data_chunks(count, interval))
+
+    @app.get("/stream/series")
+    def stream_series() -> Response:
+        count = int_param(request.args, "count", 200, 0, MAX_COUNT)
+        interval = float_param(request.args, "interval", 0.1, 0.0, MAX_INTERVAL_S)
+        seed = int_param(request.args, "seed", secrets.randbelow(2**31), 0, 2**63 - 1)
+        return stream_for_request(series(count, interval, seed))
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        return jsonify({"status": "ready", "store": "memory"})
+
+
+def error_body(type: str, message: str, status: int) -> Response:
+    response = jsonify({"error": {"type": type, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(StreamerError)
+    def streamer_error(exc: StreamerError) -> Response:
+        response = error_body(exc.type, exc.message, exc.status)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        name = (exc.name or "error").lower().replace(" ", "_")
+        response = error_body(name, exc.description or name, exc.code or 500)
+        for key, value in exc.get_headers():
+            if key.lower() == "allow":
+                response.headers[key] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_body("internal_error", "internal error", 500)

@@ -1,0 +1,55 @@
+"""gunicorn settings for streamer, all from the environment (see README: Configuration).
+
+gevent workers hold thousands of open streams each; the values below come from the same
+:class:`streamer.config.Config` as the app, so a bad value stops start-up naming the variable.
+"""
+
+from __future__ import annotations
+
+import resource
+from typing import Any
+
+from streamer.config import Config
+
+_cfg = Config.from_env()
+
+bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
+worker_class = "gevent"
+workers = _cfg.workers
+worker_connections = _cfg.worker_connections
+# gevent workers notify the master from their own greenlet, so a long stream never trips
+# this; it only catches a worker whose hub is truly stuck.
+timeout = 30
+graceful_timeout = int(_cfg.graceful_timeout_s)
+keepalive = 5
+# Streams are long-lived; never recycle a worker under them by request count.
+max_requests = 0
+# Each open stream is one file descriptor: let a worker use what the hard limit allows.
+_needed = worker_connections + 256
+
+# gunicorn 27's control socket lives at one path per user: several instances on one host (two
+# services behind a balancer, parallel tests) would fight over it, and a read-only container
+# HOME cannot hold it. Nothing here uses it.
+control_socket_disable = True
+
+accesslog = None  # one line per stream comes from the streamer.access logger instead
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "streamer": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+    },
+}
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _needed if hard == resource.RLIM_INFINITY else min(_needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

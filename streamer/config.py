@@ -1,0 +1,154 @@
+"""Configuration: read once from the environment into one immutable object.
+
+``Config.from_env()`` validates every variable and raises :class:`ConfigError` naming the
+variable on a bad value, so a misconfigured service stops at start-up instead of failing a
+request later. Tests build a config with ``Config.from_env({...})`` or ``Config(...)``
+directly; nothing is read from ``os.environ`` after start-up.
+
+>>> Config.from_env({"STREAMER_HEARTBEAT_S": "5"}).heartbeat_s
+5.0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # Serving (also read by gunicorn.conf.py).
+    host: str = "0.0.0.0"
+    port: int = 8000
+    workers: int = 1
+    worker_connections: int = 10_000
+    graceful_timeout_s: float = 30.0
+    # Streams.
+    heartbeat_s: float = 15.0
+    max_streams: int = 10_000
+    max_stream_s: float = 3600.0
+    stream_ttl_s: float = 600.0
+    retry_ms: int = 3000
+    # Chat.
+    chat_provider: str = "echo"
+    chat_model: str = "gpt-4o-mini"
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    # Store, security.
+    redis_url: str | None = None
+    api_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    # Test-only endpoints (never set in production).
+    testing: bool = False
+
+    def __repr__(self) -> str:
+        # Secrets never reach a log line through a repr.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("openai_api_key", "api_keys"):
+            if shown[name]:
+                shown[name] = "***"
+        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        get = _Reader(env)
+        key = get.str_("OPENAI_API_KEY")
+        redis_url = get.str_("REDIS_URL")
+        provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
+                              "openai" if key else "echo")
+        if provider == "openai" and not key:
+            raise ConfigError("STREAMER_CHAT_PROVIDER=openai needs OPENAI_API_KEY to be set")
+        return cls(
+            host=get.str_("STREAMER_HOST") or "0.0.0.0",
+            port=get.int_("PORT", 8000, 1, 65535),
+            # One worker by default: the in-memory stream store is per process. With
+            # REDIS_URL any worker can serve a resume, so use every core.
+            workers=get.int_("WEB_CONCURRENCY", (os.cpu_count() or 1) if redis_url else 1,
+                            1, 64),
+            worker_connections=get.int_("STREAMER_WORKER_CONNECTIONS", 10_000, 1, 1_000_000),
+            graceful_timeout_s=get.float_("STREAMER_GRACEFUL_TIMEOUT_S", 30.0, 0.0, 3600.0),
+            heartbeat_s=get.float_("STREAMER_HEARTBEAT_S", 15.0, 0.01, 3600.0),
+            max_streams=get.int_("STREAMER_MAX_STREAMS", 10_000, 1, 1_000_000),
+            max_stream_s=get.float_("STREAMER_MAX_STREAM_S", 3600.0, 0.1, 7 * 86400.0),
+            stream_ttl_s=get.float_("STREAMER_STREAM_TTL_S", 600.0, 1.0, 30 * 86400.0),
+            retry_ms=get.int_("STREAMER_RETRY_MS", 3000, 0, 3_600_000),
+            chat_provider=provider,
+            chat_model=get.str_("STREAMER_CHAT_MODEL") or "gpt-4o-mini",
+            openai_api_key=key,
+            openai_base_url=get.str_("OPENAI_BASE_URL"),
+            redis_url=redis_url,
+            api_keys=get.list_("STREAMER_API_KEYS"),
+            cors_origins=get.list_("STREAMER_CORS_ORIGINS"),
+            testing=get.bool_("STREAMER_TESTING", False),
+        )
+
+
+class _Reader:
+    """Typed, bounded reads of environment variables; errors name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def str_(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def _number(self, name: str, default: T, low: T, high: T, parse: Callable[[str], T],
+                kind: str) -> T:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+        if not (low <= value <= high):  # type: ignore[operator]
+            raise ConfigError(f"{name} must be between {low} and {high}, got {raw!r}")
+        return value
+
+    def int_(self, name: str, default: int, low: int, high: int) -> int:
+        return self._number(name, default, low, high, int, "a whole number")
+
+    def float_(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(raw)
+            return value
+
+        return self._number(name, default, low, high, parse, "a number")
+
+    def bool_(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def choice_(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    def list_(self, name: str) -> tuple[str, ...]:
+        raw = self._raw(name)
+        return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else ()

@@ -1,0 +1,69 @@
+"""Bounded request parameters: a bad value is a 400 that names the parameter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import BadRequest
+from .framing import FORMATS, MEDIA_TYPES
+
+
+def _invalid(name: str, why: str) -> BadRequest:
+    return BadRequest(f"parameter {name!r} {why}", type="invalid_parameter")
+
+
+def int_param(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(name, f"must be a whole number, got {raw[:40]!r}") from None
+    if not low <= value <= high:
+        raise _invalid(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def float_param(args: Mapping[str, str], name: str, default: float, low: float,
+                high: float) -> float:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _invalid(name, f"must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise _invalid(name, f"must be between {low:g} and {high:g}, got {raw[:40]!r}")
+    return value
+
+
+def str_param(args: Mapping[str, str], name: str, default: str, max_len: int = 200) -> str:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if len(raw) > max_len:
+        raise _invalid(name, f"must be at most {max_len} characters")
+    return raw
+
+
+def choose_format(query: str | None, accept: str | None) -> str:
+    """``?format=`` wins, then the first media type of ``Accept`` we serve, else ``text``."""
+    if query is not None:
+        if query not in FORMATS:
+            raise _invalid("format", f"must be one of {', '.join(FORMATS)}, got {query[:40]!r}")
+        return query
+    if accept:
+        for part in accept.split(","):
+            media = part.split(";", 1)[0].strip().lower()
+            if media in MEDIA_TYPES:
+                return MEDIA_TYPES[media]
+    return "text"
+
+
+def choose_request_format(request: Any) -> str:
+    """The format a Flask request asks for (``?format=``, then ``Accept``)."""
+    return choose_format(request.args.get("format"), request.headers.get("Accept"))

@@ -1,0 +1,115 @@
+"""Shared fixtures: the service under real gunicorn with gevent workers on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full_env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "STREAMER_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(workers),
+            "STREAMER_TESTING": "1",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REDIS_URL", "STREAMER_API_KEYS"):
+            if name not in env:
+                full_env.pop(name, None)
+        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = self.log()
+                self.stop()
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{log}")
+            try:
+                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"gunicorn did not become healthy in {timeout} s:\n{log}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True, check=False).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self) -> None:
+        if self._log.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One gevent worker, heartbeat 0.5 s, test endpoints on."""
+    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    srv = Server({"STREAMER_HEARTBEAT_S": "0.5"}, log)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[type[Server] | object]:
+    """Start extra servers with their own environment; all are stopped after the test."""
+    started: list[Server] = []
+
+    def make(env: dict[str, str] | None = None, workers: int = 1) -> Server:
+        srv = Server(env or {}, tmp_path / f"gunicorn-{len(started)}.log", workers)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
