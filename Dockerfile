@@ -31,8 +31,8 @@ RUN --mount=type=secret,id=pip_ca \
 
 FROM debian:bookworm-slim
 
-# The service user has a home: gunicorn (>= 25.1) puts its control socket in
-# $HOME/.gunicorn/ (or $XDG_RUNTIME_DIR) and logs an error at start-up without one.
+# A non-root user with a fixed uid/gid (10001, so runAsNonRoot-style checks can see it is
+# not root) and a home of its own for tools that write under $HOME.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -268,6 +269,12 @@ def test_runs_as_non_root(container: Running, image: str) -> None:
     assert exec_uid != "0"
 
 
+def test_image_is_small(image: str) -> None:
+    size = _run([*PODMAN, "image", "inspect", "--format", "{{.Size}}", image], timeout=30)
+    # bookworm-slim (~80 MB) + Debian's python3 (~45 MB) + the venv (~30 MB) is ~155 MB today.
+    assert int(size.stdout) < 300_000_000, f"image is {int(size.stdout) / 1e6:.0f} MB"
+
+
 def test_healthcheck_passes(container: Running) -> None:
     # podman runs HEALTHCHECKs from systemd timers, absent here: run the image's check by hand.
     proc = _run([*PODMAN, "healthcheck", "run", container.name], timeout=60, check=False)
@@ -286,5 +293,5 @@ def test_stops_cleanly_on_sigterm(container: Running) -> None:
     logs = container.logs()
     assert state.get("ExitCode") == 0, f"exit code {state.get('ExitCode')}:\n{_tail(logs)}"
     assert elapsed < 15, f"stop took {elapsed:.1f} s"
-    for bad in ("Traceback", "[ERROR]", "[CRITICAL]"):
-        assert bad not in logs_before, f"{bad!r} in the container's log:\n{_tail(logs_before)}"
+    bad = re.search(r"Traceback|\bERROR\b|\bCRITICAL\b", logs_before)
+    assert bad is None, f"{bad[0]!r} in the container's log:\n{_tail(logs_before)}"
