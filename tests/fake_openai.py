@@ -906,6 +906,8 @@ class FakeOpenAI:
         extra_headers: Iterable[tuple[str, str]] = (),
     ) -> bool:
         body = _dumps(obj)
+        extra = list(extra_headers)
+        overridden = {name for name, _ in extra}
         headers = [
             (
                 "content-type",
@@ -913,8 +915,8 @@ class FakeOpenAI:
             ),
             ("content-length", str(len(body))),
             ("connection", "keep-alive" if keep_alive else "close"),
-            *self._common_headers(record),
-            *extra_headers,
+            *[(k, v) for k, v in self._common_headers(record) if k not in overridden],
+            *extra,
         ]
         await self._send_head(conn, record, status, headers)
         await conn.write(body)
