@@ -357,7 +357,9 @@ class FakeRequest:
 
     def wait_done(self, timeout: float) -> str:
         """Wait until the outcome is no longer ``pending``; return it."""
-        return self._wait(lambda: self.outcome != "pending" and self.outcome, timeout, "the end")
+        return self._wait(
+            lambda: None if self.outcome == "pending" else self.outcome, timeout, "the end"
+        )
 
     def _wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
         assert self._server is not None
@@ -775,7 +777,7 @@ class FakeOpenAI:
         raw_body = await self._read_body(conn, headers)
 
         record = FakeRequest(
-            index=len(self._requests),
+            index=-1,  # set under the lock below
             connection=conn.number,
             method=method,
             path=target,
@@ -1093,7 +1095,7 @@ class FakeOpenAI:
         if not stream:
             await conn.sleep(delay * len(tokens))
             record.tokens_sent = len(tokens)
-            message = {
+            message: dict[str, Any] = {
                 "role": "assistant",
                 "content": "".join(tokens),
                 "refusal": None,

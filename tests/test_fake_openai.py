@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ def _raw_exchange(port: int, body: bytes, extra: bytes = b"") -> bytes:
 
 def _dechunk(body: bytes) -> tuple[list[bytes], bytes]:
     """The HTTP chunks of a chunked body, and what follows the terminator."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line, _, body = body.partition(b"\r\n")
         size = int(size_line, 16)
@@ -498,6 +499,10 @@ def test_client_closing_while_the_model_is_silent(server: FakeOpenAI, client: Op
 
 @pytest.mark.timeout(20)
 def test_cancelling_an_async_request_before_headers(server: FakeOpenAI) -> None:
+    def hanging() -> FakeRequest | None:
+        records = server.requests
+        return records[0] if records and records[0].scenario is not None else None
+
     async def cancel_while_hanging() -> tuple[float, FakeRequest]:
         async with _async_client(server) as sdk:
             task = asyncio.ensure_future(
@@ -506,11 +511,7 @@ def test_cancelling_an_async_request_before_headers(server: FakeOpenAI) -> None:
                 )
             )
             # Wait in a thread: blocking this loop would keep the request from being sent.
-            record = await asyncio.to_thread(
-                server.wait_for,
-                lambda: server.requests and server.requests[0].scenario and server.requests[0],
-                5,
-            )
+            record = await asyncio.to_thread(server.wait_for, hanging, 5)
             await asyncio.sleep(0.1)
             left_at = time.monotonic()
             task.cancel()
@@ -590,3 +591,25 @@ def test_close_with_open_streams_stops_cleanly() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     fake.close()  # idempotent
     assert fake.errors == []
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_raw_close_while_hanging_is_seen_at_once(server: FakeOpenAI, how: str) -> None:
+    body = json.dumps(
+        {"model": "fake?hang=before_headers", "messages": MESSAGES, "stream": True}
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    with sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: h\r\n"
+            b"authorization: Bearer " + KEY.encode() + b"\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        record = _only(server)
+        server.wait_for(lambda: record.scenario, timeout=5)
+        if how == "rst":  # SO_LINGER 0: close() sends a reset instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        left_at = time.monotonic()
+    assert record.wait_closed(timeout=5) - left_at < DISCONNECT_BOUND_S
+    assert record.disconnected and record.outcome == "client_gone"
