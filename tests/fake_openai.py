@@ -70,6 +70,14 @@ hang_s=S        end the hang after S seconds and go on normally (default: hang u
                 client leaves or the server stops)
 ==============  ==============================================================================
 
+What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
+``fail=401`` or a wrong key: ``AuthenticationError``; ``fail=429``: ``RateLimitError``
+(``e.response.headers["retry-after"]``); ``fail=500``: ``InternalServerError``; ``cut=K``:
+``APIConnectionError`` from the stream iteration, caused by ``httpx2.RemoteProtocolError``
+("incomplete chunked read"); ``error=K``: plain ``APIError`` from the iteration; a hang with a
+client timeout: ``APITimeoutError`` (from ``create()`` for ``before_headers``, from the
+iteration for ``after_headers``). The SDK retries 429, 5xx and connection errors by default.
+
 Auth: every ``/v1`` request needs ``Authorization: Bearer <key>``. With ``api_key=None`` any
 non-empty key is accepted. A missing key or a wrong one gets the real 401 bodies.
 
