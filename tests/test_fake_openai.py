@@ -17,8 +17,9 @@ from typing import Any
 
 import openai
 import pytest
-from fake_openai import FakeOpenAI, FakeRequest, Scenario, expected_reply, fake_model
 from openai import AsyncOpenAI, OpenAI
+
+from .fake_openai import FakeOpenAI, FakeRequest, Scenario, expected_reply, fake_model
 
 KEY = "sk-fake-key-for-tests-0123456789"
 MESSAGES: list[Any] = [{"role": "user", "content": "héllo wörld, a streamed 🌍 answer"}]
