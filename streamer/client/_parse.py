@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from ..decoders import DECODERS, DEFAULT_MAX_LINE, ProtocolError, SSEDecoder, TextDecoder
-from ..records import Data, End, Error, Record
+from ..records import Data, End, Error
 from ._errors import IncompleteStream, StreamErrorRecord
 
 
@@ -55,11 +56,14 @@ def parse_text(chunks: Iterable[bytes], encoding: str = "utf-8") -> Iterator[str
 class RecordParser:
     """Records of one logical stream, possibly read over several connections (resume).
 
-    ``parse(chunks)`` reads one body and yields its :class:`Data` records then its :class:`End`;
-    ``ping`` records and SSE comments are absorbed; an ``error`` record raises
-    :class:`StreamErrorRecord`. Across bodies it keeps ``last_id`` and drops data records whose
-    id is not above it, so a resumed stream never delivers a record twice, even from a server
-    that replays from the start.
+    ``parse(chunks)`` yields :class:`Data` records then the :class:`End` record; ``ping``
+    records and SSE comments are absorbed; an ``error`` record raises
+    :class:`StreamErrorRecord`. Besides bytes, ``chunks`` may hold markers between bodies:
+    ``True`` (the body ended properly: flush what the decoder holds) or ``False`` (it was cut:
+    drop the partial line). Across bodies the parser keeps ``last_id`` and drops data records
+    whose id is not above it, so a resumed stream never delivers a record twice, even from a
+    server that replays from the start; a resumed body that skips ids raises
+    :class:`IncompleteStream`.
     """
 
     def __init__(self, format: str = "ndjson", max_line: int = DEFAULT_MAX_LINE) -> None:
@@ -71,11 +75,11 @@ class RecordParser:
         self.last_id = 0
         self.end: End | None = None
         self.retry_ms: int | None = None  # the latest SSE ``retry:`` hint
-        self._resuming = False
+        self._resume_point = -1  # last_id when the current body was resumed
 
     def resuming(self) -> None:
         """The next body continues this stream after ``last_id``."""
-        self._resuming = True
+        self._resume_point = self.last_id
 
     def incomplete(self, why: str) -> IncompleteStream:
         return IncompleteStream(
@@ -83,45 +87,53 @@ class RecordParser:
             + (f" (last id {self.last_id})" if self.last_id else ""),
             received=self.received, last_id=self.last_id)
 
-    def parse(self, chunks: Iterable[bytes]) -> Iterator[Data | End]:
-        decoder = DECODERS[self.format](self.max_line)
-        feed = decoder.feed
+    def parse(self, chunks: Iterable[bytes | bool]) -> Iterator[Data | End]:
+        # The hot loop. Everything per record is inline (no nested generators): one class
+        # check and one comparison per data record in the common case.
+        decoder_type, max_line = DECODERS[self.format], self.max_line
+        decoder = decoder_type(max_line)
         try:
-            for chunk in chunks:
-                records = feed(chunk)
-                if records:
-                    yield from self._deliver(records)
-            yield from self._deliver(decoder.close())
+            for chunk in chain(chunks, _FLUSH):
+                if chunk.__class__ is bool:
+                    records = decoder.close() if chunk else []
+                    self._keep_retry_hint(decoder)
+                    decoder = decoder_type(max_line)
+                else:
+                    records = decoder.feed(chunk)  # type: ignore[arg-type]
+                if self.end is not None:
+                    continue  # complete: what follows the end record does not count
+                for record in records:
+                    if record.__class__ is Data:
+                        id = record.id
+                        last = self.last_id
+                        if id != last + 1:
+                            if id <= last:
+                                continue  # delivered before a reconnection
+                            if last == self._resume_point and last:
+                                raise self.incomplete(
+                                    f"the resumed stream went on at id {id} after id {last}, "
+                                    f"so records {last + 1}..{id - 1} were lost")
+                        self.last_id = id
+                        self.received += 1
+                        yield record
+                    elif record.__class__ is End:
+                        self.end = record
+                        yield record
+                        break
+                    elif record.__class__ is Error:
+                        raise StreamErrorRecord(
+                            record.type, record.message,
+                            received=self.received, last_id=self.last_id)
+                    # Ping: a heartbeat has done its job by arriving.
         finally:
-            if isinstance(decoder, SSEDecoder) and decoder.retry_ms is not None:
-                self.retry_ms = decoder.retry_ms
+            self._keep_retry_hint(decoder)
 
-    def _deliver(self, records: list[Record]) -> Iterator[Data | End]:
-        # The hot loop: one type check and one comparison per data record.
-        for record in records:
-            if type(record) is Data:
-                if record.id <= self.last_id or self.end is not None:
-                    continue  # already delivered before a reconnect; or after the end
-                if self._resuming:
-                    self._check_gap(record.id)
-                self.last_id = record.id
-                self.received += 1
-                yield record
-            elif type(record) is End:
-                if self.end is None:
-                    self.end = record
-                    yield record
-            elif type(record) is Error and self.end is None:
-                raise StreamErrorRecord(record.type, record.message,
-                                        received=self.received, last_id=self.last_id)
-            # Ping: a heartbeat has done its job by arriving.
+    def _keep_retry_hint(self, decoder: object) -> None:
+        if isinstance(decoder, SSEDecoder) and decoder.retry_ms is not None:
+            self.retry_ms = decoder.retry_ms
 
-    def _check_gap(self, id: int) -> None:
-        self._resuming = False
-        if self.last_id and id != self.last_id + 1:
-            raise self.incomplete(
-                f"the resumed stream went on at id {id} after id {self.last_id}, "
-                f"so records {self.last_id + 1}..{id - 1} were lost")
+
+_FLUSH = (True,)
 
 
 def parse_records(chunks: Iterable[bytes], format: str = "ndjson",

@@ -151,34 +151,42 @@ class RecordStream(_Stream):
         return self._records()
 
     def _records(self) -> Iterator[Data | End]:
-        parser = self._parser
-        failures = 0
         try:
-            while True:
-                before = parser.received
-                try:
-                    yield from parser.parse(self._body)
-                except Dropped as exc:
-                    self._count_bytes()
-                    if parser.end is not None:
-                        return  # the end arrived; a cut after it loses nothing
-                    cause: BaseException | None = exc.__cause__
-                    failure: Exception = (
-                        IdleTimeout(self._read_timeout or 0.0, received=parser.received)
-                        if exc.timeout else parser.incomplete("the connection was cut"))
-                else:
-                    self._count_bytes()
-                    if parser.end is not None:
-                        return
-                    cause = None
-                    failure = parser.incomplete("the body ended without an end record")
-                if parser.received > before:
-                    failures = 0
-                elif self.reconnects:
-                    failures += 1  # a reconnection that brought nothing new
-                self._reconnect(failure, cause, failures)
+            yield from self._parser.parse(self._bodies())
         finally:
             self.close()
+
+    def _bodies(self) -> Iterator[bytes | bool]:
+        """The chunks of every body this stream reads, each body followed by a marker for
+        the parser (True: it ended properly, False: it was cut); reconnects in between.
+        Only chunks pass through here, never records: the per-record path stays short."""
+        parser = self._parser
+        failures = 0
+        while True:
+            before = parser.received
+            try:
+                yield from self._body
+            except Dropped as exc:
+                self._count_bytes()
+                yield False
+                if parser.end is not None:
+                    return  # the end arrived; a cut after it loses nothing
+                cause: BaseException | None = exc.__cause__
+                failure: Exception = (
+                    IdleTimeout(self._read_timeout or 0.0, received=parser.received)
+                    if exc.timeout else parser.incomplete("the connection was cut"))
+            else:
+                self._count_bytes()
+                yield True
+                if parser.end is not None:
+                    return
+                cause = None
+                failure = parser.incomplete("the body ended without an end record")
+            if parser.received > before:
+                failures = 0
+            elif self.reconnects:
+                failures += 1  # a reconnection that brought nothing new
+            self._reconnect(failure, cause, failures)
 
     def _reconnect(self, failure: Exception, cause: BaseException | None,
                    failures: int) -> None:
