@@ -211,6 +211,8 @@ class RecordStream(_Stream):
                     raise
                 failure, cause, retry_after = exc, None, exc.retry_after
             except (ConnectFailed, IdleTimeout) as exc:
+                if isinstance(exc, IdleTimeout):
+                    exc.received = self.received
                 failure, cause, retry_after = exc, None, None
             else:
                 self.response, self._body = response, Body(response)
