@@ -30,7 +30,9 @@ CLI = [sys.executable, "-X", "dev", "-W", "error", "-m", "streamer.client"]
 
 
 def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k != "STREAMER_TOKEN"}
+    # No PYTHONUNBUFFERED: the CLI must flush by itself, or the streaming test cannot fail.
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("STREAMER_TOKEN", "PYTHONUNBUFFERED")}
     return {**base, "PYTHONIOENCODING": "utf-8", **extra}
 
 
