@@ -270,7 +270,7 @@ class _Bridge:
     def _run(self) -> None:  # the loop thread
         # Created here, after any patching, so that in a patched process the loop gets gevent's
         # selector bound to this thread's own hub.
-        loop = asyncio.new_event_loop()
+        loop = _new_loop()
         asyncio.set_event_loop(loop)
         self.ident = _get_ident()
         self.loop = loop  # published last: from now on, submit() schedules drains itself
@@ -300,6 +300,39 @@ class _Bridge:
                 log.exception("streamer.adapter: callback failed on the bridge loop")
 
 
+# A busy loop (ready callbacks pending) calls select(0) once per iteration. GeventSelector
+# answers every select(0) by yielding to the thread's hub: ~14 µs per iteration instead of ~2 µs
+# on epoll, and a task woken by a future takes two iterations. So zero-timeout polls are skipped
+# when the last real poll is younger than this: while busy, the loop still polls its sockets
+# (and lets its hub run greenlets, such as to_thread workers) every 0.5 ms; when idle it blocks
+# in a real select as before. Measured: 14.3 -> 2.6 µs per iteration.
+_BUSY_POLL_S: Final = 0.0005
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for the calling (bridge) thread; see the module docstring."""
+    if not gevent.monkey.is_module_patched("selectors"):
+        return asyncio.new_event_loop()
+    from gevent.selectors import GeventSelector
+
+    class _BridgeSelector(GeventSelector):  # type: ignore[misc]  # gevent has no stubs
+        _last_poll = 0.0
+
+        def select(self, timeout: float | None = None) -> list[Any]:
+            if (
+                timeout is not None
+                and timeout <= 0
+                and not self._ready.is_set()
+                and monotonic() - self._last_poll < _BUSY_POLL_S
+            ):
+                return []
+            self._last_poll = monotonic()
+            return cast(list[Any], super().select(timeout))
+
+    # Built here, on the bridge thread: the selector binds to this thread's hub.
+    return asyncio.SelectorEventLoop(_BridgeSelector())
+
+
 _bridge: _Bridge | None = None
 _bridge_lock = _allocate_lock()
 _orphans: list[_Bridge] = []
@@ -321,6 +354,12 @@ def _start_bridge() -> _Bridge:
                 # A parent's loop, inherited by fork; its thread does not exist here. Keep a
                 # reference so its __del__ never warns about an unclosed loop.
                 _orphans.append(bridge)
+            if gevent.monkey.is_module_patched("threading"):
+                # Create this thread's hub first. Hub.__init__ lazily imports modules named by
+                # gevent's config; with patched import locks, two threads creating their first
+                # hubs at once (this one about to wait, the new loop thread) deadlocked in
+                # ~1 of 3 runs of a script. Afterwards the config is cached: no imports.
+                gevent.get_hub()
             bridge = _bridge = _Bridge()
         return bridge
 
