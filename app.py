@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
 from streamer.errors import StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -49,6 +50,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions["streamer.metrics"] = metrics
     app.extensions["streamer.observers"] = [AccessLog(), metrics]
     app.extensions["streamer.streams"] = StreamRegistry()
+    app.extensions["streamer.chat"] = make_provider(cfg)
 
     _register_errors(app)
     _register_routes(app)
@@ -84,7 +86,8 @@ def _register_routes(app: Flask) -> None:
     def index() -> Response:
         return jsonify({
             "service": "streamer",
-            "endpoints": ["/stream/data", "/stream/series", "/healthz", "/readyz"],
+            "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/healthz", "/readyz",
+                          "/metrics"],
             "formats": ["text", "ndjson", "sse"],
         })
 
@@ -100,6 +103,14 @@ def _register_routes(app: Flask) -> None:
         interval = float_param(request.args, "interval", 0.1, 0.0, MAX_INTERVAL_S)
         seed = int_param(request.args, "seed", secrets.randbelow(2**31), 0, 2**63 - 1)
         return stream_for_request(series(count, interval, seed))
+
+    @app.post("/chat")
+    def chat() -> Response:
+        cfg: Config = app.config["STREAMER"]
+        body = parse_chat_body(request.content_type, request.get_data(cache=False),
+                               cfg.chat_model)
+        provider = app.extensions["streamer.chat"]
+        return stream_for_request(provider.stream(body))
 
     @app.get("/metrics")
     def metrics() -> Response:

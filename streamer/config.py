@@ -40,6 +40,9 @@ class Config:
     chat_model: str = "gpt-4o-mini"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
+    upstream_timeout_s: float = 60.0
+    upstream_retries: int = 2
+    echo_delay_s: float = 0.03
     # Store, security.
     redis_url: str | None = None
     api_keys: tuple[str, ...] = ()
@@ -86,6 +89,9 @@ class Config:
             chat_model=get.str_("STREAMER_CHAT_MODEL") or "gpt-4o-mini",
             openai_api_key=key,
             openai_base_url=get.str_("OPENAI_BASE_URL"),
+            upstream_timeout_s=get.float_("STREAMER_UPSTREAM_TIMEOUT_S", 60.0, 0.1, 3600.0),
+            upstream_retries=get.int_("STREAMER_UPSTREAM_RETRIES", 2, 0, 10),
+            echo_delay_s=get.float_("STREAMER_ECHO_DELAY_S", 0.03, 0.0, 10.0),
             redis_url=redis_url,
             api_keys=get.list_("STREAMER_API_KEYS"),
             cors_origins=get.list_("STREAMER_CORS_ORIGINS"),

@@ -62,7 +62,7 @@ class Server:
             try:
                 if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.05)
         log = self.log()
@@ -70,7 +70,8 @@ class Server:
         raise RuntimeError(f"gunicorn did not become healthy in {timeout} s:\n{log}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
