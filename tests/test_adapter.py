@@ -501,6 +501,22 @@ def test_greenlets_keep_running_while_a_greenlet_waits() -> None:
     assert len(during) >= 10, f"only {len(during)} ticks in {end - start:.2f} s"
 
 
+def test_a_lone_greenlet_waiting_on_the_loop_thread_does_not_hit_loop_exit() -> None:
+    """With nothing else in its hub, a greenlet waiting only on another thread must not get
+    LoopExit: the adapter's watcher is referenced while it waits."""
+
+    async def slow() -> AsyncIterator[int]:
+        for i in range(2):
+            await asyncio.sleep(0.1)
+            yield i
+
+    def body() -> list[int]:
+        gevent.get_hub()  # this thread's own hub, with no timers or other greenlets in it
+        return list(iterate_async(slow))  # waits in the hub, from the thread's main greenlet
+
+    assert in_thread(body) == [0, 1]
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
