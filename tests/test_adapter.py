@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import gevent
 import pytest
 
-from streamer.adapter import SyncStream, iterate_async, loop_local, run_sync
+from streamer.adapter import CLOSE_WAIT_S, SyncStream, iterate_async, loop_local, run_sync
 
 T = TypeVar("T")
 DEADLINE = 30.0  # seconds; generous: the machine is shared and noisy
@@ -274,6 +274,32 @@ def test_close_stops_a_producer_blocked_by_backpressure(
     # yield), and its awaiting cleanup is not interrupted by a cancellation.
     assert probe.stopped_by == "GeneratorExit"
     assert probe.cleanup_error is None
+
+
+def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
+    consume: Callable[[Callable[[], Any]], Any],
+) -> None:
+    cleanup_done = threading.Event()
+
+    async def slow_cleanup() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(2.0)  # e.g. an upstream that is slow to hang up
+            cleanup_done.set()
+
+    def body() -> tuple[float, bool]:
+        stream = iterate_async(slow_cleanup)
+        next(stream)
+        start = time.monotonic()
+        stream.close()
+        return time.monotonic() - start, cleanup_done.is_set()
+
+    took, done_at_return = consume(body)
+    assert not done_at_return
+    assert CLOSE_WAIT_S * 0.9 <= took < CLOSE_WAIT_S + 1.5  # waited, but bounded
+    assert cleanup_done.wait(DEADLINE)  # and the cleanup was not cut short
 
 
 def test_context_manager_closes(consume: Callable[[Callable[[], Any]], Any]) -> None:
