@@ -22,10 +22,12 @@ Design (see DESIGN.md, "The async-to-sync adapter", and issue 4):
 
 - **One bridge loop per process,** started lazily in a real OS thread (the *original*
   ``_thread.start_new_thread`` when gevent has patched threading: a patched ``threading.Thread``
-  would start a greenlet). The loop is created with ``asyncio.new_event_loop()`` inside that
-  thread, so in a patched process it runs on gevent's ``GeventSelector`` with the thread's own
-  hub: name lookup, ``asyncio.to_thread`` and ``anyio.to_thread`` (used by the openai SDK) work.
-  On the original epoll selector all three hang. A forked child (gunicorn worker) starts its own.
+  would start a greenlet). The loop is created inside that thread, after patching, so in a
+  patched process it runs on gevent's ``GeventSelector`` bound to the thread's own hub: name
+  lookup, ``asyncio.to_thread`` and ``anyio.to_thread`` (used by the openai SDK) work.
+  On the original epoll selector name lookup and ``anyio.to_thread`` hang (tested). A forked
+  child (a gunicorn worker) starts its own loop. Zero-timeout polls are rate-limited (see
+  ``_BUSY_POLL_S``): GeventSelector otherwise costs ~14 µs per loop iteration.
 - **Per stream,** a pump task on the loop fills a bounded deque; the consumer pops from it
   without locks (deque appends/pops are atomic). Backpressure: the pump waits once the deque
   holds ``buffer`` items and is woken when the consumer has drained it to half, so crossings of
@@ -43,6 +45,16 @@ Design (see DESIGN.md, "The async-to-sync adapter", and issue 4):
   for the producer's ``finally`` to finish, so normally "after close() the producer's cleanup has
   run"; a producer whose cleanup takes longer finishes in the background. Garbage collection
   only requests the close (it may run in the hub, where waiting is not allowed).
+- **Why not asyncio-gevent** (asyncio on the gevent hub, no second thread): per the prototype
+  (issue 4) it makes its loop visible in every greenlet (``asyncio.run()`` in a view raises)
+  and its helpers hang when called from a request greenlet. An emulation of its design (a
+  GeventSelector loop in a greenlet of the consumer's hub; the package itself not installed)
+  measured a ~23 µs hand-off against ~50 µs here, and about the same per-item cost. The
+  thread costs a GIL hand-over per wake-up; it buys isolation from request greenlets.
+
+Measured (``bench/bench_adapter.py``, patched process, shared 2-core machine): ~1.0-1.3 µs per
+item with buffer 64, ~0.5-1.1 with 256, ~3-5 with 16; a hand-off to a waiting consumer
+~45-55 µs p50.
 
 Caveats: iterate a :class:`SyncStream` from one greenlet at a time, never on the bridge loop's
 thread (it would deadlock; use ``async for`` there). Producer code runs on the bridge loop

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import gevent
 import pytest
 
-from streamer.adapter import SyncStream, iterate_async, loop_local, run_sync
+from streamer.adapter import CLOSE_WAIT_S, SyncStream, iterate_async, loop_local, run_sync
 
 T = TypeVar("T")
 DEADLINE = 30.0  # seconds; generous: the machine is shared and noisy
@@ -276,6 +276,32 @@ def test_close_stops_a_producer_blocked_by_backpressure(
     assert probe.cleanup_error is None
 
 
+def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
+    consume: Callable[[Callable[[], Any]], Any],
+) -> None:
+    cleanup_done = threading.Event()
+
+    async def slow_cleanup() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(2.0)  # e.g. an upstream that is slow to hang up
+            cleanup_done.set()
+
+    def body() -> tuple[float, bool]:
+        stream = iterate_async(slow_cleanup)
+        next(stream)
+        start = time.monotonic()
+        stream.close()
+        return time.monotonic() - start, cleanup_done.is_set()
+
+    took, done_at_return = consume(body)
+    assert not done_at_return
+    assert CLOSE_WAIT_S * 0.9 <= took < CLOSE_WAIT_S + 1.5  # waited, but bounded
+    assert cleanup_done.wait(DEADLINE)  # and the cleanup was not cut short
+
+
 def test_context_manager_closes(consume: Callable[[Callable[[], Any]], Any]) -> None:
     probe = Probe()
 
@@ -499,6 +525,22 @@ def test_greenlets_keep_running_while_a_greenlet_waits() -> None:
         t.kill()
     during = [x for x in ticks if start <= x <= end]
     assert len(during) >= 10, f"only {len(during)} ticks in {end - start:.2f} s"
+
+
+def test_a_lone_greenlet_waiting_on_the_loop_thread_does_not_hit_loop_exit() -> None:
+    """With nothing else in its hub, a greenlet waiting only on another thread must not get
+    LoopExit: the adapter's watcher is referenced while it waits."""
+
+    async def slow() -> AsyncIterator[int]:
+        for i in range(2):
+            await asyncio.sleep(0.1)
+            yield i
+
+    def body() -> list[int]:
+        gevent.get_hub()  # this thread's own hub, with no timers or other greenlets in it
+        return list(iterate_async(slow))  # waits in the hub, from the thread's main greenlet
+
+    assert in_thread(body) == [0, 1]
 
 
 def open_fds() -> int:
