@@ -14,10 +14,17 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from streamer.config import Config
-from streamer.errors import StreamerError
-from streamer.params import float_param, int_param
+from streamer.errors import BadRequest, StreamerError
+from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.response import StreamStats, stream_for_request
+from streamer.resumable import (
+    STORE_EXTENSION,
+    current_store,
+    follow_response,
+    resumable_response,
+)
+from streamer.store import open_store, valid_stream_id
 
 log = logging.getLogger("streamer")
 access_log = logging.getLogger("streamer.access")
@@ -43,6 +50,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["streamer.observers"] = [log_stream]
+    app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
     _register_routes(app)
@@ -71,7 +79,8 @@ def _register_routes(app: Flask) -> None:
     def index() -> Response:
         return jsonify({
             "service": "streamer",
-            "endpoints": ["/stream/data", "/stream/series", "/healthz", "/readyz"],
+            "endpoints": ["/stream/data", "/stream/series", "/streams/<id>", "/healthz",
+                          "/readyz"],
             "formats": ["text", "ndjson", "sse"],
         })
 
@@ -79,6 +88,8 @@ def _register_routes(app: Flask) -> None:
     def stream_data() -> Response:
         count = int_param(request.args, "count", 1000, 0, MAX_COUNT)
         interval = float_param(request.args, "interval", 1.0, 0.0, MAX_INTERVAL_S)
+        if bool_param(request.args, "resumable"):
+            return resumable_response(data_chunks(count, interval))
         return stream_for_request(data_chunks(count, interval))
 
     @app.get("/stream/series")
@@ -94,7 +105,38 @@ def _register_routes(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        return jsonify({"status": "ready", "store": "memory"})
+        store = current_store()
+        try:
+            store.ping()
+        except StreamerError as exc:
+            response = jsonify({"status": "unavailable", "store": store.name,
+                                "error": exc.to_json()})
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
+            return response
+        return jsonify({"status": "ready", "store": store.name})
+
+    @app.get("/streams/<stream_id>")
+    def get_stream(stream_id: str) -> Response:
+        raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+        return follow_response(valid_stream_id(stream_id), _last_event_id(raw))
+
+    @app.delete("/streams/<stream_id>")
+    def delete_stream(stream_id: str) -> Response:
+        stream_id = valid_stream_id(stream_id)
+        if not current_store().cancel(stream_id):
+            return Response(status=204)  # already finished: nothing to cancel
+        response = jsonify({"id": stream_id, "status": "cancelled"})
+        response.status_code = 202
+        return response
+
+
+def _last_event_id(raw: str) -> int:
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
+                         type="invalid_last_event_id")
+    return int(raw)
 
 
 def error_body(type: str, message: str, status: int) -> Response:
