@@ -35,7 +35,7 @@ import secrets
 from abc import ABC, abstractmethod
 
 from ..config import Config
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, ConfigError, NotFound
 from ..records import Data, End, Error
 
 __all__ = ["Entry", "StreamStore", "new_stream_id", "open_store", "valid_stream_id"]
@@ -132,8 +132,11 @@ def open_store(config: Config) -> StreamStore:
 
     Nothing connects here; the first command does (so this is cheap at app creation)."""
     if config.redis_url:
-        from .redis import RedisStore
-
+        try:
+            from .redis import RedisStore
+        except ImportError as exc:
+            raise ConfigError("REDIS_URL is set but redis-py is not installed: "
+                              "pip install redis==8.1.0") from exc
         return RedisStore(config)
     from .memory import MemoryStore
 
