@@ -65,7 +65,10 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
 
 def log_stream(path: str, stats: StreamStats) -> None:
-    """One access-log line per stream, when it ends. No query strings: they may hold keys."""
+    """One access-log line per stream, when it ends. No query strings: they may hold keys;
+    no stream ids: whoever has one can read and cancel the stream."""
+    if path.startswith("/streams/"):
+        path = "/streams/<id>"
     ttfb = stats.ttfb_s
     access_log.info(
         "stream path=%s format=%s outcome=%s records=%d bytes=%d duration_s=%.3f ttfb_ms=%s%s",
