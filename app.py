@@ -15,8 +15,11 @@ from werkzeug.exceptions import HTTPException
 
 from streamer.config import Config
 from streamer.errors import BadRequest, StreamerError
+from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from streamer.metrics import Metrics
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
+from streamer.registry import StreamRegistry
 from streamer.response import StreamStats, stream_for_request
 from streamer.resumable import (
     STORE_EXTENSION,
@@ -49,7 +52,10 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.config["STREAMER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["streamer.observers"] = [log_stream]
+    metrics = Metrics()
+    app.extensions["streamer.metrics"] = metrics
+    app.extensions["streamer.observers"] = [AccessLog(), metrics]
+    app.extensions["streamer.streams"] = StreamRegistry()
     app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
@@ -64,17 +70,21 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     return app
 
 
-def log_stream(path: str, stats: StreamStats) -> None:
-    """One access-log line per stream, when it ends. No query strings: they may hold keys;
-    no stream ids: whoever has one can read and cancel the stream."""
-    if path.startswith("/streams/"):
-        path = "/streams/<id>"
-    ttfb = stats.ttfb_s
-    access_log.info(
-        "stream path=%s format=%s outcome=%s records=%d bytes=%d duration_s=%.3f ttfb_ms=%s%s",
-        path, stats.format, stats.outcome, stats.records, stats.bytes, stats.duration_s,
-        "-" if ttfb is None else f"{ttfb * 1000:.1f}",
-        f" error={stats.error_type}" if stats.error_type else "")
+class AccessLog:
+    """One log line per stream, when it ends. Routes, not URLs: query strings may hold keys."""
+
+    def started(self, route: str, fmt: str) -> None:
+        pass
+
+    def finished(self, route: str, stats: StreamStats) -> None:
+        ttfb = stats.ttfb_s
+        access_log.info(
+            "stream route=%s status=%d format=%s outcome=%s records=%d bytes=%d "
+            "duration_s=%.3f ttfb_ms=%s%s",
+            route, stats.status, stats.format,
+            stats.outcome, stats.records, stats.bytes, stats.duration_s,
+            "-" if ttfb is None else f"{ttfb * 1000:.1f}",
+            f" error={stats.error_type}" if stats.error_type else "")
 
 
 def _register_routes(app: Flask) -> None:
@@ -101,6 +111,11 @@ def _register_routes(app: Flask) -> None:
         interval = float_param(request.args, "interval", 0.1, 0.0, MAX_INTERVAL_S)
         seed = int_param(request.args, "seed", secrets.randbelow(2**31), 0, 2**63 - 1)
         return stream_for_request(series(count, interval, seed))
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body = app.extensions["streamer.metrics"].render()
+        return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -6,7 +6,10 @@ gevent workers hold thousands of open streams each; the values below come from t
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
+import tempfile
 from typing import Any
 
 from streamer.config import Config
@@ -46,6 +49,44 @@ logconfig_dict: dict[str, Any] = {
         "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
     },
 }
+
+
+# Metrics across workers: prometheus_client's multiprocess mode keeps each worker's values in
+# files under this folder. It must be set before a worker imports prometheus_client; a fresh
+# folder per master start, so counters do not carry over from an earlier run.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="streamer-metrics-")
+    _own_metrics_dir = True
+else:
+    _own_metrics_dir = False
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM gunicorn stops accepting and waits up to graceful_timeout for open
+    connections. Streams never end by themselves, so end them now, each with a ``shutdown``
+    error record that tells its client to reconnect (never with ``end``)."""
+    import gevent
+
+    def end_streams_on_shutdown() -> None:
+        while worker.alive:
+            gevent.sleep(0.1)
+        registry = getattr(worker.wsgi, "extensions", {}).get("streamer.streams")
+        if registry is not None:
+            ended = registry.shutdown_all()
+            worker.log.info("shutdown: ended %d open streams", ended)
+
+    gevent.spawn(end_streams_on_shutdown)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -6,6 +6,17 @@ client needs no server code. The server half lives in :mod:`streamer.response` a
 
 from __future__ import annotations
 
+from .client import (
+    Client,
+    ClientError,
+    ConnectFailed,
+    HTTPStatusError,
+    IdleTimeout,
+    IncompleteStream,
+    RecordStream,
+    StreamErrorRecord,
+    TextStream,
+)
 from .decoders import DecodeError, LineTooLong, NDJSONDecoder, ProtocolError, SSEDecoder
 from .errors import (
     BadRequest,
@@ -26,23 +37,32 @@ __all__ = [
     "NDJSON",
     "SSE",
     "BadRequest",
+    "Client",
+    "ClientError",
     "ConfigError",
+    "ConnectFailed",
     "Data",
     "DecodeError",
     "End",
     "Error",
+    "HTTPStatusError",
+    "IdleTimeout",
+    "IncompleteStream",
     "LineTooLong",
     "NDJSONDecoder",
     "NotFound",
     "Ping",
     "ProtocolError",
     "Record",
+    "RecordStream",
     "RecordsExpired",
     "SSEDecoder",
     "StoreUnavailable",
+    "StreamErrorRecord",
     "StreamTimeout",
     "StreamerError",
     "Text",
+    "TextStream",
     "Unavailable",
     "UpstreamError",
 ]

@@ -32,7 +32,25 @@ from .records import Data, End, Error, Ping, Record
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ascii_json_encoder = json.JSONEncoder(separators=(",", ":"))
 dumps = _json_encoder.encode
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of ``text``; a lone surrogate (valid in a JSON string, not in UTF-8)
+    becomes U+FFFD instead of failing the stream."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8; with a lone surrogate, escaped (``\\ud800``) so it survives."""
+    try:
+        return dumps(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return _ascii_json_encoder.encode(value).encode("ascii")
 
 
 def payload_text(payload: Any) -> str:
@@ -93,10 +111,10 @@ class Text(Encoder):
     @classmethod
     def data(cls, id: int, payload: Any) -> bytes:
         if isinstance(payload, str):
-            return payload.encode("utf-8")
+            return utf8(payload)
         if isinstance(payload, bytes):
             return payload
-        return (dumps(payload) + "\n").encode("utf-8")
+        return json_bytes(payload) + b"\n"
 
     @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
@@ -119,17 +137,15 @@ class NDJSON(Encoder):
     def data(cls, id: int, payload: Any) -> bytes:
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8")
-        return b'{"event":"data","id":%d,"data":%s}\n' % (id, dumps(payload).encode("utf-8"))
+        return b'{"event":"data","id":%d,"data":%s}\n' % (id, json_bytes(payload))
 
     @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
-        record = {"event": "end", "count": count, **(extra or {})}
-        return (dumps(record) + "\n").encode("utf-8")
+        return json_bytes({"event": "end", "count": count, **(extra or {})}) + b"\n"
 
     @classmethod
     def error(cls, type: str, message: str) -> bytes:
-        record = {"event": "error", "error": {"type": type, "message": message}}
-        return (dumps(record) + "\n").encode("utf-8")
+        return json_bytes({"event": "error", "error": {"type": type, "message": message}}) + b"\n"
 
     @classmethod
     def ping(cls) -> bytes:
@@ -152,15 +168,15 @@ class SSE(Encoder):
             body = "".join(f"data: {line}\n" for line in LINE_BREAK.split(text))
         else:
             body = f"data: {text}\n"
-        return f"id: {id}\n{body}\n".encode()
+        return utf8(f"id: {id}\n{body}\n")
 
     @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
-        return f"event: end\ndata: {dumps({'count': count, **(extra or {})})}\n\n".encode()
+        return utf8(f"event: end\ndata: {dumps({'count': count, **(extra or {})})}\n\n")
 
     @classmethod
     def error(cls, type: str, message: str) -> bytes:
-        return f"event: error\ndata: {dumps({'type': type, 'message': message})}\n\n".encode()
+        return utf8(f"event: error\ndata: {dumps({'type': type, 'message': message})}\n\n")
 
     @classmethod
     def ping(cls) -> bytes:

@@ -34,7 +34,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from flask import Response, current_app, request
@@ -42,9 +42,10 @@ from gevent.event import Event
 
 from .config import Config
 from .disconnect import DisconnectWatcher
-from .errors import StreamerError
+from .errors import StreamerError, Unavailable, UpstreamError
 from .framing import FORMATS, Encoder
 from .records import Data, End, Error, Ping
+from .registry import StreamRegistry
 
 log = logging.getLogger("streamer")
 
@@ -78,9 +79,12 @@ class StreamStats:
     records: int = 0
     bytes: int = 0
     heartbeats: int = 0
-    # complete | error | timeout | disconnect | aborted (closed by the server early)
+    # complete | error | timeout | disconnect | shutdown
     outcome: str = "open"
     error_type: str | None = None
+    upstream_error: bool = False
+    # The HTTP status: 200 once streaming, the error's status if it failed before that.
+    status: int = 200
 
     @property
     def ttfb_s(self) -> float | None:
@@ -97,7 +101,8 @@ class StreamBody:
     def __init__(self, producer: Iterable[Any], encoder: type[Encoder], *,
                  heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
                  sock: Any = None, first_id: int = 1,
-                 on_finish: Callable[[StreamStats], None] | None = None) -> None:
+                 on_finish: Callable[[StreamStats], None] | None = None,
+                 registry: StreamRegistry | None = None) -> None:
         self._producer = producer
         self._enc = encoder
         self._heartbeat_s = heartbeat_s
@@ -121,6 +126,10 @@ class StreamBody:
         self._started = False
         self._closed = False
         self._abort_next = False
+        self._shutting_down = False
+        self._registry = registry
+        if registry is not None:
+            registry.add(self)
         self._last_write = time.monotonic()
         self._pump = gevent.spawn(self._run_pump)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
@@ -171,6 +180,8 @@ class StreamBody:
         except gevent.GreenletExit:
             raise  # closed from outside: the finally below closes the producer
         except StreamerError as exc:
+            self.stats.upstream_error = isinstance(exc, UpstreamError) or exc.type.startswith(
+                "upstream")
             self._fail(Error(exc.type, exc.message), exc)
         except Exception as exc:
             log.exception("stream producer failed")
@@ -192,6 +203,13 @@ class StreamBody:
         self._pump.kill(block=False)
         self._ready.set()
 
+    def shutdown(self) -> None:
+        """The worker is stopping: end this stream with a ``shutdown`` error record (after an
+        SSE ``retry`` hint) so clients reconnect elsewhere, never with ``end``."""
+        self._shutting_down = True
+        self._pump.kill(block=False)
+        self._ready.set()
+
     # -- before the first byte ---------------------------------------------------------------
 
     def wait_first(self, timeout: float) -> None:
@@ -200,11 +218,14 @@ class StreamBody:
         self._ready.wait(timeout)
         if self._failure is not None and not self._buf:
             exc = getattr(self, "_exc", None)
+            error = exc if isinstance(exc, StreamerError) else StreamerError(
+                self._failure.message, type=self._failure.type)
             self.stats.outcome, self.stats.error_type = "error", self._failure.type
+            self.stats.status = error.status
             self.close()
-            if isinstance(exc, StreamerError):
-                raise exc
-            raise StreamerError(self._failure.message, type=self._failure.type) from exc
+            if error is exc:
+                raise error
+            raise error from exc
 
     # -- the WSGI body -----------------------------------------------------------------------
 
@@ -224,6 +245,8 @@ class StreamBody:
             if self._gone:
                 self.stats.outcome = "disconnect"
                 self._abort()
+            if self._shutting_down:
+                return self._shut_down()
             now = time.monotonic()
             if now >= self._deadline:
                 return self._timed_out()
@@ -240,6 +263,16 @@ class StreamBody:
                 continue
             if not self._pump_done:
                 self._ready.clear()
+
+    def _shut_down(self) -> bytes:
+        self._buf.clear()
+        self.stats.outcome, self.stats.error_type = "shutdown", "shutdown"
+        self._abort_next = True
+        if not self._enc.framed:
+            self._abort()
+        message = "the server is restarting; reconnect to continue"
+        return self._emit(self._enc.prelude(self._retry_ms) +
+                          self._enc.error("shutdown", message))
 
     def _timed_out(self) -> bytes:
         self._pump.kill(block=False)
@@ -302,6 +335,8 @@ class StreamBody:
         if self._closed:
             return
         self._closed = True
+        if self._registry is not None:
+            self._registry.discard(self)
         if self._watcher is not None:
             self._watcher.stop()
         if not self._pump.dead:
@@ -317,36 +352,54 @@ class StreamBody:
                 log.exception("stream on_finish hook failed")
 
 
-Observer = Callable[[str, StreamStats], None]
+class StreamObserver(Protocol):
+    """Told when each stream starts and ends (access log, metrics)."""
+
+    def started(self, route: str, fmt: str) -> None: ...
+
+    def finished(self, route: str, stats: StreamStats) -> None: ...
 
 
 def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
                        headers: dict[str, str] | None = None) -> Response:
     """In a Flask view: :func:`stream_response` with the format the request asks for, the
-    app's config, and the app's stream observers (access log, metrics) told when it ends.
+    app's config, its registry of open streams (limit, graceful shutdown), and its
+    observers (access log, metrics).
 
     >>> @app.get("/numbers")
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
-    path = request.path
-    observers: list[Observer] = current_app.extensions.get("streamer.observers", [])
-
-    def on_finish(stats: StreamStats) -> None:
-        for observe in observers:
-            observe(path, stats)
-
     from .params import choose_request_format
 
-    return stream_response(producer, fmt=choose_request_format(request),
-                           config=current_app.config["STREAMER"], environ=request.environ,
-                           first_id=first_id, headers=headers, on_finish=on_finish)
+    fmt = choose_request_format(request)
+    config: Config = current_app.config["STREAMER"]
+    registry: StreamRegistry | None = current_app.extensions.get("streamer.streams")
+    if registry is not None:
+        if registry.shutting_down:
+            raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
+        if len(registry) >= config.max_streams:
+            raise Unavailable("too many open streams on this server; retry shortly",
+                              type="too_many_streams", retry_after=1)
+    route = request.url_rule.rule if request.url_rule is not None else request.path
+    observers: list[StreamObserver] = current_app.extensions.get("streamer.observers", [])
+    for observer in observers:
+        observer.started(route, fmt)
+
+    def on_finish(stats: StreamStats) -> None:
+        for observer in observers:
+            observer.finished(route, stats)
+
+    return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
+                           first_id=first_id, headers=headers, on_finish=on_finish,
+                           registry=registry)
 
 
 def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                     environ: dict[str, Any] | None = None, first_id: int = 1,
                     headers: dict[str, str] | None = None,
-                    on_finish: Callable[[StreamStats], None] | None = None) -> Response:
+                    on_finish: Callable[[StreamStats], None] | None = None,
+                    registry: StreamRegistry | None = None) -> Response:
     """A streamed response of ``producer`` in format ``fmt``.
 
     Raises the producer's error if it fails before its first item (the app maps it to a
@@ -368,7 +421,7 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
             pass
     body = StreamBody(producer, encoder, heartbeat_s=config.heartbeat_s,
                       max_stream_s=config.max_stream_s, retry_ms=config.retry_ms, sock=sock,
-                      first_id=first_id, on_finish=on_finish)
+                      first_id=first_id, on_finish=on_finish, registry=registry)
     body.wait_first(config.heartbeat_s)
     response = Response(body, status=200, mimetype=None, content_type=encoder.media_type,
                         direct_passthrough=True)

@@ -201,3 +201,15 @@ def test_ndjson_final_line_without_newline_still_counts() -> None:
     decoder = NDJSONDecoder()
     assert decoder.feed(b'{"event":"end","count":0}') == []
     assert decoder.close() == [End(0)]
+
+
+@pytest.mark.parametrize("encoder", [Text, NDJSON, SSE])
+def test_lone_surrogates_do_not_fail_a_stream(encoder: Any) -> None:
+    # "\ud800" is a valid JSON string escape (a chat message may hold one) but not UTF-8.
+    data = encoder.data(1, "a\ud800b")
+    data.decode("utf-8")  # valid UTF-8 on the wire
+    if encoder is NDJSON:
+        assert NDJSONDecoder().feed(data) == [Data(1, "a\ud800b")]
+    else:
+        assert "\ufffd" in data.decode()
+    encoder.end(1, {"note": "\udfff"}).decode("utf-8")

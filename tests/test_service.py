@@ -245,7 +245,7 @@ def test_one_log_line_per_stream_without_query_strings(server: Server) -> None:
                  timeout=5)
     time.sleep(0.2)
     lines = [line for line in server.log().splitlines()
-             if "stream path=/stream/data format=ndjson" in line]
+             if "stream route=/stream/data status=200 format=ndjson" in line]
     assert lines and "outcome=complete records=2" in lines[-1]
     assert "secretparam" not in server.log()
 

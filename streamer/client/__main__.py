@@ -1,0 +1,5 @@
+"""``python -m streamer.client --help``"""
+
+from ._cli import main
+
+raise SystemExit(main())

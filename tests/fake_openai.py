@@ -1,0 +1,1206 @@
+"""A protocol-accurate fake of the OpenAI chat completions API, served on a loopback port.
+
+Tests start it in their own process; the real ``openai`` SDK (or the service under test, in
+another process, with ``OPENAI_BASE_URL=server.base_url``) talks to it over real sockets::
+
+    with FakeOpenAI(api_key="sk-test") as server:
+        client = OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        stream = client.chat.completions.create(
+            model=fake_model(tokens=5, delay=0.02),
+            messages=[{"role": "user", "content": "hello there"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        ...
+        record = server.wait_requests(1, timeout=5)[0]
+        record.wait_closed(timeout=5)
+
+Endpoints: ``POST /v1/chat/completions`` (streamed and not), ``GET /v1/models``,
+``GET /v1/models/<id>``, and ``GET /_fake/requests`` (the records as JSON, no auth).
+
+The wire format of a streamed answer, as the real API sends it (HTTP/1.1, chunked, no
+Content-Length, one SSE event per HTTP chunk, compact UTF-8 JSON)::
+
+    data: {"id":"chatcmpl-..","object":"chat.completion.chunk","created":..,"model":"fake",
+           "service_tier":"default","system_fingerprint":"fp_..","choices":[{"index":0,
+           "delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,
+           "finish_reason":null}],"usage":null,"obfuscation":".."}
+    data: {... "choices":[{"index":0,"delta":{"content":"hello"},"logprobs":null,
+           "finish_reason":null}] ...}                       (one per token)
+    data: {... "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}] ...}
+    data: {... "choices":[],"usage":{"prompt_tokens":..,...}}   (only with include_usage)
+    data: [DONE]
+
+``"usage": null`` appears on every chunk only when ``stream_options.include_usage`` is true;
+``obfuscation`` is present unless ``stream_options.include_obfuscation`` is false (as in the
+real API; here it is deterministic padding). ``finish_reason`` is ``"length"`` when
+``max_tokens``/``max_completion_tokens`` cut the reply.
+
+The reply
+---------
+Deterministic from the request: the words of the last user message (split on whitespace),
+echoed back as tokens, the first bare and every further one with a leading space, like real
+BPE tokens (``"hello"``, ``" there"``). With ``tokens=N`` the words are cycled (or cut) to N
+tokens; an empty message uses lorem ipsum words. :func:`expected_reply` computes it.
+
+Scenarios: directives in the ``model`` field
+--------------------------------------------
+``model`` is ``NAME`` or ``NAME?OPTIONS`` with OPTIONS in URL query syntax, e.g.
+``fake?tokens=50&delay=0.02`` or ``fake?fail=429&retry_after=7``. NAME is echoed back as the
+chunks' ``model``. Each request carries its own scenario, so concurrent tests never interfere.
+Unknown options or bad values are a 400 (so typos fail loudly). :func:`fake_model` builds it.
+
+==============  ==============================================================================
+option          meaning
+==============  ==============================================================================
+tokens=N        reply length in tokens (default: the last user message's word count)
+delay=S         seconds before each content token (default: the server's ``delay``)
+fail=STATUS     answer with that HTTP status and the real API's error JSON instead (401, 403,
+                404, 429, 500, 503, any 400-599); 429 carries ``retry-after`` and
+                ``x-ratelimit-*`` headers
+retry_after=V   the ``retry-after`` header value for ``fail`` (default ``1`` for 429)
+cut=K           stream: send the role chunk and K content tokens, then close the socket
+                (FIN) without the chunked terminator, ``[DONE]`` or a finish chunk
+error=K         stream: after K tokens send an in-band ``data: {"error": {...}}`` event (as
+                the real API does for a failure mid-generation), then end the body
+hang=WHERE      ``before_headers``: read the request, send nothing (the real API sends its
+                200 only when generation starts); ``after_headers``: send the 200 headers of
+                the stream, then nothing (a model silent before its first token)
+hang_s=S        end the hang after S seconds and go on normally (default: hang until the
+                client leaves or the server stops)
+==============  ==============================================================================
+
+What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
+``fail=401`` or a wrong key: ``AuthenticationError``; ``fail=429``: ``RateLimitError``
+(``e.response.headers["retry-after"]``); ``fail=500``: ``InternalServerError``; ``cut=K``:
+``APIConnectionError`` from the stream iteration, caused by ``httpx2.RemoteProtocolError``
+("incomplete chunked read"); ``error=K``: plain ``APIError`` from the iteration; a hang with a
+client timeout: ``APITimeoutError`` (from ``create()`` for ``before_headers``, from the
+iteration for ``after_headers``). The SDK retries 429, 5xx and connection errors by default.
+
+Auth: every ``/v1`` request needs ``Authorization: Bearer <key>``. With ``api_key=None`` any
+non-empty key is accepted. A missing key or a wrong one gets the real 401 bodies.
+
+Observability
+-------------
+``server.requests`` is a snapshot list of :class:`FakeRequest` records, one per HTTP request,
+mutated live by the server thread. Times are ``time.monotonic()`` of this process, so tests
+compare them with their own ``time.monotonic()`` readings. The peer closing its connection
+(FIN or RST) is seen by an event-driven protocol callback (``eof_received``/``connection_lost``),
+also while the server is idle, hanging or sleeping between tokens, and stamped at once on the
+connection's current request as ``closed_at``/``closed_by="client"``; the request's generation
+then stops. Wait helpers: :meth:`FakeOpenAI.wait_for`, :meth:`FakeOpenAI.wait_requests`,
+:meth:`FakeRequest.wait_closed`, :meth:`FakeRequest.wait_tokens`. Unexpected exceptions inside
+the server are collected in ``server.errors`` (tests should assert it stays empty).
+
+Divergences from the real API, on purpose: HTTP/1.1 only (no TLS, no HTTP/2); a client that
+half-closes its socket (``shutdown(SHUT_WR)``) counts as gone; ``n``, tools, logprobs and
+audio are ignored; ``model`` in the answer is the NAME part, not a dated snapshot.
+The server runs an asyncio loop in a real OS thread: start it in a process that gevent has not
+monkey-patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = [
+    "FakeOpenAI",
+    "FakeRequest",
+    "Scenario",
+    "expected_reply",
+    "fake_model",
+    "reply_tokens",
+]
+
+T = TypeVar("T")
+
+SYSTEM_FINGERPRINT = "fp_f4ke0c0ffe"
+LOREM = [
+    *("Lorem", "ipsum", "dolor", "sit", "amet,", "consectetur", "adipiscing", "elit,", "sed"),
+    *("do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua."),
+]
+_WORDS = re.compile(r"\S+")
+_MAX_HEAD = 64 * 1024
+_MAX_BODY = 16 * 1024 * 1024
+_HANG_MODES = ("before_headers", "after_headers")
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be >= 0")
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return number
+
+
+def _status(value: str) -> int:
+    number = int(value)
+    if not 400 <= number <= 599:
+        raise ValueError("must be an HTTP error status, 400-599")
+    return number
+
+
+def _hang(value: str) -> str:
+    if value not in _HANG_MODES:
+        raise ValueError(f"must be one of {', '.join(_HANG_MODES)}")
+    return value
+
+
+_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "tokens": _count,
+    "delay": _seconds,
+    "fail": _status,
+    "retry_after": str,
+    "cut": _count,
+    "error": _count,
+    "hang": _hang,
+    "hang_s": _seconds,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What one request asks the fake to do, parsed from its ``model`` field."""
+
+    name: str = "fake"
+    tokens: int | None = None
+    delay: float | None = None
+    fail: int | None = None
+    retry_after: str | None = None
+    cut: int | None = None
+    error: int | None = None
+    hang: str | None = None
+    hang_s: float | None = None
+
+    @classmethod
+    def parse(cls, model: str) -> Scenario:
+        """Parse ``NAME`` or ``NAME?opt=value&...``; raises ``ValueError`` naming the option."""
+        name, sep, query = model.partition("?")
+        if not sep:
+            return cls(name=model)
+        options: dict[str, Any] = {}
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+        except ValueError as exc:
+            raise ValueError(f"bad fake scenario {query!r}: {exc}") from None
+        for key, value in pairs:
+            convert = _OPTIONS.get(key)
+            if convert is None:
+                raise ValueError(f"unknown fake option {key!r}; known: {', '.join(_OPTIONS)}")
+            try:
+                options[key] = convert(value)
+            except ValueError as exc:
+                raise ValueError(f"bad value for fake option {key}={value!r}: {exc}") from None
+        return cls(name=name, **options)
+
+
+def fake_model(name: str = "fake", **options: object) -> str:
+    """The ``model`` string for a scenario: ``fake_model(tokens=5, fail=429)``.
+
+    Options set to ``None`` are left out; the result is validated by :meth:`Scenario.parse`.
+    """
+    given = {key: value for key, value in options.items() if value is not None}
+    model = f"{name}?{urlencode(given)}" if given else name
+    Scenario.parse(model)
+    return model
+
+
+# --- the deterministic reply -----------------------------------------------------------------
+
+
+def _message_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}, ...]
+        return " ".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _last_user_text(messages: Iterable[object]) -> str:
+    for message in reversed(list(messages)):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _message_text(message.get("content"))
+    return ""
+
+
+def reply_tokens(text: str, tokens: int | None = None) -> list[str]:
+    """The tokens the fake streams for a last user message ``text`` (see the module doc)."""
+    words = _WORDS.findall(text) or LOREM
+    count = len(words) if tokens is None else tokens
+    chosen = itertools.islice(itertools.cycle(words), count)
+    return [word if i == 0 else " " + word for i, word in enumerate(chosen)]
+
+
+def expected_reply(text: str, tokens: int | None = None, max_tokens: int | None = None) -> str:
+    """The full reply text the fake gives for ``text`` (optionally cut at ``max_tokens``)."""
+    return "".join(reply_tokens(text, tokens)[:max_tokens])
+
+
+def _prompt_tokens(messages: list[Any]) -> int:
+    # Like the real count: 3 tokens of framing per message, 3 to prime the reply.
+    words = sum(
+        len(_WORDS.findall(_message_text(m.get("content"))))
+        for m in messages
+        if isinstance(m, dict)
+    )
+    return words + 3 * len(messages) + 3
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _dumps(obj: object) -> bytes:
+    # The real API sends compact JSON with raw UTF-8 (not \\u escapes).
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mask_key(key: str) -> str:
+    if len(key) <= 8:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+class _ClientGone(Exception):
+    """The peer closed or reset the connection."""
+
+
+class _BadRequest(Exception):
+    """Unparseable HTTP framing: answer 400 and close."""
+
+
+@dataclass(eq=False)
+class FakeRequest:
+    """What the fake saw and did for one HTTP request; times are ``time.monotonic()``.
+
+    ``outcome`` is ``pending`` while the answer is being written, then one of ``complete``
+    (a full 2xx answer), ``error`` (a full error answer), ``cut`` (the server closed the socket
+    on purpose, scenario ``cut``), ``client_gone`` (the client left before the end) or
+    ``aborted`` (the server was shut down).
+    """
+
+    index: int
+    connection: int
+    method: str
+    path: str
+    headers: dict[str, str]
+    request_id: str
+    started_at: float
+    body: Any = None
+    model: str | None = None
+    scenario: Scenario | None = None
+    stream: bool = False
+    status: int | None = None
+    headers_sent_at: float | None = None
+    tokens_planned: int = 0
+    tokens_sent: int = 0
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    finished: bool = False
+    finished_at: float | None = None
+    outcome: str = "pending"
+    closed_at: float | None = None
+    closed_by: str | None = None
+    _server: FakeOpenAI | None = field(default=None, repr=False)
+
+    @property
+    def disconnected(self) -> bool:
+        """The client closed the connection before the server finished this answer."""
+        return self.closed_by == "client" and not self.finished
+
+    def wait_closed(self, timeout: float) -> float:
+        """Wait until this request's connection is closed (by either side); return ``closed_at``."""
+        return self._wait(lambda: self.closed_at, timeout, "its connection to close")
+
+    def wait_tokens(self, count: int, timeout: float) -> int:
+        """Wait until at least ``count`` content tokens were written; return ``tokens_sent``."""
+        return self._wait(
+            lambda: self.tokens_sent if self.tokens_sent >= count else 0,
+            timeout,
+            f"{count} tokens",
+        )
+
+    def wait_done(self, timeout: float) -> str:
+        """Wait until the outcome is no longer ``pending``; return it."""
+        return self._wait(
+            lambda: None if self.outcome == "pending" else self.outcome, timeout, "the end"
+        )
+
+    def _wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+        assert self._server is not None
+        return self._server.wait_for(predicate, timeout, f"request {self.index}: {what}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        data["scenario"] = None if self.scenario is None else vars(self.scenario)
+        data["disconnected"] = self.disconnected
+        return data
+
+
+# --- the connection --------------------------------------------------------------------------
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection; HTTP/1.1 keep-alive, requests handled one after the other.
+
+    The callbacks (not a read at the next write) notice the peer leaving: ``eof_received`` on
+    FIN, ``connection_lost`` on RST; both stamp the current request and wake any sleep.
+    """
+
+    def __init__(self, server: FakeOpenAI, number: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.number = number
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.closed = False  # no more I/O: the peer left or we closed
+        self.gone = False  # the peer left
+        self.current: FakeRequest | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._gone_future: asyncio.Future[None] = loop.create_future()
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.server._conns.add(self)
+        self.task = self.loop.create_task(self.server._serve(self))
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        self._wake_reader()
+        if len(self.buf) > _MAX_BODY + _MAX_HEAD and self.transport is not None:
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._peer_gone()
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._peer_gone()
+        self.server._conns.discard(self)
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain()
+
+    # state changes
+
+    def _peer_gone(self) -> None:
+        if self.closed:
+            return
+        self.closed = self.gone = True
+        record = self.current
+        if record is not None and record.closed_at is None:
+            record.closed_at = time.monotonic()
+            record.closed_by = "client"
+            if record.outcome == "pending":
+                record.outcome = "client_gone"
+        if not self._gone_future.done():
+            self._gone_future.set_result(None)
+        self._wake_reader()
+        self.server._changed()
+
+    def close(self, outcome: str | None = None) -> None:
+        """Close from the server side (FIN after the buffered data); ``outcome`` if pending."""
+        record = self.current
+        if not self.closed:
+            self.closed = True
+            if record is not None and record.closed_at is None:
+                record.closed_at = time.monotonic()
+                record.closed_by = "server"
+        if record is not None and outcome is not None and record.outcome == "pending":
+            record.outcome = outcome
+        if not self._gone_future.done():
+            self._gone_future.set_result(None)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self.server._changed()
+
+    def _wake_reader(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+    def _wake_drain(self) -> None:
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # I/O for the handler
+
+    async def _more_data(self) -> None:
+        if self.gone:
+            raise _ClientGone
+        self._data_waiter = self.loop.create_future()
+        try:
+            await self._data_waiter
+        finally:
+            self._data_waiter = None
+
+    async def read_head(self) -> bytes | None:
+        """The next request head (without the blank line), or None at a clean end."""
+        while True:
+            while self.buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore CRLFs before a request
+                del self.buf[:2]
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head = bytes(self.buf[:end])
+                del self.buf[: end + 4]
+                return head
+            if len(self.buf) > _MAX_HEAD:
+                raise _BadRequest("request head too large")
+            if self.gone or self.closed:
+                if self.buf:
+                    raise _ClientGone
+                return None
+            await self._more_data()
+
+    async def read_exactly(self, count: int) -> bytes:
+        while len(self.buf) < count:
+            await self._more_data()
+        data = bytes(self.buf[:count])
+        del self.buf[:count]
+        return data
+
+    async def read_line(self) -> bytes:
+        while (end := self.buf.find(b"\r\n")) < 0:
+            if len(self.buf) > _MAX_HEAD:
+                raise _BadRequest("line too long")
+            await self._more_data()
+        line = bytes(self.buf[:end])
+        del self.buf[: end + 2]
+        return line
+
+    async def write(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            raise _ClientGone
+        self.transport.write(data)
+        if self._write_paused:  # flow control: wait for the client to read
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+            if self.closed:
+                raise _ClientGone
+
+    async def sleep(self, seconds: float | None) -> None:
+        """Sleep ``seconds`` (None: forever); raise ``_ClientGone`` as soon as the peer leaves."""
+        if self.closed:
+            raise _ClientGone
+        if seconds is not None and seconds <= 0:
+            return
+        await asyncio.wait([self._gone_future], timeout=seconds)
+        if self.closed:
+            raise _ClientGone
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class FakeOpenAI:
+    """The fake OpenAI API on ``host:port`` (port 0: a free one), served from a background thread.
+
+    ``api_key``: the accepted Bearer key (None: any). ``delay``: default seconds before each
+    streamed token. Use as a context manager, or ``start()`` and ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "sk-fake-test-key",
+        delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.delay = delay
+        self.host = host
+        self._port = port
+        self.errors: list[str] = []
+        self._requests: list[FakeRequest] = []
+        self._cond = threading.Condition()
+        self._conns: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+        self._closed = False
+        self._conn_numbers = itertools.count(1)
+
+    # lifecycle
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no path)."""
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to give the SDK as ``base_url`` / ``OPENAI_BASE_URL``."""
+        return f"{self.url}/v1"
+
+    def start(self) -> FakeOpenAI:
+        if self._thread is not None:
+            raise RuntimeError("FakeOpenAI already started")
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("FakeOpenAI did not start within 10 s")
+        if self._startup_error is not None:
+            self._thread.join(5)
+            raise RuntimeError("FakeOpenAI failed to start") from self._startup_error
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop serving: open connections are aborted, the thread ends; idempotent."""
+        loop, thread = self._loop, self._thread
+        if self._closed or loop is None or thread is None or not thread.is_alive():
+            return
+        self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._server = loop.run_until_complete(
+                loop.create_server(
+                    lambda: _Connection(self, next(self._conn_numbers), loop),
+                    self.host,
+                    self._port,
+                    backlog=4096,
+                )
+            )
+            self._port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # reported by start()
+            self._startup_error = exc
+            loop.close()
+            ready.set()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        conns = list(self._conns)
+        tasks = [conn.task for conn in conns if conn.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.abort()
+        await self._server.wait_closed()
+        # Let the scheduled connection_lost callbacks run: they close the sockets (otherwise
+        # ResourceWarning: unclosed transport, an error under filterwarnings=error).
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    # observability
+
+    @property
+    def requests(self) -> list[FakeRequest]:
+        """A snapshot of the records, oldest first (the records themselves are live)."""
+        with self._cond:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._requests.clear()
+
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float, what: str = "") -> T:
+        """Wait until ``predicate()`` is truthy, re-checked on every change; return its value.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (value := predicate()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"fake OpenAI: no {what or 'condition'} within {timeout} s")
+                self._cond.wait(remaining)
+            return value
+
+    def wait_requests(self, count: int, timeout: float) -> list[FakeRequest]:
+        """Wait until at least ``count`` requests arrived; return the snapshot."""
+        return self.wait_for(
+            lambda: self._requests[:] if len(self._requests) >= count else None,
+            timeout,
+            f"{count} requests",
+        )
+
+    def _changed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    # HTTP
+
+    async def _serve(self, conn: _Connection) -> None:
+        try:
+            while not conn.closed:
+                head = await conn.read_head()
+                if head is None:
+                    break
+                if not await self._handle(conn, head):
+                    break
+        except _ClientGone:
+            pass
+        except _BadRequest as exc:
+            with contextlib.suppress(_ClientGone):
+                body = _dumps(
+                    {
+                        "error": {
+                            "message": str(exc),
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": None,
+                        }
+                    }
+                )
+                await conn.write(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+                )
+        except Exception:
+            self.errors.append(traceback.format_exc())
+        finally:
+            conn.close("aborted")
+
+    async def _read_body(self, conn: _Connection, headers: dict[str, str]) -> bytes:
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            parts: list[bytes] = []
+            size_total = 0
+            while True:
+                line = await conn.read_line()
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _BadRequest("bad chunk size") from None
+                if size == 0:
+                    while await conn.read_line():  # trailers, up to the blank line
+                        pass
+                    return b"".join(parts)
+                size_total += size
+                if size_total > _MAX_BODY:
+                    raise _BadRequest("request body too large")
+                parts.append(await conn.read_exactly(size))
+                if await conn.read_exactly(2) != b"\r\n":
+                    raise _BadRequest("bad chunk framing")
+        length_text = headers.get("content-length", "0")
+        if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+            raise _BadRequest("bad content-length")
+        return await conn.read_exactly(int(length_text))
+
+    async def _handle(self, conn: _Connection, head: bytes) -> bool:
+        """Answer one request; return whether the connection stays open."""
+        request_line, *lines = head.decode("latin-1").split("\r\n")
+        parts = request_line.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise _BadRequest(f"bad request line {request_line!r}")
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise _BadRequest(f"bad header line {line!r}")
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        connection = headers.get("connection", "").lower()
+        keep_alive = version == "HTTP/1.1" and "close" not in connection
+        if headers.get("expect", "").lower() == "100-continue":
+            await conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        raw_body = await self._read_body(conn, headers)
+
+        record = FakeRequest(
+            index=-1,  # set under the lock below
+            connection=conn.number,
+            method=method,
+            path=target,
+            headers=headers,
+            request_id="req_" + secrets.token_hex(16),
+            started_at=time.monotonic(),
+            _server=self,
+        )
+        with self._cond:
+            record.index = len(self._requests)
+            self._requests.append(record)
+            self._cond.notify_all()
+        conn.current = record
+        path = target.partition("?")[0]
+
+        if path == "/_fake/requests" and method == "GET":
+            snapshot = [r.to_dict() for r in self.requests]
+            return await self._send_json(conn, record, 200, snapshot, keep_alive)
+        if path.startswith("/v1/") and not self._authorized(record):
+            return await self._send_auth_error(conn, record, keep_alive)
+        if path == "/v1/chat/completions" and method == "POST":
+            try:
+                record.body = json.loads(raw_body) if raw_body else None
+            except ValueError:
+                return await self._send_error(
+                    conn,
+                    record,
+                    400,
+                    keep_alive,
+                    "We could not parse the JSON body of your request. (HINT: This likely means "
+                    "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+                    "payload, but what was sent was not valid JSON.)",
+                )
+            return await self._chat(conn, record, keep_alive)
+        if path == "/v1/models" and method == "GET":
+            models = [self._model_object(name) for name in ("fake", "gpt-4o-mini", "gpt-4.1")]
+            return await self._send_json(
+                conn, record, 200, {"object": "list", "data": models}, keep_alive
+            )
+        if path.startswith("/v1/models/") and method == "GET":
+            name = path.removeprefix("/v1/models/")
+            return await self._send_json(conn, record, 200, self._model_object(name), keep_alive)
+        return await self._send_error(
+            conn, record, 404, keep_alive, f"Invalid URL ({method} {path})"
+        )
+
+    @staticmethod
+    def _model_object(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": 1715367049, "owned_by": "system"}
+
+    def _authorized(self, record: FakeRequest) -> bool:
+        scheme, _, key = record.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return False
+        return self.api_key is None or key.strip() == self.api_key
+
+    async def _send_auth_error(self, conn: _Connection, record: FakeRequest, keep: bool) -> bool:
+        scheme, _, key = record.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return await self._send_error(
+                conn,
+                record,
+                401,
+                keep,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), "
+                "or as the password field (with blank username) if you're accessing the API "
+                "from your browser and are prompted for a username and password. You can "
+                "obtain an API key from https://platform.openai.com/account/api-keys.",
+            )
+        return await self._send_error(
+            conn,
+            record,
+            401,
+            keep,
+            f"Incorrect API key provided: {_mask_key(key.strip())}. You can find your API key "
+            "at https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
+
+    def _common_headers(self, record: FakeRequest) -> list[tuple[str, str]]:
+        elapsed_ms = str(int((time.monotonic() - record.started_at) * 1000))
+        return [
+            ("access-control-expose-headers", "X-Request-ID"),
+            ("openai-organization", "user-fake"),
+            ("openai-processing-ms", elapsed_ms),
+            ("openai-project", "proj_fake"),
+            ("openai-version", "2020-10-01"),
+            ("x-envoy-upstream-service-time", elapsed_ms),
+            ("x-ratelimit-limit-requests", "10000"),
+            ("x-ratelimit-limit-tokens", "10000000"),
+            ("x-ratelimit-remaining-requests", "9999"),
+            ("x-ratelimit-remaining-tokens", "9999990"),
+            ("x-ratelimit-reset-requests", "6ms"),
+            ("x-ratelimit-reset-tokens", "0s"),
+            ("x-request-id", record.request_id),
+            ("strict-transport-security", "max-age=31536000; includeSubDomains; preload"),
+            ("cf-cache-status", "DYNAMIC"),
+            ("x-content-type-options", "nosniff"),
+            ("server", "cloudflare"),
+        ]
+
+    async def _send_head(
+        self,
+        conn: _Connection,
+        record: FakeRequest,
+        status: int,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        # Like the real API: date first, then the content headers, then the rest.
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            f"date: {formatdate(usegmt=True)}",
+        ]
+        lines += [f"{name}: {value}" for name, value in headers]
+        await conn.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        record.status = status
+        record.headers_sent_at = time.monotonic()
+        self._changed()
+
+    async def _send_json(
+        self,
+        conn: _Connection,
+        record: FakeRequest,
+        status: int,
+        obj: object,
+        keep_alive: bool,
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> bool:
+        body = _dumps(obj)
+        extra = list(extra_headers)
+        overridden = {name for name, _ in extra}
+        headers = [
+            (
+                "content-type",
+                "application/json; charset=utf-8" if status >= 400 else "application/json",
+            ),
+            ("content-length", str(len(body))),
+            ("connection", "keep-alive" if keep_alive else "close"),
+            *[(k, v) for k, v in self._common_headers(record) if k not in overridden],
+            *extra,
+        ]
+        await self._send_head(conn, record, status, headers)
+        await conn.write(body)
+        self._finish(record, "error" if status >= 400 else "complete")
+        if not keep_alive:
+            conn.close()
+        return keep_alive
+
+    async def _send_error(
+        self,
+        conn: _Connection,
+        record: FakeRequest,
+        status: int,
+        keep_alive: bool,
+        message: str,
+        *,
+        error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> bool:
+        if error_type is None:
+            error_type = "server_error" if status >= 500 else "invalid_request_error"
+        error = {"message": message, "type": error_type, "param": param, "code": code}
+        return await self._send_json(
+            conn, record, status, {"error": error}, keep_alive, extra_headers
+        )
+
+    async def _send_failure(
+        self, conn: _Connection, record: FakeRequest, scenario: Scenario, keep: bool
+    ) -> bool:
+        """The real API's answer for the scenario's ``fail`` status."""
+        status = scenario.fail
+        assert status is not None
+        retry_after = scenario.retry_after or ("1" if status == 429 else None)
+        extra = [("retry-after", retry_after)] if retry_after is not None else []
+        if status == 401:
+            _, _, key = record.headers.get("authorization", "").partition(" ")
+            return await self._send_error(
+                conn,
+                record,
+                401,
+                keep,
+                f"Incorrect API key provided: {_mask_key(key.strip())}. You can find your API "
+                "key at https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+                extra_headers=extra,
+            )
+        if status == 429:
+            extra += [
+                ("x-ratelimit-limit-requests", "3"),
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", f"{retry_after}s"),
+                ("x-ratelimit-limit-tokens", "40000"),
+                ("x-ratelimit-remaining-tokens", "39990"),
+                ("x-ratelimit-reset-tokens", "15ms"),
+            ]
+            return await self._send_error(
+                conn,
+                record,
+                429,
+                keep,
+                f"Rate limit reached for {scenario.name} in organization org-fake on requests "
+                f"per min (RPM): Limit 3, Used 3, Requested 1. Please try again in "
+                f"{retry_after}s. Visit https://platform.openai.com/account/rate-limits to "
+                "learn more.",
+                error_type="requests",
+                param=None,
+                code="rate_limit_exceeded",
+                extra_headers=extra,
+            )
+        known: dict[int, tuple[str, str | None, str | None]] = {
+            403: (
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                "unsupported_country_region_territory",
+            ),
+            404: (
+                f"The model `{scenario.name}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            500: (
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error",
+                None,
+            ),
+            503: (
+                "The engine is currently overloaded, please try again later",
+                "server_error",
+                None,
+            ),
+        }
+        message, error_type, code = known.get(
+            status, (f"Fake failure {status} on request.", None, None)
+        )
+        return await self._send_error(
+            conn,
+            record,
+            status,
+            keep,
+            message,
+            error_type=error_type,
+            code=code,
+            extra_headers=extra,
+        )
+
+    def _finish(self, record: FakeRequest, outcome: str) -> None:
+        record.finished = True
+        record.finished_at = time.monotonic()
+        if record.outcome == "pending":
+            record.outcome = outcome
+        self._changed()
+
+    # chat completions
+
+    async def _chat(self, conn: _Connection, record: FakeRequest, keep: bool) -> bool:
+        body = record.body
+        if not isinstance(body, dict):
+            return await self._send_error(
+                conn, record, 400, keep, "The body must be a JSON object."
+            )
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return await self._send_error(
+                conn, record, 400, keep, "you must provide a model parameter"
+            )
+        record.model = model
+        try:
+            scenario = record.scenario = Scenario.parse(model)
+        except ValueError as exc:
+            return await self._send_error(conn, record, 400, keep, str(exc), param="model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return await self._send_error(
+                conn,
+                record,
+                400,
+                keep,
+                "Missing required parameter: 'messages'.",
+                param="messages",
+                code="missing_required_parameter",
+            )
+        stream = record.stream = body.get("stream") is True
+        options = body.get("stream_options")
+        if options is not None and not stream:
+            return await self._send_error(
+                conn,
+                record,
+                400,
+                keep,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        options = options if isinstance(options, dict) else {}
+
+        tokens = reply_tokens(_last_user_text(messages), scenario.tokens)
+        finish_reason = "stop"
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, finish_reason = tokens[:limit], "length"
+        record.tokens_planned = len(tokens)
+        delay = self.delay if scenario.delay is None else scenario.delay
+        self._changed()
+
+        if scenario.hang == "before_headers" or (scenario.hang and not stream):
+            await conn.sleep(scenario.hang_s)
+        if scenario.fail is not None:
+            return await self._send_failure(conn, record, scenario, keep)
+
+        completion_id = "chatcmpl-" + secrets.token_urlsafe(21).replace("-", "x").replace("_", "y")
+        created = int(time.time())
+        usage = _usage(_prompt_tokens(messages), len(tokens))
+        if not stream:
+            await conn.sleep(delay * len(tokens))
+            record.tokens_sent = len(tokens)
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": "".join(tokens),
+                "refusal": None,
+                "annotations": [],
+            }
+            completion = {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": scenario.name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": usage,
+                "service_tier": "default",
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+            }
+            return await self._send_json(conn, record, 200, completion, keep)
+
+        include_usage = options.get("include_usage") is True
+        obfuscate = options.get("include_obfuscation", True) is not False
+        sequence = itertools.count()
+
+        def event(choices: list[dict[str, Any]], usage_value: object = None) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": scenario.name,
+                "service_tier": "default",
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": choices,
+            }
+            if include_usage:
+                chunk["usage"] = usage_value
+            if obfuscate:
+                digest = hashlib.blake2b(f"{completion_id}{next(sequence)}".encode()).hexdigest()
+                chunk["obfuscation"] = digest[: 2 + len(digest) % 11]
+            return _sse(_dumps(chunk))
+
+        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("transfer-encoding", "chunked"),
+            ("connection", "keep-alive" if keep else "close"),
+            *self._common_headers(record),
+        ]
+        await self._send_head(conn, record, 200, headers)
+        if scenario.hang == "after_headers":
+            await conn.sleep(scenario.hang_s)
+        await conn.write(event(choice({"role": "assistant", "content": "", "refusal": None})))
+        for token in tokens:
+            if scenario.cut is not None and record.tokens_sent >= scenario.cut:
+                break
+            if scenario.error is not None and record.tokens_sent >= scenario.error:
+                break
+            await conn.sleep(delay)
+            await conn.write(event(choice({"content": token})))
+            now = time.monotonic()
+            if record.first_token_at is None:
+                record.first_token_at = now
+            record.last_token_at = now
+            record.tokens_sent += 1
+            self._changed()
+        if scenario.cut is not None:
+            # No finish chunk, no [DONE], no chunked terminator: a truncated body.
+            conn.close("cut")
+            return False
+        if scenario.error is not None:
+            error = {
+                "message": "The server had an error while processing your request. "
+                "Sorry about that!",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+            await conn.write(_sse(_dumps({"error": error})))
+        else:
+            await conn.write(event(choice({}, finish_reason)))
+            if include_usage:
+                await conn.write(event([], usage))
+            await conn.write(_sse(b"[DONE]"))
+        await conn.write(b"0\r\n\r\n")
+        self._finish(record, "complete" if scenario.error is None else "error")
+        if not keep:
+            conn.close()
+        return keep
+
+
+def _sse(data: bytes) -> bytes:
+    """One SSE event as one HTTP chunk."""
+    payload = b"data: " + data + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
