@@ -15,13 +15,20 @@ from werkzeug.exceptions import HTTPException
 
 from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
-from streamer.errors import StreamerError
+from streamer.errors import BadRequest, StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.metrics import Metrics
-from streamer.params import float_param, int_param
+from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.registry import StreamRegistry
 from streamer.response import StreamStats, stream_for_request
+from streamer.resumable import (
+    STORE_EXTENSION,
+    current_store,
+    follow_response,
+    resumable_response,
+)
+from streamer.store import open_store, valid_stream_id
 
 log = logging.getLogger("streamer")
 access_log = logging.getLogger("streamer.access")
@@ -51,6 +58,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions["streamer.observers"] = [AccessLog(), metrics]
     app.extensions["streamer.streams"] = StreamRegistry()
     app.extensions["streamer.chat"] = make_provider(cfg)
+    app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
     _register_routes(app)
@@ -86,8 +94,8 @@ def _register_routes(app: Flask) -> None:
     def index() -> Response:
         return jsonify({
             "service": "streamer",
-            "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/healthz", "/readyz",
-                          "/metrics"],
+            "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/streams/<id>",
+                          "/healthz", "/readyz", "/metrics"],
             "formats": ["text", "ndjson", "sse"],
         })
 
@@ -95,6 +103,8 @@ def _register_routes(app: Flask) -> None:
     def stream_data() -> Response:
         count = int_param(request.args, "count", 1000, 0, MAX_COUNT)
         interval = float_param(request.args, "interval", 1.0, 0.0, MAX_INTERVAL_S)
+        if bool_param(request.args, "resumable"):
+            return resumable_response(data_chunks(count, interval))
         return stream_for_request(data_chunks(count, interval))
 
     @app.get("/stream/series")
@@ -110,6 +120,9 @@ def _register_routes(app: Flask) -> None:
         body = parse_chat_body(request.content_type, request.get_data(cache=False),
                                cfg.chat_model)
         provider = app.extensions["streamer.chat"]
+        if body.resumable:
+            # Runs to the end detached from this request; X-Stream-Id names it for resumes.
+            return resumable_response(provider.stream(body))
         return stream_for_request(provider.stream(body))
 
     @app.get("/metrics")
@@ -123,7 +136,38 @@ def _register_routes(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        return jsonify({"status": "ready", "store": "memory"})
+        store = current_store()
+        try:
+            store.ping()
+        except StreamerError as exc:
+            response = jsonify({"status": "unavailable", "store": store.name,
+                                "error": exc.to_json()})
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
+            return response
+        return jsonify({"status": "ready", "store": store.name})
+
+    @app.get("/streams/<stream_id>")
+    def get_stream(stream_id: str) -> Response:
+        raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+        return follow_response(valid_stream_id(stream_id), _last_event_id(raw))
+
+    @app.delete("/streams/<stream_id>")
+    def delete_stream(stream_id: str) -> Response:
+        stream_id = valid_stream_id(stream_id)
+        if not current_store().cancel(stream_id):
+            return Response(status=204)  # already finished: nothing to cancel
+        response = jsonify({"id": stream_id, "status": "cancelled"})
+        response.status_code = 202
+        return response
+
+
+def _last_event_id(raw: str) -> int:
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
+                         type="invalid_last_event_id")
+    return int(raw)
 
 
 def error_body(type: str, message: str, status: int) -> Response:

@@ -45,6 +45,12 @@ class Config:
     echo_delay_s: float = 0.03
     # Store, security.
     redis_url: str | None = None
+    # Resumable streams (streamer.store, streamer.resumable).
+    lease_s: float = 10.0  # a producer that stops renewing for this long is declared lost
+    resumable_max_streams: int = 1000  # in-memory store: streams kept per process
+    resumable_max_records: int = 10_000  # records kept per stream (older ones are dropped)
+    redis_timeout_s: float = 2.0  # connect and command timeout on top of blocking waits
+    redis_max_connections: int = 1000  # per worker; a blocked reader holds one
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     # Test-only endpoints (never set in production).
@@ -67,6 +73,8 @@ class Config:
         get = _Reader(env)
         key = get.str_("OPENAI_API_KEY")
         redis_url = get.str_("REDIS_URL")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
         provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
                               "openai" if key else "echo")
         if provider == "openai" and not key:
@@ -93,6 +101,14 @@ class Config:
             upstream_retries=get.int_("STREAMER_UPSTREAM_RETRIES", 2, 0, 10),
             echo_delay_s=get.float_("STREAMER_ECHO_DELAY_S", 0.03, 0.0, 10.0),
             redis_url=redis_url,
+            lease_s=get.float_("STREAMER_LEASE_S", 10.0, 0.3, 3600.0),
+            resumable_max_streams=get.int_("STREAMER_RESUMABLE_MAX_STREAMS", 1000, 1,
+                                           1_000_000),
+            resumable_max_records=get.int_("STREAMER_RESUMABLE_MAX_RECORDS", 10_000, 1,
+                                           10_000_000),
+            redis_timeout_s=get.float_("STREAMER_REDIS_TIMEOUT_S", 2.0, 0.1, 60.0),
+            redis_max_connections=get.int_("STREAMER_REDIS_MAX_CONNECTIONS", 1000, 2,
+                                           100_000),
             api_keys=get.list_("STREAMER_API_KEYS"),
             cors_origins=get.list_("STREAMER_CORS_ORIGINS"),
             testing=get.bool_("STREAMER_TESTING", False),

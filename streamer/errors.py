@@ -61,3 +61,25 @@ class ConfigError(StreamerError, ValueError):
     """A configuration value is invalid; the message names the variable."""
 
     type = "config_error"
+
+
+class NotFound(StreamerError, LookupError):
+    """What was asked for does not exist (an unknown or expired stream id): 404."""
+
+    type = "not_found"
+    status = 404
+
+
+class RecordsExpired(StreamerError, LookupError):
+    """A resume asked for records the store has already dropped (its per-stream bound): 410.
+
+    The reader must start over; continuing would silently skip records."""
+
+    type = "records_expired"
+    status = 410
+
+
+class StoreUnavailable(Unavailable, ConnectionError):
+    """The stream store (Redis) cannot be reached or did not answer in time: 503."""
+
+    type = "store_unavailable"

@@ -67,3 +67,15 @@ def choose_format(query: str | None, accept: str | None) -> str:
 def choose_request_format(request: Any) -> str:
     """The format a Flask request asks for (``?format=``, then ``Accept``)."""
     return choose_format(request.args.get("format"), request.headers.get("Accept"))
+
+
+def bool_param(args: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (any case)."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise _invalid(name, f"must be true or false, got {raw[:40]!r}")

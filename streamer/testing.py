@@ -3,7 +3,8 @@
 ``/_test/stream`` is a producer whose behaviour the test chooses (fail before the first
 item, fail after N items, idle for a while), tagged so that ``/_test/events`` can show the
 test, over HTTP, when the producer started and when its ``finally`` ran: the side channel
-that proves a disconnect stopped the work.
+that proves a disconnect stopped the work. ``resumable=1`` runs it as a resumable stream (the
+side channel then shows when a cancel stopped it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gevent
 from flask import Blueprint, Response, jsonify, request
 
 from .errors import StreamerError, UpstreamError
-from .params import float_param, int_param, str_param
+from .params import bool_param, float_param, int_param, str_param
 from .response import stream_for_request
 
 bp = Blueprint("testing", __name__, url_prefix="/_test")
@@ -70,6 +71,10 @@ def stream() -> Response:
         idle_after=float_param(args, "idle_after", 0.0, 0.0, 600.0),
         error=str_param(args, "error", "runtime"),
     )
+    if bool_param(args, "resumable"):
+        from .resumable import resumable_response
+
+        return resumable_response(producer)
     return stream_for_request(producer)
 
 

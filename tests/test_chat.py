@@ -105,3 +105,17 @@ def test_oversized_body_is_413_json(client: FlaskClient) -> None:
 def test_get_chat_is_405_json(client: FlaskClient) -> None:
     response = client.get("/chat")
     assert response.status_code == 405 and response.json["error"]["type"] == "method_not_allowed"
+
+
+def test_resumable_chat_can_be_resumed_from_any_id() -> None:
+    client = create_app(Config(echo_delay_s=0.0, heartbeat_s=1)).test_client()
+    started = client.post("/chat?format=ndjson", json={"messages": USER, "resumable": True})
+    assert started.status_code == 200
+    stream_id = started.headers["X-Stream-Id"]
+    decoder = NDJSONDecoder()
+    full = [*decoder.feed(started.data), *decoder.close()]
+    assert isinstance(full[-1], End) and full[-1].extra["usage"]["completion_tokens"] > 3
+    resumed = client.get(f"/streams/{stream_id}?format=ndjson", headers={"Last-Event-ID": "3"})
+    decoder = NDJSONDecoder()
+    rest = [*decoder.feed(resumed.data), *decoder.close()]
+    assert rest == full[3:]

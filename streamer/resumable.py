@@ -1,0 +1,193 @@
+"""Resumable streams: a producer detached from the request, written to the stream store, and
+readers that replay and follow it from any worker.
+
+- :func:`start_resumable` runs a producer in its own greenlet, appending ``Data`` records
+  (ids 1, 2, 3, ...) and then ``End`` or ``Error``. It runs to the end even if every reader
+  leaves, bounded by ``max_stream_s``; a second greenlet renews its lease every ``lease_s/3``
+  and kills it at once when the stream is cancelled (from any worker or instance).
+- :func:`follow` is a reader: the records after ``after_id``, then live ones, then the
+  terminal record. Fed to :func:`~streamer.response.stream_for_request` it serves a resume
+  in any format. A reader that finds the producer's lease expired finishes the stream with
+  ``error: producer_lost`` (the producer's worker died), so no reader ever waits forever.
+- :func:`resumable_response` is the one line a view needs: start, and answer with a reader
+  from id 0 and the ``X-Stream-Id`` header.
+
+Unlike a plain stream (DESIGN.md rule 5), a reader that disconnects does not stop the work:
+that is the point. ``DELETE /streams/<id>`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import gevent
+from flask import Response, current_app
+
+from .config import Config
+from .errors import StoreUnavailable, StreamerError, StreamTimeout
+from .records import Data, End, Error, Ping
+from .response import stream_for_request
+from .store import Entry, StreamStore, new_stream_id
+
+log = logging.getLogger("streamer")
+
+STORE_EXTENSION = "streamer.store"
+
+
+def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config) -> str:
+    """Create a stream, start ``producer`` writing to it in the background, return its id.
+
+    Raises ``StoreUnavailable`` / ``Unavailable`` (503) if the store cannot take it; the
+    producer is then closed without having run.
+
+    >>> sid = start_resumable(data_chunks(3, 0.1), store, config)
+    """
+    stream_id = new_stream_id()
+    try:
+        store.create(stream_id)
+    except BaseException:
+        _close(producer)
+        raise
+    gevent.spawn(_run, producer, store, stream_id, config)
+    return stream_id
+
+
+def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
+           block_s: float = 1.0) -> Iterator[Entry]:
+    """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
+    ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
+
+    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`)."""
+    last = after_id
+    while True:
+        records = store.read(stream_id, last, block_s)
+        if not records:
+            store.reap(stream_id)
+            continue
+        for record in records:
+            yield record
+            if not isinstance(record, Data):
+                return
+            last = record.id
+
+
+def current_store() -> StreamStore:
+    """The app's stream store (made by ``create_app``)."""
+    store: StreamStore = current_app.extensions[STORE_EXTENSION]
+    return store
+
+
+def follow_response(stream_id: str, after_id: int = 0) -> Response:
+    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
+    A 404 if it is unknown or expired (raised before the first byte)."""
+    config: Config = current_app.config["STREAMER"]
+    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
+    return stream_for_request(reader, first_id=after_id + 1,
+                              headers={"X-Stream-Id": stream_id})
+
+
+def resumable_response(producer: Iterable[Any]) -> Response:
+    """In a view: start ``producer`` as a resumable stream and answer with it from the start,
+    with its id in ``X-Stream-Id``. A 503 if the store is down or full.
+
+    >>> @app.post("/chat")
+    ... def chat():
+    ...     ...
+    ...     if body.get("resumable"):
+    ...         return resumable_response(chat_tokens(...))
+    """
+    config: Config = current_app.config["STREAMER"]
+    stream_id = start_resumable(producer, current_store(), config)
+    return follow_response(stream_id)
+
+
+def _block_s(config: Config) -> float:
+    # How often an idle reader checks the lease: often enough to see a dead producer soon
+    # after the lease runs out, rarely enough to cost nothing.
+    return min(1.0, config.lease_s / 2)
+
+
+# -- the detached producer ------------------------------------------------------------------
+
+
+class _Run:
+    """One resumable producer: the runner greenlet and its lease watcher."""
+
+    def __init__(self, store: StreamStore, stream_id: str, config: Config) -> None:
+        self.store, self.stream_id, self.config = store, stream_id, config
+        self.finishing = False
+
+    def pump(self, it: Iterator[Any]) -> Entry | None:
+        """Append the producer's records; the terminal record to write, or None when the
+        store said the stream is already finished (cancelled) or gone."""
+        count = 0
+        while True:
+            try:
+                item = next(it)
+            except StopIteration as stop:
+                return End(count, stop.value if isinstance(stop.value, dict) else {})
+            if isinstance(item, Ping):
+                continue
+            if isinstance(item, End | Error):
+                return item
+            payload = item.data if isinstance(item, Data) else item
+            if not self.store.append(self.stream_id, Data(count + 1, payload)):
+                return None
+            count += 1
+
+    def watch(self, runner: gevent.Greenlet) -> None:
+        """Renew the lease every ``lease_s/3``; kill the runner when the store says stop."""
+        every_s = self.config.lease_s / 3
+        while True:
+            try:
+                if not self.store.keep_alive(self.stream_id, every_s):
+                    break
+            except StoreUnavailable:
+                # Keep trying: if the store stays away, the lease lapses and readers say so.
+                log.warning("resumable stream: cannot renew the lease; retrying")
+                gevent.sleep(min(every_s, 1.0))
+        if not self.finishing:
+            runner.kill(block=False)
+
+
+def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config) -> None:
+    run = _Run(store, stream_id, config)
+    watcher = gevent.spawn(run.watch, gevent.getcurrent())
+    it = iter(producer)
+    terminal: Entry | None = None
+    timeout = StreamTimeout(f"the stream exceeded its maximum duration of "
+                            f"{config.max_stream_s:g} s")
+    try:
+        with gevent.Timeout(config.max_stream_s, timeout):
+            terminal = run.pump(it)
+    except gevent.GreenletExit:
+        return  # cancelled or reaped: the store already holds the terminal record
+    except StreamerError as exc:
+        terminal = Error(exc.type, exc.message)
+    except Exception:
+        log.exception("resumable stream producer failed")
+        terminal = Error("internal_error", "internal error")
+    finally:
+        run.finishing = True
+        _close(it)
+        if terminal is None:
+            watcher.kill(block=False)
+    if terminal is None:
+        return  # the store said the stream was finished elsewhere (cancelled, reaped)
+    try:
+        store.append(stream_id, terminal)  # wakes the watcher, which then returns
+    except StoreUnavailable:
+        log.warning("resumable stream: the store is unreachable; readers will see the "
+                    "producer as lost")
+        watcher.kill(block=False)
+
+
+def _close(producer: Any) -> None:
+    close = getattr(producer, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("closing a resumable producer failed")

@@ -1,0 +1,143 @@
+"""The stream store: where resumable streams live, so any reader can replay and follow them.
+
+One interface, two backends: :class:`~streamer.store.memory.MemoryStore` (the default; one
+process, bounded) and :class:`~streamer.store.redis.RedisStore` (``REDIS_URL``; shared by every
+worker and instance). :func:`open_store` picks one from the config.
+
+A stream is a log of records with sequence numbers 1, 2, 3, ...: the :class:`Data` records
+(whose ``id`` is their sequence number) and then at most one terminal record (:class:`End` or
+:class:`Error`) at the next number. Once a terminal record is in, the stream is *finished*:
+nothing more is appended. Three parties write:
+
+- the producer (the *owner*): :meth:`StreamStore.create`, :meth:`~StreamStore.append`, and
+  :meth:`~StreamStore.keep_alive`, which renews its lease and says when it must stop;
+- whoever cancels (:meth:`~StreamStore.cancel`, ``DELETE /streams/<id>``): appends
+  ``error: cancelled`` and wakes the owner wherever it runs;
+- any reader that finds the lease expired (:meth:`~StreamStore.reap`): appends
+  ``error: producer_lost``, so a stream whose producer died ends instead of hanging.
+
+Every append is conditional on the stream not being finished, atomically, so exactly one
+terminal record wins. Finished streams are kept ``stream_ttl_s`` and then expire (404).
+
+>>> store = open_store(Config())
+>>> sid = new_stream_id()
+>>> store.create(sid)
+>>> store.append(sid, Data(1, "hi")), store.append(sid, End(1))
+(True, True)
+>>> store.read(sid, 0, block_s=0)
+[Data(id=1, data='hi'), End(count=1, extra={})]
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from abc import ABC, abstractmethod
+
+from ..config import Config
+from ..errors import BadRequest, ConfigError, NotFound
+from ..records import Data, End, Error
+
+__all__ = ["Entry", "StreamStore", "new_stream_id", "open_store", "valid_stream_id"]
+
+Entry = Data | End | Error
+"""What a stream holds: data records, then one terminal record."""
+
+CANCELLED = Error("cancelled", "the stream was cancelled")
+PRODUCER_LOST = Error("producer_lost", "the stream's producer stopped responding")
+
+_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_stream_id() -> str:
+    """A fresh, unguessable stream id: 32 random bytes, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def past_end(after_id: int) -> BadRequest:
+    """The error for a resume from an id the stream never had."""
+    return BadRequest(f"Last-Event-ID {after_id} is past the end of the stream",
+                      type="invalid_last_event_id")
+
+
+def valid_stream_id(stream_id: str) -> str:
+    """``stream_id`` if it has the shape of an id this service makes; else :class:`NotFound`.
+
+    Checked before an id reaches the store, so a URL can never name an arbitrary key."""
+    if not _ID.fullmatch(stream_id):
+        raise NotFound("no such stream")
+    return stream_id
+
+
+class StreamStore(ABC):
+    """Append-only logs of records, readable from any position, with a producer lease.
+
+    Methods raise :class:`~streamer.errors.StoreUnavailable` when the backend cannot be
+    reached within its timeouts, and :class:`~streamer.errors.NotFound` for an unknown or
+    expired stream where they say so.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """``memory`` or ``redis``, for ``/readyz``."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Check the backend answers (readiness); raise ``StoreUnavailable`` if not."""
+
+    @abstractmethod
+    def create(self, stream_id: str) -> None:
+        """Create an empty, running stream and take its lease for the caller."""
+
+    @abstractmethod
+    def append(self, stream_id: str, record: Entry) -> bool:
+        """Append a record (the owner only). ``Data`` ids must follow on 1, 2, 3, ...; an
+        ``End`` or ``Error`` finishes the stream. Idempotent: re-appending the last ``Data``
+        is a no-op. False when the stream is finished (cancelled, reaped) or gone: stop."""
+
+    @abstractmethod
+    def keep_alive(self, stream_id: str, wait_s: float) -> bool:
+        """Renew the owner's lease, then wait up to ``wait_s`` for a cancel. False when the
+        owner must stop (cancelled, finished by someone else, or gone); True otherwise."""
+
+    @abstractmethod
+    def read(self, stream_id: str, after_id: int, block_s: float) -> list[Entry]:
+        """The records after ``after_id`` (terminal included), waiting up to ``block_s`` for
+        one if there are none yet; an empty list when the wait ran out.
+
+        Raises ``NotFound`` (unknown or expired), ``RecordsExpired`` (records after
+        ``after_id`` were dropped by the bound) or ``BadRequest`` (``after_id`` is past the
+        stream's last data record)."""
+
+    @abstractmethod
+    def cancel(self, stream_id: str) -> bool:
+        """Finish a running stream with ``error: cancelled`` and wake its owner. True if it
+        was running, False if it had already finished; ``NotFound`` if unknown."""
+
+    @abstractmethod
+    def reap(self, stream_id: str) -> bool:
+        """If the stream is running but its lease has expired, finish it with
+        ``error: producer_lost``. True if it did."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook; the memory store has nothing)
+        """Release connections."""
+
+
+def open_store(config: Config) -> StreamStore:
+    """The store the config asks for: Redis when ``redis_url`` is set, else in memory.
+
+    Nothing connects here; the first command does (so this is cheap at app creation)."""
+    if config.redis_url:
+        try:
+            from .redis import RedisStore
+        except ImportError as exc:
+            raise ConfigError("REDIS_URL is set but redis-py is not installed: "
+                              "pip install redis==8.1.0") from exc
+        return RedisStore(config)
+    from .memory import MemoryStore
+
+    return MemoryStore(config)

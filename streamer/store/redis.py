@@ -1,0 +1,241 @@
+"""The Redis stream store (``REDIS_URL``): shared by every worker and instance.
+
+Key layout, per stream (the ``{id}`` hash tag keeps a stream's keys on one cluster slot):
+
+- ``streamer:{id}:log`` — a Redis Stream; entry ``0-<n>`` holds record number ``n`` (field
+  ``r``, the record as one NDJSON line, the wire format). Explicit entry ids make a resume
+  ``XREAD ... 0-<Last-Event-ID>`` and let Redis itself refuse a duplicate. Trimmed with an
+  exact ``MAXLEN`` of ``resumable_max_records``.
+- ``streamer:{id}:meta`` — a hash: ``last`` (number of the last record), ``done`` (present
+  once a terminal record is in), ``created``. Its existence is the stream's existence.
+- ``streamer:{id}:lease`` — set by the owner with ``PX lease``, renewed every ``lease/3``;
+  deleted when the stream finishes. A running stream without it has lost its producer.
+- ``streamer:{id}:cancel`` — a list the owner waits on with ``BLPOP`` between renewals; every
+  terminal write pushes to it, so on a cancel or a reap the owner stops at once, whatever
+  process it is in (and after its own ``end`` its renewals stop).
+
+Every write is a Lua script, so "append unless finished" is atomic: exactly one terminal
+record wins a race between the producer's ``end``, a ``DELETE`` and a reaper. The scripts are
+idempotent (a data id already in is a no-op; a finished stream takes nothing), so redis-py's
+retry after a lost reply cannot duplicate a record. Running streams expire
+``stream_ttl_s + lease_s`` after their last sign of life, finished ones ``stream_ttl_s`` after
+the end.
+
+Timeouts bound everything: connect and plain commands ``redis_timeout_s``; blocking commands
+(``XREAD BLOCK``, ``BLPOP``) at most :data:`MAX_BLOCK_S` plus that, on their own pool; waiting
+for a free pooled connection ``redis_timeout_s``. Failures become ``StoreUnavailable`` (503).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..config import Config
+from ..decoders import ndjson_record
+from ..errors import NotFound, RecordsExpired, StoreUnavailable
+from ..framing import NDJSON
+from ..records import Data, End, Error
+from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, past_end
+
+MAX_BLOCK_S = 5.0
+READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
+
+# KEYS: meta, log, lease, cancel.
+# ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms.
+# Returns -1 unknown stream, 0 not appended (finished; or reap with a live lease), else 1.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+local mode = ARGV[1]
+local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
+if mode == 'data' then
+  local id = tonumber(ARGV[3])
+  if id <= last then return 1 end
+  if id ~= last + 1 then return redis.error_reply('data id out of sequence') end
+elseif mode == 'reap' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+local n = last + 1
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], '0-' .. n, 'r', ARGV[2])
+redis.call('HSET', KEYS[1], 'last', n)
+local ttl = ARGV[6]
+if mode ~= 'data' then
+  ttl = ARGV[5]
+  redis.call('HSET', KEYS[1], 'done', '1')
+  redis.call('DEL', KEYS[3])
+  -- Wake the owner's BLPOP: it stops (cancel, reap) or ends its renewals (end).
+  redis.call('RPUSH', KEYS[4], '1')
+  redis.call('PEXPIRE', KEYS[4], ttl)
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+"""
+
+# KEYS: meta, log, lease. ARGV: lease ms, running ttl ms. Returns 1 renewed, 0 must stop.
+_RENEW = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+class _Keys:
+    __slots__ = ("cancel", "lease", "log", "meta")
+
+    def __init__(self, stream_id: str) -> None:
+        base = f"streamer:{{{stream_id}}}:"
+        self.meta, self.log = base + "meta", base + "log"
+        self.lease, self.cancel = base + "lease", base + "cancel"
+
+
+class RedisStore(StreamStore):
+    """Streams in Redis Streams, through redis-py (cooperative under gevent's patching)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        url = config.redis_url
+        if not url:
+            raise ValueError("RedisStore needs config.redis_url")
+        timeout = config.redis_timeout_s
+        common: dict[str, Any] = {
+            "socket_connect_timeout": timeout,
+            # RESP2: reply shapes do not change with the server version.
+            "protocol": 2,
+            # One quick retry on a fresh connection rides over a restarted server's dead
+            # pooled sockets; more would only stretch the time to a clear 503.
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+            "timeout": timeout,  # waiting for a free connection in the pool
+        }
+        quick_pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=max(2, config.redis_max_connections // 4),
+            socket_timeout=timeout, **common)
+        blocking_pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=config.redis_max_connections,
+            socket_timeout=timeout + MAX_BLOCK_S, **common)
+        self._quick = redis.Redis(connection_pool=quick_pool)
+        self._blocking = redis.Redis(connection_pool=blocking_pool)
+        self._append = self._quick.register_script(_APPEND)
+        self._renew = self._quick.register_script(_RENEW)
+        self._lease_ms = max(1, round(config.lease_s * 1000))
+        self._ttl_ms = max(1, round(config.stream_ttl_s * 1000))
+        self._running_ttl_ms = self._ttl_ms + self._lease_ms
+
+    @property
+    def name(self) -> str:
+        return "redis"
+
+    def close(self) -> None:
+        self._quick.close()
+        self._blocking.close()
+        self._quick.connection_pool.disconnect()
+        self._blocking.connection_pool.disconnect()
+
+    def ping(self) -> None:
+        with _guard():
+            self._quick.ping()
+
+    def create(self, stream_id: str) -> None:
+        k = _Keys(stream_id)
+        with _guard():
+            pipe = self._quick.pipeline(transaction=True)
+            pipe.hset(k.meta, mapping={"last": 0, "created": f"{time.time():.3f}"})
+            pipe.pexpire(k.meta, self._running_ttl_ms)
+            pipe.set(k.lease, "1", px=self._lease_ms)
+            pipe.execute()
+
+    def _write(self, stream_id: str, mode: str, record: Entry, data_id: int = 0) -> int:
+        k = _Keys(stream_id)
+        args: list[str | bytes | int] = [mode, NDJSON.encode(record), data_id,
+                                         self.config.resumable_max_records, self._ttl_ms,
+                                         self._running_ttl_ms]
+        with _guard():
+            return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
+
+    def append(self, stream_id: str, record: Entry) -> bool:
+        if isinstance(record, Data):
+            return self._write(stream_id, "data", record, record.id) == 1
+        return self._write(stream_id, "end", record) == 1
+
+    def keep_alive(self, stream_id: str, wait_s: float) -> bool:
+        k = _Keys(stream_id)
+        with _guard():
+            renewed = self._renew(keys=[k.meta, k.log, k.lease],
+                                  args=[self._lease_ms, self._running_ttl_ms])
+            if not renewed:
+                return False
+            wait = min(max(wait_s, 0.01), MAX_BLOCK_S)
+            return self._blocking.blpop([k.cancel], timeout=wait) is None
+
+    def read(self, stream_id: str, after_id: int, block_s: float) -> list[Entry]:
+        k = _Keys(stream_id)
+        with _guard():
+            entries = self._xread(k.log, after_id, None)
+            if not entries:
+                last, done = self._quick.hmget(k.meta, ["last", "done"])
+                if last is None:
+                    raise NotFound("no such stream (unknown or expired)")
+                last_data = int(last) - (1 if done is not None else 0)
+                if after_id > last_data:
+                    raise past_end(after_id)
+                if block_s > 0:
+                    block_ms = max(1, round(min(block_s, MAX_BLOCK_S) * 1000))
+                    entries = self._xread(k.log, after_id, block_ms)
+        if not entries:
+            return []
+        if _seq(entries[0][0]) != after_id + 1:
+            raise RecordsExpired(f"records after {after_id} are no longer kept")
+        return [_decode(fields[b"r"]) for _, fields in entries]
+
+    def _xread(self, key: str, after_id: int,
+               block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        client = self._quick if block_ms is None else self._blocking
+        reply: Any = client.xread({key: f"0-{after_id}"}, count=READ_COUNT, block=block_ms)
+        if not reply:
+            return []
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
+        return entries
+
+    def cancel(self, stream_id: str) -> bool:
+        done = self._write(stream_id, "cancel", CANCELLED)
+        if done < 0:
+            raise NotFound("no such stream (unknown or expired)")
+        return done == 1
+
+    def reap(self, stream_id: str) -> bool:
+        return self._write(stream_id, "reap", PRODUCER_LOST) == 1
+
+
+def _seq(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[1])
+
+
+def _decode(raw: bytes) -> Entry:
+    record = ndjson_record(json.loads(raw))
+    if not isinstance(record, Data | End | Error):
+        raise StoreUnavailable("the store holds a record this version cannot read")
+    return record
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    """redis-py's connection and timeout errors, as the 503 the service answers with."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable("the stream store is unreachable", retry_after=5) from exc
+    except redis.ResponseError as exc:
+        if "out of sequence" in str(exc):
+            raise ValueError(str(exc)) from exc
+        raise StoreUnavailable("the stream store refused the request", retry_after=5) from exc
