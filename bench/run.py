@@ -496,12 +496,14 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         if "M2 MB/s" in med:
             cells.append(fmt(by.get("loopback pair"), 0) if metric == "M2 MB/s" else "")
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines += ["", "## streamer against each peer (ratio of medians)", "",
+    others = [n for n in names if n != "streamer"]
+    lines += ["", "## streamer against each peer (ratio of medians)", ""] if others else []
+    lines += [] if not others else [
               "Higher is better for records/s and MB/s; lower is better for ttfb, jitter and "
               "memory.", "",
               "| metric | " + " | ".join(f"vs {n}" for n in names if n != "streamer") + " |",
               "| --- |" + " ---: |" * (len(names) - 1)]
-    for metric, by in med.items():
+    for metric, by in med.items() if others else []:
         if not any(metric.endswith(s) for s in ("records/s", "MB/s", "ttfb p50 ms",
                                                  "jitter p99 ms", "KiB/stream")):
             continue
@@ -519,6 +521,9 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         lines.append(f"| {goal.text} | {text} | {'-' if ok is None else fmt(ok)} |")
     if plot:
         lines += ["", f"![M3 jitter and memory]({plot})"]
+    analysis = BENCH / "ANALYSIS.md"
+    if analysis.exists() and not args.smoke:
+        lines += ["", analysis.read_text().rstrip()]
     for key, body in sections.items():
         lines += ["", f"## {key}", "", body.rstrip()]
     lines.append("")
