@@ -66,6 +66,10 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         from streamer.testing import bp
 
         app.register_blueprint(bp)
+    if cfg.bench:
+        from streamer.benchmark import bp as bench_bp
+
+        app.register_blueprint(bench_bp)
     if not cfg.api_keys:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")

@@ -55,6 +55,8 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     # Test-only endpoints (never set in production).
     testing: bool = False
+    # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
+    bench: bool = False
 
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
@@ -112,6 +114,7 @@ class Config:
             api_keys=get.list_("STREAMER_API_KEYS"),
             cors_origins=get.list_("STREAMER_CORS_ORIGINS"),
             testing=get.bool_("STREAMER_TESTING", False),
+            bench=get.bool_("STREAMER_BENCH", False),
         )
 
 
