@@ -284,3 +284,40 @@ def test_page_files_are_served(page_server: Server) -> None:
     assert requests.get(page_server.url("/api"), timeout=5).json()["service"] == "streamer"
 
 
+
+
+PARSER_CHECK = """async (chunks) => {
+  const { readNdjson } = await import('/static/ndjson.js');
+  const bytes = chunks.map((c) => new Uint8Array(c));
+  const body = new ReadableStream({
+    start(controller) { bytes.forEach((b) => controller.enqueue(b)); controller.close(); },
+  });
+  const records = [];
+  const outcome = await readNdjson(new Response(body), (r) => records.push(r));
+  return { outcome, records };
+}"""
+
+
+def _split_bytes(text: str, size: int) -> list[list[int]]:
+    raw = text.encode()
+    return [list(raw[i:i + size]) for i in range(0, len(raw), size)]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("newline", [
+    pytest.param("\n", id="lf"), pytest.param("\r\n", id="crlf"), pytest.param("\r", id="cr")])
+def test_page_parser_splits_only_on_line_breaks(page_server: Server, tab: Tab,
+                                                newline: str) -> None:
+    """The page's own parser, fed one byte at a time: CR LF split across chunks is one line
+    break, U+2028 inside a string is not a line break, a character split across chunks
+    survives (one streaming TextDecoder), and no end record means incomplete."""
+    payload = "a\u2028b \u00e9\u20ac\U0001f600"
+    lines = [f'{{"event":"data","id":1,"data":"{payload}"}}', '{"event":"end","count":1}']
+    tab.open(page_server)
+    done = tab.page.evaluate(PARSER_CHECK, _split_bytes(newline.join(lines) + newline, 1))
+    assert done == {"outcome": "complete", "records": [
+        {"event": "data", "id": 1, "data": payload}, {"event": "end", "count": 1}]}
+    cut = tab.page.evaluate(PARSER_CHECK, _split_bytes(lines[0], 3))  # no newline, no end
+    assert cut == {"outcome": "incomplete", "records": [
+        {"event": "data", "id": 1, "data": payload}]}
+    tab.assert_no_console_errors()

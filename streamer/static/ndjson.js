@@ -1,6 +1,7 @@
 // Incremental ndjson for fetch streams: one TextDecoder per body, lines split only on
-// \r\n, \r and \n (never on U+2028/U+0085, which may sit inside a JSON string), a \r at
-// the end of a chunk held back until the next chunk says whether \n follows.
+// \r\n, \r and \n (never on U+2028/U+0085, which may sit inside a JSON string). A \r\n
+// split across two chunks reads as a line break and an empty line, and empty lines are
+// skipped, so no \r needs holding back.
 
 export class NdjsonParser {
   constructor() {
@@ -9,14 +10,14 @@ export class NdjsonParser {
 
   // Text in, complete records out. Blank lines are skipped.
   push(text) {
-    this.buffer += text;
+    const buf = this.buffer + text;
     const records = [];
-    const buf = this.buffer;
     let start = 0;
-    for (let i = 0; i < buf.length; i++) {
+    // The held-back part has no line break in it: scan only the new text (a long line that
+    // comes in many chunks stays linear).
+    for (let i = this.buffer.length; i < buf.length; i++) {
       const c = buf[i];
       if (c !== "\n" && c !== "\r") continue;
-      if (c === "\r" && i + 1 === buf.length) break; // maybe the first half of \r\n
       const line = buf.slice(start, i);
       if (c === "\r" && buf[i + 1] === "\n") i++;
       start = i + 1;
