@@ -321,3 +321,32 @@ def test_page_parser_splits_only_on_line_breaks(page_server: Server, tab: Tab,
     assert cut == {"outcome": "incomplete", "records": [
         {"event": "data", "id": 1, "data": payload}]}
     tab.assert_no_console_errors()
+
+
+@pytest.mark.timeout(60)
+def test_api_key_goes_in_the_authorization_header_only(page_server: Server, tab: Tab) -> None:
+    key = "page-test-key-123"
+    seen: dict[str, str | None] = {}
+    urls: list[str] = []
+
+    def on_request(request: Any) -> None:
+        path = request.url.removeprefix(page_server.base_url).split("?")[0]
+        if path in ("/chat", "/stream/series"):
+            seen[path] = request.headers.get("authorization")
+        urls.append(request.url)
+
+    tab.page.on("request", on_request)
+    tab.open(page_server, series="/stream/series?count=3&interval=0&format=ndjson")
+    tab.page.fill("#api-key", key)
+    tab.page.click("#series-start")
+    tab.page.fill("#chat-input", "hi")
+    tab.page.click("#chat-send")
+    assert tab.wait_state("series", "complete", "error", "incomplete") == "complete"
+    assert tab.wait_state("chat", "complete", "error", "incomplete") == "complete"
+    assert seen == {"/stream/series": f"Bearer {key}", "/chat": f"Bearer {key}"}
+    assert urls and not [u for u in urls if key in u]
+    # Page memory only: nothing stored where it would outlive the tab.
+    stored = tab.page.evaluate("() => [localStorage.length, sessionStorage.length, "
+                               "document.cookie]")
+    assert stored == [0, 0, ""]
+    tab.assert_no_console_errors()
