@@ -138,7 +138,7 @@ def test_chart_grows_while_the_stream_is_open(page_server: Server, tab: Tab) -> 
     total = 60
     tab.open(page_server,
              series=f"/stream/series?count={total}&interval=0.1&seed=7&format=ndjson",
-             sse="/stream/data?count=30&interval=0.3&resumable=1")
+             sse="/stream/data?count=20&interval=0.25&resumable=1")
     tab.page.click("#series-start")
     tab.page.fill("#chat-input", "Draw me a chart, please.")
     tab.page.click("#chat-send")
@@ -167,6 +167,9 @@ def test_chart_grows_while_the_stream_is_open(page_server: Server, tab: Tab) -> 
     assert tab.wait_state("series", "complete", "error", "incomplete") == "complete"
     assert tab.text("#series-count") == str(total)
     assert tab.page.evaluate("() => document.getElementById('chart').width") > 0
+    # The other two finish too (and leave no stream open to blur the next test's log).
+    assert tab.wait_state("chat", "complete", "error", "incomplete", "stopped") == "complete"
+    assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete"
     tab.assert_no_console_errors()
 
 
