@@ -40,7 +40,6 @@ import gevent
 from flask import Response, current_app, request
 from gevent import GreenletExit
 from gevent.event import Event
-from greenlet import getcurrent
 
 from .config import Config
 from .disconnect import DisconnectWatcher
@@ -64,7 +63,7 @@ STREAM_HEADERS = {
 }
 
 
-class _Interrupted(GreenletExit):
+class _Interrupted(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
     """Thrown into the handler greenlet while it runs an inline producer: the stream must stop
     (client gone, deadline, shutdown). A GreenletExit, so the producer sees what a killed pump
     greenlet's producer sees."""
@@ -345,7 +344,7 @@ class StreamBody:
         it waits, which is what killing the pump greenlet did.
         """
         if self._handler is None:
-            self._handler = getcurrent()
+            self._handler = gevent.getcurrent()
         if self._deadline_timer is None:
             # Text waits only for data or the deadline: one timer per stream.
             self._deadline_timer = gevent.get_hub().loop.timer(
