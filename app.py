@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from streamer import auth, cors
 from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
 from streamer.errors import BadRequest, StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.metrics import Metrics
+from streamer.openapi import document as openapi_document
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.registry import StreamRegistry
@@ -61,6 +63,9 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
+    # CORS first: a browser's preflight carries no key and must be answered before auth.
+    cors.install(app, cfg.cors_origins)
+    auth.install(app, cfg)
     _register_routes(app)
     if cfg.testing:
         from streamer.testing import bp
@@ -99,7 +104,7 @@ def _register_routes(app: Flask) -> None:
         return jsonify({
             "service": "streamer",
             "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/streams/<id>",
-                          "/healthz", "/readyz", "/metrics"],
+                          "/healthz", "/readyz", "/metrics", "/openapi.json"],
             "formats": ["text", "ndjson", "sse"],
         })
 
@@ -133,6 +138,10 @@ def _register_routes(app: Flask) -> None:
     def metrics() -> Response:
         body = app.extensions["streamer.metrics"].render()
         return Response(body, content_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(app.config["STREAMER"]))
 
     @app.get("/healthz")
     def healthz() -> Response:
