@@ -4,8 +4,9 @@ Memory is already bounded without this: a client that reads nothing fills the ke
 buffers, gunicorn's ``sendall`` blocks, the stream's buffer fills to ``MAX_BUFFER`` and its
 producer waits (backpressure). But the connection, its greenlets and that buffer would stay
 for as long as the stream may last. So each stream gets a guard: a libev timer (no greenlet)
-that looks, a few times per timeout, whether the stream has handed the server a new chunk. If
-it has not for ``timeout_s`` *and* the socket is not writable (the kernel's send buffer is
+that looks, a few times per timeout, whether the stream has handed the server a new chunk or
+the client has acknowledged more bytes (``TCP_INFO``). If neither happened for ``timeout_s``
+*and* the socket is not writable (the kernel's send buffer is
 full: the server's write is blocked, not idle), the client is stuck: the guard resets the
 connection (``SO_LINGER`` 0, ``shutdown``). gunicorn's blocked write then fails with
 ``EPIPE``, which it ignores without a log line, and the stream ends with outcome
@@ -46,14 +47,16 @@ class SendGuard:
         self._timeout_s = timeout_s
         self._progress = progress
         self._on_stuck = on_stuck
-        self._last = progress()
+        self._last: tuple[int, int] = (-1, -1)
         self._since = time.monotonic()
         every = min(max(timeout_s / 4, 0.05), 5.0)
         self._timer: Any = get_hub().loop.timer(every, every)
         self._timer.start(self._check)
 
     def _check(self) -> None:
-        now, seen = time.monotonic(), self._progress()
+        # Progress is a new chunk handed to the server, or the client acknowledging bytes
+        # (a slow reader of one big chunk is slow, not stuck).
+        now, seen = time.monotonic(), (self._progress(), _acked(self._sock))
         if seen != self._last:
             self._last, self._since = seen, now
             return
@@ -68,6 +71,16 @@ class SendGuard:
             self._timer.stop()
             self._timer.close()
             self._timer = None
+
+
+def _acked(sock: Any) -> int:
+    """Bytes the client has acknowledged so far (Linux ``tcp_info.tcpi_bytes_acked``, a u64
+    at offset 120 since Linux 4.1); 0 where that cannot be read."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (OSError, AttributeError, ValueError):
+        return 0
+    return int(struct.unpack_from("Q", info, 120)[0]) if len(info) >= 128 else 0
 
 
 def _writable(sock: Any) -> bool:
