@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from streamer import auth, cors
 from streamer.chat import make_provider, parse_chat_body
@@ -37,6 +37,7 @@ access_log = logging.getLogger("streamer.access")
 
 MAX_COUNT = 100_000
 MAX_INTERVAL_S = 60.0
+MAX_BODY_BYTES = 1 << 20
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -53,7 +54,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config["STREAMER"] = cfg
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()
     app.extensions["streamer.metrics"] = metrics
@@ -126,8 +127,13 @@ def _register_routes(app: Flask) -> None:
     @app.post("/chat")
     def chat() -> Response:
         cfg: Config = app.config["STREAMER"]
-        body = parse_chat_body(request.content_type, request.get_data(cache=False),
-                               cfg.chat_model)
+        raw = request.get_data(cache=False)
+        if request.content_length is None and len(raw) >= MAX_BODY_BYTES:
+            # A chunked body has no Content-Length to refuse up front, and Werkzeug's
+            # LimitedStream quietly truncates it at the limit: refuse it here instead of
+            # parsing a cut body (a body of exactly the limit is refused too).
+            raise RequestEntityTooLarge()
+        body = parse_chat_body(request.content_type, raw, cfg.chat_model)
         provider = app.extensions["streamer.chat"]
         if body.resumable:
             # Runs to the end detached from this request; X-Stream-Id names it for resumes.
