@@ -66,7 +66,7 @@ def _unchunk(body: bytes) -> tuple[bytes, bool]:
 
 
 def check_body(raw: bytes, count: int) -> str | None:
-    head, sep, body = raw.partition(b"\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         return f"status: {head[:60]!r}"
     if b"transfer-encoding: chunked" not in head.lower():
@@ -122,7 +122,7 @@ async def client_loop(port: int, seed: int, until: float, tally: Tally) -> None:
     while time.monotonic() < until:
         try:
             await one_stream(port, rng, tally)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             tally.errors.append(repr(exc))
 
 
