@@ -164,3 +164,19 @@ def test_per_key_limit_through_gunicorn(make_server: Any) -> None:
         raise AssertionError("the slot was not released after the client left")
     for s in streams:
         s.close()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("STREAMER_OPEN_DEMO", "sometimes"), ("STREAMER_MAX_STREAMS_PER_KEY", "0"),
+    ("STREAMER_SEND_TIMEOUT_S", "-1"), ("STREAMER_SEND_TIMEOUT_S", "nan"),
+])
+def test_new_settings_name_the_variable_when_bad(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        create_app({name: value})
+
+
+def test_new_settings_defaults() -> None:
+    from streamer.config import Config
+
+    cfg = Config.from_env({})
+    assert cfg.open_demo and cfg.max_streams_per_key == 100 and cfg.send_timeout_s == 30.0
