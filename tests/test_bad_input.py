@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -127,16 +129,20 @@ def test_hostile_request_heads_get_a_4xx_not_a_5xx(server: Server, request_bytes
 
 # -- hypothesis, in process ------------------------------------------------------------------
 
-_app = create_app({"STREAMER_ECHO_DELAY_S": "0", "STREAMER_HEARTBEAT_S": "0.05",
-                   "STREAMER_MAX_STREAM_S": "2"})
 _PARAMS = ["count", "interval", "seed", "format", "resumable", "last_event_id", "x"]
 _values = st.one_of(st.text(max_size=30), st.integers(-10**20, 10**20).map(str),
                     st.floats(allow_nan=True, allow_infinity=True).map(str),
                     st.sampled_from(["", "0", "1", "ndjson", "sse", "text", "true", "-0"]))
 
 
+@functools.cache
+def _fast_app() -> Flask:
+    return create_app({"STREAMER_ECHO_DELAY_S": "0", "STREAMER_HEARTBEAT_S": "0.05",
+                       "STREAMER_MAX_STREAM_S": "2"})
+
+
 def _fast_client() -> FlaskClient:
-    return _app.test_client()
+    return _fast_app().test_client()
 
 
 def _check_error_or_stream(response: Any) -> None:
