@@ -47,9 +47,10 @@ class SendGuard:
         self._timeout_s = timeout_s
         self._progress = progress
         self._on_stuck = on_stuck
-        self._last: tuple[int, int] = (-1, -1)
+        self._last = (progress(), _acked(sock))
         self._since = time.monotonic()
-        every = min(max(timeout_s / 4, 0.05), 5.0)
+        # Checks often enough that a drop comes at most ~1/8 of the timeout (2 s) late.
+        every = min(max(timeout_s / 8, 0.05), 2.0)
         self._timer: Any = get_hub().loop.timer(every, every)
         self._timer.start(self._check)
 
