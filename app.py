@@ -52,7 +52,8 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
         cfg = Config.from_env({**os.environ, **config})
 
-    app = Flask(__name__)
+    # The demo page's files live in the package, so the container image already holds them.
+    app = Flask(__name__, static_folder="streamer/static")
     app.config["STREAMER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -101,6 +102,10 @@ class AccessLog:
 
 def _register_routes(app: Flask) -> None:
     @app.get("/")
+    def page() -> Response:
+        return app.send_static_file("index.html")
+
+    @app.get("/api")
     def index() -> Response:
         return jsonify({
             "service": "streamer",

@@ -51,6 +51,11 @@ logconfig_dict: dict[str, Any] = {
 }
 
 
+# gevent records each new greenlet's spawning stack (a walk of ~10 frames of Flask and
+# gunicorn) for debugging tools; streamer spawns one greenlet per stream. Off unless the
+# operator sets it (the variable is gevent's own, read at the first spawn in the worker).
+os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
+
 # Metrics across workers: prometheus_client's multiprocess mode keeps each worker's values in
 # files under this folder. It must be set before a worker imports prometheus_client; a fresh
 # folder per master start, so counters do not carry over from an earlier run.

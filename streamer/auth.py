@@ -30,7 +30,7 @@ from flask import Flask, Response, g, jsonify, request
 from .config import Config
 
 OPEN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics", "openapi"})
-DEMO_ENDPOINTS = frozenset({"index", "static", "stream_data", "stream_series"})
+DEMO_ENDPOINTS = frozenset({"page", "index", "static", "stream_data", "stream_series"})
 # Endpoints whose responses are streams: they take a per-key slot while open.
 STREAM_ENDPOINTS = frozenset({"chat", "get_stream", "stream_data", "stream_series",
                               "testing.stream", "benchmark.stream_bench"})

@@ -138,7 +138,10 @@ def document(config: Config) -> dict[str, Any]:
     stream_id = {"name": "stream_id", "in": "path", "required": True,
                  "schema": {"type": "string"}, "description": "from X-Stream-Id"}
     paths: dict[str, Any] = {
-        "/": {"get": {"operationId": "index", "summary": "what the service offers",
+        "/": {"get": {"operationId": "page", "summary": "the demo page",
+                      "responses": {"200": {"description": "HTML", "content": {
+                          "text/html": {"schema": {"type": "string"}}}}}}},
+        "/api": {"get": {"operationId": "index", "summary": "what the service offers",
                       "responses": {"200": {"description": "a summary", "content": {
                           "application/json": {"schema": {"type": "object"}}}}}}},
         "/stream/data": {"get": {
@@ -234,6 +237,6 @@ def document(config: Config) -> dict[str, Any]:
     if config.api_keys:
         doc["security"] = [{"bearer": []}]
         if config.open_demo:
-            for path in ("/", "/static/{filename}", "/stream/data", "/stream/series"):
+            for path in ("/", "/api", "/static/{filename}", "/stream/data", "/stream/series"):
                 paths[path]["get"]["security"] = []
     return doc

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import gevent
 from flask import Response, current_app, request
+from gevent import GreenletExit
 from gevent.event import Event
 
 from .config import Config
@@ -61,6 +62,12 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",  # nginx: do not buffer this response
     "X-Content-Type-Options": "nosniff",  # browsers: do not hold bytes back to sniff
 }
+
+
+class _Interrupted(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
+    """Thrown into the handler greenlet while it runs an inline producer: the stream must stop
+    (client gone, deadline, shutdown). A GreenletExit, so the producer sees what a killed pump
+    greenlet's producer sees."""
 
 
 class StreamAborted(StreamerError, ConnectionAbortedError):
@@ -103,8 +110,10 @@ class StreamBody:
                  heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
                  sock: Any = None, first_id: int = 1,
                  on_finish: Callable[[StreamStats], None] | None = None,
-                 registry: StreamRegistry | None = None, send_timeout_s: float = 0.0) -> None:
+                 registry: StreamRegistry | None = None, chunked: bool = False,
+                 send_timeout_s: float = 0.0) -> None:
         self._producer = producer
+        self._it: Iterator[Any] = iter(producer)
         self._enc = encoder
         self._heartbeat_s = heartbeat_s
         self._deadline = time.monotonic() + max_stream_s
@@ -136,6 +145,20 @@ class StreamBody:
         # gevent.Timeout per wait (per record), which was ~5% of a slow stream's CPU.
         self._deadline_timer: Any = None
         self._deadline_hit = False
+        # Inline mode (see _next_inline): text over a chunked gunicorn socket, and a producer
+        # that is not the adapter's (its close() waits for the bridge thread; keep it in a
+        # greenlet of its own).
+        from .adapter import SyncStream
+
+        self._inline = (sock is not None and chunked and not encoder.framed
+                        and not isinstance(producer, SyncStream))
+        self._handed = False  # inline: the pump got the first item; the handler runs the rest
+        self._handler: Any = None
+        self._in_producer = False
+        self._producer_done = False
+        self._interrupt_pending = False
+        self._held_check = False
+        self._flusher: Any = None
         self._pump = gevent.spawn(self._run_pump)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
         self._send_guard = (SendGuard(sock, send_timeout_s, self._bytes_handed_over,
@@ -145,41 +168,22 @@ class StreamBody:
     # -- the pump: runs the producer in its own greenlet ------------------------------------
 
     def _run_pump(self) -> None:
-        enc = self._enc
-        it: Iterator[Any] = iter(self._producer)
-        count = 0
+        it = self._it
+        handed = False
         batch_started = 0.0
         try:
             while True:
-                try:
-                    item = next(it)
-                except StopIteration as stop:
-                    extra = stop.value if isinstance(stop.value, dict) else {}
-                    self._terminal = enc.end(count, extra)
-                    return
-                if isinstance(item, Data):
-                    self._next_id = item.id
-                    chunk = enc.data(item.id, item.data)
-                elif isinstance(item, Ping):
-                    self.stats.heartbeats += 1
-                    chunk = enc.ping()
-                elif isinstance(item, End):
-                    self._terminal = enc.end(item.count, item.extra)
-                    return
-                elif isinstance(item, Error):
-                    self._fail(item)
-                    return
-                else:
-                    chunk = enc.data(self._next_id, item)
-                if not isinstance(item, Ping):
-                    self._next_id += 1
-                    count += 1
-                    self.stats.records = count
                 if not self._buf:
                     batch_started = time.monotonic()
-                self._buf.append(chunk)
-                self._buf_bytes += len(chunk)
+                if self._pull(it):
+                    return
                 self._ready.set()
+                if self._inline:
+                    # The first item is in: the producer now sits at a ``yield``, so the
+                    # handler greenlet can resume it itself and this greenlet (its stack, its
+                    # wake-ups) goes away for the rest of the stream.
+                    handed = self._handed = True
+                    return
                 if self._buf_bytes >= MAX_BUFFER:
                     self._space.clear()
                     self._space.wait()
@@ -187,19 +191,56 @@ class StreamBody:
                     gevent.sleep(0)  # let the writer take what is ready
         except gevent.GreenletExit:
             raise  # closed from outside: the finally below closes the producer
-        except StreamerError as exc:
-            self.stats.upstream_error = isinstance(exc, UpstreamError) or exc.type.startswith(
-                "upstream")
-            self._fail(Error(exc.type, exc.message), exc)
         except Exception as exc:
-            log.exception("stream producer failed")
-            self._fail(Error("internal_error", "internal error"), exc)
+            self._producer_failed(exc)
         finally:
             self._pump_done = True
             self._ready.set()
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+            if not handed:
+                self._producer_done = True
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+
+    def _pull(self, it: Iterator[Any]) -> bool:
+        """Take one item from the producer into the buffer; True when the stream ended (the
+        terminal record is set)."""
+        enc = self._enc
+        try:
+            item = next(it)
+        except StopIteration as stop:
+            extra = stop.value if isinstance(stop.value, dict) else {}
+            self._terminal = enc.end(self.stats.records, extra)
+            return True
+        if isinstance(item, Data):
+            self._next_id = item.id
+            chunk = enc.data(item.id, item.data)
+        elif isinstance(item, Ping):
+            self.stats.heartbeats += 1
+            chunk = enc.ping()
+        elif isinstance(item, End):
+            self._terminal = enc.end(item.count, item.extra)
+            return True
+        elif isinstance(item, Error):
+            self._fail(item)
+            return True
+        else:
+            chunk = enc.data(self._next_id, item)
+        if not isinstance(item, Ping):
+            self._next_id += 1
+            self.stats.records += 1
+        self._buf.append(chunk)
+        self._buf_bytes += len(chunk)
+        return False
+
+    def _producer_failed(self, exc: Exception) -> None:
+        if isinstance(exc, StreamerError):
+            self.stats.upstream_error = isinstance(exc, UpstreamError) or exc.type.startswith(
+                "upstream")
+            self._fail(Error(exc.type, exc.message), exc)
+        else:
+            log.exception("stream producer failed", exc_info=exc)
+            self._fail(Error("internal_error", "internal error"), exc)
 
     def _fail(self, error: Error, exc: BaseException | None = None) -> None:
         self._failure = error
@@ -210,6 +251,22 @@ class StreamBody:
         self._gone = True
         self._pump.kill(block=False)
         self._ready.set()
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        """Inline mode: stop the producer if the handler greenlet is inside it (what killing
+        the pump does otherwise). Thrown from the hub, never from the caller's greenlet:
+        throwing from another greenlet would park that one with nobody to resume it."""
+        if self._handed and not self._interrupt_pending:
+            self._interrupt_pending = True
+            gevent.get_hub().loop.run_callback(self._throw_in)
+
+    def _throw_in(self) -> None:  # in the hub
+        self._interrupt_pending = False
+        # Checked now, not when asked: the handler may have left the producer since (it may
+        # be writing, and an exception there would break the server's write).
+        if self._in_producer and self._handler is not None and not self._handler.dead:
+            self._handler.throw(_Interrupted)
 
     def _bytes_handed_over(self) -> int:
         return self.stats.bytes
@@ -225,6 +282,7 @@ class StreamBody:
         self._shutting_down = True
         self._pump.kill(block=False)
         self._ready.set()
+        self._interrupt()
 
     # -- before the first byte ---------------------------------------------------------------
 
@@ -268,6 +326,8 @@ class StreamBody:
                 return self._timed_out()
             if self._buf:
                 return self._emit(self._take())
+            if self._handed:
+                return self._next_inline()
             if self._pump_done:
                 return self._finish()
             if not self._enc.framed:
@@ -285,6 +345,100 @@ class StreamBody:
             if not self._pump_done:
                 self._ready.clear()
 
+    def _next_inline(self) -> bytes:
+        """Inline mode: the handler greenlet resumes the producer itself, so a stream costs
+        one greenlet and one wake-up per record instead of two of each.
+
+        Records that come without the producer blocking are coalesced (up to ``MAX_BUFFER``
+        or ``MAX_BATCH_S``), as the pump does. A record that came after a block goes out at
+        once. If the producer blocks while records are held, a hub callback (``_check_held``)
+        sends them from a helper greenlet, so a record is never held back waiting for company.
+        Client gone, deadline and shutdown throw :class:`_Interrupted` into the producer where
+        it waits, which is what killing the pump greenlet did.
+        """
+        if self._handler is None:
+            self._handler = gevent.getcurrent()
+        if self._deadline_timer is None:
+            # Text waits only for data or the deadline: one timer per stream.
+            self._deadline_timer = gevent.get_hub().loop.timer(
+                max(self._deadline - time.monotonic(), 0.0))
+            self._deadline_timer.start(self._on_deadline)
+        loop = gevent.get_hub().loop
+        it = self._it
+        batch_started = time.monotonic()
+        while True:
+            if self._flusher is not None:
+                self._flusher.join()  # held records go out before anything after them
+                self._flusher = None
+            if self._gone:
+                self.stats.outcome = "disconnect"
+                self._abort()
+            if self._shutting_down:
+                return self._shut_down()
+            if self._deadline_hit or time.monotonic() >= self._deadline:
+                return self._timed_out()
+            if self._producer_done:
+                if self._buf:
+                    return self._emit(self._take())
+                return self._finish()
+            iteration = loop.iteration
+            ended = False
+            self._in_producer = True
+            try:
+                # Tight loop while the producer does not block: the flags above change only
+                # when the hub runs, and then ``loop.iteration`` moves and the loop ends.
+                n = 0
+                while not self._pull(it):
+                    n += 1
+                    if (loop.iteration != iteration or self._buf_bytes >= MAX_BUFFER
+                            or (not n & 63 and time.monotonic() - batch_started > MAX_BATCH_S)):
+                        break
+                    if not self._held_check:
+                        self._held_check = True
+                        loop.run_callback(self._check_held)
+                else:
+                    ended = True
+            except _Interrupted:
+                ended = True  # the flags above say why
+            except GreenletExit:
+                self._producer_done = True
+                raise  # the handler itself is being killed
+            except Exception as exc:
+                self._producer_failed(exc)
+                ended = True
+            finally:
+                self._in_producer = False
+            if ended:
+                self._producer_done = True
+                continue
+            if self._flusher is not None:
+                self._flusher.join()  # the held records first, then these
+                self._flusher = None
+            if self._buf_bytes >= MAX_BUFFER and loop.iteration == iteration:
+                # A full buffer without a single block: a bulk producer. It gains more from
+                # running in a pump while this greenlet waits on the socket (M1, M2) than it
+                # saves inline; the generator sits at a ``yield``, so a new pump resumes it.
+                self._inline = self._handed = self._pump_done = False
+                self._ready.clear()
+                self._pump = gevent.spawn(self._run_pump)
+            return self._emit(self._take())
+
+    def _check_held(self) -> None:  # in the hub
+        """The hub runs: if the inline producer is blocked with records held, send them."""
+        self._held_check = False
+        if self._in_producer and self._buf and self._flusher is None:
+            data = self._emit(self._take())
+            self._flusher = gevent.spawn(self._send_held, data)
+
+    def _send_held(self, data: bytes) -> None:
+        # The handler is inside the producer, not writing, and the headers went out with the
+        # first chunk; frame as gunicorn does for HTTP/1.1 (inline mode requires chunked).
+        try:
+            self._sock.sendall(b"%X\r\n%s\r\n" % (len(data), data))
+        except OSError:
+            self._gone = True
+            self._interrupt()
+
     def _shut_down(self) -> bytes:
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "shutdown", "shutdown"
@@ -298,6 +452,7 @@ class StreamBody:
     def _on_deadline(self) -> None:  # in the hub
         self._deadline_hit = True
         self._ready.set()
+        self._interrupt()
 
     def _timed_out(self) -> bytes:
         self._pump.kill(block=False)
@@ -371,6 +526,17 @@ class StreamBody:
             self._send_guard.stop()
         if not self._pump.dead:
             self._pump.kill(block=False)
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self._handed and not self._producer_done:
+            # Inline: the producer waits at a ``yield``; closing it runs its ``finally``.
+            self._producer_done = True
+            close = getattr(self._it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("stream producer failed to close")
         if self.stats.outcome == "open":
             # The server stopped iterating before the end: its write to the client failed.
             self.stats.outcome = "disconnect"
@@ -452,6 +618,8 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
     body = StreamBody(producer, encoder, heartbeat_s=config.heartbeat_s,
                       max_stream_s=config.max_stream_s, retry_ms=config.retry_ms, sock=sock,
                       first_id=first_id, on_finish=on_finish, registry=registry,
+                      chunked=(environ or {}).get("SERVER_PROTOCOL") == "HTTP/1.1"
+                      and (environ or {}).get("REQUEST_METHOD") != "HEAD",
                       send_timeout_s=config.send_timeout_s)
     body.wait_first(config.heartbeat_s)
     response = Response(body, status=200, mimetype=None, content_type=encoder.media_type,

@@ -59,13 +59,16 @@ def test_protected_endpoints_need_a_valid_key(method: str, path: str,
 
 def test_open_and_demo_endpoints() -> None:
     c = client()
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/",
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/api",
                  "/stream/data?count=2&interval=0", "/stream/series?count=2&interval=0"):
-        assert c.get(path).status_code == 200, path
+        with c.get(path) as response:  # "/" is a file response: close it
+            assert response.status_code == 200, path
     closed = client(STREAMER_OPEN_DEMO="false")
-    for path in ("/", "/stream/data?count=2&interval=0", "/stream/series?count=2&interval=0"):
+    for path in ("/", "/api", "/stream/data?count=2&interval=0",
+                 "/stream/series?count=2&interval=0"):
         assert_401(closed.get(path), invalid=False)
-        assert closed.get(path, headers=bearer("alpha-key-0001")).status_code == 200
+        with closed.get(path, headers=bearer("alpha-key-0001")) as response:
+            assert response.status_code == 200
     assert closed.get("/healthz").status_code == 200
 
 

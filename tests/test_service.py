@@ -261,3 +261,28 @@ def test_health_and_readiness(server: Server) -> None:
     assert requests.get(server.url("/healthz"), timeout=5).json() == {"status": "ok"}
     ready = requests.get(server.url("/readyz"), timeout=5)
     assert ready.status_code == 200 and json.loads(ready.text)["status"] == "ready"
+
+
+@pytest.mark.timeout(20)
+def test_records_made_together_are_not_held_while_the_producer_then_idles(
+        server: Server) -> None:
+    # Items 2 and 3 come at once after item 1, then the producer idles: they must be on the
+    # wire during the idle, not after it (text runs the producer inline in the handler).
+    with raw_get(server, "/_test/stream?count=3&idle_after=3") as sock:
+        started = time.monotonic()
+        read_until(sock, b"item 3\n")
+        assert time.monotonic() - started < 1.5
+        body = read_all(sock)
+    assert body.endswith(b"0\r\n\r\n")
+
+
+@pytest.mark.timeout(20)
+def test_text_deadline_ends_an_idle_inline_stream(make_server: Any) -> None:
+    srv = make_server(env={"STREAMER_MAX_STREAM_S": "1"})
+    tag = f"deadline-{time.monotonic_ns()}"
+    with raw_get(srv, f"/_test/stream?tag={tag}&count=2&idle_after=60") as sock:
+        started = time.monotonic()
+        body = read_all(sock)
+    assert b"item 2" in body and not body.endswith(b"0\r\n\r\n")
+    assert time.monotonic() - started < 3
+    assert "finally" in [e["event"] for e in events(srv, tag)]

@@ -18,7 +18,8 @@ _TOKEN = re.compile(r"\s*\S+|\s+")
 
 def echo_reply(prompt: str) -> str:
     said = " ".join(prompt.split())[:500] or "nothing"
-    return (f"You said: {said}. This is streamer's offline echo provider: each word arrives "
+    end = "" if said[-1] in ".!?" else "."
+    return (f"You said: {said}{end} This is streamer's offline echo provider: each word arrives "
             "as it is produced, the way a model's tokens would.")
 
 

@@ -49,16 +49,19 @@ class OpenAIProvider:
 
     def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
         usage: dict[str, Any] | None = None
-        with iterate_async(lambda: self._tokens(request), buffer=256) as items:
-            for item in items:
-                if isinstance(item, str):
-                    yield item
-                else:
-                    usage = item
+        with iterate_async(lambda: self._tokens(request), buffer=64) as batches:
+            for batch in batches:
+                for item in batch:
+                    if isinstance(item, str):
+                        yield item
+                    else:
+                        usage = item
         return {"usage": usage} if usage is not None else {}
 
-    async def _tokens(self, request: ChatRequest) -> AsyncIterator[str | dict[str, Any]]:
-        """Content tokens as ``str``; the usage, when the upstream sends it, as a dict."""
+    async def _tokens(self, request: ChatRequest) -> AsyncIterator[list[str | dict[str, Any]]]:
+        """Per network chunk, the items it completed: content tokens as ``str``; the usage,
+        when the upstream sends it, as a dict. One adapter hand-off per chunk, not per token
+        (a hand-off costs more than parsing a token); still one record per token."""
         client = loop_local(self._client_key, self._client)
         started = False
         try:
@@ -73,15 +76,25 @@ class OpenAIProvider:
             ) as response:
                 lines = LineDecoder()
                 async for chunk in response.iter_bytes():
+                    batch: list[str | dict[str, Any]] = []
                     for line in lines.feed(chunk):
                         if not line.startswith("data:"):
                             continue  # event:, id:, comments, blank lines
                         data = line[5:].strip()
                         if data == "[DONE]":
+                            if batch:
+                                yield batch
                             return
-                        for item in _items(orjson.loads(data)):
-                            started = True
-                            yield item
+                        try:
+                            batch.extend(_items(orjson.loads(data)))
+                        except Exception:
+                            if batch:  # what came before the bad line goes out first
+                                started = True
+                                yield batch
+                            raise
+                    if batch:
+                        started = True
+                        yield batch
             raise UpstreamError("the upstream ended the answer without [DONE]",
                                 type="upstream_incomplete")
         except StreamerError:
