@@ -11,13 +11,15 @@ import secrets
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from streamer import auth, cors
 from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
 from streamer.errors import BadRequest, StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.metrics import Metrics
+from streamer.openapi import document as openapi_document
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.registry import StreamRegistry
@@ -35,6 +37,7 @@ access_log = logging.getLogger("streamer.access")
 
 MAX_COUNT = 100_000
 MAX_INTERVAL_S = 60.0
+MAX_BODY_BYTES = 1 << 20
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -52,7 +55,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     # The demo page's files live in the package, so the container image already holds them.
     app = Flask(__name__, static_folder="streamer/static")
     app.config["STREAMER"] = cfg
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()
     app.extensions["streamer.metrics"] = metrics
@@ -62,6 +65,9 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
+    # CORS first: a browser's preflight carries no key and must be answered before auth.
+    cors.install(app, cfg.cors_origins)
+    auth.install(app, cfg)
     _register_routes(app)
     if cfg.testing:
         from streamer.testing import bp
@@ -104,7 +110,7 @@ def _register_routes(app: Flask) -> None:
         return jsonify({
             "service": "streamer",
             "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/streams/<id>",
-                          "/healthz", "/readyz", "/metrics"],
+                          "/healthz", "/readyz", "/metrics", "/openapi.json"],
             "formats": ["text", "ndjson", "sse"],
         })
 
@@ -126,8 +132,13 @@ def _register_routes(app: Flask) -> None:
     @app.post("/chat")
     def chat() -> Response:
         cfg: Config = app.config["STREAMER"]
-        body = parse_chat_body(request.content_type, request.get_data(cache=False),
-                               cfg.chat_model)
+        raw = request.get_data(cache=False)
+        if request.content_length is None and len(raw) >= MAX_BODY_BYTES:
+            # A chunked body has no Content-Length to refuse up front, and Werkzeug's
+            # LimitedStream quietly truncates it at the limit: refuse it here instead of
+            # parsing a cut body (a body of exactly the limit is refused too).
+            raise RequestEntityTooLarge()
+        body = parse_chat_body(request.content_type, raw, cfg.chat_model)
         provider = app.extensions["streamer.chat"]
         if body.resumable:
             # Runs to the end detached from this request; X-Stream-Id names it for resumes.
@@ -138,6 +149,10 @@ def _register_routes(app: Flask) -> None:
     def metrics() -> Response:
         body = app.extensions["streamer.metrics"].render()
         return Response(body, content_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(app.config["STREAMER"]))
 
     @app.get("/healthz")
     def healthz() -> Response:

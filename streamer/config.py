@@ -53,6 +53,10 @@ class Config:
     redis_max_connections: int = 1000  # per worker; a blocked reader holds one
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    open_demo: bool = True  # /, static files, /stream/data, /stream/series need no key
+    max_streams_per_key: int = 100  # concurrent streams per client key, per worker
+    # A write to a client that has not progressed for this long drops the stream (0: never).
+    send_timeout_s: float = 30.0
     # Test-only endpoints (never set in production).
     testing: bool = False
     # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
@@ -113,6 +117,9 @@ class Config:
                                            100_000),
             api_keys=get.list_("STREAMER_API_KEYS"),
             cors_origins=get.list_("STREAMER_CORS_ORIGINS"),
+            open_demo=get.bool_("STREAMER_OPEN_DEMO", True),
+            max_streams_per_key=get.int_("STREAMER_MAX_STREAMS_PER_KEY", 100, 1, 1_000_000),
+            send_timeout_s=get.float_("STREAMER_SEND_TIMEOUT_S", 30.0, 0.0, 86400.0),
             testing=get.bool_("STREAMER_TESTING", False),
             bench=get.bool_("STREAMER_BENCH", False),
         )

@@ -40,7 +40,8 @@ class Metrics:
                                      ["route", "format"], registry=r)
         self.finished_total = Counter(
             "streamer_streams_finished",
-            "Streams finished, by outcome: complete, error, timeout, disconnect, shutdown.",
+            "Streams finished, by outcome: complete, error, timeout, disconnect, shutdown, "
+            "send_timeout (the client stopped reading).",
             ["route", "format", "outcome"], registry=r)
         self.disconnects = Counter("streamer_client_disconnects",
                                    "Streams whose client left before the end.", ["route"],

@@ -47,6 +47,7 @@ from .errors import StreamerError, Unavailable, UpstreamError
 from .framing import FORMATS, Encoder
 from .records import Data, End, Error, Ping
 from .registry import StreamRegistry
+from .sendguard import SendGuard
 
 log = logging.getLogger("streamer")
 
@@ -109,7 +110,8 @@ class StreamBody:
                  heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
                  sock: Any = None, first_id: int = 1,
                  on_finish: Callable[[StreamStats], None] | None = None,
-                 registry: StreamRegistry | None = None, chunked: bool = False) -> None:
+                 registry: StreamRegistry | None = None, chunked: bool = False,
+                 send_timeout_s: float = 0.0) -> None:
         self._producer = producer
         self._it: Iterator[Any] = iter(producer)
         self._enc = encoder
@@ -159,6 +161,9 @@ class StreamBody:
         self._flusher: Any = None
         self._pump = gevent.spawn(self._run_pump)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
+        self._send_guard = (SendGuard(sock, send_timeout_s, self._bytes_handed_over,
+                                      self._send_timed_out)
+                            if sock is not None and send_timeout_s > 0 else None)
 
     # -- the pump: runs the producer in its own greenlet ------------------------------------
 
@@ -262,6 +267,14 @@ class StreamBody:
         # be writing, and an exception there would break the server's write).
         if self._in_producer and self._handler is not None and not self._handler.dead:
             self._handler.throw(_Interrupted)
+
+    def _bytes_handed_over(self) -> int:
+        return self.stats.bytes
+
+    def _send_timed_out(self) -> None:  # in the hub; the SendGuard then resets the socket
+        if self.stats.outcome == "open":
+            self.stats.outcome = "send_timeout"
+        self._pump.kill(block=False)
 
     def shutdown(self) -> None:
         """The worker is stopping: end this stream with a ``shutdown`` error record (after an
@@ -509,6 +522,8 @@ class StreamBody:
             self._deadline_timer.close()
         if self._watcher is not None:
             self._watcher.stop()
+        if self._send_guard is not None:
+            self._send_guard.stop()
         if not self._pump.dead:
             self._pump.kill(block=False)
         if self._flusher is not None:
@@ -604,7 +619,8 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                       max_stream_s=config.max_stream_s, retry_ms=config.retry_ms, sock=sock,
                       first_id=first_id, on_finish=on_finish, registry=registry,
                       chunked=(environ or {}).get("SERVER_PROTOCOL") == "HTTP/1.1"
-                      and (environ or {}).get("REQUEST_METHOD") != "HEAD")
+                      and (environ or {}).get("REQUEST_METHOD") != "HEAD",
+                      send_timeout_s=config.send_timeout_s)
     body.wait_first(config.heartbeat_s)
     response = Response(body, status=200, mimetype=None, content_type=encoder.media_type,
                         direct_passthrough=True)

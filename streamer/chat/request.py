@@ -121,6 +121,8 @@ def _number(value: Any, name: str, low: float, high: float) -> float | None:
 def _integer(value: Any, name: str, low: int, high: int) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema: 5.0 is an integer (found by schemathesis)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField(f"field '{name}' must be a whole number")
     if not low <= value <= high:

@@ -1,0 +1,194 @@
+"""Client authentication (``Authorization: Bearer``) and the per-key stream limit.
+
+With ``STREAMER_API_KEYS`` set, every endpoint needs a key except the open ones (health,
+readiness, metrics, the OpenAPI document) and, while ``STREAMER_OPEN_DEMO`` is true (the
+default), the demo data (``/``, static files, ``/stream/data``, ``/stream/series``). Without
+keys the service is open (``create_app`` warns at start-up) and nothing is counted per key.
+
+Keys are compared in constant time: the presented token and every configured key are
+hashed to SHA-256 first (so ``hmac.compare_digest`` never sees two lengths) and compared with
+*all* keys, so the time taken does not depend on which key matched, or on whether one did.
+A key is known afterwards only by its position (``key1``, ``key2``...): nothing stores,
+logs or labels the key itself.
+
+Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker): a streaming request over it gets
+429 JSON with ``Retry-After``. The slot is released when the response is closed: for a stream
+that is when the server stops iterating its body, which Flask does not tell an
+``after_request`` hook, so the body is wrapped in :class:`_ReleasingBody`, whose ``close()``
+the WSGI server calls (``__iter__`` hands over the inner iterator: no cost per chunk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+
+from .config import Config
+
+OPEN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics", "openapi"})
+DEMO_ENDPOINTS = frozenset({"page", "index", "static", "stream_data", "stream_series"})
+# Endpoints whose responses are streams: they take a per-key slot while open.
+STREAM_ENDPOINTS = frozenset({"chat", "get_stream", "stream_data", "stream_series",
+                              "testing.stream", "benchmark.stream_bench"})
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "replace")).digest()
+
+
+class KeyRing:
+    """The configured client keys, compared in constant time."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._digests = tuple(_digest(k) for k in keys)
+
+    def __bool__(self) -> bool:
+        return bool(self._digests)
+
+    def match(self, token: str) -> str | None:
+        """``key<N>`` for the key that ``token`` is, else None; always compares with all."""
+        presented = _digest(token)
+        found: str | None = None
+        for i, digest in enumerate(self._digests, 1):
+            if hmac.compare_digest(presented, digest) and found is None:
+                found = f"key{i}"
+        return found
+
+
+class KeySlots:
+    """Open streams per key in this worker."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def acquire(self, key_id: str) -> bool:
+        n = self._open.get(key_id, 0)
+        if n >= self.limit:
+            return False
+        self._open[key_id] = n + 1
+        return True
+
+    def release(self, key_id: str) -> None:
+        n = self._open.get(key_id, 0) - 1
+        if n > 0:
+            self._open[key_id] = n
+        else:
+            self._open.pop(key_id, None)
+
+    def count(self, key_id: str) -> int:
+        return self._open.get(key_id, 0)
+
+
+class _ReleasingBody:
+    """A WSGI body whose ``close()`` also runs ``release`` (exactly once)."""
+
+    def __init__(self, inner: Iterable[bytes], release: Callable[[], None]) -> None:
+        self._inner, self._release = inner, release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release, self._release = self._release, _nothing
+            release()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _error(status: int, type: str, message: str) -> Response:
+    response = jsonify({"error": {"type": type, "message": message}})
+    response.status_code = status
+    return response
+
+
+def unauthorized(message: str, invalid: bool) -> Response:
+    response = _error(401, "unauthorized", message)
+    # RFC 6750 section 3: no error attribute when no credentials were sent at all.
+    response.headers["WWW-Authenticate"] = (
+        'Bearer realm="streamer", error="invalid_token"' if invalid else 'Bearer realm="streamer"')
+    return response
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def install(app: Flask, config: Config) -> None:
+    """Register the checks on ``app`` (after CORS, whose preflights need no key)."""
+    ring = KeyRing(config.api_keys)
+    slots = KeySlots(config.max_streams_per_key)
+    app.extensions["streamer.key_slots"] = slots
+    if not ring:
+        return
+
+    @app.before_request
+    def authenticate() -> Response | None:
+        endpoint = request.endpoint or ""
+        if request.method == "OPTIONS" or endpoint in OPEN_ENDPOINTS:
+            return None
+        if config.open_demo and endpoint in DEMO_ENDPOINTS:
+            return None
+        if not request.url_rule:
+            return None  # a 404 or 405 says nothing a key would protect
+        header = request.headers.get("Authorization")
+        token = bearer_token(header)
+        if token is None:
+            return unauthorized("this endpoint needs Authorization: Bearer <key>",
+                                invalid=bool(header))
+        key_id = ring.match(token)
+        if key_id is None:
+            return unauthorized("the key is not valid", invalid=True)
+        g.streamer_key = key_id
+        if endpoint in STREAM_ENDPOINTS:
+            if not slots.acquire(key_id):
+                response = _error(429, "too_many_streams_for_key",
+                                  f"this key already has {slots.limit} open streams; "
+                                  "retry when one ends")
+                response.headers["Retry-After"] = "1"
+                return response
+            g.streamer_slot = key_id
+        return None
+
+    @app.after_request
+    def hand_slot_to_body(response: Response) -> Response:
+        key_id: str | None = g.pop("streamer_slot", None)
+        if key_id is None:
+            return response
+
+        def release() -> None:
+            slots.release(key_id)
+
+        if response.direct_passthrough and response.response is not None:
+            response.response = _ReleasingBody(response.response, release)  # type: ignore[arg-type]
+        else:
+            release()
+        return response
+
+    @app.teardown_request
+    def release_if_no_response(exc: BaseException | None) -> None:
+        # after_request did not run (an error escaped every handler): release here.
+        key_id: str | None = g.pop("streamer_slot", None)
+        if key_id is not None:
+            slots.release(key_id)
+
+
+def key_of_request() -> str | None:
+    """The id (``key<N>``) of the key this request authenticated with, if any."""
+    key: Any = g.get("streamer_key")
+    return key if isinstance(key, str) else None
