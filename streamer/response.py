@@ -145,6 +145,7 @@ class StreamBody:
         # gevent.Timeout per wait (per record), which was ~5% of a slow stream's CPU.
         self._deadline_timer: Any = None
         self._deadline_hit = False
+        self._exc: BaseException | None = None  # what the producer raised, if it failed
         # Inline mode (see _next_inline): text over a chunked gunicorn socket, and a producer
         # that is not the adapter's (its close() waits for the bridge thread; keep it in a
         # greenlet of its own).
@@ -291,7 +292,7 @@ class StreamBody:
         that happened before any record, so the caller can answer with a real status."""
         self._ready.wait(timeout)
         if self._failure is not None and not self._buf:
-            exc = getattr(self, "_exc", None)
+            exc = self._exc
             error = exc if isinstance(exc, StreamerError) else StreamerError(
                 self._failure.message, type=self._failure.type)
             self.stats.outcome, self.stats.error_type = "error", self._failure.type
@@ -332,13 +333,11 @@ class StreamBody:
                 return self._finish()
             if not self._enc.framed:
                 # Text has no ping: it only waits for data or the deadline.
-                if self._deadline_timer is None:
-                    self._deadline_timer = gevent.get_hub().loop.timer(self._deadline - now)
-                    self._deadline_timer.start(self._on_deadline)
+                self._start_deadline_timer()
                 self._ready.wait()
             elif not self._ready.wait(max(min(self._last_write + self._heartbeat_s,
                                               self._deadline) - now, 0.0)):
-                if self._enc.framed and time.monotonic() - self._last_write >= self._heartbeat_s:
+                if time.monotonic() - self._last_write >= self._heartbeat_s:
                     self.stats.heartbeats += 1
                     return self._emit(self._enc.ping())
                 continue
@@ -358,11 +357,7 @@ class StreamBody:
         """
         if self._handler is None:
             self._handler = gevent.getcurrent()
-        if self._deadline_timer is None:
-            # Text waits only for data or the deadline: one timer per stream.
-            self._deadline_timer = gevent.get_hub().loop.timer(
-                max(self._deadline - time.monotonic(), 0.0))
-            self._deadline_timer.start(self._on_deadline)
+        self._start_deadline_timer()
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
@@ -448,6 +443,13 @@ class StreamBody:
         message = "the server is restarting; reconnect to continue"
         return self._emit(self._enc.prelude(self._retry_ms) +
                           self._enc.error("shutdown", message))
+
+    def _start_deadline_timer(self) -> None:
+        """Text waits only for data or the deadline: one timer per stream, started once."""
+        if self._deadline_timer is None:
+            self._deadline_timer = gevent.get_hub().loop.timer(
+                max(self._deadline - time.monotonic(), 0.0))
+            self._deadline_timer.start(self._on_deadline)
 
     def _on_deadline(self) -> None:  # in the hub
         self._deadline_hit = True
