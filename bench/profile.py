@@ -1,6 +1,6 @@
 """Profile one peer's serving process under one load with py-spy (from bench/.venv).
 
-    .venv/bin/python bench/profile.py streamer m3 5000     # or: m1, m2
+    .venv/bin/python bench/profile.py streamer m3 5000     # or: m1, m2, m4
 Writes bench/out/profile-PEER-LOAD.txt: collapsed stacks, plus the top functions by own
 and by total samples. Used for the hot-path notes in RESULTS.md.
 """
@@ -27,6 +27,9 @@ with run.serving(peer) as srv:
                                                            sz.m3_interval_ms)),
                 c, sz.m3_size, sz.m3_n, sz.m3_interval_ms, 60]
         dur = 10
+    elif load == "m4":  # sequential short requests: the per-request path
+        args = ["ttfb", srv.port, srv.url(run.stream_query(1, 64)), 20_000]
+        dur = 5
     elif load == "m1":
         n = sz.m1_n * 5
         args = ["many", srv.port, srv.url(run.stream_query(n, sz.m1_size)), 1, sz.m1_size, n, 0, 60]

@@ -409,7 +409,8 @@ class StreamBody:
             if self._flusher is not None:
                 self._flusher.join()  # the held records first, then these
                 self._flusher = None
-            if self._buf_bytes >= MAX_BUFFER and loop.iteration == iteration:
+            if (self._buf_bytes >= MAX_BUFFER and loop.iteration == iteration
+                    and len(self._buf) > 8):
                 # A full buffer without a single block: a bulk producer. It gains more from
                 # running in a pump while this greenlet waits on the socket (M1, M2) than it
                 # saves inline; the generator sits at a ``yield``, so a new pump resumes it.
