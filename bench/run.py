@@ -91,6 +91,9 @@ class Peer:
         if self.name == "flask-gevent":
             return [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000",
                     "flask_app:app"], ROOT, {}
+        if self.name == "wsgi-gevent":
+            return [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000",
+                    "wsgi_app:app"], ROOT, {}
         if self.name == "flask-sync":
             return [*gunicorn_peer, "-k", "sync", "flask_app:app"], ROOT, {}
         if self.name == "node":
@@ -106,6 +109,8 @@ PEERS = [
     Peer("starlette", "Starlette/uvicorn+uvloop", "/stream", needs="venv"),
     Peer("flask-gevent", "Flask on gunicorn gevent", "/stream"),
     Peer("flask-sync", "Flask on gunicorn sync", "/stream"),
+    # Not a rival: the floor of streamer's own stack (gunicorn's gevent worker, no framework).
+    Peer("wsgi-gevent", "bare WSGI on gunicorn gevent", "/stream"),
 ]
 
 
@@ -167,7 +172,7 @@ class Server:
 
     def _serving_pid(self) -> int:
         """The process that serves requests: gunicorn's worker, else the process itself."""
-        if self.peer.name in ("streamer", "flask-gevent", "flask-sync"):
+        if self.peer.name in ("streamer", "flask-gevent", "flask-sync", "wsgi-gevent"):
             out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
                                  text=True, check=False).stdout.split()
             if len(out) == 1:
