@@ -9,6 +9,11 @@
  *       Reports completions, whether all C were open at once ("held": the last stream's first
  *       record came before the first stream's end), wall time, and for INTERVAL_MS > 0 the
  *       jitter of each record: arrival - (the stream's first arrival + k * INTERVAL_MS).
+ *   loadgen many PORT PATH C SIZE N INTERVAL_MS DEADLINE_S BODY [FIRST_SIZE]
+ *       The same with POSTs of the JSON BODY (bench/bench_chat.py: /chat). FIRST_SIZE: the
+ *       first record's size when it differs from SIZE (a chat reply's first token has no
+ *       leading space). Adds late_pcts_ms (with any INTERVAL_MS > 0): lateness against each
+ *       stream's best-fitting grid, min over k of (arrival_k - k * INTERVAL).
  *   loadgen ttfb PORT PATH COUNT
  *       COUNT sequential requests on new connections: time from connect() to the first body
  *       byte (not the headers: the first record is what a user waits for).
@@ -49,9 +54,9 @@ static double now_s(void) {
 }
 
 static int g_port;
-static char g_req[1024];
+static char g_req[8192];
 static int g_reqlen;
-static long g_size, g_n;
+static long g_size, g_n, g_first_size;
 static double g_interval;
 static double *g_arrival; /* C * N arrival times, when jitter is wanted */
 
@@ -65,7 +70,8 @@ static int hexval(char c) {
 static void add_body(conn_t *c, long idx, unsigned long long nbytes, double t) {
     if (c->first_byte == 0) c->first_byte = t;
     c->body += nbytes;
-    long recs = (long)(c->body / (unsigned long long)g_size);
+    unsigned long long first = (unsigned long long)g_first_size;
+    long recs = c->body < first ? 0 : 1 + (long)((c->body - first) / (unsigned long long)g_size);
     if (recs > g_n) recs = g_n;
     for (long k = c->recs; k < recs; k++) {
         if (k == 0) c->first = t;
@@ -172,9 +178,17 @@ static int run_many(int argc, char **argv) {
     g_n = atol(argv[6]);
     g_interval = atof(argv[7]) / 1000.0;
     double deadline = atof(argv[8]);
-    g_reqlen = snprintf(g_req, sizeof g_req,
-                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-                        path, g_port);
+    g_first_size = argc > 10 ? atol(argv[10]) : g_size;
+    if (argc > 9)
+        g_reqlen = snprintf(g_req, sizeof g_req,
+                            "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                            path, g_port, strlen(argv[9]), argv[9]);
+    else
+        g_reqlen = snprintf(g_req, sizeof g_req,
+                            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+                            path, g_port);
+    if (g_reqlen >= (int)sizeof g_req) return 2;
     raise_nofile();
     conn_t *conns = calloc((size_t)C, sizeof(conn_t));
     if (g_interval > 0) g_arrival = calloc((size_t)(C * g_n), sizeof(double));
@@ -279,6 +293,24 @@ static int run_many(int argc, char **argv) {
                m, pct(j, m, 0.5) * 1e3, pct(j, m, 0.99) * 1e3, m ? j[m - 1] * 1e3 : 0.0);
         for (int q = 0; q <= 100; q++) printf("%s%.3f", q ? "," : "", pct(j, m, q / 100.0) * 1e3);
         printf("]");
+        /* Lateness: the same against each stream's best-fitting grid (the earliest of
+         * arrival_k - k * INTERVAL), so a late first record does not make the rest look early. */
+        m = 0;
+        for (long i = 0; i < C; i++) {
+            conn_t *c = &conns[i];
+            if (c->recs == 0) continue;
+            double base = 1e300;
+            for (long k = 0; k < c->recs; k++) {
+                double v = g_arrival[i * g_n + k] - (double)k * g_interval;
+                if (v < base) base = v;
+            }
+            for (long k = 0; k < c->recs; k++)
+                j[m++] = g_arrival[i * g_n + k] - (base + (double)k * g_interval);
+        }
+        qsort(j, (size_t)m, sizeof(double), cmp_double);
+        printf(",\"late_pcts_ms\":[");
+        for (int q = 0; q <= 100; q++) printf("%s%.3f", q ? "," : "", pct(j, m, q / 100.0) * 1e3);
+        printf("]");
         free(j);
     }
     printf("}\n");
@@ -290,7 +322,7 @@ static int run_ttfb(int argc, char **argv) {
     g_port = atoi(argv[2]);
     const char *path = argv[3];
     long count = atol(argv[4]);
-    g_size = 1 << 30;
+    g_size = g_first_size = 1 << 30;
     g_n = 1;
     g_reqlen = snprintf(g_req, sizeof g_req,
                         "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",

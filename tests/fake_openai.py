@@ -54,7 +54,8 @@ Unknown options or bad values are a 400 (so typos fail loudly). :func:`fake_mode
 option          meaning
 ==============  ==============================================================================
 tokens=N        reply length in tokens (default: the last user message's word count)
-delay=S         seconds before each content token (default: the server's ``delay``)
+delay=S         seconds between content tokens, on a fixed grid (token k is due k x S after the
+                role chunk: no drift); default: the server's ``delay``
 fail=STATUS     answer with that HTTP status and the real API's error JSON instead (401, 403,
                 404, 429, 500, 503, any 400-599); 429 carries ``retry-after`` and
                 ``x-ratelimit-*`` headers
@@ -1162,12 +1163,15 @@ class FakeOpenAI:
         if scenario.hang == "after_headers":
             await conn.sleep(scenario.hang_s)
         await conn.write(event(choice({"role": "assistant", "content": "", "refusal": None})))
-        for token in tokens:
+        # Token k is due at start + k x delay: a fixed grid, so the rate does not drift by the
+        # timer's and the loop's overhead per token (about 1 ms per token at delay=0.02).
+        start = time.monotonic()
+        for k, token in enumerate(tokens, 1):
             if scenario.cut is not None and record.tokens_sent >= scenario.cut:
                 break
             if scenario.error is not None and record.tokens_sent >= scenario.error:
                 break
-            await conn.sleep(delay)
+            await conn.sleep(start + k * delay - time.monotonic() if delay else 0)
             await conn.write(event(choice({"content": token})))
             now = time.monotonic()
             if record.first_token_at is None:

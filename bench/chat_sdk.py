@@ -1,0 +1,50 @@
+"""The naive way, for bench/bench_chat.py to compare against: iterate the SDK's own stream.
+
+:class:`SDKObjectsProvider` is streamer's OpenAI provider with one change: instead of reading
+the raw body (our line decoder, orjson), it iterates the SDK's ``AsyncStream`` of pydantic
+``ChatCompletionChunk`` objects, one adapter item per chunk, on the SDK's own HTTP client
+(httpcore's anyio backend). Everything else (the adapter,
+StreamBody, the app) is the same. ``sdk_app()`` is the service with this provider, for gunicorn::
+
+    gunicorn -c gunicorn.conf.py --pythonpath bench 'chat_sdk:sdk_app()'
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from streamer.adapter import loop_local
+from streamer.chat.openai_provider import OpenAIProvider
+from streamer.chat.request import ChatRequest
+
+
+class SDKObjectsProvider(OpenAIProvider):
+    def _client(self) -> openai.AsyncOpenAI:
+        # The SDK as it comes: httpx on httpcore's default (anyio) network backend.
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
+                                  timeout=self._timeout_s, max_retries=self._max_retries)
+
+    async def _tokens(self, request: ChatRequest) -> AsyncIterator[list[str | dict[str, Any]]]:
+        client = loop_local(self._client_key, self._client)
+        stream = await client.chat.completions.create(
+            model=request.model, messages=list(request.messages),  # type: ignore[arg-type]
+            stream=True, stream_options={"include_usage": True})
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield [chunk.choices[0].delta.content]
+            if chunk.usage is not None:
+                yield [chunk.usage.model_dump()]
+
+
+def sdk_app() -> Any:
+    """The service (``wsgi:app``, patched first) with :class:`SDKObjectsProvider`."""
+    from wsgi import app
+
+    raw = app.extensions["streamer.chat"]
+    assert isinstance(raw, OpenAIProvider), "set OPENAI_API_KEY: the openai provider is needed"
+    app.extensions["streamer.chat"] = SDKObjectsProvider(
+        raw._api_key, raw._base_url, raw._timeout_s, raw._max_retries)
+    return app
