@@ -69,6 +69,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -89,6 +90,8 @@ log = logging.getLogger(__name__)
 
 #: How long ``close()`` (and ``run_sync`` after a timeout) waits for the producer's cleanup.
 CLOSE_WAIT_S: Final = 1.0
+#: How long interpreter exit waits for the bridge loop to join its executor threads.
+EXIT_WAIT_S: Final = 2.0
 
 # The real OS-level primitives, also after gevent.monkey.patch_all(): the bridge loop must be a
 # real thread, its locks real locks, its thread-local storage per thread (not per greenlet).
@@ -278,6 +281,36 @@ class _Bridge:
         # asyncio keeps only weak references to tasks: keep running pumps alive here.
         self.tasks: set[asyncio.Task[Any]] = set()
         _start_thread(self._run, ())
+        # Imported first so that its exit hook is registered before ours: threading runs
+        # these hooks in reverse order, and ours must run before it joins executor threads.
+        import concurrent.futures.thread  # noqa: F401
+
+        threading._register_atexit(self._shutdown_executor)  # type: ignore[attr-defined]
+
+    def _shutdown_executor(self) -> None:  # the main thread, at interpreter exit
+        """Join the loop's default executor on the loop's own thread, before the interpreter
+        does it from the main thread and hangs.
+
+        In a patched process that executor's "threads" (name lookup, ``to_thread``) are
+        greenlets of the loop thread's hub, waiting on a gevent queue; concurrent.futures'
+        exit hook wakes them from the main thread, which a gevent queue does not notice, and
+        then joins them forever: a gunicorn worker sat until its graceful timeout killed it.
+        """
+        loop = self.loop
+        if loop is None or self.pid != os.getpid() or loop.is_closed():
+            return
+        done = _allocate_lock()
+        done.acquire()
+
+        def start() -> None:
+            task = loop.create_task(loop.shutdown_default_executor())
+            task.add_done_callback(lambda _: done.release())
+
+        try:
+            loop.call_soon_threadsafe(start)
+        except RuntimeError:  # closed meanwhile
+            return
+        done.acquire(True, EXIT_WAIT_S)
 
     def _run(self) -> None:  # the loop thread
         # Created here, after any patching, so that in a patched process the loop gets gevent's

@@ -648,3 +648,37 @@ def test_sync_stream_is_an_iterator() -> None:
     assert isinstance(stream, SyncStream)
     assert iter(stream) is stream
     assert in_thread(lambda: list(stream)) == [0]
+
+
+EXIT_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import asyncio, sys
+sys.path.insert(0, %r)
+from streamer.adapter import iterate_async
+
+async def gen():
+    # Name lookup runs in the bridge loop's default executor.
+    await asyncio.get_running_loop().getaddrinfo("localhost", 80)
+    yield 1
+
+print(list(iterate_async(gen)), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("patched", [True, False])
+def test_a_process_that_used_the_executor_exits_promptly(patched: bool) -> None:
+    """A gunicorn worker that resolved a name on the bridge loop once sat at exit until its
+    graceful timeout killed it: the interpreter joined executor threads that were greenlets
+    of the loop thread's hub. Five runs, each must exit within 10 s (it hung every time)."""
+    script = EXIT_SCRIPT % str(HERE.parent)
+    if not patched:
+        script = script.replace("monkey.patch_all()", "")
+    for _ in range(5):
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=10, cwd=HERE.parent)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "[1]"
+        assert time.monotonic() - started < 10
