@@ -6,17 +6,8 @@ client needs no server code. The server half lives in :mod:`streamer.response` a
 
 from __future__ import annotations
 
-from .client import (
-    Client,
-    ClientError,
-    ConnectFailed,
-    HTTPStatusError,
-    IdleTimeout,
-    IncompleteStream,
-    RecordStream,
-    StreamErrorRecord,
-    TextStream,
-)
+from typing import TYPE_CHECKING, Any
+
 from .decoders import DecodeError, LineTooLong, NDJSONDecoder, ProtocolError, SSEDecoder
 from .errors import (
     BadRequest,
@@ -31,6 +22,36 @@ from .errors import (
 )
 from .framing import FORMATS, NDJSON, SSE, Text
 from .records import Data, End, Error, Ping, Record
+
+if TYPE_CHECKING:
+    from .client import (
+        Client,
+        ClientError,
+        ConnectFailed,
+        HTTPStatusError,
+        IdleTimeout,
+        IncompleteStream,
+        RecordStream,
+        StreamErrorRecord,
+        TextStream,
+    )
+
+# The client (requests, hence urllib3 and ssl) loads on first use, not with the package:
+# gunicorn's master imports streamer through gunicorn.conf.py, and ssl imported there, before
+# the gevent worker patches, left urllib3 unpatched in every worker (a MonkeyPatchWarning).
+_CLIENT_NAMES = frozenset({
+    "Client", "ClientError", "ConnectFailed", "HTTPStatusError", "IdleTimeout",
+    "IncompleteStream", "RecordStream", "StreamErrorRecord", "TextStream",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",

@@ -43,6 +43,14 @@ def scrape(server: Server) -> str:
 
 
 @pytest.mark.timeout(90)
+def test_workers_start_patched_without_warnings(server: Server) -> None:
+    """gevent must patch before ssl is imported: the master imports streamer through
+    gunicorn.conf.py, and once imported the client (requests, urllib3, ssl) there, which left
+    urllib3 unpatched in every worker and a MonkeyPatchWarning in the log."""
+    assert requests.get(server.url("/healthz"), timeout=5).status_code == 200
+    assert "MonkeyPatchWarning" not in server.log()
+
+
 def test_metrics_move_across_workers(make_server: Any) -> None:
     server: Server = make_server({"STREAMER_HEARTBEAT_S": "0.3"}, workers=2)
     before = scrape(server)
