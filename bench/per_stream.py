@@ -1,0 +1,87 @@
+"""streamer's own cost per request and per held stream, next to plain Flask on gevent (issue 8).
+
+    .venv/bin/python bench/per_stream.py                  # streamer and flask-gevent
+    .venv/bin/python bench/per_stream.py --peers streamer --requests 3000 --streams 2000
+
+Deterministic-ish counts instead of wall-clock on a noisy machine:
+- per request: ``--requests`` sequential requests on new connections (``loadgen ttfb``, one
+  64-byte record each); the serving worker's CPU time from ``/proc/PID/task/*/schedstat``
+  (nanoseconds, all threads) divided by the count. Also the TTFB p50 (wall-clock, noisy).
+- per held stream: ``--streams`` concurrent streams of 20 records x 100 B every 500 ms (M3's
+  shape); (peak RSS - RSS before) / streams, and the worker CPU per record.
+Each peer gets a fresh server per measurement, as M3 does in bench/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+import run
+
+
+def cpu_ns(pid: int) -> int:
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def per_request(peer: run.Peer, count: int) -> tuple[float, float]:
+    with run.serving(peer) as srv:
+        url = srv.url(run.stream_query(1, 64))
+        run.loadgen("ttfb", srv.port, url, 200)  # warm-up
+        before = cpu_ns(srv.pid)
+        r = run.loadgen("ttfb", srv.port, url, count)
+        used = cpu_ns(srv.pid) - before
+    return used / count / 1e3, float(r["p50_ms"])
+
+
+def held(peer: run.Peer, streams: int, n: int = 20, size: int = 100,
+         interval_ms: int = 500) -> tuple[float, float, float]:
+    with run.serving(peer) as srv:
+        base = srv.status()["VmRSS"]
+        before = cpu_ns(srv.pid)
+        r = run.loadgen("many", srv.port, srv.url(run.stream_query(n, size, interval_ms)),
+                        streams, size, n, interval_ms, 120, timeout=200)
+        used = cpu_ns(srv.pid) - before
+        peak = srv.status()["VmHWM"]
+    if r["complete"] != streams:
+        print(f"  {peer.name}: only {r['complete']} of {streams} streams complete")
+    return (peak - base) / streams, used / (streams * n) / 1e3, float(r["jitter_p99_ms"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--peers", default="flask-gevent,streamer")
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--streams", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--skip", default="", help="req or held")
+    args = ap.parse_args()
+    run.OUT.mkdir(exist_ok=True)
+    (run.OUT / "logs").mkdir(exist_ok=True)
+    run.build_loadgen()
+    peers = [p for name in args.peers.split(",") for p in run.PEERS if p.name == name]
+    rows: dict[str, list[tuple[float, ...]]] = {p.name: [] for p in peers}
+    for _ in range(args.rounds):
+        for peer in peers:
+            req = (0.0, 0.0) if args.skip == "req" else per_request(peer, args.requests)
+            hld = (0.0, 0.0, 0.0) if args.skip == "held" else held(peer, args.streams)
+            rows[peer.name].append((*req, *hld))
+    print(f"| peer | CPU µs/request | TTFB p50 ms | KiB/held stream "
+          f"(C={args.streams}) | CPU µs/record | jitter p99 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, values in rows.items():
+        med = [statistics.median(col) for col in zip(*values, strict=True)]
+        print(f"| {name} | {med[0]:.0f} | {med[1]:.3f} | {med[2]:.1f} | {med[3]:.1f} "
+              f"| {med[4]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
