@@ -36,10 +36,11 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def instructions(peer: run.Peer, count: int) -> float:
+def instructions(peer: run.Peer, count: int, held: bool = False) -> float:
     """Instructions (thousands) per request in the worker, under valgrind's callgrind, with
     collection on only around ``count`` requests: deterministic, unlike CPU time on a shared
-    machine. Slow (~50x), so keep ``count`` small."""
+    machine. Slow (~50x), so keep ``count`` small. ``held``: ``count`` concurrent M3-shaped
+    streams (20 records of 100 B every 500 ms) instead of sequential one-record requests."""
     out = run.OUT / "callgrind"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -58,7 +59,11 @@ def instructions(peer: run.Peer, count: int) -> float:
         run.loadgen("ttfb", srv.port, url, 20)  # warm-up
         ctl = ["callgrind_control"]
         subprocess.run([*ctl, "-i", "on", str(srv.pid)], check=True, capture_output=True)
-        run.loadgen("ttfb", srv.port, url, count, timeout=600)
+        if held:
+            run.loadgen("many", srv.port, srv.url(run.stream_query(20, 100, 500)), count, 100,
+                        20, 500, 300, timeout=600)
+        else:
+            run.loadgen("ttfb", srv.port, url, count, timeout=600)
         subprocess.run([*ctl, "-i", "off", str(srv.pid)], check=True, capture_output=True)
         subprocess.run([*ctl, "-d", str(srv.pid)], check=True, capture_output=True)
     finally:
@@ -104,11 +109,18 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="req or held")
     ap.add_argument("--callgrind", type=int, default=0, metavar="N",
                     help="also count instructions per request over N requests (valgrind)")
+    ap.add_argument("--callgrind-held", type=int, default=0, metavar="C",
+                    help="only count instructions per stream over C held M3-shaped streams")
     args = ap.parse_args()
     run.OUT.mkdir(exist_ok=True)
     (run.OUT / "logs").mkdir(exist_ok=True)
     run.build_loadgen()
     peers = [p for name in args.peers.split(",") for p in run.PEERS if p.name == name]
+    if args.callgrind_held:
+        for peer in peers:
+            k = instructions(peer, args.callgrind_held, held=True)
+            print(f"{peer.name}: {k:,.0f}k instructions per held stream of 20 records")
+        return
     rows: dict[str, list[tuple[float, ...]]] = {p.name: [] for p in peers}
     for _ in range(args.rounds):
         for peer in peers:

@@ -226,7 +226,9 @@ class StreamBody:
             extra = stop.value if isinstance(stop.value, dict) else {}
             self._terminal = enc.end(self.stats.records, extra)
             return True
-        if isinstance(item, Data):
+        if type(item) is str:  # the common case first: a plain payload, no record checks
+            chunk = enc.data(self._next_id, item)
+        elif isinstance(item, Data):
             self._next_id = item.id
             chunk = enc.data(item.id, item.data)
         elif isinstance(item, Ping):
@@ -364,6 +366,8 @@ class StreamBody:
             self._started = True
             # The first write happens now, even if empty, so the headers go out.
             return self._emit(self._enc.prelude(self._retry_ms) + self._take())
+        if self._handed and not self._buf:
+            return self._next_inline()  # which makes the checks below itself
         while True:
             if self._gone:
                 self.stats.outcome = "disconnect"
@@ -405,7 +409,8 @@ class StreamBody:
         """
         if self._handler is None:
             self._handler = gevent.getcurrent()
-        self._start_deadline_timer()
+        if self._deadline_timer is None:
+            self._start_deadline_timer()
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
