@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from .config import Config
 from .disconnect import DisconnectWatcher
 from .errors import StreamerError, Unavailable, UpstreamError
 from .framing import FORMATS, Encoder
+from .params import choose_request_format
 from .records import Data, End, Error, Ping
 from .registry import StreamRegistry
 from .sendguard import SendGuard
@@ -63,6 +65,9 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",  # nginx: do not buffer this response
     "X-Content-Type-Options": "nosniff",  # browsers: do not hold bytes back to sniff
 }
+
+
+_STREAM_HEADER_LIST = list(STREAM_HEADERS.items())
 
 
 class _Interrupted(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
@@ -159,10 +164,11 @@ class StreamBody:
         # Inline mode (see _next_inline): text over a chunked gunicorn socket, and a producer
         # that is not the adapter's (its close() waits for the bridge thread; keep it in a
         # greenlet of its own).
-        from .adapter import SyncStream
-
+        # No import here: a SyncStream exists only once its module is loaded (and an import
+        # statement per stream ran importlib's Python-level fromlist handling).
+        adapter = sys.modules.get(f"{__package__}.adapter")
         self._inline = (sock is not None and chunked and not encoder.framed
-                        and not isinstance(producer, SyncStream))
+                        and not (adapter is not None and isinstance(producer, adapter.SyncStream)))
         self._handed = False  # inline: the pump got the first item; the handler runs the rest
         self._handler: Any = None
         self._in_producer = False
@@ -625,8 +631,6 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
-    from .params import choose_request_format
-
     fmt = choose_request_format(request)
     config: Config = current_app.config["STREAMER"]
     registry: StreamRegistry | None = current_app.extensions.get("streamer.streams")
@@ -681,9 +685,9 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                       and (environ or {}).get("REQUEST_METHOD") != "HEAD",
                       send_timeout_s=config.send_timeout_s)
     body.wait_first(config.heartbeat_s)
-    response = Response(body, status=200, mimetype=None, content_type=encoder.media_type,
-                        direct_passthrough=True)
-    response.headers.update(STREAM_HEADERS)
+    # Headers as a list: Headers.update() searches for each name to replace it.
+    response = Response(body, status=200, headers=_STREAM_HEADER_LIST, mimetype=None,
+                        content_type=encoder.media_type, direct_passthrough=True)
     if headers:
         response.headers.update(headers)
     return response
