@@ -153,8 +153,6 @@ class StreamBody:
         self._abort_next = False
         self._shutting_down = False
         self._registry = registry
-        if registry is not None:
-            registry.add(self)
         self._last_write = time.monotonic()
         # Text waits only for data or the deadline: one timer per stream instead of a
         # gevent.Timeout per wait (per record), which was ~5% of a slow stream's CPU.
@@ -179,9 +177,13 @@ class StreamBody:
         # The pump greenlet; None once it is done. Inline streams start theirs in wait_first.
         self._pump: Any = None if self._inline else gevent.spawn(self._run_pump)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
+        # With a registry, its sweep checks the deadline and the send guard (tick()): no
+        # timers of this stream's own.
         self._send_guard = (SendGuard(sock, send_timeout_s, self._bytes_handed_over,
-                                      self._send_timed_out)
+                                      self._send_timed_out, timer=registry is None)
                             if sock is not None and send_timeout_s > 0 else None)
+        if registry is not None:
+            registry.add(self)  # last: its sweep may tick() this body from now on
 
     # -- the pump: runs the producer in its own greenlet ------------------------------------
 
@@ -503,9 +505,16 @@ class StreamBody:
         return self._emit(self._enc.prelude(self._retry_ms) +
                           self._enc.error("shutdown", message))
 
+    def tick(self, now: float) -> None:  # in the hub, from the registry's sweep
+        if now >= self._deadline and not self._deadline_hit and not self._closed:
+            self._on_deadline()
+        if self._send_guard is not None:
+            self._send_guard.check()
+
     def _start_deadline_timer(self) -> None:
-        """Text waits only for data or the deadline: one timer per stream, started once."""
-        if self._deadline_timer is None:
+        """Text waits only for data or the deadline: one timer per stream, started once
+        (none with a registry, whose sweep calls tick())."""
+        if self._deadline_timer is None and self._registry is None:
             self._deadline_timer = gevent.get_hub().loop.timer(
                 max(self._deadline - time.monotonic(), 0.0))
             self._deadline_timer.start(self._on_deadline)
