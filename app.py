@@ -30,6 +30,7 @@ from streamer.resumable import (
     follow_response,
     resumable_response,
 )
+from streamer.sendguard import check_interval
 from streamer.store import open_store, valid_stream_id
 
 log = logging.getLogger("streamer")
@@ -60,7 +61,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     metrics = Metrics()
     app.extensions["streamer.metrics"] = metrics
     app.extensions["streamer.observers"] = [AccessLog(), metrics]
-    app.extensions["streamer.streams"] = StreamRegistry()
+    app.extensions["streamer.streams"] = StreamRegistry(tick_s=_sweep_interval(cfg))
     app.extensions["streamer.chat"] = make_provider(cfg)
     app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
@@ -81,6 +82,14 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")
     return app
+
+
+def _sweep_interval(cfg: Config) -> float:
+    """How often the registry checks each stream's send guard and deadline: as often as a
+    send guard needs (sendguard.check_interval), and a deadline at most 1/8 of the longest
+    stream (and 2 s) late."""
+    every = check_interval(cfg.send_timeout_s) if cfg.send_timeout_s > 0 else 2.0
+    return min(every, max(cfg.max_stream_s / 8, 0.05))
 
 
 class AccessLog:

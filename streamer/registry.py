@@ -1,30 +1,53 @@
-"""The open streams of one app in one worker: counted for limits, ended on shutdown."""
+"""The open streams of one app in one worker: counted for limits, ended on shutdown, and
+swept periodically for their deadline and send guard (one timer per worker instead of two per
+stream)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from typing import Any, Protocol
+
+from gevent import get_hub
 
 
 class Closable(Protocol):
     def shutdown(self) -> None: ...
 
+    def tick(self, now: float) -> None: ...
+
 
 class StreamRegistry:
     """A set of open stream bodies. ``shutdown_all()`` asks each to end with a ``shutdown``
-    error record (clients reconnect elsewhere) instead of being cut at the graceful timeout."""
+    error record (clients reconnect elsewhere) instead of being cut at the graceful timeout.
+    While any is open, every ``tick_s`` seconds each gets ``tick(now)`` from the event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, tick_s: float = 1.0) -> None:
         self._open: set[Closable] = set()
         self.shutting_down = False
+        self.tick_s = tick_s
+        self._timer: Any = None
 
     def __len__(self) -> int:
         return len(self._open)
 
     def add(self, body: Closable) -> None:
         self._open.add(body)
+        if self._timer is None:
+            # Not ref'd: an idle sweep must not keep the loop (a worker's exit) waiting.
+            self._timer = get_hub().loop.timer(self.tick_s, self.tick_s, ref=False)
+            self._timer.start(self._sweep)
 
     def discard(self, body: Closable) -> None:
         self._open.discard(body)
+        if not self._open and self._timer is not None:
+            self._timer.stop()
+            self._timer.close()
+            self._timer = None
+
+    def _sweep(self) -> None:  # in the hub
+        now = time.monotonic()
+        for body in list(self._open):
+            body.tick(now)
 
     def shutdown_all(self) -> int:
         self.shutting_down = True

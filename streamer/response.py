@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gevent
+import greenlet
 from flask import Response, current_app, request
 from gevent import GreenletExit
 from gevent.event import Event
@@ -45,6 +47,7 @@ from .config import Config
 from .disconnect import DisconnectWatcher
 from .errors import StreamerError, Unavailable, UpstreamError
 from .framing import FORMATS, Encoder
+from .params import choose_request_format
 from .records import Data, End, Error, Ping
 from .registry import StreamRegistry
 from .sendguard import SendGuard
@@ -64,6 +67,9 @@ STREAM_HEADERS = {
 }
 
 
+_STREAM_HEADER_LIST = list(STREAM_HEADERS.items())
+
+
 class _Interrupted(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
     """Thrown into the handler greenlet while it runs an inline producer: the stream must stop
     (client gone, deadline, shutdown). A GreenletExit, so the producer sees what a killed pump
@@ -76,7 +82,7 @@ class StreamAborted(StreamerError, ConnectionAbortedError):
     type = "aborted"
 
 
-@dataclass
+@dataclass(slots=True)
 class StreamStats:
     """What one stream did, for logs and metrics."""
 
@@ -105,6 +111,15 @@ class StreamStats:
 
 class StreamBody:
     """The WSGI body of one stream. Iterate it for bytes; ``close()`` always cleans up."""
+
+    # Thousands are held per worker: without a __dict__ each is ~0.8 KiB smaller.
+    __slots__ = ("_abort_next", "_buf", "_buf_bytes", "_closed", "_deadline", "_deadline_hit",
+                 "_deadline_timer", "_enc", "_exc", "_failure", "_flusher", "_gone", "_handed",
+                 "_handler", "_heartbeat_s", "_held_check", "_in_producer", "_inline",
+                 "_interrupt_pending", "_it", "_last_write", "_max_stream_s", "_next_id",
+                 "_on_finish", "_producer", "_producer_done", "_pump", "_pump_done", "_ready",
+                 "_registry", "_retry_ms", "_send_guard", "_shutting_down", "_sock", "_space",
+                 "_started", "_terminal", "_watcher", "stats")
 
     def __init__(self, producer: Iterable[Any], encoder: type[Encoder], *,
                  heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
@@ -138,8 +153,6 @@ class StreamBody:
         self._abort_next = False
         self._shutting_down = False
         self._registry = registry
-        if registry is not None:
-            registry.add(self)
         self._last_write = time.monotonic()
         # Text waits only for data or the deadline: one timer per stream instead of a
         # gevent.Timeout per wait (per record), which was ~5% of a slow stream's CPU.
@@ -149,10 +162,11 @@ class StreamBody:
         # Inline mode (see _next_inline): text over a chunked gunicorn socket, and a producer
         # that is not the adapter's (its close() waits for the bridge thread; keep it in a
         # greenlet of its own).
-        from .adapter import SyncStream
-
+        # No import here: a SyncStream exists only once its module is loaded (and an import
+        # statement per stream ran importlib's Python-level fromlist handling).
+        adapter = sys.modules.get(f"{__package__}.adapter")
         self._inline = (sock is not None and chunked and not encoder.framed
-                        and not isinstance(producer, SyncStream))
+                        and not (adapter is not None and isinstance(producer, adapter.SyncStream)))
         self._handed = False  # inline: the pump got the first item; the handler runs the rest
         self._handler: Any = None
         self._in_producer = False
@@ -160,11 +174,16 @@ class StreamBody:
         self._interrupt_pending = False
         self._held_check = False
         self._flusher: Any = None
-        self._pump = gevent.spawn(self._run_pump)
+        # The pump greenlet; None once it is done. Inline streams start theirs in wait_first.
+        self._pump: Any = None if self._inline else gevent.spawn(self._run_pump)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
+        # With a registry, its sweep checks the deadline and the send guard (tick()): no
+        # timers of this stream's own.
         self._send_guard = (SendGuard(sock, send_timeout_s, self._bytes_handed_over,
-                                      self._send_timed_out)
+                                      self._send_timed_out, timer=registry is None)
                             if sock is not None and send_timeout_s > 0 else None)
+        if registry is not None:
+            registry.add(self)  # last: its sweep may tick() this body from now on
 
     # -- the pump: runs the producer in its own greenlet ------------------------------------
 
@@ -196,6 +215,8 @@ class StreamBody:
             self._producer_failed(exc)
         finally:
             self._pump_done = True
+            if self._pump is gevent.getcurrent():
+                self._pump = None  # a dead greenlet held by each open stream is ~0.5 KiB
             self._ready.set()
             if not handed:
                 self._producer_done = True
@@ -213,7 +234,9 @@ class StreamBody:
             extra = stop.value if isinstance(stop.value, dict) else {}
             self._terminal = enc.end(self.stats.records, extra)
             return True
-        if isinstance(item, Data):
+        if type(item) is str:  # the common case first: a plain payload, no record checks
+            chunk = enc.data(self._next_id, item)
+        elif isinstance(item, Data):
             self._next_id = item.id
             chunk = enc.data(item.id, item.data)
         elif isinstance(item, Ping):
@@ -250,9 +273,20 @@ class StreamBody:
 
     def _client_gone(self) -> None:
         self._gone = True
-        self._pump.kill(block=False)
+        self._kill_pump()
         self._ready.set()
         self._interrupt()
+
+    def _kill_pump(self) -> None:
+        pump = self._pump
+        if pump is None:
+            return
+        if isinstance(pump, gevent.Greenlet):
+            pump.kill(block=False)
+        else:
+            # A raw greenlet (wait_first): thrown into from the hub, and only if still alive
+            # then (a dead greenlet's throw would land in its parent).
+            gevent.get_hub().loop.run_callback(_throw_exit, pump)
 
     def _interrupt(self) -> None:
         """Inline mode: stop the producer if the handler greenlet is inside it (what killing
@@ -275,13 +309,13 @@ class StreamBody:
     def _send_timed_out(self) -> None:  # in the hub; the SendGuard then resets the socket
         if self.stats.outcome == "open":
             self.stats.outcome = "send_timeout"
-        self._pump.kill(block=False)
+        self._kill_pump()
 
     def shutdown(self) -> None:
         """The worker is stopping: end this stream with a ``shutdown`` error record (after an
         SSE ``retry`` hint) so clients reconnect elsewhere, never with ``end``."""
         self._shutting_down = True
-        self._pump.kill(block=False)
+        self._kill_pump()
         self._ready.set()
         self._interrupt()
 
@@ -290,7 +324,10 @@ class StreamBody:
     def wait_first(self, timeout: float) -> None:
         """Wait until the first record, the end, a failure or ``timeout``; raise a failure
         that happened before any record, so the caller can answer with a real status."""
-        self._ready.wait(timeout)
+        if self._inline and self._pump is None and not self._pump_done:
+            self._first_inline(timeout)
+        else:
+            self._ready.wait(timeout)
         if self._failure is not None and not self._buf:
             exc = self._exc
             error = exc if isinstance(exc, StreamerError) else StreamerError(
@@ -301,6 +338,27 @@ class StreamBody:
             if error is exc:
                 raise error
             raise error from exc
+
+    def _first_inline(self, timeout: float) -> None:
+        """Inline mode: fetch the first item in a raw greenlet switched to directly, not
+        spawned: a producer whose first item is ready costs two switches, and the view never
+        passes through the hub, so the request's short-lived objects are freed before the
+        next request allocates (a hub pass here left ~3 KiB per held stream of holes in
+        pymalloc's pools). A producer that blocks lets the hub run; it switches back here
+        when it is done, or the timer does after ``timeout``, and then it goes on as an
+        ordinary pump under the hub (the headers go out, as with a spawned pump)."""
+        here = gevent.getcurrent()
+        hub = gevent.get_hub()
+        pump = self._pump = greenlet.greenlet(self._run_pump, parent=here)
+        timer = hub.loop.timer(timeout)
+        timer.start(here.switch)
+        try:
+            pump.switch()
+        finally:
+            timer.stop()
+            timer.close()
+            if not pump.dead:
+                pump.parent = hub  # from now on its end goes to the hub, not to this view
 
     # -- the WSGI body -----------------------------------------------------------------------
 
@@ -316,6 +374,8 @@ class StreamBody:
             self._started = True
             # The first write happens now, even if empty, so the headers go out.
             return self._emit(self._enc.prelude(self._retry_ms) + self._take())
+        if self._handed and not self._buf:
+            return self._next_inline()  # which makes the checks below itself
         while True:
             if self._gone:
                 self.stats.outcome = "disconnect"
@@ -357,7 +417,8 @@ class StreamBody:
         """
         if self._handler is None:
             self._handler = gevent.getcurrent()
-        self._start_deadline_timer()
+        if self._deadline_timer is None:
+            self._start_deadline_timer()
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
@@ -445,9 +506,16 @@ class StreamBody:
         return self._emit(self._enc.prelude(self._retry_ms) +
                           self._enc.error("shutdown", message))
 
+    def tick(self, now: float) -> None:  # in the hub, from the registry's sweep
+        if now >= self._deadline and not self._deadline_hit and not self._closed:
+            self._on_deadline()
+        if self._send_guard is not None:
+            self._send_guard.check()
+
     def _start_deadline_timer(self) -> None:
-        """Text waits only for data or the deadline: one timer per stream, started once."""
-        if self._deadline_timer is None:
+        """Text waits only for data or the deadline: one timer per stream, started once
+        (none with a registry, whose sweep calls tick())."""
+        if self._deadline_timer is None and self._registry is None:
             self._deadline_timer = gevent.get_hub().loop.timer(
                 max(self._deadline - time.monotonic(), 0.0))
             self._deadline_timer.start(self._on_deadline)
@@ -458,7 +526,7 @@ class StreamBody:
         self._interrupt()
 
     def _timed_out(self) -> bytes:
-        self._pump.kill(block=False)
+        self._kill_pump()
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "timeout", "timeout"
         self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
@@ -527,8 +595,7 @@ class StreamBody:
             self._watcher.stop()
         if self._send_guard is not None:
             self._send_guard.stop()
-        if not self._pump.dead:
-            self._pump.kill(block=False)
+        self._kill_pump()
         if self._flusher is not None:
             self._flusher.kill(block=False)
         if self._handed and not self._producer_done:
@@ -551,6 +618,11 @@ class StreamBody:
                 log.exception("stream on_finish hook failed")
 
 
+def _throw_exit(pump: Any) -> None:  # in the hub
+    if not pump.dead:
+        pump.throw(GreenletExit)
+
+
 class StreamObserver(Protocol):
     """Told when each stream starts and ends (access log, metrics)."""
 
@@ -569,8 +641,6 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
-    from .params import choose_request_format
-
     fmt = choose_request_format(request)
     config: Config = current_app.config["STREAMER"]
     registry: StreamRegistry | None = current_app.extensions.get("streamer.streams")
@@ -625,9 +695,9 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                       and (environ or {}).get("REQUEST_METHOD") != "HEAD",
                       send_timeout_s=config.send_timeout_s)
     body.wait_first(config.heartbeat_s)
-    response = Response(body, status=200, mimetype=None, content_type=encoder.media_type,
-                        direct_passthrough=True)
-    response.headers.update(STREAM_HEADERS)
+    # Headers as a list: Headers.update() searches for each name to replace it.
+    response = Response(body, status=200, headers=_STREAM_HEADER_LIST, mimetype=None,
+                        content_type=encoder.media_type, direct_passthrough=True)
     if headers:
         response.headers.update(headers)
     return response

@@ -286,3 +286,44 @@ def test_text_deadline_ends_an_idle_inline_stream(make_server: Any) -> None:
     assert b"item 2" in body and not body.endswith(b"0\r\n\r\n")
     assert time.monotonic() - started < 3
     assert "finally" in [e["event"] for e in events(srv, tag)]
+
+
+@pytest.mark.timeout(20)
+def test_text_silent_before_first_item_gets_headers_after_one_heartbeat(server: Server) -> None:
+    # Inline text streams fetch their first item in a greenlet switched to from the view; a
+    # producer silent for 1.6 s must still get its headers after one heartbeat (0.5 s).
+    with raw_get(server, "/_test/stream?count=1&idle_first=1.6") as sock:
+        start = time.monotonic()
+        head = read_until(sock, b"\r\n\r\n")
+        headers_at = time.monotonic() - start
+        rest = read_all(sock)
+    assert head.startswith(b"HTTP/1.1 200") and 0.3 < headers_at < 1.2, headers_at
+    assert b"item 1\n" in rest and rest.endswith(b"0\r\n\r\n")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("idle", [0.2, 0.8], ids=["before-heartbeat", "after-heartbeat"])
+def test_text_disconnect_while_first_item_pending_runs_finally(server: Server,
+                                                               idle: float) -> None:
+    tag = f"first-{idle}-{time.monotonic_ns()}"
+    sock = raw_get(server, f"/_test/stream?tag={tag}&count=1&idle_first=60")
+    time.sleep(idle)
+    closed_at = time.time()
+    sock.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        finished = [e for e in events(server, tag) if e["event"] == "finally"]
+        if finished:
+            break
+        time.sleep(0.02)
+    assert finished, "the producer's finally never ran"
+    assert finished[0]["t"] - closed_at < 0.1, finished[0]["t"] - closed_at
+    assert requests.get(server.url("/healthz"), timeout=5).status_code == 200
+
+
+@pytest.mark.timeout(20)
+def test_text_failure_after_a_short_silence_is_a_5xx(server: Server) -> None:
+    response = requests.get(server.url("/_test/stream?idle_first=0.2&fail_before=1"
+                                       "&error=upstream"), timeout=10)
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "upstream_error"
