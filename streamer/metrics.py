@@ -14,6 +14,7 @@ a stream that starts and ends within one interval leaves ``streamer_open_streams
 
 from __future__ import annotations
 
+import atexit
 import os
 from bisect import bisect_left
 from typing import Any
@@ -79,6 +80,7 @@ class Metrics:
         self._pending: dict[Any, float] = {}  # counter or gauge child -> amount to add
         self._flush_timer: Any = None
         self._deferred: bool | None = None  # under gevent: write from a timer
+        self._exit_hook = False
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -130,6 +132,11 @@ class Metrics:
         if not self._deferred:
             self.flush()
             return
+        if not self._exit_hook:
+            # Updates of the last interval must not die with the worker (the shutdown
+            # outcomes of a SIGTERM are counted just before it exits).
+            self._exit_hook = True
+            atexit.register(self.flush)
         self._flush_timer = gevent.get_hub().loop.timer(FLUSH_S)
         self._flush_timer.start(self.flush)
 

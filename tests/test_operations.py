@@ -6,10 +6,13 @@ import re
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from streamer.decoders import NDJSONDecoder, SSEDecoder
 from streamer.records import Data, End, Error
@@ -96,8 +99,12 @@ def test_metrics_move_across_workers(make_server: Any) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any) -> None:
-    server: Server = make_server({"STREAMER_HEARTBEAT_S": "1", "STREAMER_GRACEFUL_TIMEOUT_S": "10"})
+def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any,
+                                                            tmp_path: Path) -> None:
+    prom = tmp_path / "prom"  # given, so it outlives the master and its counts can be read
+    prom.mkdir()
+    server: Server = make_server({"STREAMER_HEARTBEAT_S": "1", "STREAMER_GRACEFUL_TIMEOUT_S": "10",
+                                  "PROMETHEUS_MULTIPROC_DIR": str(prom)})
     results: dict[int, tuple[list[Any], str]] = {}
     opened = threading.Barrier(21)
 
@@ -140,6 +147,13 @@ def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any) -
         assert isinstance(got[-1], Error) and got[-1].type == "shutdown", got[-3:]
         assert outcome.startswith("cut")
     assert took < 10, f"the master took {took:.1f} s to exit"
+    # The worker counted those endings just before it exited: none may be lost with it.
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(prom))  # type: ignore[no-untyped-call]
+    shutdowns = sum(sample.value for metric in registry.collect() for sample in metric.samples
+                    if sample.name == "streamer_streams_finished_total"
+                    and sample.labels.get("outcome") == "shutdown")
+    assert shutdowns == 20
 
 
 @pytest.mark.timeout(60)
