@@ -85,11 +85,10 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
 
 def _sweep_interval(cfg: Config) -> float:
-    """How often the registry checks each stream's send guard and deadline: as often as a
-    send guard needs (sendguard.check_interval), and a deadline at most 1/8 of the longest
-    stream (and 2 s) late."""
-    every = check_interval(cfg.send_timeout_s) if cfg.send_timeout_s > 0 else 2.0
-    return min(every, max(cfg.max_stream_s / 8, 0.05))
+    """How often the registry checks each stream's send guard and deadline: each at most
+    1/8 of its timeout (and 2 s) late, by the send guard's own rule."""
+    deadline = check_interval(cfg.max_stream_s)
+    return min(check_interval(cfg.send_timeout_s), deadline) if cfg.send_timeout_s > 0 else deadline
 
 
 class AccessLog:

@@ -417,8 +417,7 @@ class StreamBody:
         """
         if self._handler is None:
             self._handler = gevent.getcurrent()
-        if self._deadline_timer is None:
-            self._start_deadline_timer()
+        self._start_deadline_timer()
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
