@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from streamer import auth, cors
 from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
+from streamer.context import current_store
 from streamer.errors import BadRequest, StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.metrics import Metrics
@@ -24,12 +25,7 @@ from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.registry import StreamRegistry
 from streamer.response import StreamStats, stream_for_request
-from streamer.resumable import (
-    STORE_EXTENSION,
-    current_store,
-    follow_response,
-    resumable_response,
-)
+from streamer.resumable import STORE_EXTENSION, follow_response, resumable_response
 from streamer.sendguard import check_interval
 from streamer.store import open_store, valid_stream_id
 

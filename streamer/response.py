@@ -44,6 +44,7 @@ from gevent import GreenletExit
 from gevent.event import Event
 
 from .config import Config
+from .context import current_config, current_registry
 from .disconnect import DisconnectWatcher
 from .errors import StreamerError, Unavailable, UpstreamError
 from .framing import FORMATS, Encoder
@@ -641,8 +642,8 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
     ...     return stream_for_request(range(10))
     """
     fmt = choose_request_format(request)
-    config: Config = current_app.config["STREAMER"]
-    registry: StreamRegistry | None = current_app.extensions.get("streamer.streams")
+    config = current_config()
+    registry = current_registry()
     if registry is not None:
         if registry.shutting_down:
             raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)

@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import gevent
-from flask import Response, current_app
+from flask import Response
 
 from .config import Config
+from .context import current_config, current_store
 from .errors import StoreUnavailable, StreamerError, StreamTimeout
 from .records import Data, End, Error, Ping
 from .response import stream_for_request
@@ -73,16 +74,10 @@ def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
             last = record.id
 
 
-def current_store() -> StreamStore:
-    """The app's stream store (made by ``create_app``)."""
-    store: StreamStore = current_app.extensions[STORE_EXTENSION]
-    return store
-
-
 def follow_response(stream_id: str, after_id: int = 0) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
     A 404 if it is unknown or expired (raised before the first byte)."""
-    config: Config = current_app.config["STREAMER"]
+    config = current_config()
     reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
     return stream_for_request(reader, first_id=after_id + 1,
                               headers={"X-Stream-Id": stream_id})
@@ -98,7 +93,7 @@ def resumable_response(producer: Iterable[Any]) -> Response:
     ...     if body.get("resumable"):
     ...         return resumable_response(chat_tokens(...))
     """
-    config: Config = current_app.config["STREAMER"]
+    config = current_config()
     stream_id = start_resumable(producer, current_store(), config)
     return follow_response(stream_id)
 
