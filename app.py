@@ -1,4 +1,5 @@
-"""The Flask app factory: routes and error handlers. No work at import time.
+"""The demo service: a Flask app built on streamer's public API (``Streamer``, ``stream()``)
+like any user's app, plus its own routes, keys, CORS and error pages. No work at import time.
 
 >>> app = create_app({"STREAMER_HEARTBEAT_S": "5"})   # tests: env-style overrides
 >>> app = create_app(Config(heartbeat_s=5))              # or a Config
@@ -13,28 +14,26 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from streamer import auth, cors
+from streamer import Config, Streamer, StreamerError, auth, cors, stream
 from streamer.chat import make_provider, parse_chat_body
-from streamer.config import Config
-from streamer.context import current_store
-from streamer.errors import BadRequest, StreamerError
+from streamer.context import current_state, current_store
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from streamer.metrics import Metrics
 from streamer.openapi import document as openapi_document
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
-from streamer.registry import StreamRegistry
-from streamer.response import StreamStats, stream_for_request
-from streamer.resumable import STORE_EXTENSION, follow_response, resumable_response
-from streamer.sendguard import check_interval
-from streamer.store import open_store, valid_stream_id
 
 log = logging.getLogger("streamer")
-access_log = logging.getLogger("streamer.access")
 
 MAX_COUNT = 100_000
 MAX_INTERVAL_S = 60.0
 MAX_BODY_BYTES = 1 << 20
+
+# For streamer.auth: endpoints that never need a key, that need none while
+# STREAMER_OPEN_DEMO is on, and whose responses are streams (a per-key slot while open).
+OPEN_ENDPOINTS = ("healthz", "readyz", "metrics", "openapi")
+DEMO_ENDPOINTS = ("page", "index", "static", "stream_data", "stream_series")
+STREAM_ENDPOINTS = ("chat", "stream_data", "stream_series", "testing.stream",
+                    "benchmark.stream_bench")
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -51,20 +50,16 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
     # The demo page's files live in the package, so the container image already holds them.
     app = Flask(__name__, static_folder="streamer/static")
-    app.config["STREAMER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    metrics = Metrics()
-    app.extensions["streamer.metrics"] = metrics
-    app.extensions["streamer.observers"] = [AccessLog(), metrics]
-    app.extensions["streamer.streams"] = StreamRegistry(tick_s=_sweep_interval(cfg))
+    Streamer(app, config=cfg)  # registry, store, /streams/<id>, StreamerError as JSON, metrics
     app.extensions["streamer.chat"] = make_provider(cfg)
-    app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
     # CORS first: a browser's preflight carries no key and must be answered before auth.
     cors.install(app, cfg.cors_origins)
-    auth.install(app, cfg)
+    auth.install(app, cfg, open_endpoints=OPEN_ENDPOINTS, demo_endpoints=DEMO_ENDPOINTS,
+                 stream_endpoints=STREAM_ENDPOINTS)
     _register_routes(app)
     if cfg.testing:
         from streamer.testing import bp
@@ -78,30 +73,6 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")
     return app
-
-
-def _sweep_interval(cfg: Config) -> float:
-    """How often the registry checks each stream's send guard and deadline: each at most
-    1/8 of its timeout (and 2 s) late, by the send guard's own rule."""
-    deadline = check_interval(cfg.max_stream_s)
-    return min(check_interval(cfg.send_timeout_s), deadline) if cfg.send_timeout_s > 0 else deadline
-
-
-class AccessLog:
-    """One log line per stream, when it ends. Routes, not URLs: query strings may hold keys."""
-
-    def started(self, route: str, fmt: str) -> None:
-        pass
-
-    def finished(self, route: str, stats: StreamStats) -> None:
-        ttfb = stats.ttfb_s
-        access_log.info(
-            "stream route=%s status=%d format=%s outcome=%s records=%d bytes=%d "
-            "duration_s=%.3f ttfb_ms=%s%s",
-            route, stats.status, stats.format,
-            stats.outcome, stats.records, stats.bytes, stats.duration_s,
-            "-" if ttfb is None else f"{ttfb * 1000:.1f}",
-            f" error={stats.error_type}" if stats.error_type else "")
 
 
 def _register_routes(app: Flask) -> None:
@@ -122,20 +93,19 @@ def _register_routes(app: Flask) -> None:
     def stream_data() -> Response:
         count = int_param(request.args, "count", 1000, 0, MAX_COUNT)
         interval = float_param(request.args, "interval", 1.0, 0.0, MAX_INTERVAL_S)
-        if bool_param(request.args, "resumable"):
-            return resumable_response(data_chunks(count, interval))
-        return stream_for_request(data_chunks(count, interval))
+        return stream(data_chunks(count, interval),
+                      resumable=bool_param(request.args, "resumable"))
 
     @app.get("/stream/series")
     def stream_series() -> Response:
         count = int_param(request.args, "count", 200, 0, MAX_COUNT)
         interval = float_param(request.args, "interval", 0.1, 0.0, MAX_INTERVAL_S)
         seed = int_param(request.args, "seed", secrets.randbelow(2**31), 0, 2**63 - 1)
-        return stream_for_request(series(count, interval, seed))
+        return stream(series(count, interval, seed))
 
     @app.post("/chat")
     def chat() -> Response:
-        cfg: Config = app.config["STREAMER"]
+        cfg = current_state().config
         raw = request.get_data(cache=False)
         if request.content_length is None and len(raw) >= MAX_BODY_BYTES:
             # A chunked body has no Content-Length to refuse up front, and Werkzeug's
@@ -144,19 +114,17 @@ def _register_routes(app: Flask) -> None:
             raise RequestEntityTooLarge()
         body = parse_chat_body(request.content_type, raw, cfg.chat_model)
         provider = app.extensions["streamer.chat"]
-        if body.resumable:
-            # Runs to the end detached from this request; X-Stream-Id names it for resumes.
-            return resumable_response(provider.stream(body))
-        return stream_for_request(provider.stream(body))
+        # Resumable: runs to the end detached from this request; X-Stream-Id names it.
+        return stream(provider.stream(body), resumable=body.resumable)
 
     @app.get("/metrics")
     def metrics() -> Response:
-        body = app.extensions["streamer.metrics"].render()
+        body = current_state().metrics.render()
         return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/openapi.json")
     def openapi() -> Response:
-        return jsonify(openapi_document(app.config["STREAMER"]))
+        return jsonify(openapi_document(current_state().config))
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -175,28 +143,6 @@ def _register_routes(app: Flask) -> None:
             return response
         return jsonify({"status": "ready", "store": store.name})
 
-    @app.get("/streams/<stream_id>")
-    def get_stream(stream_id: str) -> Response:
-        raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-        return follow_response(valid_stream_id(stream_id), _last_event_id(raw))
-
-    @app.delete("/streams/<stream_id>")
-    def delete_stream(stream_id: str) -> Response:
-        stream_id = valid_stream_id(stream_id)
-        if not current_store().cancel(stream_id):
-            return Response(status=204)  # already finished: nothing to cancel
-        response = jsonify({"id": stream_id, "status": "cancelled"})
-        response.status_code = 202
-        return response
-
-
-def _last_event_id(raw: str) -> int:
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
-                         type="invalid_last_event_id")
-    return int(raw)
-
 
 def error_body(type: str, message: str, status: int) -> Response:
     response = jsonify({"error": {"type": type, "message": message}})
@@ -205,13 +151,7 @@ def error_body(type: str, message: str, status: int) -> Response:
 
 
 def _register_errors(app: Flask) -> None:
-    @app.errorhandler(StreamerError)
-    def streamer_error(exc: StreamerError) -> Response:
-        response = error_body(exc.type, exc.message, exc.status)
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return response
-
+    # StreamerError is the extension's (streamer.extension.error_response): the same body.
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         name = (exc.name or "error").lower().replace(" ", "_")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import shutil
-import tempfile
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -20,7 +18,8 @@ from streamer.config import Config
 _cfg = Config.from_env()
 
 bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
-worker_class = "gevent"
+# gunicorn's gevent worker, plus graceful shutdown of open streams and multi-worker metrics.
+worker_class = "streamer.worker.Worker"
 workers = _cfg.workers
 worker_connections = _cfg.worker_connections
 # gevent workers notify the master from their own greenlet, so a long stream never trips
@@ -79,44 +78,6 @@ logconfig_dict: dict[str, Any] = {
 # gunicorn) for debugging tools; streamer spawns one greenlet per stream. Off unless the
 # operator sets it (the variable is gevent's own, read at the first spawn in the worker).
 os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
-
-# Metrics across workers: prometheus_client's multiprocess mode keeps each worker's values in
-# files under this folder. It must be set before a worker imports prometheus_client; a fresh
-# folder per master start, so counters do not carry over from an earlier run.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="streamer-metrics-")
-    _own_metrics_dir = True
-else:
-    _own_metrics_dir = False
-
-
-def child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-
-
-def on_exit(server: Any) -> None:
-    if _own_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
-
-
-def post_worker_init(worker: Any) -> None:
-    """On SIGTERM gunicorn stops accepting and waits up to graceful_timeout for open
-    connections. Streams never end by themselves, so end them now, each with a ``shutdown``
-    error record that tells its client to reconnect (never with ``end``)."""
-    import gevent
-
-    def end_streams_on_shutdown() -> None:
-        while worker.alive:
-            gevent.sleep(0.1)
-        registry = getattr(worker.wsgi, "extensions", {}).get("streamer.streams")
-        if registry is not None:
-            ended = registry.shutdown_all()
-            worker.log.info("shutdown: ended %d open streams", ended)
-
-    gevent.spawn(end_streams_on_shutdown)
-
 
 def post_fork(server: Any, worker: Any) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

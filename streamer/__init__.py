@@ -1,13 +1,22 @@
 """streamer: HTTP streaming done right, for Flask on gunicorn's gevent workers.
 
-The library half (framing, decoders, records, errors) imports neither Flask nor gevent, so a
-client needs no server code. The server half lives in :mod:`streamer.response` and friends.
+>>> from streamer import Streamer, stream
+>>> Streamer(app)
+>>> @app.get("/ticks")
+... def ticks():
+...     return stream(tick_generator())
+
+The wire half (framing, decoders, records, errors, config) imports neither Flask nor gevent,
+and the client (requests) loads on first use: ``pip install streamer`` is enough for it. The
+server half (``Streamer``, ``stream``; ``pip install "streamer[flask]"``) loads on first use
+too, so ``import streamer`` never imports Flask.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .config import Config
 from .decoders import DecodeError, LineTooLong, NDJSONDecoder, ProtocolError, SSEDecoder
 from .errors import (
     BadRequest,
@@ -35,6 +44,8 @@ if TYPE_CHECKING:
         StreamErrorRecord,
         TextStream,
     )
+    from .extension import Streamer
+    from .streaming import stream
 
 # The client (requests, hence urllib3 and ssl) loads on first use, not with the package:
 # gunicorn's master imports streamer through gunicorn.conf.py, and ssl imported there, before
@@ -45,11 +56,19 @@ _CLIENT_NAMES = frozenset({
 })
 
 
+# The server half, also on first use: a client-only install has no Flask.
+_SERVER_NAMES = {"Streamer": "extension", "stream": "streaming"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _CLIENT_NAMES:
         from . import client
 
         return getattr(client, name)
+    if name in _SERVER_NAMES:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_SERVER_NAMES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -60,6 +79,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "ClientError",
+    "Config",
     "ConfigError",
     "ConnectFailed",
     "Data",
@@ -81,9 +101,11 @@ __all__ = [
     "StoreUnavailable",
     "StreamErrorRecord",
     "StreamTimeout",
+    "Streamer",
     "StreamerError",
     "Text",
     "TextStream",
     "Unavailable",
     "UpstreamError",
+    "stream",
 ]

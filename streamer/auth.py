@@ -1,9 +1,11 @@
 """Client authentication (``Authorization: Bearer``) and the per-key stream limit.
 
-With ``STREAMER_API_KEYS`` set, every endpoint needs a key except the open ones (health,
-readiness, metrics, the OpenAPI document) and, while ``STREAMER_OPEN_DEMO`` is true (the
-default), the demo data (``/``, static files, ``/stream/data``, ``/stream/series``). Without
-keys the service is open (``create_app`` warns at start-up) and nothing is counted per key.
+Opt-in: ``auth.install(app, config, open_endpoints=..., demo_endpoints=...,
+stream_endpoints=...)``, after :class:`streamer.Streamer`. With ``STREAMER_API_KEYS`` set,
+every endpoint needs a key except the ``open_endpoints`` (say health, readiness, metrics) and,
+while ``STREAMER_OPEN_DEMO`` is true (the default), the ``demo_endpoints``. Endpoints are
+Flask endpoint names (``"healthz"``, ``"streamer.get_stream"``). Without keys the app is open
+and nothing is counted per key.
 
 Keys are compared in constant time: the presented token and every configured key are
 hashed to SHA-256 first (so ``hmac.compare_digest`` never sees two lengths) and compared with
@@ -11,7 +13,8 @@ hashed to SHA-256 first (so ``hmac.compare_digest`` never sees two lengths) and 
 A key is known afterwards only by its position (``key1``, ``key2``...): nothing stores,
 logs or labels the key itself.
 
-Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker): a streaming request over it gets
+Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker, on the ``stream_endpoints``; the
+extension's resume route ``streamer.get_stream`` always counts): a streaming request over it gets
 429 JSON with ``Retry-After``. The slot is released when the response is closed: for a stream
 that is when the server stops iterating its body, which Flask does not tell an
 ``after_request`` hook, so the body is wrapped in :class:`_ReleasingBody`, whose ``close()``
@@ -29,11 +32,8 @@ from flask import Flask, Response, g, jsonify, request
 
 from .config import Config
 
-OPEN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics", "openapi"})
-DEMO_ENDPOINTS = frozenset({"page", "index", "static", "stream_data", "stream_series"})
-# Endpoints whose responses are streams: they take a per-key slot while open.
-STREAM_ENDPOINTS = frozenset({"chat", "get_stream", "stream_data", "stream_series",
-                              "testing.stream", "benchmark.stream_bench"})
+# The extension's resume route is a stream: it takes a per-key slot while open.
+RESUME_ENDPOINTS = frozenset({"streamer.get_stream"})
 
 
 def _digest(value: str) -> bytes:
@@ -129,8 +129,15 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def install(app: Flask, config: Config) -> None:
-    """Register the checks on ``app`` (after CORS, whose preflights need no key)."""
+def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
+            demo_endpoints: Iterable[str] = (), stream_endpoints: Iterable[str] = ()) -> None:
+    """Register the checks on ``app`` (after CORS, whose preflights need no key).
+
+    ``open_endpoints`` never need a key; ``demo_endpoints`` need none while
+    ``config.open_demo``; ``stream_endpoints`` (with the resume route) take a per-key slot."""
+    open_names = frozenset(open_endpoints)
+    demo_names = frozenset(demo_endpoints)
+    stream_names = frozenset(stream_endpoints) | RESUME_ENDPOINTS
     ring = KeyRing(config.api_keys)
     slots = KeySlots(config.max_streams_per_key)
     app.extensions["streamer.key_slots"] = slots
@@ -140,9 +147,9 @@ def install(app: Flask, config: Config) -> None:
     @app.before_request
     def authenticate() -> Response | None:
         endpoint = request.endpoint or ""
-        if request.method == "OPTIONS" or endpoint in OPEN_ENDPOINTS:
+        if request.method == "OPTIONS" or endpoint in open_names:
             return None
-        if config.open_demo and endpoint in DEMO_ENDPOINTS:
+        if config.open_demo and endpoint in demo_names:
             return None
         if not request.url_rule:
             return None  # a 404 or 405 says nothing a key would protect
@@ -155,7 +162,7 @@ def install(app: Flask, config: Config) -> None:
         if key_id is None:
             return unauthorized("the key is not valid", invalid=True)
         g.streamer_key = key_id
-        if endpoint in STREAM_ENDPOINTS:
+        if endpoint in stream_names:
             if not slots.acquire(key_id):
                 response = _error(429, "too_many_streams_for_key",
                                   f"this key already has {slots.limit} open streams; "

@@ -1,9 +1,10 @@
 """Configuration: read once from the environment into one immutable object.
 
-``Config.from_env()`` validates every variable and raises :class:`ConfigError` naming the
-variable on a bad value, so a misconfigured service stops at start-up instead of failing a
-request later. Tests build a config with ``Config.from_env({...})`` or ``Config(...)``
-directly; nothing is read from ``os.environ`` after start-up.
+``Config.from_env()`` (the service) validates every variable and raises :class:`ConfigError`
+naming the variable on a bad value, so a misconfigured service stops at start-up instead of
+failing a request later. Tests build a config with ``Config.from_env({...})`` or
+``Config(...)`` directly; nothing is read from ``os.environ`` after start-up. A Flask app using the
+extension sets the same names in ``app.config`` instead (:meth:`Config.from_mapping`).
 
 >>> Config.from_env({"STREAMER_HEARTBEAT_S": "5"}).heartbeat_s
 5.0
@@ -12,6 +13,7 @@ directly; nothing is read from ``os.environ`` after start-up.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
@@ -45,6 +47,8 @@ class Config:
     echo_delay_s: float = 0.03
     # Store, security.
     redis_url: str | None = None
+    # Where the extension mounts GET/DELETE <prefix>/<id> (resume and cancel).
+    streams_prefix: str = "/streams"
     # Resumable streams (streamer.store, streamer.resumable).
     lease_s: float = 10.0  # a producer that stops renewing for this long is declared lost
     resumable_max_streams: int = 1000  # in-memory store: streams kept per process
@@ -78,9 +82,14 @@ class Config:
         env = os.environ if environ is None else environ
         get = _Reader(env)
         key = get.str_("OPENAI_API_KEY")
-        redis_url = get.str_("REDIS_URL")
+        redis_var = "STREAMER_REDIS_URL" if get.str_("STREAMER_REDIS_URL") else "REDIS_URL"
+        redis_url = get.str_(redis_var)
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+            raise ConfigError(f"{redis_var} must start with redis://, rediss:// or unix://")
+        prefix = get.str_("STREAMER_STREAMS_PREFIX") or "/streams"
+        if not _PREFIX.fullmatch(prefix):
+            raise ConfigError("STREAMER_STREAMS_PREFIX must be a path such as /streams "
+                              f"(no trailing slash), got {prefix[:80]!r}")
         provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
                               "openai" if key else "echo")
         if provider == "openai" and not key:
@@ -107,6 +116,7 @@ class Config:
             upstream_retries=get.int_("STREAMER_UPSTREAM_RETRIES", 2, 0, 10),
             echo_delay_s=get.float_("STREAMER_ECHO_DELAY_S", 0.03, 0.0, 10.0),
             redis_url=redis_url,
+            streams_prefix=prefix,
             lease_s=get.float_("STREAMER_LEASE_S", 10.0, 0.3, 3600.0),
             resumable_max_streams=get.int_("STREAMER_RESUMABLE_MAX_STREAMS", 1000, 1,
                                            1_000_000),
@@ -123,6 +133,27 @@ class Config:
             testing=get.bool_("STREAMER_TESTING", False),
             bench=get.bool_("STREAMER_BENCH", False),
         )
+
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> Config:
+        """A config from a Flask ``app.config`` (or any mapping) that uses the environment
+        variables' names; values may be strings or Python values (``5``, ``True``,
+        ``["a", "b"]``). Names it does not set take :class:`Config`'s defaults, not the
+        environment's."""
+        return cls.from_env({name: _as_text(value) for name, value in settings.items()
+                             if isinstance(name, str) and value is not None})
+
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 class _Reader:

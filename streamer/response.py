@@ -1,6 +1,6 @@
 """Turn any producer (a generator, any iterable) into a streamed Flask response.
 
-The contract this module keeps (DESIGN.md, "The wire contract"):
+The contract this module keeps (docs/design.md, "The wire contract"):
 
 1. The status is chosen after the producer has had its chance to fail on open: the view waits
    (up to one heartbeat interval) for the first item. A failure before the first byte is raised
@@ -39,14 +39,15 @@ from typing import Any, Protocol
 
 import gevent
 import greenlet
-from flask import Response, current_app, request
+from flask import Response, request
 from gevent import GreenletExit
 from gevent.event import Event
 
 from .config import Config
-from .context import current_config, current_registry
+from .context import current_state
 from .disconnect import DisconnectWatcher
 from .errors import StreamerError, Unavailable, UpstreamError
+from .flask_context import Hold, hold_request
 from .framing import FORMATS, Encoder
 from .params import choose_request_format
 from .records import Data, End, Error, Ping
@@ -116,7 +117,7 @@ class StreamBody:
     # Thousands are held per worker: without a __dict__ each is ~0.8 KiB smaller.
     __slots__ = ("_abort_next", "_buf", "_buf_bytes", "_closed", "_deadline", "_deadline_hit",
                  "_deadline_timer", "_enc", "_exc", "_failure", "_flusher", "_gone", "_handed",
-                 "_handler", "_heartbeat_s", "_held_check", "_in_producer", "_inline",
+                 "_handler", "_heartbeat_s", "_held_check", "_hold", "_in_producer", "_inline",
                  "_interrupt_pending", "_it", "_last_write", "_max_stream_s", "_next_id",
                  "_on_finish", "_producer", "_producer_done", "_pump", "_pump_done", "_ready",
                  "_registry", "_retry_ms", "_send_guard", "_shutting_down", "_sock", "_space",
@@ -127,8 +128,11 @@ class StreamBody:
                  sock: Any = None, first_id: int = 1,
                  on_finish: Callable[[StreamStats], None] | None = None,
                  registry: StreamRegistry | None = None, chunked: bool = False,
-                 send_timeout_s: float = 0.0) -> None:
+                 send_timeout_s: float = 0.0, hold: Hold | None = None) -> None:
         self._producer = producer
+        # The request's context, released once the stream is closed and the producer is done
+        # (streamer.flask_context); the producer runs in its contextvars.
+        self._hold = hold
         self._it: Iterator[Any] = iter(producer)
         self._enc = encoder
         self._heartbeat_s = heartbeat_s
@@ -176,7 +180,7 @@ class StreamBody:
         self._held_check = False
         self._flusher: Any = None
         # The pump greenlet; None once it is done. Inline streams start theirs in wait_first.
-        self._pump: Any = None if self._inline else gevent.spawn(self._run_pump)
+        self._pump: Any = None if self._inline else self._spawn_pump()
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
         # With a registry, its sweep checks the deadline and the send guard (tick()): no
         # timers of this stream's own.
@@ -187,6 +191,12 @@ class StreamBody:
             registry.add(self)  # last: its sweep may tick() this body from now on
 
     # -- the pump: runs the producer in its own greenlet ------------------------------------
+
+    def _spawn_pump(self) -> Any:
+        pump = gevent.spawn(self._run_pump)
+        if self._hold is not None:
+            pump.gr_context = self._hold.context  # not started yet: it starts in this context
+        return pump
 
     def _run_pump(self) -> None:
         it = self._it
@@ -222,8 +232,12 @@ class StreamBody:
             if not handed:
                 self._producer_done = True
                 close = getattr(it, "close", None)
-                if close is not None:
-                    close()
+                try:
+                    if close is not None:
+                        close()
+                finally:
+                    if self._closed:
+                        self._release()
 
     def _pull(self, it: Iterator[Any]) -> bool:
         """Take one item from the producer into the buffer; True when the stream ended (the
@@ -351,6 +365,8 @@ class StreamBody:
         here = gevent.getcurrent()
         hub = gevent.get_hub()
         pump = self._pump = greenlet.greenlet(self._run_pump, parent=here)
+        if self._hold is not None:
+            pump.gr_context = self._hold.context
         timer = hub.loop.timer(timeout)
         timer.start(here.switch)
         try:
@@ -477,7 +493,7 @@ class StreamBody:
                 # saves inline; the generator sits at a ``yield``, so a new pump resumes it.
                 self._inline = self._handed = self._pump_done = False
                 self._ready.clear()
-                self._pump = gevent.spawn(self._run_pump)
+                self._pump = self._spawn_pump()
             return self._emit(self._take())
 
     def _check_held(self) -> None:  # in the hub
@@ -616,6 +632,17 @@ class StreamBody:
                 self._on_finish(self.stats)
             except Exception:
                 log.exception("stream on_finish hook failed")
+        pump = self._pump
+        if pump is None or pump.dead:
+            self._release()
+        # else: the killed pump releases from its ``finally``, after the producer's.
+
+    def _release(self) -> None:
+        """The stream is closed and its producer has finished: the request's teardown runs
+        now (once), with the producer's exception if it failed."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.release(self._exc if self.stats.outcome == "error" else None)
 
 
 def _throw_exit(pump: Any) -> None:  # in the hub
@@ -632,26 +659,32 @@ class StreamObserver(Protocol):
 
 
 def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
-                       headers: dict[str, str] | None = None) -> Response:
-    """In a Flask view: :func:`stream_response` with the format the request asks for, the
-    app's config, its registry of open streams (limit, graceful shutdown), and its
-    observers (access log, metrics).
+                       headers: dict[str, str] | None = None,
+                       fmt: str | None = None) -> Response:
+    """In a Flask view: :func:`stream_response` with the format the request asks for (or
+    ``fmt``), the app's config, its registry of open streams (limit, graceful shutdown), and
+    its observers (access log, metrics). The request's context stays alive for the producer
+    and is torn down once when the stream ends (streamer.flask_context). Most views call
+    :func:`streamer.stream` instead, which also takes async iterables.
 
     >>> @app.get("/numbers")
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
-    fmt = choose_request_format(request)
-    config = current_config()
-    registry = current_registry()
-    if registry is not None:
-        if registry.shutting_down:
-            raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
-        if len(registry) >= config.max_streams:
-            raise Unavailable("too many open streams on this server; retry shortly",
-                              type="too_many_streams", retry_after=1)
+    state = current_state()
+    if fmt is None:
+        fmt = choose_request_format(request)
+    elif fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    config = state.config
+    registry = state.registry
+    if registry.shutting_down:
+        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
+    if len(registry) >= config.max_streams:
+        raise Unavailable("too many open streams on this server; retry shortly",
+                          type="too_many_streams", retry_after=1)
     route = request.url_rule.rule if request.url_rule is not None else request.path
-    observers: list[StreamObserver] = current_app.extensions.get("streamer.observers", [])
+    observers = state.observers
     for observer in observers:
         observer.started(route, fmt)
 
@@ -659,16 +692,23 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
         for observer in observers:
             observer.finished(route, stats)
 
-    return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
-                           first_id=first_id, headers=headers, on_finish=on_finish,
-                           registry=registry)
+    hold = hold_request()
+    try:
+        return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
+                               first_id=first_id, headers=headers, on_finish=on_finish,
+                               registry=registry, hold=hold)
+    except BaseException:
+        if hold is not None:
+            hold.release()  # if the body did not already: the view's own teardown runs
+        raise
 
 
 def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                     environ: dict[str, Any] | None = None, first_id: int = 1,
                     headers: dict[str, str] | None = None,
                     on_finish: Callable[[StreamStats], None] | None = None,
-                    registry: StreamRegistry | None = None) -> Response:
+                    registry: StreamRegistry | None = None,
+                    hold: Hold | None = None) -> Response:
     """A streamed response of ``producer`` in format ``fmt``.
 
     Raises the producer's error if it fails before its first item (the app maps it to a
@@ -693,7 +733,7 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                       first_id=first_id, on_finish=on_finish, registry=registry,
                       chunked=(environ or {}).get("SERVER_PROTOCOL") == "HTTP/1.1"
                       and (environ or {}).get("REQUEST_METHOD") != "HEAD",
-                      send_timeout_s=config.send_timeout_s)
+                      send_timeout_s=config.send_timeout_s, hold=hold)
     body.wait_first(config.heartbeat_s)
     # Headers as a list: Headers.update() searches for each name to replace it.
     response = Response(body, status=200, headers=_STREAM_HEADER_LIST, mimetype=None,

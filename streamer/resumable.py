@@ -12,8 +12,10 @@ readers that replay and follow it from any worker.
 - :func:`resumable_response` is the one line a view needs: start, and answer with a reader
   from id 0 and the ``X-Stream-Id`` header.
 
-Unlike a plain stream (DESIGN.md rule 5), a reader that disconnects does not stop the work:
-that is the point. ``DELETE /streams/<id>`` does.
+Unlike a plain stream (docs/design.md, rule 5), a reader that disconnects does not stop the work:
+that is the point. ``DELETE /streams/<id>`` does. The detached producer runs in an app
+context of its own (``current_app`` works, ``g`` is its own, ``teardown_appcontext`` runs when
+it ends): its request is long gone.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import gevent
-from flask import Response
+from flask import Flask, Response, current_app
 
 from .config import Config
 from .context import current_config, current_store
@@ -74,16 +76,18 @@ def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
             last = record.id
 
 
-def follow_response(stream_id: str, after_id: int = 0) -> Response:
+def follow_response(stream_id: str, after_id: int = 0, *, fmt: str | None = None,
+                    headers: dict[str, str] | None = None) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
     A 404 if it is unknown or expired (raised before the first byte)."""
     config = current_config()
     reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
-    return stream_for_request(reader, first_id=after_id + 1,
-                              headers={"X-Stream-Id": stream_id})
+    return stream_for_request(reader, first_id=after_id + 1, fmt=fmt,
+                              headers={**(headers or {}), "X-Stream-Id": stream_id})
 
 
-def resumable_response(producer: Iterable[Any]) -> Response:
+def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
+                       headers: dict[str, str] | None = None) -> Response:
     """In a view: start ``producer`` as a resumable stream and answer with it from the start,
     with its id in ``X-Stream-Id``. A 503 if the store is down or full.
 
@@ -94,8 +98,21 @@ def resumable_response(producer: Iterable[Any]) -> Response:
     ...         return resumable_response(chat_tokens(...))
     """
     config = current_config()
-    stream_id = start_resumable(producer, current_store(), config)
-    return follow_response(stream_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        stream_id = start_resumable(_in_app_context(app, producer), current_store(), config)
+    except BaseException:
+        _close(producer)  # the wrapper never started, so it cannot close it
+        raise
+    return follow_response(stream_id, fmt=fmt, headers=headers)
+
+
+def _in_app_context(app: Flask, producer: Iterable[Any]) -> Iterator[Any]:
+    with app.app_context():
+        try:
+            yield from producer
+        finally:
+            _close(producer)
 
 
 def _block_s(config: Config) -> float:

@@ -136,7 +136,7 @@ def open_store(config: Config) -> StreamStore:
             from .redis import RedisStore
         except ImportError as exc:
             raise ConfigError("REDIS_URL is set but redis-py is not installed: "
-                              "pip install redis==8.1.0") from exc
+                              'pip install "streamer[redis]"') from exc
         return RedisStore(config)
     from .memory import MemoryStore
 

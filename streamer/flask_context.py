@@ -1,0 +1,94 @@
+"""Keep a Flask request's context alive for as long as its stream, and tear it down once.
+
+Flask pops the request context (and runs ``teardown_request`` / ``teardown_appcontext``)
+when the view returns, before a streamed body is sent. ``flask.stream_with_context`` keeps it
+by pushing it again inside the generator, and pops it when the generator closes; a stream
+that is abandoned without closing its generator never runs teardown (pallets/flask #6123:
+database connections leak), and its ``push()`` matches the URL a second time.
+
+streamer closes every producer (streamer.response.StreamBody.close()), so it can do this
+reliably and more cheaply:
+
+- :func:`hold` adds one token to the request context's stack, so the pop at the end of
+  ``Flask.wsgi_app`` is not the last one: no teardown then, and ``request``, ``g`` and
+  ``current_app`` stay bound in the handler's contextvars.
+- The returned :class:`Hold` is released exactly once, when the stream has ended and its
+  producer has finished, whatever the ending; its ``pop`` is then the last one and runs the
+  app's teardown functions with the producer's exception, if any. If the stream fails before
+  the view returns, the release pops only the extra token and ``wsgi_app`` tears down as usual.
+- The producer runs in the handler's own ``contextvars.Context`` (its pump greenlet is given
+  that context, :attr:`Hold.context`), so a producer reads the request like the view does.
+- Context variables reset as a stack: when streams of several requests interleave in one
+  context (Flask's test client holds several open in one thread), a stream that ends while
+  another request is bound on top cannot pop its own; it then runs the same teardown
+  functions in a snapshot of its own context and leaves the variables to the request on top.
+
+This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, read from
+Flask 3.1.3 (``flask/ctx.py``: ``RequestContext.push`` / ``pop``);
+tests/test_extension.py fails if they change.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any
+
+import greenlet
+from flask.globals import _cv_app, _cv_request
+
+log = logging.getLogger("streamer")
+
+
+class Hold:
+    """One held request context; :meth:`release` pops it (once)."""
+
+    __slots__ = ("_ctx", "context")
+
+    def __init__(self, ctx: Any, context: contextvars.Context | None) -> None:
+        self._ctx = ctx
+        #: The handler greenlet's contextvars: run the producer in it.
+        self.context = context
+
+    def release(self, exc: BaseException | None = None) -> None:
+        ctx: Any = self._ctx
+        self._ctx = None
+        if ctx is None:
+            return
+        try:
+            if _cv_request.get(None) is ctx:
+                ctx.pop(exc)
+            else:
+                contextvars.copy_context().run(_teardown, ctx, exc)
+        except Exception:
+            log.exception("streamer: the request's teardown failed")
+
+
+def _teardown(ctx: Any, exc: BaseException | None) -> None:
+    """What ``RequestContext.pop`` runs for its last token, without resetting variables that
+    now belong to another request (run in a snapshot where this request is bound)."""
+    _token, app_ctx = ctx._cv_tokens.pop()
+    _cv_request.set(ctx)
+    if app_ctx is not None:
+        _cv_app.set(app_ctx)
+    try:
+        ctx.app.do_teardown_request(exc)
+        close = getattr(ctx.request, "close", None)
+        if close is not None:
+            close()
+    finally:
+        ctx.request.environ["werkzeug.request"] = None
+        if app_ctx is not None:
+            app_ctx._cv_tokens.pop()
+            ctx.app.do_teardown_appcontext(exc)
+
+
+def hold_request() -> Hold | None:
+    """Hold the current request context (None outside a request)."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        return None
+    # What RequestContext.push() records when the app context is already the right one,
+    # without its second session open and URL match.
+    ctx._cv_tokens.append((_cv_request.set(ctx), None))
+    return Hold(ctx, greenlet.getcurrent().gr_context)

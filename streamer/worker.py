@@ -1,0 +1,76 @@
+"""gunicorn's gevent worker, plus what streams need: ``-k streamer.worker.Worker``.
+
+A streamer app runs under plain ``gunicorn -k gevent myapp:app``. This worker class (one line:
+``worker_class = "streamer.worker.Worker"`` in a gunicorn config, or ``-k`` on the command
+line) adds:
+
+- **graceful shutdown**: on SIGTERM gunicorn stops accepting and waits up to
+  ``graceful_timeout`` for open connections, but streams never end by themselves. This worker
+  ends every open stream of every streamer app in the process at once, each with a
+  ``shutdown`` error record that tells its client to reconnect (never with ``end``).
+- **metrics across workers**: prometheus-client's multiprocess mode needs
+  ``PROMETHEUS_MULTIPROC_DIR`` set in the master before any worker imports it. Unless the
+  operator set it, the master makes a fresh folder (removed when it exits); each worker marks
+  its live gauges dead when it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import gevent
+from gunicorn.workers.ggevent import GeventWorker
+
+# Checked every 0.1 s rather than from the signal handler: a handler may run at any point of
+# a greenlet, and ending streams switches greenlets.
+_POLL_S = 0.1
+
+
+class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """``gunicorn.workers.ggevent.GeventWorker`` that ends open streams on shutdown and sets
+    up multi-worker metrics."""
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:  # in the master, before forking
+        super().check_config(cfg, log)
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            path = tempfile.mkdtemp(prefix="streamer-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+            master = os.getpid()
+
+            def remove() -> None:
+                if os.getpid() == master:  # not in a forked worker that inherited the hook
+                    shutil.rmtree(path, ignore_errors=True)
+
+            atexit.register(remove)
+
+    def init_process(self) -> None:
+        # Registered before any stream's metrics hook, so it runs after their last flush.
+        atexit.register(_mark_dead, os.getpid())
+        super().init_process()
+
+    def run(self) -> None:
+        gevent.spawn(self._end_streams_on_shutdown)
+        super().run()
+
+    def _end_streams_on_shutdown(self) -> None:
+        from .registry import shutdown_all_registries
+
+        while self.alive:
+            gevent.sleep(_POLL_S)
+        ended = shutdown_all_registries()
+        self.log.info("shutdown: ended %d open streams", ended)
+
+
+def _mark_dead(pid: int) -> None:
+    if os.getpid() != pid or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
+        from prometheus_client import multiprocess
+    except ImportError:
+        return
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
