@@ -56,7 +56,8 @@ class Hold:
         if ctx is None:
             return
         try:
-            if _cv_request.get(None) is ctx:
+            top: Any = _cv_request.get(None)
+            if top is ctx:
                 ctx.pop(exc)
             else:
                 contextvars.copy_context().run(_teardown, ctx, exc)

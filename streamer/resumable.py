@@ -21,7 +21,7 @@ it ends): its request is long gone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import gevent
@@ -107,10 +107,10 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
     return follow_response(stream_id, fmt=fmt, headers=headers)
 
 
-def _in_app_context(app: Flask, producer: Iterable[Any]) -> Iterator[Any]:
+def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None, Any]:
     with app.app_context():
         try:
-            yield from producer
+            return (yield from producer)  # the return value: extra fields for ``end``
         finally:
             _close(producer)
 

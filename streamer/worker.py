@@ -36,7 +36,9 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:  # in the master, before forking
-        super().check_config(cfg, log)
+        parent = getattr(super(), "check_config", None)
+        if parent is not None:
+            parent(cfg, log)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             path = tempfile.mkdtemp(prefix="streamer-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
