@@ -16,12 +16,14 @@ reliably and more cheaply:
   producer has finished, whatever the ending; its ``pop`` is then the last one and runs the
   app's teardown functions with the producer's exception, if any. If the stream fails before
   the view returns, the release pops only the extra token and ``wsgi_app`` tears down as usual.
-- The producer runs in the handler's own ``contextvars.Context`` (its pump greenlet is given
-  that context, :attr:`Hold.context`), so a producer reads the request like the view does.
-- Context variables reset as a stack: when streams of several requests interleave in one
-  context (Flask's test client holds several open in one thread), a stream that ends while
-  another request is bound on top cannot pop its own; it then runs the same teardown
-  functions in a snapshot of its own context and leaves the variables to the request on top.
+- A pump greenlet runs the producer in a snapshot of the handler's ``contextvars`` taken
+  then (:attr:`Hold.context`), so a producer reads the request like the view does, even if
+  the handler's context later binds another request (keep-alive, or Flask's test client,
+  which serves several open streams from one thread).
+- The pop runs in the handler's context, where its tokens were made. Context variables
+  reset as a stack: a stream that ends while another request is bound on top there cannot
+  pop its own; it then runs the same teardown functions in a snapshot and leaves the
+  variables to the request on top.
 
 This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, read from
 Flask 3.1.3 (``flask/ctx.py``: ``RequestContext.push`` / ``pop``);
@@ -43,12 +45,13 @@ log = logging.getLogger("streamer")
 class Hold:
     """One held request context; :meth:`release` pops it (once)."""
 
-    __slots__ = ("_ctx", "context")
+    __slots__ = ("_ctx", "_home", "context")
 
-    def __init__(self, ctx: Any, context: contextvars.Context | None) -> None:
+    def __init__(self, ctx: Any, home: contextvars.Context | None) -> None:
         self._ctx = ctx
-        #: The handler greenlet's contextvars: run the producer in it.
-        self.context = context
+        self._home = home  # the handler greenlet's contextvars
+        #: A snapshot with this request bound: run the producer in it.
+        self.context = contextvars.copy_context()
 
     def release(self, exc: BaseException | None = None) -> None:
         ctx: Any = self._ctx
@@ -56,13 +59,21 @@ class Hold:
         if ctx is None:
             return
         try:
-            top: Any = _cv_request.get(None)
-            if top is ctx:
-                ctx.pop(exc)
+            home = self._home
+            if home is None or greenlet.getcurrent().gr_context is home:
+                _pop(ctx, exc)
             else:
-                contextvars.copy_context().run(_teardown, ctx, exc)
+                home.run(_pop, ctx, exc)  # from the pump greenlet
         except Exception:
             log.exception("streamer: the request's teardown failed")
+
+
+def _pop(ctx: Any, exc: BaseException | None) -> None:
+    top: Any = _cv_request.get(None)
+    if top is ctx:
+        ctx.pop(exc)
+    else:
+        contextvars.copy_context().run(_teardown, ctx, exc)
 
 
 def _teardown(ctx: Any, exc: BaseException | None) -> None:

@@ -582,6 +582,9 @@ class StreamBody:
             self.stats.outcome = "complete"
             if terminal:
                 return self._emit(terminal)
+        # Done: clean up now, as a server's close() would (it may come later, or, with a
+        # test client, not at all): the request's teardown runs when the stream ends.
+        self.close()
         raise StopIteration
 
     def _abort(self) -> None:
