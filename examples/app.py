@@ -36,7 +36,8 @@ async def words(text: str, interval: float) -> AsyncIterator[str]:
     sent = 0
     try:
         for word in text.split():
-            await asyncio.sleep(interval)
+            if sent:
+                await asyncio.sleep(interval)
             yield word + " "
             sent += 1
     finally:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,15 @@ def free_port() -> int:
 
 
 class Server:
-    """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs."""
+    """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs.
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/test_package.py)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, *,
+                 argv: Callable[[int], list[str]] | None = None, cwd: Path = ROOT,
+                 ready_path: str = "/healthz") -> None:
         self.port = free_port()
+        self.ready_path = ready_path
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = {
@@ -43,9 +48,10 @@ class Server:
             if name not in env:
                 full_env.pop(name, None)
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        command = (argv(self.port) if argv is not None else
+                   [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            command, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 
@@ -60,7 +66,7 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{log}")
             try:
-                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                if requests.get(self.url(self.ready_path), timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
