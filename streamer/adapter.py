@@ -18,7 +18,7 @@ Example::
 
     n = run_sync(lambda: count_rows(), timeout=5.0)      # one coroutine, waited for cooperatively
 
-Design (see DESIGN.md, "The async-to-sync adapter", and issue 4):
+Design (see docs/design.md, "The async-to-sync adapter", and issue 4):
 
 - **One bridge loop per process,** started lazily in a real OS thread (the *original*
   ``_thread.start_new_thread`` when gevent has patched threading: a patched ``threading.Thread``

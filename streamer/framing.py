@@ -7,7 +7,7 @@ incremental decoders are in :mod:`streamer.decoders`.
   have no representation: a broken text stream is told apart only by the missing chunked
   terminator.
 - ``ndjson``: one JSON object per line: ``{"event":"data","id":7,"data":...}``, ``end``,
-  ``error`` and ``ping`` records as in DESIGN.md.
+  ``error`` and ``ping`` records as in docs/design.md.
 - ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event; a payload with line breaks
   becomes several ``data:`` lines (split on CR LF, CR and LF only, the spec's line endings);
   ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the

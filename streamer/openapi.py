@@ -4,7 +4,7 @@ Written by hand, as data, next to the routes it describes; ``tests/test_openapi.
 two in step (every route is documented, every documented path is a route) and schemathesis
 checks live responses against it. The streaming responses are documented by media type
 (``text/plain``, ``application/x-ndjson``, ``text/event-stream``) with the record shapes of
-DESIGN.md as prose: OpenAPI has no way to describe a sequence of records on one body.
+docs/design.md as prose: OpenAPI has no way to describe a sequence of records on one body.
 Test-only and benchmark endpoints (``/_test/*``, ``/stream/bench``) are left out.
 """
 

@@ -31,7 +31,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 # Chromium's own log line for a body cut without the chunked terminator: what the server
-# does on purpose when a stream fails (DESIGN.md rule 1). Allowed only where a test breaks one.
+# does on purpose when a stream fails (docs/design.md, rule 2). Allowed only where a test
+# breaks one.
 TRUNCATED = re.compile(r"^Failed to load resource: net::ERR_(INCOMPLETE_CHUNKED_ENCODING|"
                        r"CONNECTION_RESET|EMPTY_RESPONSE)")
 STATES = "() => [...document.querySelectorAll('.status')].map(e => e.id + '=' + e.dataset.state)"
