@@ -51,6 +51,13 @@ def forecast(city: str) -> Iterator[str]:
     yield f"{city}: sunny\n"
 
 
+@app.teardown_request
+def release_resources(exc: BaseException | None) -> None:
+    """Per-request clean-up (a database session, say). For a stream it runs once, when the
+    stream ends: completed, failed, or left by its client."""
+    app.logger.warning("teardown %s %s", request.path, type(exc).__name__ if exc else "ok")
+
+
 @app.get("/ticks")
 def ticks_view() -> Response:
     return stream(ticks(int(request.args.get("count", "5")),

@@ -49,6 +49,14 @@ def make(settings: dict[str, Any] | None = None) -> tuple[Flask, Counts]:
     return app, counts
 
 
+def settle(counts: Counts) -> None:
+    """Let the hub run the killed pump (its ``finally``, then the teardown)."""
+    with gevent.Timeout(2, False):
+        while not counts.request:
+            gevent.sleep(0.005)
+    gevent.sleep(0.05)  # and nothing more after it
+
+
 def decode(body: bytes, fmt: str) -> list[Any]:
     if fmt == "text":
         return [body.decode()]
@@ -244,6 +252,57 @@ def test_teardown_runs_once_after_the_producers_finally_when_the_client_leaves(
             gevent.sleep(0.005)
     assert order == ["finally", "teardown"]
     gevent.sleep(0.05)
+    assert counts.request == [None] and counts.app == [None]
+
+
+def test_teardown_runs_once_when_the_stream_times_out() -> None:
+    app, counts = make({"STREAMER_MAX_STREAM_S": 0.3})
+
+    def forever() -> Iterator[str]:
+        while True:
+            yield "tick"
+            gevent.sleep(0.05)
+
+    @app.get("/s")
+    def view() -> Response:
+        return stream(forever())
+
+    response = app.test_client().get("/s?format=ndjson")
+    body = b""
+    with pytest.raises(StreamAborted):
+        for chunk in response.response:
+            body += chunk
+    response.close()
+    last = decode(body, "ndjson")[-1]
+    assert isinstance(last, Error) and last.type == "timeout"
+    settle(counts)  # the killed pump runs the producer's finally, then the teardown
+    assert counts.request == [None] and counts.app == [None]
+
+
+def test_teardown_runs_once_when_the_worker_shuts_down() -> None:
+    app, counts = make()
+
+    def forever() -> Iterator[str]:
+        while True:
+            yield "tick"
+            gevent.sleep(0.05)
+
+    @app.get("/s")
+    def view() -> Response:
+        return stream(forever())
+
+    response = app.test_client().get("/s?format=ndjson")
+    it = iter(response.response)
+    body = next(it)
+    assert counts.request == []
+    app.extensions["streamer"].registry.shutdown_all()
+    with pytest.raises(StreamAborted):
+        for chunk in it:
+            body += chunk
+    response.close()
+    last = decode(body, "ndjson")[-1]
+    assert isinstance(last, Error) and last.type == "shutdown"
+    settle(counts)
     assert counts.request == [None] and counts.app == [None]
 
 

@@ -220,3 +220,42 @@ def test_the_streamer_worker_ends_open_streams_with_shutdown_on_sigterm(
         srv.proc.wait(timeout=15)
     finally:
         srv.stop()
+
+
+def _teardowns(server: Server, path: str) -> list[str]:
+    return [line for line in server.log().splitlines() if f"teardown {path} " in line]
+
+
+@pytest.mark.parametrize("fmt", ["text", "ndjson"])  # text runs inline, ndjson in a pump
+def test_teardown_runs_once_when_the_stream_ends_not_when_the_view_returns(
+        example: Server, fmt: str) -> None:
+    before = len(_teardowns(example, "/ticks"))
+    with requests.get(example.url(f"/ticks?count=3&interval=0.3&format={fmt}"), stream=True,
+                      timeout=10) as response:
+        chunks = response.iter_content(chunk_size=None)
+        next(chunks)
+        time.sleep(0.1)
+        assert len(_teardowns(example, "/ticks")) == before  # the stream is still open
+        for _ in chunks:
+            pass
+    deadline = time.monotonic() + 5
+    while len(_teardowns(example, "/ticks")) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(_teardowns(example, "/ticks")) == before + 1
+
+
+def test_teardown_runs_once_when_the_client_leaves(example: Server) -> None:
+    before = len(_teardowns(example, "/ticks"))
+    with socket.create_connection(("127.0.0.1", example.port), timeout=10) as sock:
+        sock.sendall(b"GET /ticks?count=1000&interval=0.2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"tick 1" not in received:
+            data = sock.recv(4096)
+            assert data, received
+            received += data
+    deadline = time.monotonic() + 5
+    while len(_teardowns(example, "/ticks")) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert len(_teardowns(example, "/ticks")) == before + 1
