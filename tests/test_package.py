@@ -245,10 +245,12 @@ def test_teardown_runs_once_when_the_stream_ends_not_when_the_view_returns(
     assert len(_teardowns(example, "/ticks")) == before + 1
 
 
-def test_teardown_runs_once_when_the_client_leaves(example: Server) -> None:
+@pytest.mark.parametrize("fmt", ["text", "ndjson"])
+def test_teardown_runs_once_when_the_client_leaves(example: Server, fmt: str) -> None:
     before = len(_teardowns(example, "/ticks"))
     with socket.create_connection(("127.0.0.1", example.port), timeout=10) as sock:
-        sock.sendall(b"GET /ticks?count=1000&interval=0.2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(f"GET /ticks?count=1000&interval=0.2&format={fmt} HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n".encode())
         received = b""
         while b"tick 1" not in received:
             data = sock.recv(4096)
