@@ -1,6 +1,6 @@
 """A Flask app that streams with streamer. Copy it, then change the producers.
 
-    pip install "streamer[flask]"
+    pip install "/path/to/streamer[flask]"          # a checkout of this repository
     gunicorn -k streamer.worker.Worker app:app      # or -k gevent; see examples/README.md
 
     curl -N localhost:8000/ticks                    # text
