@@ -632,16 +632,17 @@ class StreamObserver(Protocol):
 
 
 def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
-                       headers: dict[str, str] | None = None) -> Response:
-    """In a Flask view: :func:`stream_response` with the format the request asks for, the
-    app's config, its registry of open streams (limit, graceful shutdown), and its
-    observers (access log, metrics).
+                       headers: dict[str, str] | None = None,
+                       encoder: type[Encoder] | None = None) -> Response:
+    """In a Flask view: :func:`stream_response` with the format the request asks for (or
+    ``encoder``, for an API with a wire format of its own), the app's config, its registry
+    of open streams (limit, graceful shutdown), and its observers (access log, metrics).
 
     >>> @app.get("/numbers")
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
-    fmt = choose_request_format(request)
+    fmt = encoder.name if encoder is not None else choose_request_format(request)
     config = current_config()
     registry = current_registry()
     if registry is not None:
@@ -661,15 +662,17 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
 
     return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
                            first_id=first_id, headers=headers, on_finish=on_finish,
-                           registry=registry)
+                           registry=registry, encoder=encoder)
 
 
 def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                     environ: dict[str, Any] | None = None, first_id: int = 1,
                     headers: dict[str, str] | None = None,
                     on_finish: Callable[[StreamStats], None] | None = None,
-                    registry: StreamRegistry | None = None) -> Response:
-    """A streamed response of ``producer`` in format ``fmt``.
+                    registry: StreamRegistry | None = None,
+                    encoder: type[Encoder] | None = None) -> Response:
+    """A streamed response of ``producer`` in format ``fmt`` (or with ``encoder``, which
+    then wins: a wire format that is not one of :data:`~streamer.framing.FORMATS`).
 
     Raises the producer's error if it fails before its first item (the app maps it to a
     status and a JSON body). ``environ`` is the WSGI environ: with gunicorn it gives the client
@@ -679,7 +682,8 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
     ...     return stream_response((f"chunk {i}\\n" for i in range(3)), fmt="text",
     ...                            config=Config(), environ=request.environ)
     """
-    encoder = FORMATS[fmt]
+    if encoder is None:
+        encoder = FORMATS[fmt]
     sock = (environ or {}).get("gunicorn.socket")
     if sock is not None:
         try:

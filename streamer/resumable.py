@@ -28,6 +28,7 @@ from flask import Response
 from .config import Config
 from .context import current_config, current_store
 from .errors import StoreUnavailable, StreamerError, StreamTimeout
+from .framing import Encoder
 from .records import Data, End, Error, Ping
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
@@ -74,16 +75,18 @@ def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
             last = record.id
 
 
-def follow_response(stream_id: str, after_id: int = 0) -> Response:
-    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
-    A 404 if it is unknown or expired (raised before the first byte)."""
+def follow_response(stream_id: str, after_id: int = 0, *,
+                    encoder: type[Encoder] | None = None) -> Response:
+    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
+    (or with ``encoder``). A 404 if it is unknown or expired (raised before the first byte)."""
     config = current_config()
     reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
     return stream_for_request(reader, first_id=after_id + 1,
-                              headers={"X-Stream-Id": stream_id})
+                              headers={"X-Stream-Id": stream_id}, encoder=encoder)
 
 
-def resumable_response(producer: Iterable[Any]) -> Response:
+def resumable_response(producer: Iterable[Any], *,
+                       encoder: type[Encoder] | None = None) -> Response:
     """In a view: start ``producer`` as a resumable stream and answer with it from the start,
     with its id in ``X-Stream-Id``. A 503 if the store is down or full.
 
@@ -95,7 +98,7 @@ def resumable_response(producer: Iterable[Any]) -> Response:
     """
     config = current_config()
     stream_id = start_resumable(producer, current_store(), config)
-    return follow_response(stream_id)
+    return follow_response(stream_id, encoder=encoder)
 
 
 def _block_s(config: Config) -> float:
