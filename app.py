@@ -66,6 +66,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     cors.install(app, cfg.cors_origins)
     auth.install(app, cfg)
     _register_routes(app)
+    _register_openai_api(app)
     if cfg.testing:
         from streamer.testing import bp
 
@@ -78,6 +79,13 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")
     return app
+
+
+def _register_openai_api(app: Flask) -> None:
+    """The OpenAI-compatible /v1 API (docs/openai.md)."""
+    from streamer.openai_api import register
+
+    register(app)
 
 
 def _sweep_interval(cfg: Config) -> float:

@@ -33,7 +33,9 @@ OPEN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics", "openapi"})
 DEMO_ENDPOINTS = frozenset({"page", "index", "static", "stream_data", "stream_series"})
 # Endpoints whose responses are streams: they take a per-key slot while open.
 STREAM_ENDPOINTS = frozenset({"chat", "get_stream", "stream_data", "stream_series",
-                              "testing.stream", "benchmark.stream_bench"})
+                              "testing.stream", "benchmark.stream_bench",
+                              # streamer.openai_api (its STREAM_ENDPOINTS)
+                              "openai.chat_completions", "openai.follow_stream"})
 
 
 def _digest(value: str) -> bytes:
