@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -315,6 +316,7 @@ def test_sdk_timeout_before_the_first_token_closes_the_upstream(
     record = upstream_request(upstream, model, before)
     assert record.wait_closed(timeout=5) - timed_out < 0.1
     assert timed_out - started < 5
+    assert "partial=1" in usage_line(gateway, "disconnect", f"{model} ")
 
 
 @pytest.mark.timeout(60)
@@ -418,6 +420,8 @@ def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
     assert len({c["id"] for c in chunks}) == 1
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == expected_reply(PROMPT, tokens=12)
+    # The detached answer ran to its end, whoever was reading: its usage is the provider's.
+    assert "completion_tokens=12 partial=0" in usage_line(gateway, "complete", f"{model} ")
 
 
 @pytest.mark.timeout(60)
@@ -457,3 +461,48 @@ def test_curl_shows_data_lines_as_they_come_and_done_last(echo: Server) -> None:
                 json.loads(line[6:])["choices"][0]["delta"].get("content")]
     # The lines came one by one, ~50 ms apart, not all at the end.
     assert contents[-1] - contents[0] > 0.5
+
+
+# -- limits and shutdown, as for /chat --------------------------------------------------------
+
+LONG = [{"role": "user", "content": " ".join(f"word{i}" for i in range(300))}]
+
+
+def usage_line(server: Server, outcome: str, model: str = "", timeout: float = 5) -> str:
+    """The last usage access line with ``outcome`` (and ``model``), waiting for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in server.log().splitlines()
+                 if " usage route=/v1/chat/completions " in line and f"outcome={outcome} " in line
+                 and f"model={model}" in line]
+        if found or time.monotonic() > deadline:
+            assert found, server.log()[-3000:]
+            return found[-1]
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+def test_the_maximum_duration_ends_the_answer_in_band(make_server: Any) -> None:
+    server: Server = make_server({"STREAMER_ECHO_DELAY_S": "0.05", "STREAMER_MAX_STREAM_S": "1"})
+    seen = 0
+    with pytest.raises(openai.APIError) as info:
+        for chunk in sdk(server).chat.completions.create(model="m", messages=LONG, stream=True):
+            seen += 1 if chunk.choices and chunk.choices[0].delta.content else 0
+    assert info.value.code == "timeout" and 5 < seen < 100
+    assert "partial=1" in usage_line(server, "timeout")
+
+
+@pytest.mark.timeout(60)
+def test_shutdown_ends_the_answer_in_band_and_records_its_usage(make_server: Any) -> None:
+    server: Server = make_server({"STREAMER_ECHO_DELAY_S": "0.05"})
+    stream = sdk(server).chat.completions.create(model="m", messages=LONG, stream=True)
+    seen = 0
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            seen += 1
+            if seen == 3:
+                server.proc.send_signal(signal.SIGTERM)
+    assert info.value.code == "shutdown" and seen < 100
+    server.proc.wait(timeout=15)
+    line = usage_line(server, "shutdown")
+    assert "partial=1" in line and "completion_tokens=" in line
