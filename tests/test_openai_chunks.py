@@ -130,6 +130,12 @@ def test_blueprint_answers_and_errors_in_openai_shape() -> None:
     text = stream.get_data(as_text=True)
     assert text.startswith("data: {") and text.endswith("data: [DONE]\n\n")
     assert not any(line.startswith(("event:", "retry:", "id:")) for line in text.split("\n"))
+    unknown = client.get("/v1/nope", headers=auth)
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
+    assert client.get("/api").get_json().get("error") is None  # other routes keep their shape
+    not_allowed = client.get("/v1/chat/completions", headers=auth)
+    assert not_allowed.status_code == 405
+    assert not_allowed.get_json()["error"]["type"] == "invalid_request_error"
     models = client.get("/v1/models", headers=auth).get_json()
     assert models == {"object": "list", "data": [
         {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "streamer"}]}

@@ -42,6 +42,7 @@ def register(app: Flask) -> None:
     app.extensions[USAGE_EXTENSION] = (UsageCounters(metrics.registry)
                                        if metrics is not None else None)
     app.register_blueprint(bp)
+    app.after_request(_openai_error_shape)
 
 
 # -- routes -----------------------------------------------------------------------------------
@@ -206,11 +207,12 @@ def _http_error(exc: HTTPException) -> Response:
     return _error_response(exc.code or 500, name, exc.description or name)
 
 
-@bp.after_request
 def _openai_error_shape(response: Response) -> Response:
-    """Errors answered before the view ran (a missing key: 401, the per-key limit: 429) come
-    in streamer's shape; give them OpenAI's, keeping status and headers."""
-    if response.status_code < 400 or not response.is_json:
+    """Errors answered before a /v1 view ran (a missing key: 401, the per-key limit: 429, an
+    unknown /v1 path: 404) come in streamer's shape; give them OpenAI's, keeping status and
+    headers. App-wide (a blueprint's hooks do not see paths that match none of its routes)."""
+    if (response.status_code < 400 or not response.is_json
+            or not request.path.startswith(bp.url_prefix or "/v1")):
         return response
     body = response.get_json(silent=True)
     error = body.get("error") if isinstance(body, dict) else None
