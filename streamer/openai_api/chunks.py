@@ -34,12 +34,23 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from gevent import GreenletExit
 
 from ..errors import StreamTimeout
 from ..framing import Encoder, json_bytes
 from .errors import error_object
 from .usage import UsageMeter
+
+
+def _json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as :func:`~streamer.framing.json_bytes` makes it, by orjson: a
+    chunk object costs ~1 µs instead of ~5 (once per token). orjson refuses a lone surrogate,
+    which json_bytes escapes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json_bytes(value)
 
 
 class ChunkSSE(Encoder):
@@ -50,7 +61,7 @@ class ChunkSSE(Encoder):
 
     @classmethod
     def data(cls, id: int, payload: Any) -> bytes:
-        return b"data: " + json_bytes(payload) + b"\n\n"
+        return b"data: " + _json(payload) + b"\n\n"
 
     @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
@@ -70,7 +81,7 @@ class ResumableChunkSSE(ChunkSSE):
 
     @classmethod
     def data(cls, id: int, payload: Any) -> bytes:
-        return b"id: %d\ndata: %s\n\n" % (id, json_bytes(payload))
+        return b"id: %d\ndata: %s\n\n" % (id, _json(payload))
 
 
 def completion_id() -> str:
