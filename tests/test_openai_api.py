@@ -305,6 +305,22 @@ def test_stream_close_after_3_chunks_closes_the_upstream_within_100ms(
 
 
 @pytest.mark.timeout(60)
+def test_stream_close_before_the_first_token_closes_the_upstream_within_100ms(
+        gateway: Server, upstream: FakeOpenAI) -> None:
+    model = fake_model(hang="after_headers")  # the model is silent; streamer sends pings
+    before = len(upstream.requests)
+    # create() returns once streamer sent its headers (after one heartbeat of silence).
+    stream = sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True)
+    record = upstream_request(upstream, model, before)
+    time.sleep(0.5)
+    assert record.closed_at is None and record.tokens_sent == 0
+    closed = time.monotonic()
+    stream.close()
+    assert record.wait_closed(timeout=5) - closed < 0.1
+    assert record.disconnected
+
+
+@pytest.mark.timeout(60)
 def test_sdk_timeout_before_the_first_token_closes_the_upstream(
         gateway: Server, upstream: FakeOpenAI) -> None:
     model = fake_model(hang="before_headers")
