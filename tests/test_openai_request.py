@@ -79,6 +79,8 @@ def test_a_bad_field_is_a_400_naming_it(body: dict[str, Any], param: str) -> Non
     pytest.param(b"[]", "application/json", 400, id="not-object"),
     pytest.param(b"\xff", "application/json", 400, id="utf8"),
     pytest.param(b"{}", "text/plain", 415, id="media-type"),
+    pytest.param(b'{"n": ' + b"9" * 5000 + b"}", "application/json", 400, id="huge-int"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "application/json", 400, id="deep"),
 ])
 def test_a_body_that_is_not_a_json_object(raw: bytes, content_type: str, status: int) -> None:
     with pytest.raises(BadRequest) as info:

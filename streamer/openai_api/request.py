@@ -67,6 +67,9 @@ def parse_completion_body(content_type: str | None, raw: bytes, *,
                          type="invalid_json") from None
     except RecursionError:
         raise BadRequest("the body is nested too deeply", type="invalid_json") from None
+    except ValueError:  # e.g. an integer over Python's 4300-digit limit
+        raise BadRequest("the body holds a value that cannot be read", type="invalid_json") \
+            from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", type="invalid_json")
     for name in body:
