@@ -22,6 +22,9 @@ from openai import OpenAI
 
 from .conftest import Server
 from .fake_openai import FakeOpenAI, FakeRequest, expected_reply, fake_model
+from .redis_fixture import RedisServer, redis_server
+
+__all__ = ["redis_server"]  # a fixture, imported for pytest
 
 pytestmark = pytest.mark.real
 
@@ -406,12 +409,11 @@ def sse_events(body: str) -> list[tuple[int | None, str]]:
     return events
 
 
-@pytest.mark.timeout(60)
-def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
-        gateway: Server) -> None:
-    model = fake_model(tokens=12, delay=0.05)
-    payload = json.dumps({"model": model, "messages": MESSAGES, "stream": True}).encode()
-    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+def resume_across(first: Server, second: Server, model: str, messages: list[Any]) -> str:
+    """Start a resumable answer on ``first``, drop the connection after 4 chunks, continue on
+    ``second`` from the last id; check the ids and the chunks; return the whole text."""
+    payload = json.dumps({"model": model, "messages": messages, "stream": True}).encode()
+    sock = socket.create_connection(("127.0.0.1", first.port), timeout=10)
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: "
                  b"application/json\r\nX-Streamer-Resumable: 1\r\nContent-Length: %d\r\n\r\n%s"
                  % (len(payload), payload))
@@ -423,21 +425,39 @@ def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
     stream_id = re.search(rb"(?i)x-stream-id: (\S+)", head).group(1).decode()  # type: ignore[union-attr]
     # Whole events of what came (chunked framing aside), up to the last complete one.
     text = re.sub(r"\r\n[0-9a-fA-F]+\r\n", "", "\r\n" + chunked.decode())
-    first = [e for e in sse_events(text.rsplit("\n\n", 1)[0]) if e[0] is not None]
-    last_id = first[-1][0]
-    assert [e[0] for e in first] == list(range(1, len(first) + 1))
-    with requests.get(gateway.url(f"/v1/streams/{stream_id}"),
+    seen = [e for e in sse_events(text.rsplit("\n\n", 1)[0]) if e[0] is not None]
+    last_id = seen[-1][0]
+    assert last_id is not None and [e[0] for e in seen] == list(range(1, last_id + 1))
+    with requests.get(second.url(f"/v1/streams/{stream_id}"),
                       headers={"Last-Event-ID": str(last_id)}, timeout=30) as response:
         assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
         rest = sse_events(response.text)
     assert rest[-1] == (None, "[DONE]")
     assert [e[0] for e in rest[:-1]] == list(range(last_id + 1, last_id + len(rest)))
-    chunks = [json.loads(data) for _, data in first + rest[:-1]]
+    chunks = [json.loads(data) for _, data in seen + rest[:-1]]
     assert len({c["id"] for c in chunks}) == 1
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
-    assert text == expected_reply(PROMPT, tokens=12)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+
+
+@pytest.mark.timeout(60)
+def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
+        gateway: Server) -> None:
+    model = fake_model(tokens=12, delay=0.05)
+    assert resume_across(gateway, gateway, model, MESSAGES) == expected_reply(PROMPT, tokens=12)
     # The detached answer ran to its end, whoever was reading: its usage is the provider's.
     assert "completion_tokens=12 partial=0" in usage_line(gateway, "complete", f"{model} ")
+
+
+@pytest.mark.timeout(60)
+def test_resumable_answer_continues_on_another_instance_over_redis(
+        make_server: Any, redis_server: RedisServer) -> None:
+    env = {"REDIS_URL": redis_server.url, "STREAMER_ECHO_DELAY_S": "0.05",
+           "WEB_CONCURRENCY": "1", "STREAMER_HEARTBEAT_S": "0.5"}
+    a, b = make_server(env), make_server(env)
+    whole = sdk(a).chat.completions.create(model="m", messages=MESSAGES)
+    assert resume_across(a, b, "m", MESSAGES) == whole.choices[0].message.content
 
 
 @pytest.mark.timeout(60)
