@@ -37,8 +37,10 @@ def test_streamed_options_and_text_parts() -> None:
     assert got.chat.last_user_message == "a\nb"
 
 
-def test_the_header_makes_it_resumable() -> None:
+def test_the_header_makes_a_streamed_answer_resumable() -> None:
     assert parse({"model": "m", "messages": USER, "stream": True}, header=True).resumable
+    # A client's default header on a whole answer: nothing to resume, and no error.
+    assert not parse({"model": "m", "messages": USER}, header=True).resumable
 
 
 @pytest.mark.parametrize(("body", "param"), [

@@ -105,10 +105,13 @@ def parse_completion_body(content_type: str | None, raw: bytes, *,
     max_tokens = _integer(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens")
-    resumable = resumable_header or _streamer_options(body.get("streamer"))
+    # The header may be a client's default for every call: it applies to streamed answers
+    # only. The body field is per call, and asking for it without a stream is a mistake.
+    resumable = _streamer_options(body.get("streamer"))
     if resumable and not stream:
         raise InvalidParameter("streamer.resumable", "a resumable answer must be streamed: "
                                                      "set 'stream' to true")
+    resumable = resumable or (resumable_header and stream)
     chat = ChatRequest(messages=_messages(body.get("messages")), model=model,
                        temperature=_temperature(body.get("temperature")),
                        max_tokens=max_tokens, resumable=resumable)
