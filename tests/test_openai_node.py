@@ -71,6 +71,14 @@ def test_node_sdk_streams_the_same_text_without_and_with_usage(node: str,
 
 
 @pytest.mark.timeout(60)
+def test_node_sdk_reads_a_resumable_answer_with_ids_and_pings(node: str,
+                                                             gateway: Server) -> None:
+    model = fake_model(tokens=3, delay=0.8)  # silences longer than the 0.3 s heartbeat
+    result = run(node, "stream", gateway.url("/v1"), model, "resumable")
+    assert result["text"] == expected_reply(PROMPT, tokens=3) and result["finish"] == "stop"
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("scenario", [pytest.param({"cut": 3}, id="cut"),
                                       pytest.param({"error": 3}, id="in-band-error")])
 def test_node_sdk_rejects_on_an_error_mid_stream(node: str, gateway: Server,

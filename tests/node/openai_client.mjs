@@ -1,7 +1,8 @@
 // The official openai npm package against streamer's /v1 API; driven by
 // tests/test_openai_node.py, which starts the server. One JSON line of results on stdout.
 //
-//   node openai_client.mjs stream <baseURL> <model> [usage]   the text, chunks and usage
+//   node openai_client.mjs stream <baseURL> <model> [usage|resumable]
+//                                                              the text, chunks and usage
 //   node openai_client.mjs error  <baseURL> <model>           a stream that must reject
 //   node openai_client.mjs abort  <baseURL> <model>           3 chunks, print "ready", abort
 //                                                              (AbortController) on a stdin line
@@ -19,7 +20,8 @@ function out(result) {
 async function stream() {
   const params = { model, messages, stream: true };
   if (extra === "usage") params.stream_options = { include_usage: true };
-  const chunks = await client.chat.completions.create(params);
+  const headers = extra === "resumable" ? { "X-Streamer-Resumable": "1" } : {};
+  const chunks = await client.chat.completions.create(params, { headers });
   let text = "", count = 0, usage = null, finish = null, usageNulls = 0;
   for await (const chunk of chunks) {
     count += 1;
