@@ -97,8 +97,49 @@ def resumable_response(producer: Iterable[Any], *,
     ...         return resumable_response(chat_tokens(...))
     """
     config = current_config()
+    producer = _opened(producer, config.heartbeat_s)
     stream_id = start_resumable(producer, current_store(), config)
     return follow_response(stream_id, encoder=encoder)
+
+
+def _opened(producer: Iterable[Any], wait_s: float) -> Iterator[Any]:
+    """Wait up to ``wait_s`` (one heartbeat, as a plain stream does) for the producer's first
+    item, in a greenlet of its own: a failure before it is raised here, so the view answers
+    with its real status (an upstream's 429 with ``Retry-After``) instead of 200 and an
+    in-band error; a producer still silent then goes on detached, as before."""
+    it = iter(producer)
+
+    def pull() -> tuple[str, Any]:
+        # Outcomes as values: a greenlet that raised would have gevent print a traceback.
+        try:
+            return "item", next(it)
+        except StopIteration as stop:
+            return "end", stop.value
+        except Exception as exc:
+            return "error", exc
+
+    first = gevent.spawn(pull)
+    first.join(wait_s)
+    if first.ready() and first.value is not None and first.value[0] == "error":
+        _close(it)
+        raise first.value[1]
+    return _chain(first, it)
+
+
+def _chain(first: gevent.Greenlet, it: Iterator[Any]) -> Iterator[Any]:
+    try:
+        kind, value = first.get()
+        if kind == "error":
+            raise value
+        if kind == "end":
+            return value  # type: ignore[no-any-return]
+        yield value
+        return (yield from it)
+    finally:
+        # Closed while the first item is still awaited (cancelled): stop that wait before
+        # closing the producer, which cannot be closed while it runs in the greenlet.
+        first.kill(block=True, timeout=1.0)
+        _close(it)
 
 
 def _block_s(config: Config) -> float:

@@ -255,17 +255,20 @@ def test_include_usage_adds_the_usage_chunk_and_nothing_else(gateway: Server) ->
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("resumable", [False, True], ids=["plain", "resumable"])
 def test_upstream_rate_limit_is_rate_limit_error_and_retry_after_is_honoured(
-        gateway: Server, upstream: FakeOpenAI) -> None:
+        gateway: Server, upstream: FakeOpenAI, resumable: bool) -> None:
     model = fake_model(fail=429, retry_after=1)
+    headers = {"X-Streamer-Resumable": "1"} if resumable else {}
     with pytest.raises(openai.RateLimitError) as info:
-        sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True)
+        sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True,
+                                             extra_headers=headers)
     assert info.value.response.headers["retry-after"] == "1"
     assert UPSTREAM_KEY not in info.value.message
     before = len(upstream.requests)
     with pytest.raises(openai.RateLimitError):
         sdk(gateway, max_retries=1).chat.completions.create(model=model, messages=MESSAGES,
-                                                            stream=True)
+                                                            stream=True, extra_headers=headers)
     tries = [r for r in upstream.requests[before:] if r.model == model]
     assert len(tries) == 2
     assert tries[1].started_at - tries[0].started_at >= 0.9
