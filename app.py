@@ -18,6 +18,7 @@ from streamer import Config, Streamer, StreamerError, auth, cors, stream
 from streamer.chat import make_provider, parse_chat_body
 from streamer.context import current_state, current_store
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from streamer.openai_api import STREAM_ENDPOINTS as OPENAI_STREAM_ENDPOINTS
 from streamer.openapi import document as openapi_document
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
@@ -33,7 +34,7 @@ MAX_BODY_BYTES = 1 << 20
 OPEN_ENDPOINTS = ("healthz", "readyz", "metrics", "openapi")
 DEMO_ENDPOINTS = ("page", "index", "static", "stream_data", "stream_series")
 STREAM_ENDPOINTS = ("chat", "stream_data", "stream_series", "testing.stream",
-                    "benchmark.stream_bench")
+                    "benchmark.stream_bench", *OPENAI_STREAM_ENDPOINTS)
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -61,6 +62,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     auth.install(app, cfg, open_endpoints=OPEN_ENDPOINTS, demo_endpoints=DEMO_ENDPOINTS,
                  stream_endpoints=STREAM_ENDPOINTS)
     _register_routes(app)
+    _register_openai_api(app)
     if cfg.testing:
         from streamer.testing import bp
 
@@ -73,6 +75,13 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")
     return app
+
+
+def _register_openai_api(app: Flask) -> None:
+    """The OpenAI-compatible /v1 API (docs/openai.md)."""
+    from streamer.openai_api import register
+
+    register(app)
 
 
 def _register_routes(app: Flask) -> None:

@@ -22,7 +22,11 @@ from flask import Flask, Response, request
 from .errors import ConfigError
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID"
+ALLOW_HEADERS = ("Authorization, Content-Type, Accept, Last-Event-ID, X-Streamer-Resumable, "
+                 # What the openai npm package sends from a browser (streamer.openai_api).
+                 "OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, "
+                 "X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Retry-Count, "
+                 "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout")
 EXPOSE_HEADERS = "X-Stream-Id, Retry-After"
 MAX_AGE_S = "600"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")

@@ -14,6 +14,8 @@ from typing import Any
 
 from .chat.request import MAX_CONTENT_CHARS, MAX_MESSAGES, MAX_TOKENS, ROLES
 from .config import Config
+from .openai_api.openapi import SCHEMAS as OPENAI_SCHEMAS
+from .openai_api.openapi import paths as openai_paths
 
 MAX_COUNT = 100_000
 MAX_INTERVAL_S = 60.0
@@ -226,12 +228,13 @@ def document(config: Config) -> dict[str, Any]:
                                                         "content": {"application/json": {
                                                             "schema": {"type": "object"}}}}}}},
     }
+    paths.update(openai_paths())
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "streamer", "version": "0.1.0",
                  "description": "HTTP streaming of data and LLM answers."},
         "paths": paths,
-        "components": {"schemas": _SCHEMAS,
+        "components": {"schemas": {**_SCHEMAS, **OPENAI_SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
     if config.api_keys:

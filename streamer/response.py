@@ -663,19 +663,23 @@ class StreamObserver(Protocol):
 
 def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
                        headers: dict[str, str] | None = None,
-                       fmt: str | None = None) -> Response:
+                       fmt: str | None = None,
+                       encoder: type[Encoder] | None = None) -> Response:
     """In a Flask view: :func:`stream_response` with the format the request asks for (or
-    ``fmt``), the app's config, its registry of open streams (limit, graceful shutdown), and
-    its observers (access log, metrics). The request's context stays alive for the producer
-    and is torn down once when the stream ends (streamer.flask_context). Most views call
-    :func:`streamer.stream` instead, which also takes async iterables.
+    ``fmt``, or ``encoder`` for an API with a wire format of its own), the app's config, its
+    registry of open streams (limit, graceful shutdown), and its observers (access log,
+    metrics). The request's context stays alive for the producer and is torn down once when
+    the stream ends (streamer.flask_context). Most views call :func:`streamer.stream`
+    instead, which also takes async iterables.
 
     >>> @app.get("/numbers")
     ... def numbers():
     ...     return stream_for_request(range(10))
     """
     state = current_state()
-    if fmt is None:
+    if encoder is not None:
+        fmt = encoder.name
+    elif fmt is None:
         fmt = choose_request_format(request)
     elif fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -699,7 +703,8 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
     try:
         return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
                                first_id=first_id, headers=headers, on_finish=on_finish,
-                               registry=registry, hold=hold)
+                               registry=registry, hold=hold,
+                               encoder=encoder)
     except BaseException:
         if hold is not None:
             hold.release()  # if the body did not already: the view's own teardown runs
@@ -711,8 +716,10 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
                     headers: dict[str, str] | None = None,
                     on_finish: Callable[[StreamStats], None] | None = None,
                     registry: StreamRegistry | None = None,
-                    hold: Hold | None = None) -> Response:
-    """A streamed response of ``producer`` in format ``fmt``.
+                    hold: Hold | None = None,
+                    encoder: type[Encoder] | None = None) -> Response:
+    """A streamed response of ``producer`` in format ``fmt`` (or with ``encoder``, which
+    then wins: a wire format that is not one of :data:`~streamer.framing.FORMATS`).
 
     Raises the producer's error if it fails before its first item (the app maps it to a
     status and a JSON body). ``environ`` is the WSGI environ: with gunicorn it gives the client
@@ -722,7 +729,8 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
     ...     return stream_response((f"chunk {i}\\n" for i in range(3)), fmt="text",
     ...                            config=Config(), environ=request.environ)
     """
-    encoder = FORMATS[fmt]
+    if encoder is None:
+        encoder = FORMATS[fmt]
     sock = (environ or {}).get("gunicorn.socket")
     if sock is not None:
         try:

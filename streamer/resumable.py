@@ -20,6 +20,7 @@ it ends): its request is long gone.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from flask import Flask, Response, current_app
 from .config import Config
 from .context import current_config, current_store
 from .errors import StoreUnavailable, StreamerError, StreamTimeout
+from .framing import Encoder
 from .records import Data, End, Error, Ping
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
@@ -77,17 +79,20 @@ def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
 
 
 def follow_response(stream_id: str, after_id: int = 0, *, fmt: str | None = None,
-                    headers: dict[str, str] | None = None) -> Response:
-    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
-    A 404 if it is unknown or expired (raised before the first byte)."""
+                    headers: dict[str, str] | None = None,
+                    encoder: type[Encoder] | None = None) -> Response:
+    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
+    (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
+    first byte)."""
     config = current_config()
     reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
-    return stream_for_request(reader, first_id=after_id + 1, fmt=fmt,
+    return stream_for_request(reader, first_id=after_id + 1, fmt=fmt, encoder=encoder,
                               headers={**(headers or {}), "X-Stream-Id": stream_id})
 
 
 def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
-                       headers: dict[str, str] | None = None) -> Response:
+                       headers: dict[str, str] | None = None,
+                       encoder: type[Encoder] | None = None) -> Response:
     """In a view: start ``producer`` as a resumable stream and answer with it from the start,
     with its id in ``X-Stream-Id``. A 503 if the store is down or full.
 
@@ -99,12 +104,15 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
     """
     config = current_config()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The first item is awaited in a snapshot of the view's context; the rest run in an app
+    # context of the detached producer's own (pushed and popped in its greenlet).
+    opened = _opened(producer, config.heartbeat_s)
     try:
-        stream_id = start_resumable(_in_app_context(app, producer), current_store(), config)
+        stream_id = start_resumable(_in_app_context(app, opened), current_store(), config)
     except BaseException:
-        _close(producer)  # the wrapper never started, so it cannot close it
+        _close(opened)  # the wrapper never started, so it cannot close it
         raise
-    return follow_response(stream_id, fmt=fmt, headers=headers)
+    return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder)
 
 
 def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None, Any]:
@@ -113,6 +121,50 @@ def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None,
             return (yield from producer)  # the return value: extra fields for ``end``
         finally:
             _close(producer)
+
+
+def _opened(producer: Iterable[Any], wait_s: float) -> Iterator[Any]:
+    """Wait up to ``wait_s`` (one heartbeat, as a plain stream does) for the producer's first
+    item, in a greenlet of its own: a failure before it is raised here, so the view answers
+    with its real status (an upstream's 429 with ``Retry-After``) instead of 200 and an
+    in-band error; a producer still silent then goes on detached, as before."""
+    it = iter(producer)
+
+    def pull() -> tuple[str, Any]:
+        # Outcomes as values: a greenlet that raised would have gevent print a traceback.
+        try:
+            return "item", next(it)
+        except StopIteration as stop:
+            return "end", stop.value
+        except Exception as exc:
+            return "error", exc
+
+    # In a snapshot of the view's contextvars: a new greenlet starts with none, and a
+    # producer may read current_app (or the request) for its first item.
+    first = gevent.Greenlet(pull)
+    first.gr_context = contextvars.copy_context()
+    first.start()
+    first.join(wait_s)
+    if first.ready() and first.value is not None and first.value[0] == "error":
+        _close(it)
+        raise first.value[1]
+    return _chain(first, it)
+
+
+def _chain(first: gevent.Greenlet, it: Iterator[Any]) -> Iterator[Any]:
+    try:
+        kind, value = first.get()
+        if kind == "error":
+            raise value
+        if kind == "end":
+            return value  # type: ignore[no-any-return]
+        yield value
+        return (yield from it)
+    finally:
+        # Closed while the first item is still awaited (cancelled): stop that wait before
+        # closing the producer, which cannot be closed while it runs in the greenlet.
+        first.kill(block=True, timeout=1.0)
+        _close(it)
 
 
 def _block_s(config: Config) -> float:

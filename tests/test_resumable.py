@@ -185,6 +185,41 @@ def test_stream_errors_are_json(client: FlaskClient) -> None:
 
 
 @pytest.mark.timeout(20)
+def test_a_resumable_producer_failing_on_open_gets_its_real_status(app: Flask) -> None:
+    import gevent
+
+    from streamer.errors import StreamerError
+    from streamer.resumable import resumable_response
+
+    def failing() -> Iterator[str]:
+        gevent.sleep(0.05)
+        raise StreamerError("slow down", type="upstream_rate_limited", status=429,
+                            retry_after=2)
+        yield "never"
+
+    def slow() -> Iterator[str]:
+        gevent.sleep(0.5)  # longer than the 0.2 s heartbeat: goes on detached
+        yield "late"
+
+    def empty() -> Iterator[str]:
+        return
+        yield "never"
+
+    producers = {"failing": failing, "slow": slow, "empty": empty}
+
+    @app.get("/_open/<name>")
+    def opened(name: str) -> Any:
+        return resumable_response(producers[name]())
+
+    client = app.test_client()
+    refused = client.get("/_open/failing")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert refused.json == {"error": {"type": "upstream_rate_limited", "message": "slow down"}}
+    assert decode(client.get("/_open/slow?format=ndjson").data) == [Data(1, "late"), End(1)]
+    assert decode(client.get("/_open/empty?format=ndjson").data) == [End(0)]
+
+
+@pytest.mark.timeout(20)
 def test_delete_cancels_a_running_stream(client: FlaskClient) -> None:
     response = client.get("/stream/data?count=1000&interval=0.05&resumable=1&format=ndjson",
                           buffered=False)
