@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from streamer import auth, cors
+from streamer import auth, cors, redirects
+from streamer.bodydeadline import BodyDeadline
 from streamer.chat import make_provider, parse_chat_body
 from streamer.config import Config
 from streamer.context import current_store
+from streamer.echo import echo
 from streamer.errors import BadRequest, StreamerError
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.metrics import Metrics
@@ -62,6 +64,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions[STORE_EXTENSION] = open_store(cfg)  # connects lazily, on first use
 
     _register_errors(app)
+    _install_edges(app, cfg, metrics)
     # CORS first: a browser's preflight carries no key and must be answered before auth.
     cors.install(app, cfg.cors_origins)
     auth.install(app, cfg)
@@ -78,6 +81,15 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
                     "reach it")
     return app
+
+
+def _install_edges(app: Flask, cfg: Config, metrics: Metrics) -> None:
+    """Request edges (docs/hardening.md): every read of a request body has a deadline;
+    the router's own redirects never carry the request's Host."""
+    app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
+        app.wsgi_app, timeout_s=cfg.body_timeout_s, min_rate=cfg.body_min_rate,
+        on_drop=metrics.body_dropped)
+    redirects.install(app)
 
 
 def _sweep_interval(cfg: Config) -> float:
@@ -193,7 +205,7 @@ def _register_routes(app: Flask) -> None:
 def _last_event_id(raw: str) -> int:
     raw = raw.strip()
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
+        raise BadRequest(f"Last-Event-ID must be a whole number, got {echo(raw)}",
                          type="invalid_last_event_id")
     return int(raw)
 
