@@ -20,7 +20,7 @@ from streamer.config import Config
 _cfg = Config.from_env()
 
 bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
-worker_class = "gevent"
+worker_class = "streamer.worker.Worker"  # gevent, with JSON refusals
 workers = _cfg.workers
 worker_connections = _cfg.worker_connections
 # gevent workers notify the master from their own greenlet, so a long stream never trips
