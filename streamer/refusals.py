@@ -19,10 +19,11 @@ would then see nothing and the HTML would go out unchanged).
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
-from .echo import clip
+from .echo import clip, echo
 
 
 class Capture:
@@ -62,14 +63,23 @@ def json_refusal(written: bytes, exc: BaseException | None) -> bytes | None:
         # gunicorn's own failure, not the client's: say nothing about it (it is logged).
         type_, message = "internal_error", "internal error"
     else:
-        type_ = "_".join(reason.lower().split()) or "bad_request"
-        detail = clip(str(exc), 100) if exc is not None and str(exc) else ""
+        type_ = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "bad_request"
+        detail = _detail(str(exc)) if exc is not None else ""
         message = f"{reason.lower()}: {detail}" if detail else reason.lower()
     body = json.dumps({"error": {"type": type_, "message": message}},
                       separators=(",", ":")).encode() + b"\n"
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode("latin-1") + body
+
+
+def _detail(text: str) -> str:
+    """gunicorn's words with the client's value they quote cut (``Unsupported transfer coding:
+    'x...'``): its messages put the value last, in ``%r`` quotes."""
+    match = re.match(r"([^'\"]*)(['\"])(.*)\2$", text, re.DOTALL)
+    if match is None:
+        return clip(text, 100)
+    return clip(match.group(1), 100) + echo(match.group(3))
 
 
 def send_json(client: Any, capture: Capture, exc: BaseException | None) -> None:
