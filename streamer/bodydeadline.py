@@ -17,11 +17,15 @@ through the app's error handlers, or Werkzeug's own 408 in an app without them),
 line is logged (the route and byte counts; never the body, a query string or a header), and
 ``on_drop(reason)`` is called (``reason`` is ``timeout`` or ``slow``) for the metric.
 
-How: each read asks the server for at most ``PIECE`` bytes at a time, under a
-``gevent.Timeout`` that expires at whichever rule's limit comes first for the bytes asked.
-gunicorn blocks in a read until it has every byte asked for, so the rate rule can only be
-checked between pieces; small pieces make a one-byte-every-5-s body fail after about
-``INITIAL_S + PIECE / min_rate`` = 7 s instead of after the whole body's allowance. The timeout
+How: each read asks the server for a piece of the body at a time, under a ``gevent.Timeout``
+that expires at whichever rule's limit comes first for the bytes asked. gunicorn blocks in a
+read until it has every byte asked for, so the rate rule can only be checked between pieces:
+the first piece is small (``PIECE``, 1 KiB), so a one-byte-a-second body fails after about
+``INITIAL_S + PIECE / min_rate`` = 7 s instead of after the whole body's allowance; each piece
+that arrives doubles the next (up to ``MAX_PIECE``), so a body that arrives at speed costs a
+few dozen reads per MiB, not a thousand (1 KiB pieces made a 1 MiB body 15 times slower).
+A body that starts fast and then stalls is caught by the overall deadline, or by the rate rule
+once its larger piece is overdue. The timeout
 raises an ``Exception`` (not gevent's ``BaseException``), so gunicorn's body reader marks the
 body as failed and closes the connection after the 408: where the next request would start on
 it is unknown.
@@ -43,7 +47,8 @@ from .errors import StreamerError
 log = logging.getLogger("streamer.body")
 
 INITIAL_S = 5.0  # seconds of credit before the rate floor applies
-PIECE = 1024  # bytes asked from the server per read
+PIECE = 1024  # bytes first asked from the server per read ...
+MAX_PIECE = 64 * 1024  # ... doubling with each piece that arrives, up to this
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -96,6 +101,7 @@ class DeadlineInput:
         self._on_drop = on_drop
         self._length = length
         self._received = 0
+        self._piece_size = PIECE
         self._dropped: BodyTimeout | None = None
 
     @property
@@ -106,7 +112,7 @@ class DeadlineInput:
         wanted = sys.maxsize if size is None or size < 0 else size
         parts = []
         while wanted > 0:
-            data = self._piece(self._inner.read, min(wanted, PIECE))
+            data = self._piece(self._inner.read, min(wanted, self._piece_size))
             if not data:
                 break
             parts.append(data)
@@ -117,7 +123,7 @@ class DeadlineInput:
         wanted = sys.maxsize if size is None or size < 0 else size
         parts = []
         while wanted > 0:
-            data = self._piece(self._inner.readline, min(wanted, PIECE))
+            data = self._piece(self._inner.readline, min(wanted, self._piece_size))
             if not data:
                 break
             parts.append(data)
@@ -162,6 +168,8 @@ class DeadlineInput:
         finally:
             timer.close()
         self._received += len(data)
+        if len(data) == size:
+            self._piece_size = min(self._piece_size * 2, MAX_PIECE)
         return data
 
     def _drop(self, reason: str) -> None:
