@@ -18,7 +18,8 @@ from streamer.config import Config
 _cfg = Config.from_env()
 
 bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
-# gunicorn's gevent worker, plus graceful shutdown of open streams and multi-worker metrics.
+# gunicorn's gevent worker, plus graceful shutdown of open streams, multi-worker metrics and
+# gunicorn's own refusals of malformed requests as JSON.
 worker_class = "streamer.worker.Worker"
 workers = _cfg.workers
 worker_connections = _cfg.worker_connections

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
+from .echo import echo
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -61,6 +62,10 @@ class Config:
     max_streams_per_key: int = 100  # concurrent streams per client key, per worker
     # A write to a client that has not progressed for this long drops the stream (0: never).
     send_timeout_s: float = 30.0
+    # A request body must have arrived within this long of the request's start (streamer.body).
+    body_timeout_s: float = 30.0
+    # ... and at least this fast after the first 5 s, in bytes per second (0: no rate floor).
+    body_min_rate: int = 500
     # Test-only endpoints (never set in production).
     testing: bool = False
     # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
@@ -130,6 +135,8 @@ class Config:
             open_demo=get.bool_("STREAMER_OPEN_DEMO", True),
             max_streams_per_key=get.int_("STREAMER_MAX_STREAMS_PER_KEY", 100, 1, 1_000_000),
             send_timeout_s=get.float_("STREAMER_SEND_TIMEOUT_S", 30.0, 0.0, 86400.0),
+            body_timeout_s=get.float_("STREAMER_BODY_TIMEOUT_S", 30.0, 0.1, 3600.0),
+            body_min_rate=get.int_("STREAMER_BODY_MIN_RATE", 500, 0, 1 << 30),
             testing=get.bool_("STREAMER_TESTING", False),
             bench=get.bool_("STREAMER_BENCH", False),
         )
@@ -177,9 +184,9 @@ class _Reader:
         try:
             value = parse(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+            raise ConfigError(f"{name} must be {kind}, got {echo(raw)}") from None
         if not (low <= value <= high):  # type: ignore[operator]
-            raise ConfigError(f"{name} must be between {low} and {high}, got {raw!r}")
+            raise ConfigError(f"{name} must be between {low} and {high}, got {echo(raw)}")
         return value
 
     def int_(self, name: str, default: int, low: int, high: int) -> int:
@@ -202,14 +209,14 @@ class _Reader:
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        raise ConfigError(f"{name} must be true or false, got {echo(raw)}")
 
     def choice_(self, name: str, choices: tuple[str, ...], default: str) -> str:
         raw = self._raw(name)
         if raw is None:
             return default
         if raw not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {echo(raw)}")
         return raw
 
     def list_(self, name: str) -> tuple[str, ...]:

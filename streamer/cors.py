@@ -19,6 +19,7 @@ import re
 
 from flask import Flask, Response, request
 
+from .echo import echo
 from .errors import ConfigError
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
@@ -36,7 +37,7 @@ def install(app: Flask, origins: tuple[str, ...]) -> None:
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
             raise ConfigError("STREAMER_CORS_ORIGINS must list origins such as "
-                              f"https://app.example:8443 (or *), got {origin[:80]!r}")
+                              f"https://app.example:8443 (or *), got {echo(origin)}")
     if not origins:
         return
     wildcard = "*" in origins

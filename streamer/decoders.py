@@ -31,6 +31,7 @@ import codecs
 import json
 from typing import Any
 
+from .echo import echo
 from .errors import StreamerError
 from .records import Data, End, Error, Ping, Record
 
@@ -126,7 +127,7 @@ def _json(line: str) -> Any:
     try:
         return json.loads(line)
     except ValueError as exc:
-        raise ProtocolError(f"not a JSON record: {line[:80]!r}") from exc
+        raise ProtocolError(f"not a JSON record: {echo(line)}") from exc
 
 
 def ndjson_record(obj: Any) -> Record | None:
@@ -151,13 +152,13 @@ def _int_id(value: Any) -> int:
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
         return int(value)
-    raise ProtocolError(f"a data record needs a positive integer id, got {value!r}")
+    raise ProtocolError(f"a data record needs a positive integer id, got {echo(value)}")
 
 
 def _count(value: Any) -> int:
     if type(value) is int and value >= 0:
         return value
-    raise ProtocolError(f"an end record needs a count, got {value!r}")
+    raise ProtocolError(f"an end record needs a count, got {echo(value)}")
 
 
 def _error(value: Any) -> Error:

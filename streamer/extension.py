@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify
 
+from . import redirects
 from .access import AccessLog
+from .bodydeadline import BodyDeadline
 from .config import Config
 from .context import EXTENSION
 from .errors import StreamerError
@@ -71,6 +73,12 @@ class Streamer:
             metrics=metrics,
         )
         app.register_error_handler(StreamerError, error_response)
+        # Request edges (docs/hardening.md): every read of a request body has a deadline, and
+        # the router's own redirects never carry the request's Host.
+        app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
+            app.wsgi_app, timeout_s=config.body_timeout_s, min_rate=config.body_min_rate,
+            on_drop=metrics.body_dropped if metrics is not None else None)
+        redirects.install(app)
         app.register_blueprint(blueprint(config.streams_prefix))
 
 

@@ -68,6 +68,11 @@ class Metrics:
         self.upstream_errors = Counter("streamer_upstream_errors",
                                        "Upstream (LLM API, store) failures, by error type.",
                                        ["type"], registry=r)
+        self.bodies_dropped = Counter(
+            "streamer_request_bodies_dropped",
+            "Request bodies dropped for arriving too slowly (streamer.bodydeadline), by "
+            "reason: timeout (the whole body was late), slow (below the minimum rate).",
+            ["reason"], registry=r)
         self.ttfb = Histogram("streamer_time_to_first_byte_seconds",
                               "From request to the first body byte.", ["route"],
                               buckets=_TTFB_BUCKETS, registry=r)
@@ -115,6 +120,10 @@ class Metrics:
         if stats.ttfb_s is not None:
             self._observe(child(self.ttfb, route), stats.ttfb_s)
         self._observe(child(self.duration, route), stats.duration_s)
+        self._schedule_flush()
+
+    def body_dropped(self, reason: str) -> None:
+        self._add(self._child(self.bodies_dropped, reason), 1)
         self._schedule_flush()
 
     def _observe(self, histogram: Any, value: float) -> None:

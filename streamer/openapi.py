@@ -167,6 +167,8 @@ def document(config: Config) -> dict[str, Any]:
                 "200": _stream("The answer's text, token by token; `end` carries usage.",
                                stream_id=True),
                 **_COMMON_ERRORS,
+                "408": _json_error("the body arrived too slowly (STREAMER_BODY_TIMEOUT_S, "
+                                   "STREAMER_BODY_MIN_RATE); the connection then closes"),
                 "413": _json_error("the body is larger than 1 MiB"),
                 "415": _json_error("the body is not sent as JSON"),
                 "422": _json_error("a field is missing or wrong; the message names it"),

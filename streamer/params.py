@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .echo import clip, echo
 from .errors import BadRequest
 from .framing import FORMATS, MEDIA_TYPES
 
@@ -21,9 +22,9 @@ def int_param(args: Mapping[str, str], name: str, default: int, low: int, high: 
     try:
         value = int(raw)
     except ValueError:
-        raise _invalid(name, f"must be a whole number, got {raw[:40]!r}") from None
+        raise _invalid(name, f"must be a whole number, got {echo(raw)}") from None
     if not low <= value <= high:
-        raise _invalid(name, f"must be between {low} and {high}, got {value}")
+        raise _invalid(name, f"must be between {low} and {high}, got {clip(value)}")
     return value
 
 
@@ -35,9 +36,9 @@ def float_param(args: Mapping[str, str], name: str, default: float, low: float,
     try:
         value = float(raw)
     except ValueError:
-        raise _invalid(name, f"must be a number, got {raw[:40]!r}") from None
+        raise _invalid(name, f"must be a number, got {echo(raw)}") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise _invalid(name, f"must be between {low:g} and {high:g}, got {raw[:40]!r}")
+        raise _invalid(name, f"must be between {low:g} and {high:g}, got {echo(raw)}")
     return value
 
 
@@ -54,7 +55,7 @@ def choose_format(query: str | None, accept: str | None) -> str:
     """``?format=`` wins, then the first media type of ``Accept`` we serve, else ``text``."""
     if query is not None:
         if query not in FORMATS:
-            raise _invalid("format", f"must be one of {', '.join(FORMATS)}, got {query[:40]!r}")
+            raise _invalid("format", f"must be one of {', '.join(FORMATS)}, got {echo(query)}")
         return query
     if accept:
         for part in accept.split(","):
@@ -81,4 +82,4 @@ def bool_param(args: Mapping[str, str], name: str, default: bool = False) -> boo
         return True
     if raw.lower() in ("0", "false", "no", "off"):
         return False
-    raise _invalid(name, f"must be true or false, got {raw[:40]!r}")
+    raise _invalid(name, f"must be true or false, got {echo(raw)}")

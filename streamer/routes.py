@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from .context import current_store
+from .echo import echo
 from .errors import BadRequest
 from .resumable import follow_response
 from .store import valid_stream_id
@@ -40,6 +41,6 @@ def delete_stream(stream_id: str) -> Response:
 def last_event_id(raw: str) -> int:
     raw = raw.strip()
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
+        raise BadRequest(f"Last-Event-ID must be a whole number, got {echo(raw)}",
                          type="invalid_last_event_id")
     return int(raw)

@@ -12,6 +12,9 @@ line) adds:
   ``PROMETHEUS_MULTIPROC_DIR`` set in the master before any worker imports it. Unless the
   operator set it, the master makes a fresh folder (removed when it exits); each worker marks
   its live gauges dead when it exits.
+- **JSON refusals**: gunicorn's own answers to malformed request heads (400, 414, 431, 501)
+  keep their status but carry ``{"error": {"type", "message"}}`` instead of HTML
+  (:mod:`streamer.refusals`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
+
+from . import refusals
 
 # Checked every 0.1 s rather than from the signal handler: a handler may run at any point of
 # a greenlet, and ending streams switches greenlets.
@@ -58,6 +63,12 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def run(self) -> None:
         gevent.spawn(self._end_streams_on_shutdown)
         super().run()
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        # gunicorn picks the status and logs; its HTML body is captured and replaced.
+        capture = refusals.Capture(client)
+        super().handle_error(req, capture, addr, exc)
+        refusals.send_json(client, capture, exc)
 
     def _end_streams_on_shutdown(self) -> None:
         from .registry import shutdown_all_registries

@@ -1,19 +1,20 @@
 """A chat request, validated: every bad field is a 4xx that names it.
 
-400 when the body is not a JSON object at all, 415 when it is not sent as JSON, 422 when a
-field is missing or wrong. Sizes are bounded so a request cannot make the upstream call (and
-its bill) arbitrarily large.
+400 when the body is not a JSON object at all (hostile JSON included: streamer.jsonbody), 415
+when it is not sent as JSON, 422 when a field is missing or wrong. Sizes are bounded so a
+request cannot make the upstream call (and its bill) arbitrarily large.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..echo import echo
 from ..errors import BadRequest
+from ..jsonbody import parse_json_body
 
 ROLES = ("system", "developer", "user", "assistant")
 MAX_MESSAGES = 100
@@ -52,18 +53,12 @@ def parse_chat_body(content_type: str | None, raw: bytes, default_model: str) ->
     if media != "application/json" and not media.endswith("+json"):
         raise BadRequest("the body must be JSON (Content-Type: application/json)",
                          type="unsupported_media_type", status=415)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not valid UTF-8", type="invalid_json") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
-                         type="invalid_json") from None
+    body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", type="invalid_json")
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise InvalidField(f"unknown field {unknown[0][:40]!r}")
+        raise InvalidField(f"unknown field {echo(unknown[0])}")
     return ChatRequest(
         messages=_messages(body.get("messages")),
         model=_model(body.get("model", default_model)),

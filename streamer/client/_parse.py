@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 
 from ..decoders import DECODERS, DEFAULT_MAX_LINE, ProtocolError, SSEDecoder, TextDecoder
+from ..echo import echo
 from ..records import Data, End, Error
 from ._errors import IncompleteStream, StreamErrorRecord
 
@@ -34,7 +35,7 @@ def text_encoding(content_type: str | None) -> str:
             try:
                 return codecs.lookup(charset).name
             except LookupError:
-                raise ProtocolError(f"the server sent an unknown charset {charset[:40]!r}") \
+                raise ProtocolError(f"the server sent an unknown charset {echo(charset)}") \
                     from None
     return "utf-8"
 
@@ -68,7 +69,7 @@ class RecordParser:
 
     def __init__(self, format: str = "ndjson", max_line: int = DEFAULT_MAX_LINE) -> None:
         if format not in DECODERS:
-            raise ValueError(f"format must be one of {', '.join(DECODERS)}, got {format!r}")
+            raise ValueError(f"format must be one of {', '.join(DECODERS)}, got {echo(format)}")
         self.format = format
         self.max_line = max_line
         self.received = 0  # data records delivered

@@ -1,0 +1,33 @@
+"""Quoting a client's value back in an error message, bounded.
+
+An error message names what was wrong and may quote the value, so a client can see its
+mistake; it shows at most ``LIMIT`` characters of it (then ``…``), so a 3,000-digit ``count``
+or a key pasted into the wrong parameter does not come back in full. Every message that quotes
+input goes through :func:`echo` (quoted, ``repr``) or :func:`clip` (as is, for numbers).
+
+>>> echo("abc")
+"'abc'"
+>>> clip("9" * 3000)[-5:]
+'9999…'
+"""
+
+from __future__ import annotations
+
+LIMIT = 40
+
+
+def clip(value: object, limit: int = LIMIT) -> str:
+    """``value``'s text, cut to ``limit`` characters plus ``…``."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    else:
+        try:
+            text = value if isinstance(value, str) else str(value)
+        except ValueError:  # an int beyond CPython's integer-string conversion limit
+            text = "(a number too long to show)"
+    return text[:limit] + "…" if len(text) > limit else text
+
+
+def echo(value: object, limit: int = LIMIT) -> str:
+    """``repr`` of :func:`clip`: the value in quotes, with any control character escaped."""
+    return repr(clip(value, limit))
