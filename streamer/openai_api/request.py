@@ -14,7 +14,6 @@ naming it: a gateway that silently dropped ``tools`` would answer a different qu
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from ..chat.request import (
     ChatRequest,
 )
 from ..errors import BadRequest
+from ..jsonbody import parse_json_body
 from .errors import InvalidParameter
 
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
@@ -58,18 +58,7 @@ def parse_completion_body(content_type: str | None, raw: bytes, *,
     if media != "application/json" and not media.endswith("+json"):
         raise BadRequest("the body must be JSON (Content-Type: application/json)",
                          type="unsupported_media_type", status=415)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not valid UTF-8", type="invalid_json") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
-                         type="invalid_json") from None
-    except RecursionError:
-        raise BadRequest("the body is nested too deeply", type="invalid_json") from None
-    except ValueError:  # e.g. an integer over Python's 4300-digit limit
-        raise BadRequest("the body holds a value that cannot be read", type="invalid_json") \
-            from None
+    body = parse_json_body(raw)  # bounded depth and number size: hostile JSON is a 400
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", type="invalid_json")
     for name in body:
