@@ -25,7 +25,7 @@ from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 from streamer.registry import StreamRegistry
 from streamer.response import StreamStats, stream_for_request
-from streamer.resumable import STORE_EXTENSION, follow_response, resumable_response
+from streamer.resumable import STORE_EXTENSION, check_owner, follow_response, resumable_response
 from streamer.sendguard import check_interval
 from streamer.store import open_store, valid_stream_id
 
@@ -178,11 +178,12 @@ def _register_routes(app: Flask) -> None:
     @app.get("/streams/<stream_id>")
     def get_stream(stream_id: str) -> Response:
         raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-        return follow_response(valid_stream_id(stream_id), _last_event_id(raw))
+        after_id = _last_event_id(raw)
+        return follow_response(check_owner(valid_stream_id(stream_id)), after_id)
 
     @app.delete("/streams/<stream_id>")
     def delete_stream(stream_id: str) -> Response:
-        stream_id = valid_stream_id(stream_id)
+        stream_id = check_owner(valid_stream_id(stream_id))
         if not current_store().cancel(stream_id):
             return Response(status=204)  # already finished: nothing to cancel
         response = jsonify({"id": stream_id, "status": "cancelled"})
