@@ -10,8 +10,8 @@ And at most ``resumable_max_bytes`` of records in all (an estimate of what they 
 memory, :func:`_size`): a data record that would go past it first evicts finished streams,
 oldest finished first; if only running streams are left, the append raises ``Unavailable``
 (``store_full``), which ends that stream with an ``error`` record, and a new stream is
-refused with 503 (``store_full``) before it takes anything. So memory stops growing at the
-bound whatever the clients ask for.
+refused with 503 (``store_full``) while the store is over 15/16 full of running streams.
+So memory stops growing at the bound whatever the clients ask for.
 
 Owners: a stream records the key id (``key1``...) that started it, and ``create`` refuses an
 owner a stream beyond ``owner_limit`` running ones (429).
@@ -105,8 +105,12 @@ class MemoryStore(StreamStore):
             raise owner_limit_reached(owner_limit)
         if len(self._streams) >= self.config.resumable_max_streams:
             self._make_room(now)
-        if self.bytes >= self.config.resumable_max_bytes and not self._evict_finished():
-            raise store_full()
+        # A new stream needs room to grow: refused while the store is over 15/16 full of
+        # running streams, so it is told 503 now rather than store_full after a record.
+        high = self.config.resumable_max_bytes * 15 // 16
+        while self.bytes >= high:
+            if not self._evict_finished():
+                raise store_full()
         cfg = self.config
         self._streams[stream_id] = _Stream(cfg.resumable_max_records, now, cfg.lease_s,
                                            cfg.stream_ttl_s, owner)

@@ -63,6 +63,7 @@ log = logging.getLogger("streamer")
 MAX_BLOCK_S = 5.0
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
 POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
+WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
 
 # KEYS: meta, log, lease, cancel.
 # ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms,
@@ -175,6 +176,7 @@ class RedisStore(StreamStore):
         self._stops = StopListener(self._subscriber)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
+        self._warned_at = -WARN_EVERY_S
 
     def _subscriber(self) -> Any:
         """A pub/sub on a connection of its own (not pooled: it is held for good)."""
@@ -255,18 +257,21 @@ class RedisStore(StreamStore):
         """``call()``, retried for up to a lease while Redis cannot be reached, so a stall
         shorter than the lease costs a producer only time. The scripts are idempotent."""
         deadline = time.monotonic() + self.config.lease_s
-        delay, warned = 0.05, False
+        delay = 0.05
         while True:
             try:
                 with _guard():
                     return call()
             except StoreUnavailable:
-                if time.monotonic() + delay >= deadline:
+                now = time.monotonic()
+                if now + delay >= deadline:
                     raise
-                if not warned:
-                    log.warning("resumable stream: the store did not answer a %s; retrying "
+                if now - self._warned_at >= WARN_EVERY_S:
+                    # Once per process per interval, not once per producer: a stall with a
+                    # thousand producers is one event.
+                    self._warned_at = now
+                    log.warning("resumable streams: the store did not answer a %s; retrying "
                                 "for up to the lease", what)
-                    warned = True
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 

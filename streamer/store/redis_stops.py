@@ -72,7 +72,7 @@ class StopListener:
                     if message and message.get("type") == "message":
                         data = message["data"]
                         self.stopped(data.decode() if isinstance(data, bytes) else str(data))
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
+            except (redis.RedisError, OSError):
                 # Redis restarting or stalled: renewals still find stopped streams; re-subscribe.
                 time.sleep(0.5)
             finally:
