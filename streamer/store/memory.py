@@ -178,21 +178,24 @@ class MemoryStore(StreamStore):
                 return True  # already there: appends are idempotent
             if record.id != st.last + 1:
                 raise ValueError(f"data id {record.id} does not follow {st.last}")
+            size = _size(record)
             limit = self.config.resumable_max_bytes
-            while self.bytes + _size(record) > limit:
+            while self.bytes + size > limit:
                 if not self._evict_finished():
                     raise store_full()
-        self._push(st, record, stream_id)
+            self._push(st, record, stream_id, size)
+        else:
+            self._push(st, record, stream_id)  # a terminal record always fits
         return True
 
-    def _push(self, st: _Stream, record: Entry, stream_id: str) -> None:
+    def _push(self, st: _Stream, record: Entry, stream_id: str, size: int = 0) -> None:
         if len(st.records) == st.records.maxlen:
             st.first += 1
             dropped = _size(st.records[0])
             st.bytes -= dropped
             self.bytes -= dropped
         st.records.append(record)
-        size = _size(record)
+        size = size or _size(record)
         st.bytes += size
         self.bytes += size
         st.last += 1
