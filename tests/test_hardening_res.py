@@ -327,6 +327,34 @@ def test_row5_a_redis_stall_shorter_than_the_lease_loses_nothing(
     assert reader.records == [*chunks(40), End(40)]
 
 
+@pytest.mark.real
+@pytest.mark.timeout(90)
+def test_row5_a_stall_longer_than_the_lease_is_never_stored_as_the_streams_end(
+        make_server: MakeServer, fresh_redis: RedisServer) -> None:
+    """The producer gives up after a lease of retries and writes nothing: once Redis is back,
+    readers see ``producer_lost`` (what happened), never a stored ``store_unavailable``."""
+    server = make_server({"REDIS_URL": fresh_redis.url, "STREAMER_LEASE_S": "1.5",
+                          "STREAMER_REDIS_TIMEOUT_S": "0.3", "STREAMER_HEARTBEAT_S": "0.5"})
+    assert fresh_redis.proc is not None
+    reader = Reader("ndjson")
+    assert not reader.read(server.url("/stream/data?count=200&interval=0.05&resumable=1"),
+                           stop=lambda r: isinstance(r, Data) and r.id == 5)
+    fresh_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(4)
+    finally:
+        fresh_redis.proc.send_signal(signal.SIGCONT)
+    lost = Error("producer_lost", "the stream's producer stopped responding")
+    for _ in range(2):
+        again = Reader("ndjson")
+        again.last_id = reader.last_id
+        again.stream_id = reader.stream_id
+        assert again.read(server.url(f"/streams/{reader.stream_id}"))
+        assert again.terminal == lost, again.records[-3:]
+        n = again.data[-1].id if again.data else reader.last_id
+        assert [*reader.data, *again.data] == chunks(n)
+
+
 # -- row 6: a stream belongs to the key that started it -------------------------------------
 
 
