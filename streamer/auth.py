@@ -13,10 +13,14 @@ hashed to SHA-256 first (so ``hmac.compare_digest`` never sees two lengths) and 
 A key is known afterwards only by its position (``key1``, ``key2``...): nothing stores,
 logs or labels the key itself.
 
+On the open demo endpoints a key is optional, but one that is sent is checked (a bad one is a
+401) and counts: starting a resumable stream there needs one (:func:`take_producer_slot`).
+
 Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker, on the ``stream_endpoints``; the
 extension's resume route ``streamer.get_stream`` always counts): a streaming request over it gets
-429 JSON with ``Retry-After``. The slot is released when the response is closed: for a stream
-that is when the server stops iterating its body, which Flask does not tell an
+429 JSON with ``Retry-After``. A resumable stream's detached producer holds a slot of its own
+while it runs (:func:`take_producer_slot`). The slot is released when the response is
+closed: for a stream that is when the server stops iterating its body, which Flask does not tell an
 ``after_request`` hook, so the body is wrapped in :class:`_ReleasingBody`, whose ``close()``
 the WSGI server calls (``__iter__`` hands over the inner iterator: no cost per chunk).
 """
@@ -28,9 +32,10 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
 from .config import Config
+from .errors import StreamerError
 
 # The extension's resume route is a stream: it takes a per-key slot while open.
 RESUME_ENDPOINTS = frozenset({"streamer.get_stream"})
@@ -149,11 +154,11 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
         endpoint = request.endpoint or ""
         if request.method == "OPTIONS" or endpoint in open_names:
             return None
-        if config.open_demo and endpoint in demo_names:
-            return None
+        header = request.headers.get("Authorization")
+        if config.open_demo and endpoint in demo_names and header is None:
+            return None  # open; a key sent anyway is checked and counted below
         if not request.url_rule:
             return None  # a 404 or 405 says nothing a key would protect
-        header = request.headers.get("Authorization")
         token = bearer_token(header)
         if token is None:
             return unauthorized("this endpoint needs Authorization: Bearer <key>",
@@ -193,6 +198,27 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
         key_id: str | None = g.pop("streamer_slot", None)
         if key_id is not None:
             slots.release(key_id)
+
+
+def take_producer_slot(key_id: str) -> Callable[[], None]:
+    """In a request: take one more of ``key_id``'s slots in this worker, for a resumable
+    producer that outlives the request; returns the function that gives it back (once).
+    A 429 ``StreamerError`` if the key has none left."""
+    slots: KeySlots | None = current_app.extensions.get("streamer.key_slots")
+    if slots is None:
+        return _nothing
+    if not slots.acquire(key_id):
+        raise StreamerError(f"this key already has {slots.limit} open streams; retry when one "
+                            "ends", type="too_many_streams_for_key", status=429, retry_after=1)
+    done = False
+
+    def release() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            slots.release(key_id)
+
+    return release
 
 
 def key_of_request() -> str | None:

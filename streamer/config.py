@@ -54,6 +54,9 @@ class Config:
     lease_s: float = 10.0  # a producer that stops renewing for this long is declared lost
     resumable_max_streams: int = 1000  # in-memory store: streams kept per process
     resumable_max_records: int = 10_000  # records kept per stream (older ones are dropped)
+    # In-memory store: bytes of records kept per process; beyond it finished streams are
+    # evicted oldest first, then new records and new streams are refused (store_full).
+    resumable_max_bytes: int = 256 << 20
     redis_timeout_s: float = 2.0  # connect and command timeout on top of blocking waits
     redis_max_connections: int = 1000  # per worker; a blocked reader holds one
     api_keys: tuple[str, ...] = ()
@@ -127,6 +130,8 @@ class Config:
                                            1_000_000),
             resumable_max_records=get.int_("STREAMER_RESUMABLE_MAX_RECORDS", 10_000, 1,
                                            10_000_000),
+            resumable_max_bytes=get.int_("STREAMER_RESUMABLE_MAX_BYTES", 256 << 20, 1 << 20,
+                                         1 << 40),
             redis_timeout_s=get.float_("STREAMER_REDIS_TIMEOUT_S", 2.0, 0.1, 60.0),
             redis_max_connections=get.int_("STREAMER_REDIS_MAX_CONNECTIONS", 1000, 2,
                                            100_000),

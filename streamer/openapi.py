@@ -66,11 +66,16 @@ _FORMAT = _query("format", {"type": "string", "enum": ["text", "ndjson", "sse"]}
 _BOOL = {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", "off"]}
 _COMMON_ERRORS = {
     "400": _json_error("a parameter is out of range or malformed"),
-    "401": _json_error("a client key is needed (when STREAMER_API_KEYS is set)"),
-    "429": _json_error("this key has too many open streams", retry_after=True),
-    "503": _json_error("too many open streams on this worker, or restarting",
+    "401": _json_error("a client key is needed (when STREAMER_API_KEYS is set; on the demo "
+                       "endpoints, to start a resumable stream)"),
+    "429": _json_error("this key has too many open streams (running resumable ones included)",
+                       retry_after=True),
+    "503": _json_error("too many open streams on this worker (running resumable ones "
+                       "included), the stream store is full or unreachable, or restarting",
                        retry_after=True),
 }
+
+_NOT_YOURS = _json_error("unknown or expired stream, or one that another key started")
 
 # A known defect (tests/test_openapi_live.py, xfail): a resumable producer that runs more than
 # STREAMER_RESUMABLE_MAX_RECORDS ahead of its first reader gets that reader a 410.
@@ -190,7 +195,7 @@ def document(config: Config) -> dict[str, Any]:
                 "responses": {"200": _stream("The records after the last id, then live ones.",
                                              stream_id=True),
                               **_COMMON_ERRORS,
-                              "404": _json_error("unknown or expired stream"),
+                              "404": _NOT_YOURS,
                               "410": _json_error("the records after that id were dropped")}},
             "delete": {
                 "operationId": "delete_stream", "summary": "cancel a resumable stream",
@@ -199,7 +204,7 @@ def document(config: Config) -> dict[str, Any]:
                         "schema": {"type": "object", "required": ["id", "status"]}}}},
                     "204": {"description": "the stream had already finished"},
                     "400": _COMMON_ERRORS["400"], "401": _COMMON_ERRORS["401"],
-                    "404": _json_error("unknown or expired stream"),
+                    "404": _NOT_YOURS,
                     "503": _COMMON_ERRORS["503"]}}},
         "/static/{filename}": {"get": {
             "operationId": "static", "summary": "the demo page's static files",

@@ -24,13 +24,17 @@ class StreamRegistry:
 
     def __init__(self, tick_s: float = 1.0) -> None:
         self._open: set[Closable] = set()
+        # Resumable producers running detached in this worker: not bodies (nothing to sweep
+        # or end on shutdown), but they hold memory and a store lease, so they count toward
+        # the worker's stream limit (``len``).
+        self.detached = 0
         self.shutting_down = False
         self.tick_s = tick_s
         self._timer: Any = None
         _live.add(self)
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self._open) + self.detached
 
     def add(self, body: Closable) -> None:
         self._open.add(body)

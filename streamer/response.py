@@ -343,7 +343,11 @@ class StreamBody:
             self._first_inline(timeout)
         else:
             self._ready.wait(timeout)
-        if self._failure is not None and not self._buf:
+        # Only a failure raised before any record gets a status. An ``Error`` *record* the
+        # producer yields (a resumed stream's stored outcome, e.g. ``producer_lost``) is the
+        # stream's own end and goes out in-band with a 200, like to any reader (DESIGN.md,
+        # "the terminal record ... including a resume that starts right before it").
+        if self._failure is not None and not self._buf and self._exc is not None:
             exc = self._exc
             error = exc if isinstance(exc, StreamerError) else StreamerError(
                 self._failure.message, type=self._failure.type)

@@ -16,23 +16,36 @@ Unlike a plain stream (docs/design.md, rule 5), a reader that disconnects does n
 that is the point. ``DELETE /streams/<id>`` does. The detached producer runs in an app
 context of its own (``current_app`` works, ``g`` is its own, ``teardown_appcontext`` runs when
 it ends): its request is long gone.
+
+A running producer is a metered resource (issue 18): it counts toward the worker's
+``max_streams`` (the registry's ``detached``) and, with client keys, toward its owner's
+``max_streams_per_key`` (a slot in this worker, and the store's count across workers). With
+keys configured, starting one needs a key, and a stream belongs to the key that started it:
+:func:`check_owner` answers another key with the same 404 as an unknown stream.
+
+A store failure is never a stream's outcome: a producer whose store stays away longer than
+the store's retries stops without writing a terminal record (readers then see
+``producer_lost``); a reader that meets one gets ``store_unavailable`` in-band, not stored,
+and can resume with ``Last-Event-ID`` later.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import gevent
 from flask import Flask, Response, current_app
 
+from .auth import key_of_request, take_producer_slot, unauthorized
 from .config import Config
-from .context import current_config, current_store
-from .errors import StoreUnavailable, StreamerError, StreamTimeout
+from .context import current_config, current_registry, current_store
+from .errors import NotFound, StoreUnavailable, StreamerError, StreamTimeout, Unavailable
 from .framing import Encoder
 from .records import Data, End, Error, Ping
+from .registry import StreamRegistry
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
 
@@ -41,21 +54,38 @@ log = logging.getLogger("streamer")
 STORE_EXTENSION = "streamer.store"
 
 
-def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config) -> str:
+def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config, *,
+                    owner: str | None = None, registry: StreamRegistry | None = None,
+                    on_stop: Callable[[], None] | None = None) -> str:
     """Create a stream, start ``producer`` writing to it in the background, return its id.
 
-    Raises ``StoreUnavailable`` / ``Unavailable`` (503) if the store cannot take it; the
-    producer is then closed without having run.
+    ``owner`` (a key id) is recorded with the stream and limited to ``max_streams_per_key``
+    running streams in the store; with ``registry`` the producer counts toward the worker's
+    ``max_streams`` while it runs; ``on_stop`` runs when it stops (or if it never starts).
+    Raises ``StoreUnavailable`` / ``Unavailable`` (503) or a 429 if the store cannot take it;
+    the producer is then closed without having run.
 
     >>> sid = start_resumable(data_chunks(3, 0.1), store, config)
     """
     stream_id = new_stream_id()
     try:
-        store.create(stream_id)
+        store.create(stream_id, owner, config.max_streams_per_key if owner else None)
     except BaseException:
         _close(producer)
+        if on_stop is not None:
+            on_stop()
         raise
-    gevent.spawn(_run, producer, store, stream_id, config)
+    if registry is not None:
+        registry.detached += 1
+    gevent.spawn(_run, producer, store, stream_id, config, registry, on_stop)
+    return stream_id
+
+
+def check_owner(stream_id: str) -> str:
+    """In a view: ``stream_id`` if the caller may read or cancel it; with client keys, a
+    stream started with another key is a 404 with the same body as an unknown one."""
+    if current_config().api_keys and current_store().owner(stream_id) != key_of_request():
+        raise NotFound("no such stream (unknown or expired)")
     return stream_id
 
 
@@ -103,17 +133,38 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
     ...         return resumable_response(chat_tokens(...))
     """
     config = current_config()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    # The first item is awaited in a snapshot of the view's context; the rest run in an app
-    # context of the detached producer's own (pushed and popped in its greenlet).
-    opened = _opened(producer, config.heartbeat_s)
+    owner = key_of_request()
+    if config.api_keys and owner is None:
+        _close(producer)
+        return unauthorized("starting a resumable stream needs Authorization: Bearer <key>",
+                            invalid=False)
+    registry = current_registry()
+    # Room for the producer and for this reader: refused before anything runs.
+    if registry is not None and len(registry) + 2 > config.max_streams:
+        _close(producer)
+        raise Unavailable("too many open streams on this server; retry shortly",
+                          type="too_many_streams", retry_after=1)
     try:
-        stream_id = start_resumable(_in_app_context(app, opened), current_store(), config)
+        release = take_producer_slot(owner) if owner is not None else None
+    except BaseException:
+        _close(producer)
+        raise
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        # The first item is awaited in a snapshot of the view's context; the rest run in an
+        # app context of the detached producer's own (pushed and popped in its greenlet).
+        opened = _opened(producer, config.heartbeat_s)
+    except BaseException:
+        if release is not None:
+            release()
+        raise
+    try:
+        stream_id = start_resumable(_in_app_context(app, opened), current_store(), config,
+                                    owner=owner, registry=registry, on_stop=release)
     except BaseException:
         _close(opened)  # the wrapper never started, so it cannot close it
         raise
     return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder)
-
 
 def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None, Any]:
     with app.app_context():
@@ -209,14 +260,27 @@ class _Run:
                 if not self.store.keep_alive(self.stream_id, every_s):
                     break
             except StoreUnavailable:
-                # Keep trying: if the store stays away, the lease lapses and readers say so.
-                log.warning("resumable stream: cannot renew the lease; retrying")
+                # The store already retried (and logged) for a lease; keep trying: if it
+                # stays away, the lease lapses and readers say so.
                 gevent.sleep(min(every_s, 1.0))
         if not self.finishing:
             runner.kill(block=False)
 
 
-def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config) -> None:
+def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config,
+         registry: StreamRegistry | None = None,
+         on_stop: Callable[[], None] | None = None) -> None:
+    try:
+        _produce(producer, store, stream_id, config)
+    finally:
+        if registry is not None:
+            registry.detached -= 1
+        if on_stop is not None:
+            on_stop()
+
+
+def _produce(producer: Iterable[Any], store: StreamStore, stream_id: str,
+             config: Config) -> None:
     run = _Run(store, stream_id, config)
     watcher = gevent.spawn(run.watch, gevent.getcurrent())
     it = iter(producer)
@@ -228,6 +292,12 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
             terminal = run.pump(it)
     except gevent.GreenletExit:
         return  # cancelled or reaped: the store already holds the terminal record
+    except StoreUnavailable:
+        # Not the stream's outcome: write nothing. The lease lapses; readers that can reach
+        # the store say producer_lost, and nothing false is ever stored as its end.
+        log.warning("resumable stream: the store stayed unreachable; stopping the producer")
+        store.abandon(stream_id)
+        return
     except StreamerError as exc:
         terminal = Error(exc.type, exc.message)
     except Exception:
@@ -245,6 +315,7 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
     except StoreUnavailable:
         log.warning("resumable stream: the store is unreachable; readers will see the "
                     "producer as lost")
+        store.abandon(stream_id)
         watcher.kill(block=False)
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from .context import current_store
 from .echo import echo
 from .errors import BadRequest
-from .resumable import follow_response
+from .resumable import check_owner, follow_response
 from .store import valid_stream_id
 
 
@@ -25,12 +25,13 @@ def get_stream(stream_id: str) -> Response:
     """Replay and follow a resumable stream after ``Last-Event-ID`` (header or
     ``?last_event_id=``), in the format the request asks for."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    return follow_response(valid_stream_id(stream_id), last_event_id(raw))
+    after_id = last_event_id(raw)
+    return follow_response(check_owner(valid_stream_id(stream_id)), after_id)
 
 
 def delete_stream(stream_id: str) -> Response:
     """Cancel a resumable stream: 202 if it was running, 204 if it had already finished."""
-    stream_id = valid_stream_id(stream_id)
+    stream_id = check_owner(valid_stream_id(stream_id))
     if not current_store().cancel(stream_id):
         return Response(status=204)  # already finished: nothing to cancel
     response = jsonify({"id": stream_id, "status": "cancelled"})

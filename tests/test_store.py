@@ -341,3 +341,54 @@ def test_a_redis_restart_is_unavailable_then_not_found(fresh_redis: RedisServer)
         assert store.read(started(store, 1), 0, 0) == [Data(1, "r1")]
     finally:
         store.close()
+
+
+# -- owners, slots and the byte bound (issue 18) ---------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_a_stream_keeps_its_owner_and_an_owner_is_limited(make_store: MakeStore) -> None:
+    from streamer.errors import StreamerError
+
+    store = make_store(lease_s=0.4)
+    owner = f"key{new_stream_id()[:8]}"  # the Redis server is shared: an owner of its own
+    first, second = new_stream_id(), new_stream_id()
+    store.create(first, owner, 2)
+    store.create(second, owner, 2)
+    assert store.owner(first) == owner and store.owner(started(store)) is None
+    with pytest.raises(StreamerError) as info:
+        store.create(new_stream_id(), owner, 2)
+    assert info.value.status == 429 and info.value.type == "too_many_streams_for_key"
+    store.append(first, End(0))  # a finished stream frees its slot at once
+    third = new_stream_id()
+    store.create(third, owner, 2)
+    with pytest.raises(NotFound):
+        store.owner(new_stream_id())
+    # Producers that stop renewing (a dead worker) free their slots within a lease.
+    time.sleep(0.6)
+    store.create(new_stream_id(), owner, 2)
+    store.create(new_stream_id(), owner, 2)
+
+
+def test_memory_store_is_bounded_in_bytes_evicting_finished_streams_first() -> None:
+    store = MemoryStore(Config(resumable_max_bytes=1 << 20, lease_s=30))
+    payload = "x" * 1000
+    done = started(store)
+    for i in range(1, 301):  # ~330 KB
+        store.append(done, Data(i, payload))
+    store.append(done, End(300))
+    running = started(store)
+    i = 0
+    with pytest.raises(Unavailable) as info:
+        for i in range(1, 2000):  # past 1 MiB: the finished stream goes first, then refused
+            store.append(running, Data(i, payload))
+    assert info.value.type == "store_full" and info.value.status == 503
+    assert 900 < i < 1000
+    with pytest.raises(NotFound):
+        store.read(done, 0, 0)
+    assert store.bytes <= 1 << 20
+    with pytest.raises(Unavailable):
+        started(store)  # full of running streams: a new one is refused before it grows
+    assert store.append(running, End(i - 1))  # a terminal record always fits
+    started(store)  # and now the finished one makes room
+    assert store.bytes < 1 << 20

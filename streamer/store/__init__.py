@@ -19,6 +19,21 @@ nothing more is appended. Three parties write:
 Every append is conditional on the stream not being finished, atomically, so exactly one
 terminal record wins. Finished streams are kept ``stream_ttl_s`` and then expire (404).
 
+Owners and slots (the interface's additions for issue 18, both optional arguments):
+
+- ``create(stream_id, owner, owner_limit)`` records the key id that started the stream
+  (``key1``..., never the key itself) and refuses (429, ``too_many_streams_for_key``) an owner
+  who already runs ``owner_limit`` streams: counted in the whole store, so across workers and
+  instances on Redis. A running stream holds its owner's slot until it finishes or its lease
+  lapses (a dead worker's slots free themselves within a lease).
+- :meth:`StreamStore.owner` tells a view whose stream it is, so another key gets a 404.
+- :meth:`StreamStore.abandon` (optional hook) lets a producer that gave up on an unreachable
+  store release what its process holds for the stream.
+
+A store failure while writing is never a stream's outcome: the backends retry a producer's
+appends and renewals for up to a lease, and the producer stops without a terminal record if
+the store stays away (readers then see ``producer_lost``).
+
 >>> store = open_store(Config())
 >>> sid = new_stream_id()
 >>> store.create(sid)
@@ -35,7 +50,7 @@ import secrets
 from abc import ABC, abstractmethod
 
 from ..config import Config
-from ..errors import BadRequest, ConfigError, NotFound
+from ..errors import BadRequest, ConfigError, NotFound, StreamerError
 from ..records import Data, End, Error
 
 __all__ = ["Entry", "StreamStore", "new_stream_id", "open_store", "valid_stream_id"]
@@ -52,6 +67,12 @@ _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 def new_stream_id() -> str:
     """A fresh, unguessable stream id: 32 random bytes, URL-safe (43 characters)."""
     return secrets.token_urlsafe(32)
+
+
+def owner_limit_reached(limit: int) -> StreamerError:
+    """The error for an owner already running ``limit`` resumable streams: 429."""
+    return StreamerError(f"this key already runs {limit} resumable streams; retry when one ends",
+                         type="too_many_streams_for_key", status=429, retry_after=1)
 
 
 def past_end(after_id: int) -> BadRequest:
@@ -90,8 +111,16 @@ class StreamStore(ABC):
         """Check the backend answers (readiness); raise ``StoreUnavailable`` if not."""
 
     @abstractmethod
-    def create(self, stream_id: str) -> None:
-        """Create an empty, running stream and take its lease for the caller."""
+    def create(self, stream_id: str, owner: str | None = None,
+               owner_limit: int | None = None) -> None:
+        """Create an empty, running stream and take its lease for the caller. ``owner`` (a key
+        id) is kept with the stream; with ``owner_limit``, raise a 429 ``StreamerError`` if
+        that owner already runs that many streams in this store."""
+
+    @abstractmethod
+    def owner(self, stream_id: str) -> str | None:
+        """The key id that started the stream (None if started without a key);
+        ``NotFound`` if unknown or expired."""
 
     @abstractmethod
     def append(self, stream_id: str, record: Entry) -> bool:
@@ -122,6 +151,11 @@ class StreamStore(ABC):
     def reap(self, stream_id: str) -> bool:
         """If the stream is running but its lease has expired, finish it with
         ``error: producer_lost``. True if it did."""
+
+    def abandon(self, stream_id: str) -> None:  # noqa: B027 (optional hook)
+        """The caller's producer of ``stream_id`` stopped without a terminal record (the store
+        was away): release what this process holds for it. Its lease then lapses, readers
+        see ``producer_lost`` and its owner's slot frees itself."""
 
     def close(self) -> None:  # noqa: B027 (optional hook; the memory store has nothing)
         """Release connections."""

@@ -7,12 +7,17 @@ Key layout, per stream (the ``{id}`` hash tag keeps a stream's keys on one clust
   ``XREAD ... 0-<Last-Event-ID>`` and let Redis itself refuse a duplicate. Trimmed with an
   exact ``MAXLEN`` of ``resumable_max_records``.
 - ``streamer:{id}:meta`` — a hash: ``last`` (number of the last record), ``done`` (present
-  once a terminal record is in), ``created``. Its existence is the stream's existence.
+  once a terminal record is in), ``created``, ``owner`` (the key id that started it, if any).
+  Its existence is the stream's existence.
 - ``streamer:{id}:lease`` — set by the owner with ``PX lease``, renewed every ``lease/3``;
   deleted when the stream finishes. A running stream without it has lost its producer.
-- ``streamer:{id}:cancel`` — a list the owner waits on with ``BLPOP`` between renewals; every
-  terminal write pushes to it, so on a cancel or a reap the owner stops at once, whatever
-  process it is in (and after its own ``end`` its renewals stop).
+- ``streamer:owner:{<key id>}:running`` — a sorted set of the owner's running streams, scored
+  by when their lease runs out (Redis's clock): the per-key limit across every worker and
+  instance. Renewed with the lease; a dead worker's members lapse by themselves.
+
+A cancel or a reap ``PUBLISH``es the stream id on ``streamer:stopped``; each process listens
+on one connection (:mod:`streamer.store.redis_stops`) and wakes its producer at once, so a
+running producer holds no connection while it waits.
 
 Every write is a Lua script, so "append unless finished" is atomic: exactly one terminal
 record wins a race between the producer's ``end``, a ``DELETE`` and a reaper. The scripts are
@@ -21,14 +26,21 @@ retry after a lost reply cannot duplicate a record. Running streams expire
 ``stream_ttl_s + lease_s`` after their last sign of life, finished ones ``stream_ttl_s`` after
 the end.
 
-Timeouts bound everything: connect and plain commands ``redis_timeout_s``; blocking commands
-(``XREAD BLOCK``, ``BLPOP``) at most :data:`MAX_BLOCK_S` plus that, on their own pool; waiting
-for a free pooled connection ``redis_timeout_s``. Failures become ``StoreUnavailable`` (503).
+Timeouts bound everything: connect and plain commands ``redis_timeout_s``; blocking reads
+(``XREAD BLOCK``) at most :data:`MAX_BLOCK_S` plus that, on their own pool; waiting for a
+free pooled connection ``redis_timeout_s``. Failures become ``StoreUnavailable`` (503).
+
+Redis hiccups: a producer's appends and renewals retry for up to ``lease_s`` (idempotent, so
+a retry after a lost reply duplicates nothing), so a stall shorter than the lease costs the
+stream only time. A reader's read does not retry: it fails in-band with ``store_unavailable``
+and resumes later. When every blocking connection is in use, a reader polls on the quick pool
+instead of failing, and ``ping`` (``/readyz``) says the pool is exhausted.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,13 +55,19 @@ from ..decoders import ndjson_record
 from ..errors import NotFound, RecordsExpired, StoreUnavailable
 from ..framing import NDJSON
 from ..records import Data, End, Error
-from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, past_end
+from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
+from .redis_stops import CHANNEL, StopListener
+
+log = logging.getLogger("streamer")
 
 MAX_BLOCK_S = 5.0
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
+POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
+WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
 
 # KEYS: meta, log, lease, cancel.
-# ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms.
+# ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms,
+# stream id, channel.
 # Returns -1 unknown stream, 0 not appended (finished; or reap with a live lease), else 1.
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -71,9 +89,8 @@ if mode ~= 'data' then
   ttl = ARGV[5]
   redis.call('HSET', KEYS[1], 'done', '1')
   redis.call('DEL', KEYS[3])
-  -- Wake the owner's BLPOP: it stops (cancel, reap) or ends its renewals (end).
-  redis.call('RPUSH', KEYS[4], '1')
-  redis.call('PEXPIRE', KEYS[4], ttl)
+  -- Wake the owner wherever it runs (its own end needs no message).
+  if mode ~= 'end' then redis.call('PUBLISH', ARGV[8], ARGV[7]) end
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
@@ -89,6 +106,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
+
+
+# KEYS: an owner's running set. ARGV: stream id, lease ms, limit (0: renew only, if present).
+# Returns 1 taken or renewed, 0 refused (at the limit) or not a member.
+_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ms = now + tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if tonumber(ARGV[3]) == 0 then
+  if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+elseif redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], until_ms, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+return 1
+"""
+
+
+def _owner_key(owner: str) -> str:
+    return f"streamer:owner:{{{owner}}}:running"
 
 
 class _Keys:
@@ -128,55 +167,156 @@ class RedisStore(StreamStore):
         self._blocking = redis.Redis(connection_pool=blocking_pool)
         self._append = self._quick.register_script(_APPEND)
         self._renew = self._quick.register_script(_RENEW)
+        self._slot = self._quick.register_script(_SLOT)
         self._lease_ms = max(1, round(config.lease_s * 1000))
         self._ttl_ms = max(1, round(config.stream_ttl_s * 1000))
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
+        # The producers of this process: stream id -> owner (None: no key), for slot renewals.
+        self._producers: dict[str, str | None] = {}
+        self._stops = StopListener(self._subscriber)
+        self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
+        self._blocking_max = config.redis_max_connections
+        self._warned_at = -WARN_EVERY_S
+
+    def _subscriber(self) -> Any:
+        """A pub/sub on a connection of its own (not pooled: it is held for good)."""
+        client = redis.Redis.from_url(self.config.redis_url or "", protocol=2,
+                                      socket_connect_timeout=self.config.redis_timeout_s,
+                                      socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S)
+        return client.pubsub()  # type: ignore[no-untyped-call]
 
     @property
     def name(self) -> str:
         return "redis"
 
     def close(self) -> None:
+        self._stops.close()
         self._quick.close()
         self._blocking.close()
         self._quick.connection_pool.disconnect()
         self._blocking.connection_pool.disconnect()
 
     def ping(self) -> None:
+        if self._blocked >= self._blocking_max:
+            raise StoreUnavailable("every Redis connection for blocking reads is in use "
+                                   "(STREAMER_REDIS_MAX_CONNECTIONS)", retry_after=5)
         with _guard():
             self._quick.ping()
 
-    def create(self, stream_id: str) -> None:
+    def create(self, stream_id: str, owner: str | None = None,
+               owner_limit: int | None = None) -> None:
         k = _Keys(stream_id)
-        with _guard():
-            pipe = self._quick.pipeline(transaction=True)
-            pipe.hset(k.meta, mapping={"last": 0, "created": f"{time.time():.3f}"})
-            pipe.pexpire(k.meta, self._running_ttl_ms)
-            pipe.set(k.lease, "1", px=self._lease_ms)
-            pipe.execute()
+        if owner is not None:
+            with _guard():
+                # Its own command: the owner's set is on another cluster slot than the stream.
+                taken = self._slot(keys=[_owner_key(owner)],
+                                   args=[stream_id, self._lease_ms, owner_limit or 1 << 30])
+            if not taken:
+                raise owner_limit_reached(owner_limit or 0)
+        try:
+            with _guard():
+                pipe = self._quick.pipeline(transaction=True)
+                pipe.hset(k.meta, mapping={"last": 0, "created": f"{time.time():.3f}"})
+                if owner is not None:
+                    pipe.hset(k.meta, "owner", owner)
+                pipe.pexpire(k.meta, self._running_ttl_ms)
+                pipe.set(k.lease, "1", px=self._lease_ms)
+                pipe.execute()
+        except BaseException:
+            self._release(stream_id, owner)
+            raise
+        self._producers[stream_id] = owner
+        self._stops.event(stream_id)
 
-    def _write(self, stream_id: str, mode: str, record: Entry, data_id: int = 0) -> int:
+    def owner(self, stream_id: str) -> str | None:
+        with _guard():
+            last, owner = self._quick.hmget(_Keys(stream_id).meta, ["last", "owner"])
+        if last is None:
+            raise NotFound("no such stream (unknown or expired)")
+        return None if owner is None else owner.decode() if isinstance(owner, bytes) else owner
+
+    def _release(self, stream_id: str, owner: str | None) -> None:
+        """This process's producer of ``stream_id`` has stopped: free its slot (best effort:
+        if Redis is away, the slot lapses with the lease)."""
+        self._producers.pop(stream_id, None)
+        self._stops.forget(stream_id)
+        if owner is not None:
+            try:
+                with _guard():
+                    self._quick.zrem(_owner_key(owner), stream_id)
+            except StoreUnavailable:
+                pass
+
+    def _stopped(self, stream_id: str) -> None:
+        """The owner learnt its stream is finished: wake its watcher, free its slot."""
+        self._stops.stopped(stream_id)
+        if stream_id in self._producers:
+            self._release(stream_id, self._producers.get(stream_id))
+
+    def _retrying(self, what: str, stream_id: str, call: Any) -> Any:
+        """``call()``, retried for up to a lease while Redis cannot be reached, so a stall
+        shorter than the lease costs a producer only time. The scripts are idempotent."""
+        deadline = time.monotonic() + self.config.lease_s
+        delay = 0.05
+        while True:
+            try:
+                with _guard():
+                    return call()
+            except StoreUnavailable:
+                now = time.monotonic()
+                if now + delay >= deadline:
+                    raise
+                if now - self._warned_at >= WARN_EVERY_S:
+                    # Once per process per interval, not once per producer: a stall with a
+                    # thousand producers is one event.
+                    self._warned_at = now
+                    log.warning("resumable streams: the store did not answer a %s; retrying "
+                                "for up to the lease", what)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def _write(self, stream_id: str, mode: str, record: Entry, data_id: int = 0,
+               retry: bool = False) -> int:
         k = _Keys(stream_id)
         args: list[str | bytes | int] = [mode, NDJSON.encode(record), data_id,
                                          self.config.resumable_max_records, self._ttl_ms,
-                                         self._running_ttl_ms]
-        with _guard():
+                                         self._running_ttl_ms, stream_id, CHANNEL]
+
+        def call() -> int:
             return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
+
+        if retry:
+            return int(self._retrying("write", stream_id, call))
+        with _guard():
+            return call()
 
     def append(self, stream_id: str, record: Entry) -> bool:
         if isinstance(record, Data):
-            return self._write(stream_id, "data", record, record.id) == 1
-        return self._write(stream_id, "end", record) == 1
+            done = self._write(stream_id, "data", record, record.id, retry=True)
+        else:
+            done = self._write(stream_id, "end", record, retry=True)
+        if done != 1 or not isinstance(record, Data):
+            self._stopped(stream_id)  # finished: by this record, or before it
+        return done == 1
+
+    def abandon(self, stream_id: str) -> None:
+        self._release(stream_id, self._producers.get(stream_id))
 
     def keep_alive(self, stream_id: str, wait_s: float) -> bool:
         k = _Keys(stream_id)
-        with _guard():
-            renewed = self._renew(keys=[k.meta, k.log, k.lease],
-                                  args=[self._lease_ms, self._running_ttl_ms])
-            if not renewed:
-                return False
-            wait = min(max(wait_s, 0.01), MAX_BLOCK_S)
-            return self._blocking.blpop([k.cancel], timeout=wait) is None
+        renewed = self._retrying("lease renewal", stream_id, lambda: self._renew(
+            keys=[k.meta, k.log, k.lease], args=[self._lease_ms, self._running_ttl_ms]))
+        if not renewed:
+            self._stopped(stream_id)
+            return False
+        owner = self._producers.get(stream_id)
+        if owner is not None:
+            self._retrying("lease renewal", stream_id, lambda: self._slot(
+                keys=[_owner_key(owner)], args=[stream_id, self._lease_ms, 0]))
+        stopped = self._stops.event(stream_id).wait(max(wait_s, 0.01))
+        if stopped:
+            self._stopped(stream_id)
+        return not stopped
 
     def read(self, stream_id: str, after_id: int, block_s: float) -> list[Entry]:
         k = _Keys(stream_id)
@@ -201,7 +341,18 @@ class RedisStore(StreamStore):
     def _xread(self, key: str, after_id: int,
                block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
         client = self._quick if block_ms is None else self._blocking
-        reply: Any = client.xread({key: f"0-{after_id}"}, count=READ_COUNT, block=block_ms)
+        if block_ms is not None and self._blocked >= self._blocking_max:
+            # Every blocking connection is taken: poll instead of failing the reader.
+            time.sleep(min(block_ms / 1000, POLL_S))
+            client, block_ms = self._quick, None
+        if block_ms is None:
+            reply: Any = client.xread({key: f"0-{after_id}"}, count=READ_COUNT)
+        else:
+            self._blocked += 1
+            try:
+                reply = client.xread({key: f"0-{after_id}"}, count=READ_COUNT, block=block_ms)
+            finally:
+                self._blocked -= 1
         if not reply:
             return []
         entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
