@@ -70,10 +70,6 @@ _COMMON_ERRORS = {
                        retry_after=True),
 }
 
-# A known defect (tests/test_openapi_live.py, xfail): a resumable producer that runs more than
-# STREAMER_RESUMABLE_MAX_RECORDS ahead of its first reader gets that reader a 410.
-_GONE = _json_error("resumable only: the stream's first records were already dropped")
-
 
 def _count_interval(default_count: int, default_interval: float) -> list[dict[str, Any]]:
     return [
@@ -149,7 +145,7 @@ def document(config: Config) -> dict[str, Any]:
             "parameters": [*_count_interval(1000, 1.0), _FORMAT,
                            _query("resumable", _BOOL, "run detached and resumable")],
             "responses": {"200": _stream("`data chunk i` records.", stream_id=True),
-                          **_COMMON_ERRORS, "410": _GONE}}},
+                          **_COMMON_ERRORS}}},
         "/stream/series": {"get": {
             "operationId": "stream_series", "summary": "numeric points for a chart",
             "parameters": [*_count_interval(200, 0.1), _FORMAT,
@@ -168,7 +164,6 @@ def document(config: Config) -> dict[str, Any]:
                 "413": _json_error("the body is larger than 1 MiB"),
                 "415": _json_error("the body is not sent as JSON"),
                 "422": _json_error("a field is missing or wrong; the message names it"),
-                "410": _GONE,
                 "502": _json_error("the upstream model API failed"),
                 "504": _json_error("the upstream did not answer in time"),
             }}},

@@ -28,6 +28,7 @@ from flask import Response
 from .config import Config
 from .context import current_config, current_store
 from .errors import StoreUnavailable, StreamerError, StreamTimeout
+from .origin import OriginReader
 from .records import Data, End, Error, Ping
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
@@ -37,8 +38,13 @@ log = logging.getLogger("streamer")
 STORE_EXTENSION = "streamer.store"
 
 
-def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config) -> str:
+def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config, *,
+                    origin: OriginReader | None = None) -> str:
     """Create a stream, start ``producer`` writing to it in the background, return its id.
+
+    With ``origin`` (the reader that started it, in this worker) the producer never runs so
+    far ahead of that reader that the store's bound drops a record it has not read
+    (:mod:`streamer.origin`).
 
     Raises ``StoreUnavailable`` / ``Unavailable`` (503) if the store cannot take it; the
     producer is then closed without having run.
@@ -51,34 +57,44 @@ def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config)
     except BaseException:
         _close(producer)
         raise
-    gevent.spawn(_run, producer, store, stream_id, config)
+    gevent.spawn(_run, producer, store, stream_id, config, origin)
     return stream_id
 
 
 def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
-           block_s: float = 1.0) -> Iterator[Entry]:
+           block_s: float = 1.0, origin: OriginReader | None = None) -> Iterator[Entry]:
     """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
     ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
 
-    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`)."""
+    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`). With
+    ``origin``, this reader is the one that started the stream: it tells the producer how
+    far it has read, and when it stops."""
     last = after_id
-    while True:
-        records = store.read(stream_id, last, block_s)
-        if not records:
-            store.reap(stream_id)
-            continue
-        for record in records:
-            yield record
-            if not isinstance(record, Data):
-                return
-            last = record.id
+    try:
+        while True:
+            records = store.read(stream_id, last, block_s)
+            if not records:
+                store.reap(stream_id)
+                continue
+            for record in records:
+                yield record
+                if not isinstance(record, Data):
+                    return
+                last = record.id
+            if origin is not None:
+                origin.advance(last)
+    finally:
+        if origin is not None:
+            origin.detach()
 
 
-def follow_response(stream_id: str, after_id: int = 0) -> Response:
+def follow_response(stream_id: str, after_id: int = 0, *,
+                    origin: OriginReader | None = None) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for.
     A 404 if it is unknown or expired (raised before the first byte)."""
     config = current_config()
-    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
+    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config),
+                    origin=origin)
     return stream_for_request(reader, first_id=after_id + 1,
                               headers={"X-Stream-Id": stream_id})
 
@@ -94,8 +110,13 @@ def resumable_response(producer: Iterable[Any]) -> Response:
     ...         return resumable_response(chat_tokens(...))
     """
     config = current_config()
-    stream_id = start_resumable(producer, current_store(), config)
-    return follow_response(stream_id)
+    origin = OriginReader()
+    stream_id = start_resumable(producer, current_store(), config, origin=origin)
+    try:
+        return follow_response(stream_id, origin=origin)
+    except BaseException:
+        origin.detach()  # no reader after all: the producer must not wait for one
+        raise
 
 
 def _block_s(config: Config) -> float:
@@ -110,27 +131,36 @@ def _block_s(config: Config) -> float:
 class _Run:
     """One resumable producer: the runner greenlet and its lease watcher."""
 
-    def __init__(self, store: StreamStore, stream_id: str, config: Config) -> None:
+    def __init__(self, store: StreamStore, stream_id: str, config: Config,
+                 origin: OriginReader | None) -> None:
         self.store, self.stream_id, self.config = store, stream_id, config
+        self.origin = origin
+        self.count = 0  # data records appended
         self.finishing = False
+
+    def wait_room(self) -> None:
+        """Backpressure: wait until the next record (data or terminal) cannot push out one
+        the originating reader has not read yet."""
+        if self.origin is not None:
+            self.origin.wait_room(self.count + 1, self.config.resumable_max_records)
 
     def pump(self, it: Iterator[Any]) -> Entry | None:
         """Append the producer's records; the terminal record to write, or None when the
         store said the stream is already finished (cancelled) or gone."""
-        count = 0
         while True:
             try:
                 item = next(it)
             except StopIteration as stop:
-                return End(count, stop.value if isinstance(stop.value, dict) else {})
+                return End(self.count, stop.value if isinstance(stop.value, dict) else {})
             if isinstance(item, Ping):
                 continue
             if isinstance(item, End | Error):
                 return item
             payload = item.data if isinstance(item, Data) else item
-            if not self.store.append(self.stream_id, Data(count + 1, payload)):
+            self.wait_room()
+            if not self.store.append(self.stream_id, Data(self.count + 1, payload)):
                 return None
-            count += 1
+            self.count += 1
 
     def watch(self, runner: gevent.Greenlet) -> None:
         """Renew the lease every ``lease_s/3``; kill the runner when the store says stop."""
@@ -147,8 +177,9 @@ class _Run:
             runner.kill(block=False)
 
 
-def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config) -> None:
-    run = _Run(store, stream_id, config)
+def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config,
+         origin: OriginReader | None = None) -> None:
+    run = _Run(store, stream_id, config, origin)
     watcher = gevent.spawn(run.watch, gevent.getcurrent())
     it = iter(producer)
     terminal: Entry | None = None
@@ -157,6 +188,8 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
             terminal = run.pump(it)
+            if terminal is not None:
+                run.wait_room()  # the terminal record takes a slot too
     except gevent.GreenletExit:
         return  # cancelled or reaped: the store already holds the terminal record
     except StreamerError as exc:
