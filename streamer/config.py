@@ -57,6 +57,10 @@ class Config:
     max_streams_per_key: int = 100  # concurrent streams per client key, per worker
     # A write to a client that has not progressed for this long drops the stream (0: never).
     send_timeout_s: float = 30.0
+    # Read tokens for EventSource (streamer.tokens): HMAC secret (unset: random per process),
+    # and how long a token is accepted.
+    token_secret: str | None = None
+    token_ttl_s: float = 300.0
     # Test-only endpoints (never set in production).
     testing: bool = False
     # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
@@ -65,7 +69,7 @@ class Config:
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("openai_api_key", "api_keys"):
+        for name in ("openai_api_key", "api_keys", "token_secret"):
             if shown[name]:
                 shown[name] = "***"
         return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -81,6 +85,10 @@ class Config:
         redis_url = get.str_("REDIS_URL")
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        token_secret = get.str_("STREAMER_TOKEN_SECRET")
+        if token_secret is not None and len(token_secret) < 32:
+            raise ConfigError("STREAMER_TOKEN_SECRET must be at least 32 characters "
+                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
                               "openai" if key else "echo")
         if provider == "openai" and not key:
@@ -120,6 +128,8 @@ class Config:
             open_demo=get.bool_("STREAMER_OPEN_DEMO", True),
             max_streams_per_key=get.int_("STREAMER_MAX_STREAMS_PER_KEY", 100, 1, 1_000_000),
             send_timeout_s=get.float_("STREAMER_SEND_TIMEOUT_S", 30.0, 0.0, 86400.0),
+            token_secret=token_secret,
+            token_ttl_s=get.float_("STREAMER_TOKEN_TTL_S", 300.0, 1.0, 86400.0),
             testing=get.bool_("STREAMER_TESTING", False),
             bench=get.bool_("STREAMER_BENCH", False),
         )

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import gevent
-from flask import Response
+from flask import Response, request
 
+from .auth import key_of_request
 from .config import Config
 from .context import current_config, current_store
 from .errors import StoreUnavailable, StreamerError, StreamTimeout
@@ -32,6 +33,7 @@ from .origin import OriginReader
 from .records import Data, End, Error, Ping
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
+from .tokens import TOKEN_HEADER, signer_for
 
 log = logging.getLogger("streamer")
 
@@ -96,7 +98,17 @@ def follow_response(stream_id: str, after_id: int = 0, *,
     reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config),
                     origin=origin)
     return stream_for_request(reader, first_id=after_id + 1,
-                              headers={"X-Stream-Id": stream_id})
+                              headers={"X-Stream-Id": stream_id, **_token_header(stream_id)})
+
+
+def _token_header(stream_id: str) -> dict[str, str]:
+    """With client keys, a read token for ``EventSource`` (:mod:`streamer.tokens`), for the
+    key this request used. A reader that came with a token gets none: tokens do not renew
+    themselves."""
+    config = current_config()
+    if not config.api_keys or "token" in request.args:
+        return {}
+    return {TOKEN_HEADER: signer_for(config).issue(stream_id, key_of_request())}
 
 
 def resumable_response(producer: Iterable[Any]) -> Response:

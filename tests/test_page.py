@@ -353,3 +353,29 @@ def test_api_key_goes_in_the_authorization_header_only(page_server: Server, tab:
                                "document.cookie]")
     assert stored == [0, 0, ""]
     tab.assert_no_console_errors()
+
+
+@pytest.mark.timeout(60)
+def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any,
+                                                                 tab: Tab) -> None:
+    # EventSource cannot send Authorization: the page reads /streams/<id> with the stream's
+    # short-lived read token (X-Stream-Token), resumes included; the key never enters a URL.
+    key = "page-token-key-123"
+    srv: Server = make_server({"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40,
+                               "STREAMER_HEARTBEAT_S": "0.5"})
+    urls: list[str] = []
+    tab.page.on("request", lambda request: urls.append(request.url))
+    tab.open(srv, sse="/stream/data?count=8&interval=0.2&resumable=1")
+    tab.page.fill("#api-key", key)
+    tab.page.click("#sse-start")
+    tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 2")
+    tab.page.click("#sse-resume")
+    assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
+        "#sse-detail")
+    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
+                                          "e.textContent)")
+    assert lines == [f"#{i} data chunk {i}\n" for i in range(1, 9)] + ["end: 8 records"]
+    readers = [u for u in urls if "/streams/" in u]
+    assert len(readers) == 2 and all("token=" in u for u in readers), readers
+    assert not [u for u in urls if key in u]
+    tab.assert_no_console_errors()

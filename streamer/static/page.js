@@ -232,7 +232,7 @@ $("chat-stop").addEventListener("click", () => chatController?.abort());
 
 // ---- EventSource view of a resumable stream ---------------------------------------------
 
-const sse = { source: null, id: null, lastId: 0, reconnects: 0 };
+const sse = { source: null, id: null, token: null, lastId: 0, reconnects: 0 };
 
 function sseLog(text, cls = "") {
   const li = document.createElement("li");
@@ -258,9 +258,12 @@ function sseFinish(state, detail = "") {
 }
 
 // EventSource reconnects by itself to the same URL and sends Last-Event-ID, and
-// /streams/<id> replays what came after it: nothing is lost or repeated.
+// /streams/<id> replays what came after it: nothing is lost or repeated. It cannot send
+// Authorization: with keys on, the short-lived read token of this one stream (X-Stream-Token)
+// goes in the URL instead; it reads this stream and nothing else.
 function sseOpen(afterId) {
-  const query = afterId ? `&last_event_id=${afterId}` : "";
+  let query = afterId ? `&last_event_id=${afterId}` : "";
+  if (sse.token) query += `&token=${encodeURIComponent(sse.token)}`;
   const source = new EventSource(`/streams/${encodeURIComponent(sse.id)}?format=sse${query}`);
   sse.source = source;
   source.onopen = () => setStatus($("sse-status"), "streaming");
@@ -292,7 +295,7 @@ function sseOpen(afterId) {
 
 $("sse-start").addEventListener("click", async () => {
   sse.source?.close();
-  Object.assign(sse, { source: null, id: null, lastId: 0, reconnects: 0 });
+  Object.assign(sse, { source: null, id: null, token: null, lastId: 0, reconnects: 0 });
   $("sse-log").textContent = "";
   $("sse-start").disabled = true;
   setStatus($("sse-status"), "starting");
@@ -303,6 +306,7 @@ $("sse-start").addEventListener("click", async () => {
                                  { headers: authHeaders({ Accept: "application/x-ndjson" }) });
     if (!response.ok) return sseFinish("error", await httpError(response));
     sse.id = response.headers.get("X-Stream-Id");
+    sse.token = response.headers.get("X-Stream-Token");
     await response.body.cancel();
     if (!sse.id) return sseFinish("error", "no X-Stream-Id: the stream is not resumable");
   } catch (err) {
