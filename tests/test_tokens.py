@@ -18,6 +18,9 @@ from streamer.errors import ConfigError
 from streamer.tokens import TOKEN_HEADER, InvalidToken, TokenSigner, signer_for
 
 from .conftest import Server
+from .redis_fixture import RedisServer, redis_server
+
+__all__ = ["redis_server"]  # a fixture, imported for pytest
 
 SID = "a" * 43
 OTHER = "b" * 43
@@ -141,10 +144,11 @@ def test_without_keys_there_is_no_token() -> None:
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_tokens_work_across_workers_and_never_reach_a_log_line(
-        make_server: Callable[..., Server]) -> None:
-    # Two workers, no secret configured: gunicorn.conf.py makes one for the instance, so a
-    # token issued by one worker reads on the other. Nothing logs the token.
+        make_server: Callable[..., Server], redis_server: RedisServer) -> None:
+    # Two workers on Redis, no secret configured: gunicorn.conf.py makes one for the
+    # instance, so a token issued by one worker reads on the other. Nothing logs the token.
     env = {k: v for k, v in KEYS.items() if k != "STREAMER_TOKEN_SECRET"}
+    env["REDIS_URL"] = redis_server.url
     server = make_server(env, workers=2)
     tokens = []
     for _ in range(8):  # several starts, so both workers issue and both verify
