@@ -83,8 +83,10 @@ class Config:
         get = _Reader(env)
         key = get.str_("OPENAI_API_KEY")
         redis_url = get.str_("REDIS_URL")
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://",
+                                                   "redis+cluster://", "rediss+cluster://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss://, unix:// or (a "
+                              "Redis Cluster) redis+cluster:// or rediss+cluster://")
         token_secret = get.str_("STREAMER_TOKEN_SECRET")
         if token_secret is not None and len(token_secret) < 32:
             raise ConfigError("STREAMER_TOKEN_SECRET must be at least 32 characters "

@@ -44,6 +44,7 @@ from ..errors import NotFound, RecordsExpired, StoreUnavailable
 from ..framing import NDJSON
 from ..records import Data, End, Error
 from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, past_end
+from .redis_cluster import LazyCluster, is_cluster_url
 
 MAX_BLOCK_S = 5.0
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
@@ -118,14 +119,26 @@ class RedisStore(StreamStore):
             "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
             "timeout": timeout,  # waiting for a free connection in the pool
         }
-        quick_pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=max(2, config.redis_max_connections // 4),
-            socket_timeout=timeout, **common)
-        blocking_pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=config.redis_max_connections,
-            socket_timeout=timeout + MAX_BLOCK_S, **common)
-        self._quick = redis.Redis(connection_pool=quick_pool)
-        self._blocking = redis.Redis(connection_pool=blocking_pool)
+        quick_max = max(2, config.redis_max_connections // 4)
+        self._quick: Any
+        self._blocking: Any
+        if is_cluster_url(url):
+            # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
+            self._quick = LazyCluster(url, max_connections=quick_max, socket_timeout=timeout,
+                                      connection_pool_class=redis.BlockingConnectionPool,
+                                      **common)
+            self._blocking = LazyCluster(url, max_connections=config.redis_max_connections,
+                                         socket_timeout=timeout + MAX_BLOCK_S,
+                                         connection_pool_class=redis.BlockingConnectionPool,
+                                         **common)
+        else:
+            quick_pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=quick_max, socket_timeout=timeout, **common)
+            blocking_pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S, **common)
+            self._quick = redis.Redis(connection_pool=quick_pool)
+            self._blocking = redis.Redis(connection_pool=blocking_pool)
         self._append = self._quick.register_script(_APPEND)
         self._renew = self._quick.register_script(_RENEW)
         self._lease_ms = max(1, round(config.lease_s * 1000))
@@ -139,8 +152,9 @@ class RedisStore(StreamStore):
     def close(self) -> None:
         self._quick.close()
         self._blocking.close()
-        self._quick.connection_pool.disconnect()
-        self._blocking.connection_pool.disconnect()
+        if not isinstance(self._quick, LazyCluster):
+            self._quick.connection_pool.disconnect()
+            self._blocking.connection_pool.disconnect()
 
     def ping(self) -> None:
         with _guard():
