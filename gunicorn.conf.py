@@ -13,6 +13,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import time
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -121,12 +122,32 @@ def post_worker_init(worker: Any) -> None:
     def end_streams_on_shutdown() -> None:
         while worker.alive:
             gevent.sleep(0.1)
+        worker.streamer_stopping_since = time.monotonic()
         registry = getattr(worker.wsgi, "extensions", {}).get("streamer.streams")
         if registry is not None:
             ended = registry.shutdown_all()
             worker.log.info("shutdown: ended %d open streams", ended)
 
     gevent.spawn(end_streams_on_shutdown)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Its connections are closed; before the process goes, let its resumable producers
+    finish (their readers reconnect to another instance and keep getting records), within
+    what is left of the graceful timeout. A stream still running then ends as
+    ``producer_lost`` a lease later, as after a crash."""
+    from streamer.resumable import wait_for_producers
+
+    since = getattr(worker, "streamer_stopping_since", None)
+    if since is None:
+        return  # not a graceful stop
+    deadline = since + _cfg.graceful_timeout_s - 1.0
+    left = wait_for_producers(0)
+    if left:
+        # (gunicorn has closed the worker's heartbeat file by now: no notify() here. The
+        # master SIGKILLs at the graceful timeout; this ends a second before.)
+        left = wait_for_producers(deadline - time.monotonic())
+    worker.log.info("shutdown: %d resumable producers still running", left)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import gevent
 from flask import Response, request
+from gevent.pool import Group
 
 from .auth import key_of_request
 from .config import Config
@@ -38,6 +39,10 @@ from .tokens import TOKEN_HEADER, signer_for
 log = logging.getLogger("streamer")
 
 STORE_EXTENSION = "streamer.store"
+
+# This process's running producers, so that a worker's graceful shutdown can let them finish
+# (wait_for_producers) while their readers reconnect to another instance.
+_producers = Group()
 
 
 def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config, *,
@@ -59,8 +64,16 @@ def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config,
     except BaseException:
         _close(producer)
         raise
-    gevent.spawn(_run, producer, store, stream_id, config, origin)
+    _producers.spawn(_run, producer, store, stream_id, config, origin)
     return stream_id
+
+
+def wait_for_producers(timeout: float) -> int:
+    """Wait up to ``timeout`` s for this process's resumable producers to finish; how many
+    are still running. For a worker's graceful shutdown: its readers were told to reconnect
+    elsewhere, and the records they are waiting for keep coming (to the store) meanwhile."""
+    _producers.join(timeout=max(0.0, timeout))
+    return len(_producers)
 
 
 def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,

@@ -26,8 +26,9 @@ def free_port() -> int:
 class Server:
     """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()  # a port: a restart in place (tests/test_scale_out.py)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = {
