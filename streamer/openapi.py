@@ -47,8 +47,12 @@ def _stream(description: str, stream_id: bool = False) -> dict[str, Any]:
         },
     }
     if stream_id:
-        response["headers"] = {"X-Stream-Id": {
-            "schema": {"type": "string"}, "description": "the id of a resumable stream"}}
+        response["headers"] = {
+            "X-Stream-Id": {"schema": {"type": "string"},
+                            "description": "the id of a resumable stream"},
+            "X-Stream-Token": {"schema": {"type": "string"},
+                               "description": "with client keys: a short-lived read token "
+                                              "of this stream, for GET /streams/{id}?token="}}
     return response
 
 
@@ -177,6 +181,10 @@ def document(config: Config) -> dict[str, Any]:
                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
                     _query("last_event_id", {"type": "string", "pattern": "^[0-9]{1,18}$"},
                            "the last id seen, if no Last-Event-ID header"),
+                    _query("token", {"type": "string"},
+                           "instead of Authorization (EventSource): this stream's read token "
+                           "from X-Stream-Token; 401 invalid_token if wrong or expired",
+                           empty=False),
                 ],
                 "responses": {"200": _stream("The records after the last id, then live ones.",
                                              stream_id=True),
