@@ -213,8 +213,6 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
             terminal = run.pump(it)
-            if terminal is not None:
-                run.wait_room()  # the terminal record takes a slot too
     except gevent.GreenletExit:
         return  # cancelled or reaped: the store already holds the terminal record
     except StreamerError as exc:
@@ -229,6 +227,10 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
             watcher.kill(block=False)
     if terminal is None:
         return  # the store said the stream was finished elsewhere (cancelled, reaped)
+    # The terminal record takes a slot too. Bounded: a stuck originating client is dropped
+    # by the send guard (which detaches it); without one, do not wait for ever.
+    with gevent.Timeout(config.send_timeout_s or 30.0, False):
+        run.wait_room()
     try:
         store.append(stream_id, terminal)  # wakes the watcher, which then returns
     except StoreUnavailable:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -240,6 +241,41 @@ def pair(make_server: MakeServer, redis_server: RedisServer) -> Iterator[tuple[S
            "STREAMER_HEARTBEAT_S": "0.5", "WEB_CONCURRENCY": "1",
            "STREAMER_GRACEFUL_TIMEOUT_S": "1"}
     yield make_server(env), make_server(env)
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_a_slow_originating_client_on_redis_gets_a_fast_stream_whole(
+        make_server: MakeServer, redis_server: RedisServer) -> None:
+    # A bound of 20 records, a producer of 3000 with no pause (~100 KB, more than the
+    # response's own 64 KiB buffer) and a client that reads 2 KiB at a time: the producer
+    # waits for it, through the socket's backpressure, instead of dropping its records.
+    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_RESUMABLE_MAX_RECORDS": "20",
+                          "STREAMER_HEARTBEAT_S": "0.5"})
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET /stream/data?count=3000&interval=0&resumable=1&format=ndjson HTTP/1.1"
+                 b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = b""
+    with sock:
+        while chunk := sock.recv(2048):
+            raw += chunk
+            time.sleep(0.001)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    text = _unchunk(body).decode()
+    records = decode(text.encode())
+    assert records == [*chunks(3000), End(3000)], records[-2:]
+
+
+def _unchunk(body: bytes) -> bytes:
+    out, rest = b"", body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, rest = out + rest[:size], rest[size + 2:]
 
 
 def kill_worker(server: Server) -> int:
