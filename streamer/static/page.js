@@ -232,7 +232,7 @@ $("chat-stop").addEventListener("click", () => chatController?.abort());
 
 // ---- EventSource view of a resumable stream ---------------------------------------------
 
-const sse = { source: null, id: null, token: null, lastId: 0, reconnects: 0 };
+const sse = { source: null, id: null, token: null, lastId: 0, reconnects: 0, refreshed: false };
 
 function sseLog(text, cls = "") {
   const li = document.createElement("li");
@@ -268,6 +268,7 @@ function sseOpen(afterId) {
   sse.source = source;
   source.onopen = () => setStatus($("sse-status"), "streaming");
   source.onmessage = (e) => {
+    sse.refreshed = false;
     sse.lastId = Number(e.lastEventId);
     sseLog(`#${e.lastEventId} ${e.data}`);
     sseInfo();
@@ -287,15 +288,36 @@ function sseOpen(afterId) {
       setStatus($("sse-status"), "reconnecting");
       sseLog(`connection lost after id ${sse.lastId}: reconnecting with Last-Event-ID`, "note");
       sseInfo();
-    } else if (sse.source === source) { // CLOSED: the browser gave up (e.g. 404)
+    } else if (sse.source === source) { // CLOSED: the browser gave up (e.g. 401, 404)
+      if (sse.token && apiKey && !sse.refreshed) return sseRefresh();
       sseFinish("incomplete", "the connection closed before the end record");
     }
   });
 }
 
+// A read token expires (STREAMER_TOKEN_TTL_S). With the key at hand, ask /streams/<id> for a
+// fresh one (any response to a key carries one) and carry on from the last id.
+async function sseRefresh() {
+  sse.refreshed = true;
+  sse.source?.close();
+  try {
+    const response = await fetch(
+      `/streams/${encodeURIComponent(sse.id)}?format=ndjson&last_event_id=${sse.lastId}`,
+      { headers: authHeaders() });
+    if (!response.ok) return sseFinish("error", await httpError(response));
+    sse.token = response.headers.get("X-Stream-Token");
+    await response.body.cancel();
+  } catch (err) {
+    return sseFinish("error", `request failed: ${err.message}`);
+  }
+  sseLog(`read token renewed: resuming after id ${sse.lastId}`, "note");
+  sseOpen(sse.lastId);
+}
+
 $("sse-start").addEventListener("click", async () => {
   sse.source?.close();
-  Object.assign(sse, { source: null, id: null, token: null, lastId: 0, reconnects: 0 });
+  Object.assign(sse, { source: null, id: null, token: null, lastId: 0, reconnects: 0,
+                       refreshed: false });
   $("sse-log").textContent = "";
   $("sse-start").disabled = true;
   setStatus($("sse-status"), "starting");
