@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import secrets
+import sys
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -16,6 +18,15 @@ from gunicorn.glogging import Logger
 from streamer.config import Config
 
 _cfg = Config.from_env()
+
+# Read tokens (streamer.tokens) must verify in every worker of this instance. Without
+# STREAMER_TOKEN_SECRET, make one random secret here, before the fork, for all of them; other
+# instances have their own, so a balancer in front of several needs the variable set.
+if _cfg.api_keys and not _cfg.token_secret:
+    os.environ["STREAMER_TOKEN_SECRET"] = secrets.token_urlsafe(32)
+    sys.stderr.write("WARNING streamer: STREAMER_TOKEN_SECRET is not set: read tokens are "
+                     "signed with a random secret of this instance; set one shared secret "
+                     "when several instances serve one client\n")
 
 bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
 # gunicorn's gevent worker, plus graceful shutdown of open streams, multi-worker metrics and

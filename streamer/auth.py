@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -36,6 +37,9 @@ from flask import Flask, Response, current_app, g, jsonify, request
 
 from .config import Config
 from .errors import StreamerError
+from .tokens import InvalidToken, signer_for
+
+log = logging.getLogger("streamer")
 
 # The extension's resume route is a stream: it takes a per-key slot while open.
 RESUME_ENDPOINTS = frozenset({"streamer.get_stream"})
@@ -148,6 +152,11 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
     app.extensions["streamer.key_slots"] = slots
     if not ring:
         return
+    signer = signer_for(config)
+    if not config.token_secret:
+        log.warning("STREAMER_TOKEN_SECRET is not set: stream read tokens are signed with a "
+                    "random secret of this process; set it when several workers or "
+                    "instances serve one client")
 
     @app.before_request
     def authenticate() -> Response | None:
@@ -159,6 +168,15 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
             return None  # open; a key sent anyway is checked and counted below
         if not request.url_rule:
             return None  # a 404 or 405 says nothing a key would protect
+        if endpoint in RESUME_ENDPOINTS and header is None and "token" in request.args:
+            # EventSource cannot send a header: a read token of this one stream instead.
+            try:
+                key_id = signer.verify(request.args["token"],
+                                       str((request.view_args or {}).get("stream_id")))
+            except InvalidToken as exc:
+                return _error(401, exc.type, exc.message)
+            # A stream started without a key (the open demo) is read without one too.
+            return _take_slot(key_id) if key_id else None
         token = bearer_token(header)
         if token is None:
             return unauthorized("this endpoint needs Authorization: Bearer <key>",
@@ -166,15 +184,20 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
         key_id = ring.match(token)
         if key_id is None:
             return unauthorized("the key is not valid", invalid=True)
-        g.streamer_key = key_id
         if endpoint in stream_names:
-            if not slots.acquire(key_id):
-                response = _error(429, "too_many_streams_for_key",
-                                  f"this key already has {slots.limit} open streams; "
-                                  "retry when one ends")
-                response.headers["Retry-After"] = "1"
-                return response
-            g.streamer_slot = key_id
+            return _take_slot(key_id)
+        g.streamer_key = key_id
+        return None
+
+    def _take_slot(key_id: str) -> Response | None:
+        g.streamer_key = key_id
+        if not slots.acquire(key_id):
+            response = _error(429, "too_many_streams_for_key",
+                              f"this key already has {slots.limit} open streams; "
+                              "retry when one ends")
+            response.headers["Retry-After"] = "1"
+            return response
+        g.streamer_slot = key_id
         return None
 
     @app.after_request

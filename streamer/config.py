@@ -69,6 +69,10 @@ class Config:
     body_timeout_s: float = 30.0
     # ... and at least this fast after the first 5 s, in bytes per second (0: no rate floor).
     body_min_rate: int = 500
+    # Read tokens for EventSource (streamer.tokens): HMAC secret (unset: random per process),
+    # and how long a token is accepted.
+    token_secret: str | None = None
+    token_ttl_s: float = 300.0
     # Test-only endpoints (never set in production).
     testing: bool = False
     # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
@@ -77,7 +81,7 @@ class Config:
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("openai_api_key", "api_keys"):
+        for name in ("openai_api_key", "api_keys", "token_secret"):
             if shown[name]:
                 shown[name] = "***"
         return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -92,12 +96,18 @@ class Config:
         key = get.str_("OPENAI_API_KEY")
         redis_var = "STREAMER_REDIS_URL" if get.str_("STREAMER_REDIS_URL") else "REDIS_URL"
         redis_url = get.str_(redis_var)
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"{redis_var} must start with redis://, rediss:// or unix://")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://",
+                                                   "redis+cluster://", "rediss+cluster://")):
+            raise ConfigError(f"{redis_var} must start with redis://, rediss://, unix:// or (a "
+                              "Redis Cluster) redis+cluster:// or rediss+cluster://")
         prefix = get.str_("STREAMER_STREAMS_PREFIX") or "/streams"
         if not _PREFIX.fullmatch(prefix):
             raise ConfigError("STREAMER_STREAMS_PREFIX must be a path such as /streams "
                               f"(no trailing slash), got {prefix[:80]!r}")
+        token_secret = get.str_("STREAMER_TOKEN_SECRET")
+        if token_secret is not None and len(token_secret) < 32:
+            raise ConfigError("STREAMER_TOKEN_SECRET must be at least 32 characters "
+                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
                               "openai" if key else "echo")
         if provider == "openai" and not key:
@@ -142,6 +152,8 @@ class Config:
             send_timeout_s=get.float_("STREAMER_SEND_TIMEOUT_S", 30.0, 0.0, 86400.0),
             body_timeout_s=get.float_("STREAMER_BODY_TIMEOUT_S", 30.0, 0.1, 3600.0),
             body_min_rate=get.int_("STREAMER_BODY_MIN_RATE", 500, 0, 1 << 30),
+            token_secret=token_secret,
+            token_ttl_s=get.float_("STREAMER_TOKEN_TTL_S", 300.0, 1.0, 86400.0),
             testing=get.bool_("STREAMER_TESTING", False),
             bench=get.bool_("STREAMER_BENCH", False),
         )

@@ -1,7 +1,7 @@
 """CORS for browsers, by allow-list (``STREAMER_CORS_ORIGINS``).
 
 An allowed ``Origin`` gets ``Access-Control-Allow-Origin`` echoed back (with ``Vary: Origin``)
-and may read ``X-Stream-Id`` and ``Retry-After``; preflights (``OPTIONS`` with
+and may read ``X-Stream-Id``, ``X-Stream-Token`` and ``Retry-After``; preflights (``OPTIONS`` with
 ``Access-Control-Request-Method``) are answered here with 204 before authentication, since a
 browser never sends credentials on a preflight. ``*`` in the list allows any origin and is
 sent as ``*``. Credentials (cookies) are never allowed: clients authenticate with a bearer
@@ -28,7 +28,7 @@ ALLOW_HEADERS = ("Authorization, Content-Type, Accept, Last-Event-ID, X-Streamer
                  "OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, "
                  "X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Retry-Count, "
                  "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout")
-EXPOSE_HEADERS = "X-Stream-Id, Retry-After"
+EXPOSE_HEADERS = "X-Stream-Id, X-Stream-Token, Retry-After"
 MAX_AGE_S = "600"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 

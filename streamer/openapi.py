@@ -49,8 +49,12 @@ def _stream(description: str, stream_id: bool = False) -> dict[str, Any]:
         },
     }
     if stream_id:
-        response["headers"] = {"X-Stream-Id": {
-            "schema": {"type": "string"}, "description": "the id of a resumable stream"}}
+        response["headers"] = {
+            "X-Stream-Id": {"schema": {"type": "string"},
+                            "description": "the id of a resumable stream"},
+            "X-Stream-Token": {"schema": {"type": "string"},
+                               "description": "with client keys: a short-lived read token "
+                                              "of this stream, for GET /streams/{id}?token="}}
     return response
 
 
@@ -76,10 +80,6 @@ _COMMON_ERRORS = {
 }
 
 _NOT_YOURS = _json_error("unknown or expired stream, or one that another key started")
-
-# A known defect (tests/test_openapi_live.py, xfail): a resumable producer that runs more than
-# STREAMER_RESUMABLE_MAX_RECORDS ahead of its first reader gets that reader a 410.
-_GONE = _json_error("resumable only: the stream's first records were already dropped")
 
 
 def _count_interval(default_count: int, default_interval: float) -> list[dict[str, Any]]:
@@ -156,7 +156,7 @@ def document(config: Config) -> dict[str, Any]:
             "parameters": [*_count_interval(1000, 1.0), _FORMAT,
                            _query("resumable", _BOOL, "run detached and resumable")],
             "responses": {"200": _stream("`data chunk i` records.", stream_id=True),
-                          **_COMMON_ERRORS, "410": _GONE}}},
+                          **_COMMON_ERRORS}}},
         "/stream/series": {"get": {
             "operationId": "stream_series", "summary": "numeric points for a chart",
             "parameters": [*_count_interval(200, 0.1), _FORMAT,
@@ -177,7 +177,6 @@ def document(config: Config) -> dict[str, Any]:
                 "413": _json_error("the body is larger than 1 MiB"),
                 "415": _json_error("the body is not sent as JSON"),
                 "422": _json_error("a field is missing or wrong; the message names it"),
-                "410": _GONE,
                 "502": _json_error("the upstream model API failed"),
                 "504": _json_error("the upstream did not answer in time"),
             }}},
@@ -191,6 +190,10 @@ def document(config: Config) -> dict[str, Any]:
                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
                     _query("last_event_id", {"type": "string", "pattern": "^[0-9]{1,18}$"},
                            "the last id seen, if no Last-Event-ID header"),
+                    _query("token", {"type": "string"},
+                           "instead of Authorization (EventSource): this stream's read token "
+                           "from X-Stream-Token; 401 invalid_token if wrong or expired",
+                           empty=False),
                 ],
                 "responses": {"200": _stream("The records after the last id, then live ones.",
                                              stream_id=True),

@@ -37,31 +37,43 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import gevent
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
+from gevent.pool import Group
 
 from .auth import key_of_request, take_producer_slot, unauthorized
 from .config import Config
 from .context import current_config, current_registry, current_store
 from .errors import NotFound, StoreUnavailable, StreamerError, StreamTimeout, Unavailable
 from .framing import Encoder
+from .origin import OriginReader
 from .records import Data, End, Error, Ping
 from .registry import StreamRegistry
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
+from .tokens import TOKEN_HEADER, signer_for
 
 log = logging.getLogger("streamer")
 
 STORE_EXTENSION = "streamer.store"
 
+# This process's running producers, so that a worker's graceful shutdown can let them finish
+# (wait_for_producers) while their readers reconnect to another instance.
+_producers = Group()
+
 
 def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config, *,
                     owner: str | None = None, registry: StreamRegistry | None = None,
-                    on_stop: Callable[[], None] | None = None) -> str:
+                    on_stop: Callable[[], None] | None = None,
+                    origin: OriginReader | None = None) -> str:
     """Create a stream, start ``producer`` writing to it in the background, return its id.
 
     ``owner`` (a key id) is recorded with the stream and limited to ``max_streams_per_key``
     running streams in the store; with ``registry`` the producer counts toward the worker's
     ``max_streams`` while it runs; ``on_stop`` runs when it stops (or if it never starts).
+    With ``origin`` (the reader that started it, in this worker) the producer never runs so
+    far ahead of that reader that the store's bound drops a record it has not read
+    (:mod:`streamer.origin`).
+
     Raises ``StoreUnavailable`` / ``Unavailable`` (503) or a 429 if the store cannot take it;
     the producer is then closed without having run.
 
@@ -77,7 +89,7 @@ def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config,
         raise
     if registry is not None:
         registry.detached += 1
-    gevent.spawn(_run, producer, store, stream_id, config, registry, on_stop)
+    _producers.spawn(_run, producer, store, stream_id, config, registry, on_stop, origin)
     return stream_id
 
 
@@ -89,35 +101,64 @@ def check_owner(stream_id: str) -> str:
     return stream_id
 
 
+def wait_for_producers(timeout: float) -> int:
+    """Wait up to ``timeout`` s for this process's resumable producers to finish; how many
+    are still running. For a worker's graceful shutdown: its readers were told to reconnect
+    elsewhere, and the records they are waiting for keep coming (to the store) meanwhile."""
+    _producers.join(timeout=max(0.0, timeout))
+    return len(_producers)
+
+
 def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
-           block_s: float = 1.0) -> Iterator[Entry]:
+           block_s: float = 1.0, origin: OriginReader | None = None) -> Iterator[Entry]:
     """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
     ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
 
-    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`)."""
+    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`). With
+    ``origin``, this reader is the one that started the stream: it tells the producer how
+    far it has read, and when it stops."""
     last = after_id
-    while True:
-        records = store.read(stream_id, last, block_s)
-        if not records:
-            store.reap(stream_id)
-            continue
-        for record in records:
-            yield record
-            if not isinstance(record, Data):
-                return
-            last = record.id
+    try:
+        while True:
+            records = store.read(stream_id, last, block_s)
+            if not records:
+                store.reap(stream_id)
+                continue
+            for record in records:
+                yield record
+                if not isinstance(record, Data):
+                    return
+                last = record.id
+            if origin is not None:
+                origin.advance(last)
+    finally:
+        if origin is not None:
+            origin.detach()
 
 
 def follow_response(stream_id: str, after_id: int = 0, *, fmt: str | None = None,
                     headers: dict[str, str] | None = None,
-                    encoder: type[Encoder] | None = None) -> Response:
+                    encoder: type[Encoder] | None = None,
+                    origin: OriginReader | None = None) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
     (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
-    first byte)."""
+    first byte). ``origin``: this reader started the stream (backpressure, streamer.origin)."""
     config = current_config()
-    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config))
+    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config),
+                    origin=origin)
     return stream_for_request(reader, first_id=after_id + 1, fmt=fmt, encoder=encoder,
-                              headers={**(headers or {}), "X-Stream-Id": stream_id})
+                              headers={**(headers or {}), "X-Stream-Id": stream_id,
+                                       **_token_header(stream_id)})
+
+
+def _token_header(stream_id: str) -> dict[str, str]:
+    """With client keys, a read token for ``EventSource`` (:mod:`streamer.tokens`), for the
+    key this request used. A reader that came with a token gets none: tokens do not renew
+    themselves."""
+    config = current_config()
+    if not config.api_keys or "token" in request.args:
+        return {}
+    return {TOKEN_HEADER: signer_for(config).issue(stream_id, key_of_request())}
 
 
 def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
@@ -158,13 +199,21 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
         if release is not None:
             release()
         raise
+    origin = OriginReader()
     try:
         stream_id = start_resumable(_in_app_context(app, opened), current_store(), config,
-                                    owner=owner, registry=registry, on_stop=release)
+                                    owner=owner, registry=registry, on_stop=release,
+                                    origin=origin)
     except BaseException:
         _close(opened)  # the wrapper never started, so it cannot close it
         raise
-    return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder)
+    try:
+        return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder,
+                               origin=origin)
+    except BaseException:
+        origin.detach()  # no reader after all: the producer must not wait for one
+        raise
+
 
 def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None, Any]:
     with app.app_context():
@@ -230,27 +279,36 @@ def _block_s(config: Config) -> float:
 class _Run:
     """One resumable producer: the runner greenlet and its lease watcher."""
 
-    def __init__(self, store: StreamStore, stream_id: str, config: Config) -> None:
+    def __init__(self, store: StreamStore, stream_id: str, config: Config,
+                 origin: OriginReader | None) -> None:
         self.store, self.stream_id, self.config = store, stream_id, config
+        self.origin = origin
+        self.count = 0  # data records appended
         self.finishing = False
+
+    def wait_room(self) -> None:
+        """Backpressure: wait until the next record (data or terminal) cannot push out one
+        the originating reader has not read yet."""
+        if self.origin is not None:
+            self.origin.wait_room(self.count + 1, self.config.resumable_max_records)
 
     def pump(self, it: Iterator[Any]) -> Entry | None:
         """Append the producer's records; the terminal record to write, or None when the
         store said the stream is already finished (cancelled) or gone."""
-        count = 0
         while True:
             try:
                 item = next(it)
             except StopIteration as stop:
-                return End(count, stop.value if isinstance(stop.value, dict) else {})
+                return End(self.count, stop.value if isinstance(stop.value, dict) else {})
             if isinstance(item, Ping):
                 continue
             if isinstance(item, End | Error):
                 return item
             payload = item.data if isinstance(item, Data) else item
-            if not self.store.append(self.stream_id, Data(count + 1, payload)):
+            self.wait_room()
+            if not self.store.append(self.stream_id, Data(self.count + 1, payload)):
                 return None
-            count += 1
+            self.count += 1
 
     def watch(self, runner: gevent.Greenlet) -> None:
         """Renew the lease every ``lease_s/3``; kill the runner when the store says stop."""
@@ -269,9 +327,10 @@ class _Run:
 
 def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config,
          registry: StreamRegistry | None = None,
-         on_stop: Callable[[], None] | None = None) -> None:
+         on_stop: Callable[[], None] | None = None,
+         origin: OriginReader | None = None) -> None:
     try:
-        _produce(producer, store, stream_id, config)
+        _produce(producer, store, stream_id, config, origin)
     finally:
         if registry is not None:
             registry.detached -= 1
@@ -280,8 +339,8 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
 
 
 def _produce(producer: Iterable[Any], store: StreamStore, stream_id: str,
-             config: Config) -> None:
-    run = _Run(store, stream_id, config)
+             config: Config, origin: OriginReader | None) -> None:
+    run = _Run(store, stream_id, config, origin)
     watcher = gevent.spawn(run.watch, gevent.getcurrent())
     it = iter(producer)
     terminal: Entry | None = None
@@ -310,6 +369,10 @@ def _produce(producer: Iterable[Any], store: StreamStore, stream_id: str,
             watcher.kill(block=False)
     if terminal is None:
         return  # the store said the stream was finished elsewhere (cancelled, reaped)
+    # The terminal record takes a slot too. Bounded: a stuck originating client is dropped
+    # by the send guard (which detaches it); without one, do not wait for ever.
+    with gevent.Timeout(config.send_timeout_s or 30.0, False):
+        run.wait_room()
     try:
         store.append(stream_id, terminal)  # wakes the watcher, which then returns
     except StoreUnavailable:

@@ -12,6 +12,9 @@ line) adds:
   ``PROMETHEUS_MULTIPROC_DIR`` set in the master before any worker imports it. Unless the
   operator set it, the master makes a fresh folder (removed when it exits); each worker marks
   its live gauges dead when it exits.
+- **resumable producers outlive a graceful stop**: once its connections are closed, the worker
+  lets its running resumable producers finish within what is left of ``graceful_timeout``, so
+  readers that reconnect elsewhere keep getting records.
 - **JSON refusals**: gunicorn's own answers to malformed request heads (400, 414, 431, 501)
   keep their status but carry ``{"error": {"type", "message"}}`` instead of HTML
   (:mod:`streamer.refusals`).
@@ -23,6 +26,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 import gevent
@@ -63,6 +67,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def run(self) -> None:
         gevent.spawn(self._end_streams_on_shutdown)
         super().run()
+        self._drain_producers()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # gunicorn picks the status and logs; its HTML body is captured and replaced.
@@ -75,8 +80,28 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
         while self.alive:
             gevent.sleep(_POLL_S)
+        self._stopping_since = time.monotonic()
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
+
+
+    def _drain_producers(self) -> None:
+        """The connections are closed; before the process goes, let its resumable producers
+        finish (their readers reconnect to another instance and keep getting records), within
+        what is left of the graceful timeout. A stream still running then ends as
+        ``producer_lost`` a lease later, as after a crash."""
+        since = getattr(self, "_stopping_since", None)
+        if since is None:
+            return  # not a graceful stop
+        from .resumable import wait_for_producers
+
+        deadline = since + self.cfg.graceful_timeout - 1.0
+        left = wait_for_producers(0)
+        if left:
+            # (gunicorn has closed the worker's heartbeat file by now: no notify() here. The
+            # master SIGKILLs at the graceful timeout; this ends a second before.)
+            left = wait_for_producers(deadline - time.monotonic())
+        self.log.info("shutdown: %d resumable producers still running", left)
 
 
 def _mark_dead(pid: int) -> None:

@@ -26,12 +26,13 @@ def free_port() -> int:
 class Server:
     """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs.
 
-    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/test_package.py)."""
+    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/test_package.py);
+    ``port`` restarts a server in place (tests/test_scale_out.py)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, *,
                  argv: Callable[[int], list[str]] | None = None, cwd: Path = ROOT,
-                 ready_path: str = "/healthz") -> None:
-        self.port = free_port()
+                 ready_path: str = "/healthz", port: int | None = None) -> None:
+        self.port = port or free_port()
         self.ready_path = ready_path
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path

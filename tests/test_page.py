@@ -354,3 +354,55 @@ def test_api_key_goes_in_the_authorization_header_only(page_server: Server, tab:
                                "document.cookie]")
     assert stored == [0, 0, ""]
     tab.assert_no_console_errors()
+
+
+@pytest.mark.timeout(60)
+def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any,
+                                                                 tab: Tab) -> None:
+    # EventSource cannot send Authorization: the page reads /streams/<id> with the stream's
+    # short-lived read token (X-Stream-Token), resumes included; the key never enters a URL.
+    key = "page-token-key-123"
+    srv: Server = make_server({"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40,
+                               "STREAMER_HEARTBEAT_S": "0.5"})
+    urls: list[str] = []
+    tab.page.on("request", lambda request: urls.append(request.url))
+    tab.open(srv, sse="/stream/data?count=8&interval=0.2&resumable=1")
+    tab.page.fill("#api-key", key)
+    tab.page.click("#sse-start")
+    tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 2")
+    tab.page.click("#sse-resume")
+    assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
+        "#sse-detail")
+    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
+                                          "e.textContent)")
+    assert lines == [f"#{i} data chunk {i}\n" for i in range(1, 9)] + ["end: 8 records"]
+    readers = [u for u in urls if "/streams/" in u]
+    assert len(readers) == 2 and all("token=" in u for u in readers), readers
+    assert not [u for u in urls if key in u]
+    tab.assert_no_console_errors()
+
+
+@pytest.mark.timeout(60)
+def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any,
+                                                              tab: Tab) -> None:
+    # Tokens live 1 s here: the resume after 2 s is refused (401), and the page, which has
+    # the key, fetches a fresh token from /streams/<id> and carries on: nothing lost.
+    key = "page-token-key-456"
+    srv: Server = make_server({"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40,
+                               "STREAMER_TOKEN_TTL_S": "1", "STREAMER_HEARTBEAT_S": "0.5"})
+    tab.open(srv, sse="/stream/data?count=12&interval=0.4&resumable=1")
+    tab.page.fill("#api-key", key)
+    tab.page.click("#sse-start")
+    tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 2")
+    time.sleep(1.5)  # the token has expired
+    tab.page.click("#sse-resume")
+    assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
+        "#sse-detail")
+    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
+                                          "e.textContent)")
+    assert lines == [f"#{i} data chunk {i}\n" for i in range(1, 13)] + ["end: 12 records"]
+    notes = tab.page.eval_on_selector_all("#sse-log li.note", "els => els.map(e => "
+                                          "e.textContent)")
+    assert any("read token renewed" in n for n in notes), notes
+    tab.assert_no_console_errors(allow=re.compile(
+        r"^Failed to load resource: the server responded with a status of 401"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -169,6 +170,29 @@ def test_the_producer_runs_on_after_its_reader_leaves(client: FlaskClient) -> No
 
 
 @pytest.mark.timeout(20)
+def test_the_originating_reader_holds_a_fast_producer_back_until_it_leaves() -> None:
+    # A store bound of 5 records and a producer of 200 with no pause: the reader that started
+    # the stream still gets all of it (tests/test_openapi.py has the 410 this used to be).
+    # Once it leaves, the producer runs free to the end; the bound then keeps only the tail.
+    client = create_app(Config(heartbeat_s=0.2, max_stream_s=10, lease_s=1.0,
+                               resumable_max_records=5)).test_client()
+    whole = client.get("/stream/data?count=200&interval=0&resumable=1&format=ndjson")
+    assert decode(whole.data) == [*chunks(200), End(200)]
+    left = client.get("/stream/data?count=200&interval=0&resumable=1&format=ndjson",
+                      buffered=False)
+    sid = left.headers["X-Stream-Id"]
+    next(iter(left.response))
+    left.close()
+    tail = wait_for(lambda: _tail(client, sid), 5, "the producer to finish once free")
+    assert tail == [*chunks(200)[196:], End(200)]
+
+
+def _tail(client: FlaskClient, sid: str) -> list[Record] | None:
+    response = client.get(f"/streams/{sid}?format=ndjson", headers={"Last-Event-ID": "196"})
+    return decode(response.data) if response.status_code == 200 else None
+
+
+@pytest.mark.timeout(20)
 def test_stream_errors_are_json(client: FlaskClient) -> None:
     unknown = client.get("/streams/" + "x" * 43)
     assert unknown.status_code == 404
@@ -252,6 +276,41 @@ def pair(make_server: MakeServer, redis_server: RedisServer) -> Iterator[tuple[S
            "STREAMER_HEARTBEAT_S": "0.5", "WEB_CONCURRENCY": "1",
            "STREAMER_GRACEFUL_TIMEOUT_S": "1"}
     yield make_server(env), make_server(env)
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_a_slow_originating_client_on_redis_gets_a_fast_stream_whole(
+        make_server: MakeServer, redis_server: RedisServer) -> None:
+    # A bound of 20 records, a producer of 3000 with no pause (~100 KB, more than the
+    # response's own 64 KiB buffer) and a client that reads 2 KiB at a time: the producer
+    # waits for it, through the socket's backpressure, instead of dropping its records.
+    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_RESUMABLE_MAX_RECORDS": "20",
+                          "STREAMER_HEARTBEAT_S": "0.5"})
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET /stream/data?count=3000&interval=0&resumable=1&format=ndjson HTTP/1.1"
+                 b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = b""
+    with sock:
+        while chunk := sock.recv(2048):
+            raw += chunk
+            time.sleep(0.001)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    text = _unchunk(body).decode()
+    records = decode(text.encode())
+    assert records == [*chunks(3000), End(3000)], records[-2:]
+
+
+def _unchunk(body: bytes) -> bytes:
+    out, rest = b"", body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, rest = out + rest[:size], rest[size + 2:]
 
 
 def kill_worker(server: Server) -> int:

@@ -23,14 +23,15 @@ from streamer.records import Data, End, Error
 from streamer.store import StreamStore, new_stream_id, open_store, valid_stream_id
 from streamer.store.memory import MemoryStore
 
+from .redis_cluster_fixture import RedisCluster, redis_cluster
 from .redis_fixture import RedisServer, fresh_redis, redis_server
 
-__all__ = ["fresh_redis", "redis_server"]  # fixtures, imported for pytest
+__all__ = ["fresh_redis", "redis_cluster", "redis_server"]  # fixtures, imported for pytest
 
 MakeStore = Callable[..., StreamStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
     """Build a store of the parametrized backend with config overrides; closed afterwards."""
     stores: list[StreamStore] = []
@@ -40,6 +41,9 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
         if request.param == "redis":
             server: RedisServer = request.getfixturevalue("redis_server")
             cfg = cfg.with_(redis_url=server.url)
+        elif request.param == "redis-cluster":
+            cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+            cfg = cfg.with_(redis_url=cluster.url)
         store = open_store(cfg)
         stores.append(store)
         return store

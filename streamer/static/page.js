@@ -232,7 +232,7 @@ $("chat-stop").addEventListener("click", () => chatController?.abort());
 
 // ---- EventSource view of a resumable stream ---------------------------------------------
 
-const sse = { source: null, id: null, lastId: 0, reconnects: 0 };
+const sse = { source: null, id: null, token: null, lastId: 0, reconnects: 0, refreshed: false };
 
 function sseLog(text, cls = "") {
   const li = document.createElement("li");
@@ -258,13 +258,17 @@ function sseFinish(state, detail = "") {
 }
 
 // EventSource reconnects by itself to the same URL and sends Last-Event-ID, and
-// /streams/<id> replays what came after it: nothing is lost or repeated.
+// /streams/<id> replays what came after it: nothing is lost or repeated. It cannot send
+// Authorization: with keys on, the short-lived read token of this one stream (X-Stream-Token)
+// goes in the URL instead; it reads this stream and nothing else.
 function sseOpen(afterId) {
-  const query = afterId ? `&last_event_id=${afterId}` : "";
+  let query = afterId ? `&last_event_id=${afterId}` : "";
+  if (sse.token) query += `&token=${encodeURIComponent(sse.token)}`;
   const source = new EventSource(`/streams/${encodeURIComponent(sse.id)}?format=sse${query}`);
   sse.source = source;
   source.onopen = () => setStatus($("sse-status"), "streaming");
   source.onmessage = (e) => {
+    sse.refreshed = false;
     sse.lastId = Number(e.lastEventId);
     sseLog(`#${e.lastEventId} ${e.data}`);
     sseInfo();
@@ -284,15 +288,36 @@ function sseOpen(afterId) {
       setStatus($("sse-status"), "reconnecting");
       sseLog(`connection lost after id ${sse.lastId}: reconnecting with Last-Event-ID`, "note");
       sseInfo();
-    } else if (sse.source === source) { // CLOSED: the browser gave up (e.g. 404)
+    } else if (sse.source === source) { // CLOSED: the browser gave up (e.g. 401, 404)
+      if (sse.token && apiKey && !sse.refreshed) return sseRefresh();
       sseFinish("incomplete", "the connection closed before the end record");
     }
   });
 }
 
+// A read token expires (STREAMER_TOKEN_TTL_S). With the key at hand, ask /streams/<id> for a
+// fresh one (any response to a key carries one) and carry on from the last id.
+async function sseRefresh() {
+  sse.refreshed = true;
+  sse.source?.close();
+  try {
+    const response = await fetch(
+      `/streams/${encodeURIComponent(sse.id)}?format=ndjson&last_event_id=${sse.lastId}`,
+      { headers: authHeaders() });
+    if (!response.ok) return sseFinish("error", await httpError(response));
+    sse.token = response.headers.get("X-Stream-Token");
+    await response.body.cancel();
+  } catch (err) {
+    return sseFinish("error", `request failed: ${err.message}`);
+  }
+  sseLog(`read token renewed: resuming after id ${sse.lastId}`, "note");
+  sseOpen(sse.lastId);
+}
+
 $("sse-start").addEventListener("click", async () => {
   sse.source?.close();
-  Object.assign(sse, { source: null, id: null, lastId: 0, reconnects: 0 });
+  Object.assign(sse, { source: null, id: null, token: null, lastId: 0, reconnects: 0,
+                       refreshed: false });
   $("sse-log").textContent = "";
   $("sse-start").disabled = true;
   setStatus($("sse-status"), "starting");
@@ -303,6 +328,7 @@ $("sse-start").addEventListener("click", async () => {
                                  { headers: authHeaders({ Accept: "application/x-ndjson" }) });
     if (!response.ok) return sseFinish("error", await httpError(response));
     sse.id = response.headers.get("X-Stream-Id");
+    sse.token = response.headers.get("X-Stream-Token");
     await response.body.cancel();
     if (!sse.id) return sseFinish("error", "no X-Stream-Id: the stream is not resumable");
   } catch (err) {

@@ -56,6 +56,7 @@ from ..errors import NotFound, RecordsExpired, StoreUnavailable
 from ..framing import NDJSON
 from ..records import Data, End, Error
 from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
+from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
 from .redis_stops import CHANNEL, StopListener
 
 log = logging.getLogger("streamer")
@@ -157,14 +158,26 @@ class RedisStore(StreamStore):
             "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
             "timeout": timeout,  # waiting for a free connection in the pool
         }
-        quick_pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=max(2, config.redis_max_connections // 4),
-            socket_timeout=timeout, **common)
-        blocking_pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=config.redis_max_connections,
-            socket_timeout=timeout + MAX_BLOCK_S, **common)
-        self._quick = redis.Redis(connection_pool=quick_pool)
-        self._blocking = redis.Redis(connection_pool=blocking_pool)
+        quick_max = max(2, config.redis_max_connections // 4)
+        self._quick: Any
+        self._blocking: Any
+        if is_cluster_url(url):
+            # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
+            self._quick = LazyCluster(url, max_connections=quick_max, socket_timeout=timeout,
+                                      connection_pool_class=redis.BlockingConnectionPool,
+                                      **common)
+            self._blocking = LazyCluster(url, max_connections=config.redis_max_connections,
+                                         socket_timeout=timeout + MAX_BLOCK_S,
+                                         connection_pool_class=redis.BlockingConnectionPool,
+                                         **common)
+        else:
+            quick_pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=quick_max, socket_timeout=timeout, **common)
+            blocking_pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S, **common)
+            self._quick = redis.Redis(connection_pool=quick_pool)
+            self._blocking = redis.Redis(connection_pool=blocking_pool)
         self._append = self._quick.register_script(_APPEND)
         self._renew = self._quick.register_script(_RENEW)
         self._slot = self._quick.register_script(_SLOT)
@@ -179,8 +192,12 @@ class RedisStore(StreamStore):
         self._warned_at = -WARN_EVERY_S
 
     def _subscriber(self) -> Any:
-        """A pub/sub on a connection of its own (not pooled: it is held for good)."""
-        client = redis.Redis.from_url(self.config.redis_url or "", protocol=2,
+        """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
+        one node's: PUBLISH reaches the subscribers of every node."""
+        url = self.config.redis_url or ""
+        if is_cluster_url(url):
+            url = split_cluster_url(url)[0]
+        client = redis.Redis.from_url(url, protocol=2,
                                       socket_connect_timeout=self.config.redis_timeout_s,
                                       socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S)
         return client.pubsub()  # type: ignore[no-untyped-call]
@@ -193,8 +210,9 @@ class RedisStore(StreamStore):
         self._stops.close()
         self._quick.close()
         self._blocking.close()
-        self._quick.connection_pool.disconnect()
-        self._blocking.connection_pool.disconnect()
+        if not isinstance(self._quick, LazyCluster):
+            self._quick.connection_pool.disconnect()
+            self._blocking.connection_pool.disconnect()
 
     def ping(self) -> None:
         if self._blocked >= self._blocking_max:

@@ -1,0 +1,94 @@
+"""A real 3-master Redis Cluster for the tests: three ``redis-server --cluster-enabled yes`` on
+free loopback ports (each with its cluster bus on a free port of its own, ``--cluster-port``,
+since port+10000 may be taken or out of range), joined by ``redis-cli --cluster create``.
+
+``redis_cluster`` (session) is shared; stream ids are random, so tests do not clash. Where it
+cannot start: fails in CI, skips elsewhere (as tests/redis_fixture.py does).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .redis_fixture import _free_port, _unavailable
+
+
+class RedisCluster:
+    """Three masters, no replicas; ``url`` is the ``redis+cluster://`` form for REDIS_URL."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.workdir = workdir
+        self.ports = [_free_port() for _ in range(masters)]
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, timeout: float = 30.0) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            _unavailable("redis-server/redis-cli are not on PATH (apt-get install redis-server)")
+            return
+        for port in self.ports:
+            node = self.workdir / str(port)
+            node.mkdir(exist_ok=True)
+            self.procs.append(subprocess.Popen(
+                [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(node), "--logfile", str(node / "log"),
+                 "--protected-mode", "no", "--cluster-enabled", "yes",
+                 "--cluster-config-file", str(node / "nodes.conf"),
+                 "--cluster-port", str(_free_port()), "--cluster-node-timeout", "2000"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            while not self._cli(cli, port, "PING").startswith("PONG"):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    _unavailable(f"a cluster node on {port} did not answer PING")
+                time.sleep(0.05)
+        created = subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True, text=True, timeout=timeout, check=False)
+        if created.returncode != 0:
+            self.stop()
+            _unavailable(f"redis-cli --cluster create failed:\n{created.stdout[-2000:]}")
+        while not all("cluster_state:ok" in self._cli(cli, p, "CLUSTER", "INFO")
+                      for p in self.ports):
+            if time.monotonic() > deadline:
+                self.stop()
+                _unavailable(f"the cluster did not reach cluster_state:ok in {timeout} s")
+            time.sleep(0.1)
+
+    @staticmethod
+    def _cli(cli: str, port: int, *command: str) -> str:
+        try:
+            return subprocess.run([cli, "-h", "127.0.0.1", "-p", str(port), *command],
+                                  capture_output=True, text=True, timeout=5,
+                                  check=False).stdout
+        except subprocess.TimeoutExpired:
+            return ""
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self.procs = []
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
