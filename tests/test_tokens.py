@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import gevent
 import pytest
 import requests
 from flask.testing import FlaskClient
@@ -118,18 +119,28 @@ def test_a_token_reads_its_own_stream_and_nothing_else(client: FlaskClient) -> N
 
 @pytest.mark.timeout(20)
 def test_a_token_reader_counts_against_the_key_that_started_the_stream() -> None:
+    # Two slots: starting a resumable stream takes one for its reader and one for its producer.
     client = create_app({**KEYS, "STREAMER_OPEN_DEMO": "false",
-                         "STREAMER_MAX_STREAMS_PER_KEY": "1"}).test_client()
+                         "STREAMER_MAX_STREAMS_PER_KEY": "2"}).test_client()
     sid, token = started(client)
+    whole = client.get(f"/streams/{sid}?format=ndjson&token={token}")
+    assert b'"event":"end"' in whole.data  # the producer has finished...
+    whole.close()
+    deadline = time.monotonic() + 5
+    while client.application.extensions["streamer.key_slots"].count("key2"):
+        assert time.monotonic() < deadline, "the producer's slot was never given back"
+        gevent.sleep(0.01)  # ...and gives its slot back as its greenlet ends
     held = client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False)
-    assert held.status_code == 200
+    other = client.get("/stream/data?count=1&interval=0", headers=BEARER, buffered=False)
+    assert held.status_code == 200 and other.status_code == 200
     try:
         busy = client.get("/stream/data?count=1&interval=0", headers=BEARER)
-        assert busy.status_code == 429  # key2's one slot is the token reader's
+        assert busy.status_code == 429  # key2's two slots: the token reader's and the other
         assert client.get("/stream/data?count=1&interval=0", headers={
             "Authorization": "Bearer k-one-1234567890"}).status_code == 200
     finally:
         held.close()
+        other.close()
 
 
 def test_without_keys_there_is_no_token() -> None:
