@@ -19,9 +19,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..auth import key_of_request
 from ..context import EXTENSION, current_config
 from ..disconnect import DisconnectWatcher
-from ..errors import BadRequest, StreamerError, StreamTimeout
+from ..errors import StreamerError, StreamTimeout
 from ..response import stream_for_request
-from ..resumable import follow_response, resumable_response
+from ..resumable import check_owner, follow_response, resumable_response
+from ..routes import last_event_id
 from ..store import valid_stream_id
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, counted, finish_reason
 from .errors import error_object
@@ -86,7 +87,7 @@ def follow_stream(stream_id: str) -> Response:
     """A resumable answer from after ``Last-Event-ID`` (or ``?last_event_id=``), in the same
     chunk format, ids included, until ``data: [DONE]``."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    return follow_response(valid_stream_id(stream_id), _last_event_id(raw),
+    return follow_response(check_owner(valid_stream_id(stream_id)), last_event_id(raw),
                            encoder=ResumableChunkSSE)
 
 
@@ -105,14 +106,6 @@ def model(model: str) -> Response:
 
 def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "streamer"}
-
-
-def _last_event_id(raw: str) -> int:
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {raw[:40]!r}",
-                         type="invalid_last_event_id")
-    return int(raw)
 
 
 # -- stream: false ----------------------------------------------------------------------------
