@@ -27,7 +27,7 @@ reliably and more cheaply:
 
 This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, read from
 Flask 3.1.3 (``flask/ctx.py``: ``RequestContext.push`` / ``pop``);
-tests/test_extension.py fails if they change.
+tests/unit/test_extension.py fails if they change.
 """
 
 from __future__ import annotations

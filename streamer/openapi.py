@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the service, served at ``/openapi.json``.
 
-Written by hand, as data, next to the routes it describes; ``tests/test_openapi.py`` keeps the
+Written by hand, as data, next to the routes it describes; ``tests/unit/test_openapi.py`` keeps the
 two in step (every route is documented, every documented path is a route) and schemathesis
 checks live responses against it. The streaming responses are documented by media type
 (``text/plain``, ``application/x-ndjson``, ``text/event-stream``) with the record shapes of

@@ -1,6 +1,6 @@
 """Checks of streamer.adapter in a gevent-patched process, as under gunicorn's gevent worker.
 
-Run by tests/test_adapter.py in a subprocess (the test process itself stays unpatched). Prints
+Run by tests/real/test_adapter_live.py in a subprocess (the test process stays unpatched). Prints
 one JSON object: {check name: result}. Every check runs under a gevent.Timeout, so a hang
 becomes an "error" entry instead of a stuck process.
 """

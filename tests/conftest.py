@@ -26,8 +26,8 @@ def free_port() -> int:
 class Server:
     """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs.
 
-    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/test_package.py);
-    ``port`` restarts a server in place (tests/test_scale_out.py)."""
+    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/real/test_package.py);
+    ``port`` restarts a server in place (tests/real/test_scale_out.py)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, *,
                  argv: Callable[[int], list[str]] | None = None, cwd: Path = ROOT,

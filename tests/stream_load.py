@@ -1,4 +1,5 @@
-"""A small asyncio HTTP/1.1 client for many concurrent NDJSON streams (tests/test_scale_out.py).
+"""A small asyncio HTTP/1.1 client for many concurrent NDJSON streams
+(tests/real/test_scale_out.py).
 
 One coroutine per stream, on raw asyncio connections (TLS or not): it times the first data
 record from the moment the request was written, decodes the chunked body itself (so a body

@@ -1,5 +1,5 @@
 // The official openai npm package against streamer's /v1 API; driven by
-// tests/test_openai_node.py, which starts the server. One JSON line of results on stdout.
+// tests/real/test_openai_node.py, which starts the server. One JSON line of results on stdout.
 //
 //   node openai_client.mjs stream <baseURL> <model> [usage|resumable]
 //                                                              the text, chunks and usage

@@ -1,0 +1,102 @@
+"""The stream store on a real 3-master Redis Cluster (tests/redis_cluster_fixture.py).
+
+tests/real/test_store_redis.py runs the whole store contract on the cluster too (``redis-cluster``);
+here: what only a cluster has (slots, several nodes, the URL form) and the service on it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+from redis.cluster import RedisCluster as PyRedisCluster
+
+from streamer.config import Config
+from streamer.errors import ConfigError, StoreUnavailable
+from streamer.records import Data, End
+from streamer.store import new_stream_id, open_store
+from streamer.store.redis_cluster import split_cluster_url
+
+from ..conftest import Server
+from ..redis_cluster_fixture import RedisCluster, redis_cluster
+
+__all__ = ["redis_cluster"]  # a fixture, imported for pytest
+
+
+def test_the_cluster_url_form() -> None:
+    assert split_cluster_url("redis+cluster://127.0.0.1:7000") == ("redis://127.0.0.1:7000", [])
+    assert split_cluster_url("rediss+cluster://u:p@a:1,b:2,c:3/0?ssl_cert_reqs=none") == (
+        "rediss://u:p@a:1/0?ssl_cert_reqs=none", [("b", 2), ("c", 3)])
+    with pytest.raises(ValueError, match="host:port"):
+        split_cluster_url("redis+cluster://a:1,b")
+    assert Config.from_env({"REDIS_URL": "redis+cluster://a:1,b:2"}).redis_url
+    with pytest.raises(ConfigError, match="redis\\+cluster://"):
+        Config.from_env({"REDIS_URL": "cluster://a:1"})
+
+
+@pytest.mark.timeout(30)
+def test_each_streams_keys_share_a_slot_and_streams_spread_over_the_masters(
+        redis_cluster: RedisCluster) -> None:
+    store = open_store(Config(redis_url=redis_cluster.url))
+    first, _ = split_cluster_url(redis_cluster.url)
+    client = PyRedisCluster.from_url(first)
+    try:
+        owners = set()
+        for _ in range(30):
+            sid = new_stream_id()
+            store.create(sid)
+            assert store.append(sid, Data(1, "x")) and store.append(sid, End(1))
+            keys = [f"streamer:{{{sid}}}:{k}" for k in ("meta", "log", "lease", "cancel")]
+            assert all(client.exists(k) for k in keys[:2])  # a finished stream's
+            slots = {client.keyslot(k) for k in keys}
+            assert len(slots) == 1  # one slot: the scripts and blocking reads are legal
+            owners.add(client.get_node_from_key(keys[0]).name)
+            assert store.read(sid, 0, 0) == [Data(1, "x"), End(1)]
+        assert len(owners) == 3, owners  # and the cluster really shares the load
+    finally:
+        client.close()
+        store.close()
+
+
+@pytest.mark.timeout(30)
+def test_an_unreachable_cluster_is_a_prompt_store_unavailable_and_nothing_connects_early(
+        ) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = open_store(Config(redis_url=f"redis+cluster://127.0.0.1:{port}",
+                              redis_timeout_s=0.5))  # no error here: nothing connected yet
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+        with pytest.raises(StoreUnavailable):
+            store.create(new_stream_id())
+        assert time.monotonic() - start < 10
+    finally:
+        store.close()
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_two_instances_on_the_cluster_resume_each_others_streams(
+        make_server: Callable[..., Server], redis_cluster: RedisCluster) -> None:
+    env = {"REDIS_URL": redis_cluster.url, "STREAMER_HEARTBEAT_S": "0.5"}
+    a, b = make_server(env), make_server(env)
+    assert requests.get(b.url("/readyz"), timeout=5).json() == {"status": "ready",
+                                                                "store": "redis"}
+    for _ in range(6):
+        start = requests.get(a.url("/stream/data?count=20&interval=0.02&resumable=1"
+                                   "&format=ndjson"), stream=True, timeout=10)
+        sid = start.headers["X-Stream-Id"]
+        first = next(start.iter_content(chunk_size=None))
+        start.close()  # dropped after record 1: resume on the other instance
+        assert b'"id":1' in first
+        rest = requests.get(b.url(f"/streams/{sid}?format=ndjson"),
+                            headers={"Last-Event-ID": "1"}, timeout=10)
+        ids = [line for line in rest.text.split("\n") if line]
+        assert len(ids) == 20 and ids[0].startswith('{"event":"data","id":2,')
+        assert ids[-1] == '{"event":"end","count":20}'

@@ -1,0 +1,152 @@
+"""Real tier of tests/unit/test_store.py: the store's contract on a real redis-server and a Redis
+Cluster (the same test functions, imported), and what only Redis does.
+
+The Redis backend talks to a real ``redis-server`` (tests/redis_fixture.py). Nothing here is
+monkey-patched, so a blocked Redis call blocks the thread: where a test needs something to
+happen *during* a blocked call, :func:`later` runs it in a thread for Redis and in a greenlet
+for the memory store (which waits on gevent events).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from streamer.config import Config
+from streamer.errors import NotFound, StoreUnavailable
+from streamer.records import Data
+from streamer.store import new_stream_id, open_store
+
+from ..redis_cluster_fixture import redis_cluster
+from ..redis_fixture import RedisServer, fresh_redis, redis_server
+from ..unit.test_store import (
+    MakeStore,
+    started,
+    stores,
+    test_a_blocked_read_wakes_on_append,
+    test_a_finished_stream_takes_nothing_more,
+    test_a_resume_past_the_end_is_a_bad_request,
+    test_a_stream_keeps_its_owner_and_an_owner_is_limited,
+    test_an_expired_lease_is_reaped_as_producer_lost,
+    test_an_idle_read_returns_empty_after_its_wait,
+    test_appends_are_idempotent_and_in_sequence,
+    test_cancel_wakes_the_owner_and_ends_the_stream_for_readers,
+    test_finished_streams_expire_after_the_ttl,
+    test_keep_alive_holds_the_lease,
+    test_payloads_and_extras_survive_the_store,
+    test_records_per_stream_are_bounded_and_a_gap_is_never_silent,
+    test_replay_from_any_id_includes_the_terminal_record,
+    test_unknown_stream,
+)
+
+# Fixtures, imported for pytest, and the contract's tests, collected here again with make_store
+# on Redis.
+__all__ = [
+    "fresh_redis",
+    "redis_cluster",
+    "redis_server",
+    "test_a_blocked_read_wakes_on_append",
+    "test_a_finished_stream_takes_nothing_more",
+    "test_a_resume_past_the_end_is_a_bad_request",
+    "test_a_stream_keeps_its_owner_and_an_owner_is_limited",
+    "test_an_expired_lease_is_reaped_as_producer_lost",
+    "test_an_idle_read_returns_empty_after_its_wait",
+    "test_appends_are_idempotent_and_in_sequence",
+    "test_cancel_wakes_the_owner_and_ends_the_stream_for_readers",
+    "test_finished_streams_expire_after_the_ttl",
+    "test_keep_alive_holds_the_lease",
+    "test_payloads_and_extras_survive_the_store",
+    "test_records_per_stream_are_bounded_and_a_gap_is_never_silent",
+    "test_replay_from_any_id_includes_the_terminal_record",
+    "test_unknown_stream",
+]
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
+    yield from stores(request)
+
+
+@pytest.mark.timeout(20)
+def test_redis_keys_are_bounded_and_expire(redis_server: RedisServer) -> None:
+    import redis
+
+    store = open_store(Config(redis_url=redis_server.url, resumable_max_records=5,
+                              stream_ttl_s=30, lease_s=5))
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        sid = started(store, 50, end=True)
+        assert client.xlen(f"streamer:{{{sid}}}:log") == 5
+        for key in ("meta", "log"):
+            ttl = client.pttl(f"streamer:{{{sid}}}:{key}")
+            assert 0 < ttl <= 30_000, (key, ttl)
+        assert client.exists(f"streamer:{{{sid}}}:lease") == 0  # finished: no lease
+    finally:
+        client.close()
+        store.close()
+
+
+@pytest.mark.timeout(20)
+def test_unreachable_redis_is_a_prompt_store_unavailable() -> None:
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = open_store(Config(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.5))
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+        with pytest.raises(StoreUnavailable):
+            store.create(new_stream_id())
+        assert time.monotonic() - start < 5
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(20)
+def test_a_redis_that_never_answers_times_out() -> None:
+    with socket.socket() as listener:  # accepts connections (the backlog), never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        store = open_store(Config(redis_url=f"redis://127.0.0.1:{port}/0",
+                                  redis_timeout_s=0.5))
+        try:
+            start = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                store.ping()
+            with pytest.raises(StoreUnavailable):
+                store.read(new_stream_id(), 0, 1.0)
+            # Each call: a timed-out try and one retry, 0.5 s each.
+            assert time.monotonic() - start < 6
+        finally:
+            store.close()
+
+
+@pytest.mark.timeout(40)
+def test_a_redis_restart_is_unavailable_then_not_found(fresh_redis: RedisServer) -> None:
+    store = open_store(Config(redis_url=fresh_redis.url, redis_timeout_s=0.5))
+    try:
+        sid = started(store, 2)
+        fresh_redis.stop()
+        with pytest.raises(StoreUnavailable):
+            store.read(sid, 2, 0.5)
+        with pytest.raises(StoreUnavailable):
+            store.append(sid, Data(3, "x"))
+        fresh_redis.start()
+        # Persistence is off: the stream is gone, and says so (no hang, no silent gap).
+        with pytest.raises(NotFound):
+            store.read(sid, 2, 0.5)
+        assert store.append(sid, Data(3, "x")) is False
+        store.ping()
+        assert store.read(started(store, 1), 0, 0) == [Data(1, "r1")]
+    finally:
+        store.close()
+
+
+# -- owners, slots and the byte bound (issue 18) ---------------------------------------------
+
+

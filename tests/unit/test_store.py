@@ -1,0 +1,318 @@
+"""Fast tier: the stream store's contract on the memory backend; tests/real/test_store_redis.py
+runs the same test functions on a real ``redis-server`` and a Redis Cluster. Nothing here is
+monkey-patched, so a blocked Redis call blocks the thread: where a test needs something to
+happen *during* a blocked call, :func:`later` runs it in a thread for Redis and in a greenlet
+for the memory store (which waits on gevent events).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gevent
+import pytest
+
+from streamer.config import Config
+from streamer.errors import BadRequest, NotFound, RecordsExpired, Unavailable
+from streamer.records import Data, End, Error
+from streamer.store import StreamStore, new_stream_id, open_store, valid_stream_id
+from streamer.store.memory import MemoryStore
+
+from ..redis_cluster_fixture import RedisCluster
+from ..redis_fixture import RedisServer
+
+MakeStore = Callable[..., StreamStore]
+
+
+def stores(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
+    """Build a store of the parametrized backend with config overrides; closed afterwards."""
+    stores: list[StreamStore] = []
+
+    def make(**changes: Any) -> StreamStore:
+        cfg = Config(**changes)
+        if request.param == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+            cfg = cfg.with_(redis_url=server.url)
+        elif request.param == "redis-cluster":
+            cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+            cfg = cfg.with_(redis_url=cluster.url)
+        store = open_store(cfg)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture(params=["memory"])  # "redis", "redis-cluster": tests/real/test_store_redis.py
+def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
+    yield from stores(request)
+
+
+class later:  # a class that reads as a function at the call site
+    """Run ``fn`` after ``delay`` s, concurrently with a blocked store call; ``join()`` it."""
+
+    def __init__(self, store: StreamStore, delay: float, fn: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:  # re-raised by join()
+                self.error = exc
+
+        if store.name == "memory":
+            self._glet: Any = gevent.spawn_later(delay, run)
+            self._thread: threading.Timer | None = None
+        else:
+            self._thread = threading.Timer(delay, run)
+            self._thread.start()
+
+    def join(self, timeout: float = 10.0) -> Any:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._glet.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def started(store: StreamStore, records: int = 0, end: bool = False) -> str:
+    sid = new_stream_id()
+    store.create(sid)
+    for i in range(1, records + 1):
+        assert store.append(sid, Data(i, f"r{i}"))
+    if end:
+        assert store.append(sid, End(records))
+    return sid
+
+
+@pytest.mark.timeout(20)
+def test_replay_from_any_id_includes_the_terminal_record(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 3, end=True)
+    assert store.read(sid, 0, 0) == [Data(1, "r1"), Data(2, "r2"), Data(3, "r3"), End(3)]
+    assert store.read(sid, 2, 0) == [Data(3, "r3"), End(3)]
+    assert store.read(sid, 3, 0) == [End(3)]
+
+
+@pytest.mark.timeout(20)
+def test_payloads_and_extras_survive_the_store(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store)
+    payload = {"text": "h\u00e9llo\u2028world\n", "n": [1, 2.5, None]}
+    store.append(sid, Data(1, payload))
+    store.append(sid, End(1, {"usage": {"total_tokens": 7}}))
+    assert store.read(sid, 0, 0) == [Data(1, payload), End(1, {"usage": {"total_tokens": 7}})]
+
+
+@pytest.mark.timeout(20)
+def test_unknown_stream(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = new_stream_id()
+    with pytest.raises(NotFound):
+        store.read(sid, 0, 0.1)
+    with pytest.raises(NotFound):
+        store.cancel(sid)
+    assert store.append(sid, Data(1, "x")) is False
+    assert store.reap(sid) is False
+    assert store.keep_alive(sid, 0.01) is False
+
+
+@pytest.mark.timeout(20)
+def test_a_resume_past_the_end_is_a_bad_request(make_store: MakeStore) -> None:
+    store = make_store()
+    running = started(store, 2)
+    with pytest.raises(BadRequest):
+        store.read(running, 3, 0.1)
+    assert store.read(running, 2, 0) == []  # the next record is not there yet: fine
+    finished = started(store, 2, end=True)
+    with pytest.raises(BadRequest):
+        store.read(finished, 3, 0.1)
+
+
+@pytest.mark.timeout(20)
+def test_a_blocked_read_wakes_on_append(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 1)
+    writer = later(store, 0.2, lambda: store.append(sid, Data(2, "live")))
+    start = time.monotonic()
+    got = store.read(sid, 1, 4.0)
+    waited = time.monotonic() - start
+    writer.join()
+    assert got == [Data(2, "live")]
+    assert waited < 2.0, waited  # woken by the append, not by the end of the wait
+
+
+@pytest.mark.timeout(20)
+def test_an_idle_read_returns_empty_after_its_wait(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 1)
+    start = time.monotonic()
+    assert store.read(sid, 1, 0.3) == []
+    assert time.monotonic() - start >= 0.25
+
+
+@pytest.mark.timeout(20)
+def test_appends_are_idempotent_and_in_sequence(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 2)
+    assert store.append(sid, Data(2, "again")) is True  # a retried append: no duplicate
+    with pytest.raises(ValueError):
+        store.append(sid, Data(5, "gap"))
+    assert store.read(sid, 0, 0) == [Data(1, "r1"), Data(2, "r2")]
+
+
+@pytest.mark.timeout(20)
+def test_a_finished_stream_takes_nothing_more(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 1, end=True)
+    assert store.append(sid, Data(2, "late")) is False
+    assert store.append(sid, Error("x", "y")) is False
+    assert store.cancel(sid) is False
+    assert store.reap(sid) is False
+    assert store.keep_alive(sid, 0.01) is False
+    assert store.read(sid, 0, 0) == [Data(1, "r1"), End(1)]
+
+
+@pytest.mark.timeout(20)
+def test_cancel_wakes_the_owner_and_ends_the_stream_for_readers(make_store: MakeStore) -> None:
+    store = make_store()
+    sid = started(store, 2)
+    canceller = later(store, 0.2, lambda: store.cancel(sid))
+    start = time.monotonic()
+    assert store.keep_alive(sid, 4.0) is False  # the owner: told to stop
+    waited = time.monotonic() - start
+    assert canceller.join() is True
+    assert waited < 1.5, waited
+    assert store.read(sid, 2, 0) == [Error("cancelled", "the stream was cancelled")]
+    assert store.append(sid, Data(3, "after cancel")) is False
+    assert store.cancel(sid) is False
+
+
+@pytest.mark.timeout(20)
+def test_an_expired_lease_is_reaped_as_producer_lost(make_store: MakeStore) -> None:
+    store = make_store(lease_s=0.3)
+    sid = started(store, 1)
+    assert store.reap(sid) is False  # the lease is fresh
+    time.sleep(0.5)
+    assert store.reap(sid) is True
+    assert store.reap(sid) is False  # once
+    assert store.read(sid, 1, 0) == [Error("producer_lost",
+                                           "the stream's producer stopped responding")]
+    assert store.append(sid, Data(2, "zombie")) is False  # a slow owner learns it lost
+
+
+@pytest.mark.timeout(20)
+def test_keep_alive_holds_the_lease(make_store: MakeStore) -> None:
+    store = make_store(lease_s=0.3)
+    sid = started(store, 1)
+    deadline = time.monotonic() + 0.9
+    while time.monotonic() < deadline:
+        assert store.keep_alive(sid, 0.1) is True
+        assert store.reap(sid) is False
+
+
+@pytest.mark.timeout(20)
+def test_finished_streams_expire_after_the_ttl(make_store: MakeStore) -> None:
+    store = make_store(stream_ttl_s=1.0, lease_s=0.5)
+    done = started(store, 2, end=True)
+    orphan = started(store, 1)  # running, never renewed: ttl + lease
+    assert store.read(done, 0, 0)[-1] == End(2)
+    time.sleep(1.2)
+    with pytest.raises(NotFound):
+        store.read(done, 0, 0)
+    time.sleep(0.5)
+    with pytest.raises(NotFound):
+        store.read(orphan, 0, 0)
+
+
+@pytest.mark.timeout(20)
+def test_records_per_stream_are_bounded_and_a_gap_is_never_silent(
+        make_store: MakeStore) -> None:
+    store = make_store(resumable_max_records=5)
+    sid = started(store, 12)
+    with pytest.raises(RecordsExpired):
+        store.read(sid, 0, 0)
+    assert [r.id for r in store.read(sid, 7, 0) if isinstance(r, Data)] == [8, 9, 10, 11, 12]
+    assert store.append(sid, End(12))
+    assert store.read(sid, 12, 0) == [End(12)]
+    with pytest.raises(RecordsExpired):
+        store.read(sid, 7, 0)  # the end pushed record 8 out
+
+
+def test_memory_store_bounds_the_number_of_streams() -> None:
+    store = MemoryStore(Config(resumable_max_streams=2, lease_s=30))
+    first, second = started(store, 1), started(store, 1)
+    with pytest.raises(Unavailable) as info:
+        started(store)  # both still running: refused, not evicted
+    assert info.value.status == 503 and info.value.retry_after
+    store.append(first, End(1))
+    third = started(store)  # the oldest finished stream made room
+    with pytest.raises(NotFound):
+        store.read(first, 0, 0)
+    assert store.read(second, 0, 0) == [Data(1, "r1")]
+    assert store.read(third, 0, 0) == []
+
+
+def test_stream_ids_are_unguessable_and_checked() -> None:
+    ids = {new_stream_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) >= 43 and valid_stream_id(i) == i for i in ids)
+    for bad in ("short", "../../etc/passwd-xxxxxxxxxxx", "a" * 65, "x" * 20 + ":meta", ""):
+        with pytest.raises(NotFound):
+            valid_stream_id(bad)
+
+
+@pytest.mark.timeout(20)
+def test_a_stream_keeps_its_owner_and_an_owner_is_limited(make_store: MakeStore) -> None:
+    from streamer.errors import StreamerError
+
+    store = make_store(lease_s=0.4)
+    owner = f"key{new_stream_id()[:8]}"  # the Redis server is shared: an owner of its own
+    first, second = new_stream_id(), new_stream_id()
+    store.create(first, owner, 2)
+    store.create(second, owner, 2)
+    assert store.owner(first) == owner and store.owner(started(store)) is None
+    with pytest.raises(StreamerError) as info:
+        store.create(new_stream_id(), owner, 2)
+    assert info.value.status == 429 and info.value.type == "too_many_streams_for_key"
+    store.append(first, End(0))  # a finished stream frees its slot at once
+    third = new_stream_id()
+    store.create(third, owner, 2)
+    with pytest.raises(NotFound):
+        store.owner(new_stream_id())
+    # Producers that stop renewing (a dead worker) free their slots within a lease.
+    time.sleep(0.6)
+    store.create(new_stream_id(), owner, 2)
+    store.create(new_stream_id(), owner, 2)
+
+
+def test_memory_store_is_bounded_in_bytes_evicting_finished_streams_first() -> None:
+    store = MemoryStore(Config(resumable_max_bytes=1 << 20, lease_s=30))
+    payload = "x" * 1000
+    done = started(store)
+    for i in range(1, 301):  # ~330 KB
+        store.append(done, Data(i, payload))
+    store.append(done, End(300))
+    running = started(store)
+    i = 0
+    with pytest.raises(Unavailable) as info:
+        for i in range(1, 2000):  # past 1 MiB: the finished stream goes first, then refused
+            store.append(running, Data(i, payload))
+    assert info.value.type == "store_full" and info.value.status == 503
+    assert 900 < i < 1000
+    with pytest.raises(NotFound):
+        store.read(done, 0, 0)
+    assert store.bytes <= 1 << 20
+    with pytest.raises(Unavailable):
+        started(store)  # full of running streams: a new one is refused before it grows
+    assert store.append(running, End(i - 1))  # a terminal record always fits
+    started(store)  # and now the finished one makes room
+    assert store.bytes < 1 << 20
