@@ -29,6 +29,12 @@ class StreamerError(Exception):
         return {"type": self.type, "message": self.message}
 
 
+def error_body(type: str, message: str) -> dict[str, dict[str, str]]:
+    """The JSON body of every error response streamer sends (the OpenAI-compatible API
+    excepted, which speaks OpenAI's shape): ``{"error": {"type", "message"}}``."""
+    return {"error": {"type": type, "message": message}}
+
+
 class BadRequest(StreamerError, ValueError):
     """The request itself is wrong (a parameter, a body): 400."""
 
