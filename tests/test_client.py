@@ -419,7 +419,7 @@ def test_401_with_a_json_body() -> None:
           pytest.raises(HTTPStatusError) as info):
         client.records("/stream/data")
     err = info.value
-    assert (err.status, err.type, err.message) == (401, "unauthorized",
+    assert (err.status_code, err.type, err.message) == (401, "unauthorized",
                                                    "a valid API key is required")
     assert err.retry_after is None and isinstance(err, StreamerError)
     assert str(err) == "HTTP 401 unauthorized: a valid API key is required"
@@ -445,7 +445,7 @@ def test_other_error_bodies_keep_status_retry_after_and_a_message() -> None:
         for _ in bodies:
             with pytest.raises(HTTPStatusError) as info:
                 client.text("/")
-            got.append((info.value.status, info.value.type, info.value.message,
+            got.append((info.value.status_code, info.value.type, info.value.message,
                         info.value.retry_after))
     assert got == [(503, "service_unavailable", "<html>", 7.0),
                    (502, "bad_gateway", "not json at all", None),
@@ -712,11 +712,11 @@ def test_real_failure_after_three_items_makes_text_incomplete(client: Client) ->
 def test_real_errors_before_the_first_byte(client: Client) -> None:
     with pytest.raises(HTTPStatusError) as info:
         client.records("/_test/stream?fail_before=1&error=upstream")
-    assert (info.value.status, info.value.type, info.value.message) == (
+    assert (info.value.status_code, info.value.type, info.value.message) == (
         502, "upstream_error", "the upstream failed")
     with pytest.raises(HTTPStatusError) as info:
         client.text("/stream/data", params={"count": -5})
-    assert (info.value.status, info.value.type) == (400, "invalid_parameter")
+    assert (info.value.status_code, info.value.type) == (400, "invalid_parameter")
     assert "'count'" in info.value.message
 
 
