@@ -18,11 +18,13 @@ module                 touch                                              read f
 ``flask``              ``flask.globals._cv_request`` / ``_cv_app``,       Flask 3.1.3
                        ``RequestContext._cv_tokens``, ``AppContext._cv_tokens``
 ``httpcore``           ``httpcore2._utils.is_socket_readable``            httpcore2 2.16.2
-                       ``AsyncClient._transport._pool._network_backend``  httpx2 2.16.2
 ``gunicorn``           ``Worker.handle_error`` writes its HTML refusal    gunicorn 27.0.1
                        with ``client.sendall`` (a behaviour, no name)
 =====================  =================================================  ==================
 
 Not here because a public route replaced them: prometheus_client's ``Histogram._sum``,
-``_buckets`` and ``_upper_bounds`` (streamer.metrics now observes with ``observe``).
+``_buckets`` and ``_upper_bounds`` (streamer.metrics now observes with ``observe``), and the
+OpenAI client's ``_client._transport._pool._network_backend`` (streamer.chat._transport: an
+``httpx2`` transport on a public ``httpcore2.AsyncConnectionPool(network_backend=...)``,
+handed to the SDK as ``http_client=``).
 """

@@ -34,7 +34,7 @@ from httpcore2 import (
     WriteTimeout,
 )
 
-from .._compat.httpcore import is_socket_readable, set_network_backend
+from .._compat.httpcore import is_socket_readable
 
 # The socket class before gevent's patching (the same class when unpatched).
 _RealSocket: type[socket.socket] = gevent.monkey.get_original("socket", "socket")
@@ -290,13 +290,3 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-def use_asyncio_backend(http_client: Any) -> bool:
-    """Make an ``httpx2.AsyncClient``'s default transport use :class:`AsyncioBackend`.
-
-    Reaches into httpx's transport through :mod:`streamer._compat.httpcore`: when that shape
-    changes, or the client goes through a proxy, it does nothing and returns False (the
-    default backend stays).
-    """
-    return set_network_backend(http_client, AsyncioBackend())
