@@ -17,16 +17,16 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from streamer import Config, Streamer, StreamerError, auth, cors, stream
 from streamer.chat import make_provider, parse_chat_body
 from streamer.context import current_state, current_store
+from streamer.jsonerror import json_error
 from streamer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streamer.openai_api import STREAM_ENDPOINTS as OPENAI_STREAM_ENDPOINTS
+from streamer.openapi import MAX_COUNT, MAX_INTERVAL_S
 from streamer.openapi import document as openapi_document
 from streamer.params import bool_param, float_param, int_param
 from streamer.producers import data_chunks, series
 
 log = logging.getLogger("streamer")
 
-MAX_COUNT = 100_000
-MAX_INTERVAL_S = 60.0
 MAX_BODY_BYTES = 1 << 20
 
 # For streamer.auth: endpoints that never need a key, that need none while
@@ -154,9 +154,7 @@ def _register_routes(app: Flask) -> None:
 
 
 def error_body(type: str, message: str, status: int) -> Response:
-    response = jsonify({"error": {"type": type, "message": message}})
-    response.status_code = status
-    return response
+    return json_error(status, type, message)
 
 
 def _register_errors(app: Flask) -> None:

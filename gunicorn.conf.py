@@ -15,6 +15,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from streamer._compat.stdlib import skip_caller_lookup
 from streamer.config import Config
 
 _cfg = Config.from_env()
@@ -66,7 +67,7 @@ logger_class = _NoAccessLog
 # calling file and line, which walks the stack; thread, process and multiprocessing names),
 # as the logging HOWTO's "Optimization" section suggests. A format that wants them must turn
 # these back on. -49k of 1,712k worker instructions per request (bench/per_stream.py).
-logging._srcfile = None
+skip_caller_lookup()
 logging.logThreads = False
 logging.logProcesses = False
 logging.logMultiprocessing = False

@@ -69,7 +69,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -79,8 +78,10 @@ from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 import gevent
 import gevent.monkey
-from gevent._hub_local import get_hub_if_exists
 from gevent.hub import Waiter
+
+from ._compat.gevent import get_hub_if_exists, selector_has_ready
+from ._compat.stdlib import register_before_thread_join
 
 __all__ = ["CLOSE_WAIT_S", "SyncStream", "iterate_async", "loop_local", "run_sync"]
 
@@ -285,7 +286,7 @@ class _Bridge:
         # these hooks in reverse order, and ours must run before it joins executor threads.
         import concurrent.futures.thread  # noqa: F401
 
-        threading._register_atexit(self._shutdown_executor)  # type: ignore[attr-defined]
+        register_before_thread_join(self._shutdown_executor)
 
     def _shutdown_executor(self) -> None:  # the main thread, at interpreter exit
         """Join the loop's default executor on the loop's own thread, before the interpreter
@@ -367,7 +368,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
             if (
                 timeout is not None
                 and timeout <= 0
-                and not self._ready.is_set()
+                and not selector_has_ready(self)
                 and monotonic() - self._last_poll < _BUSY_POLL_S
             ):
                 return []

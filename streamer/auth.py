@@ -33,10 +33,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, request
 
 from .config import Config
 from .errors import StreamerError
+from .jsonerror import json_error
 from .tokens import InvalidToken, signer_for
 
 log = logging.getLogger("streamer")
@@ -117,9 +118,7 @@ def _nothing() -> None:
 
 
 def _error(status: int, type: str, message: str) -> Response:
-    response = jsonify({"error": {"type": type, "message": message}})
-    response.status_code = status
-    return response
+    return json_error(status, type, message)
 
 
 def unauthorized(message: str, invalid: bool) -> Response:

@@ -1,4 +1,10 @@
-"""Configuration: read once from the environment into one immutable object.
+"""Configuration: every setting declared once, read once into one immutable object.
+
+Each field of :class:`Config` is declared with :func:`setting`: its environment variable(s),
+its type (the field's annotation), its default, its bounds and one line of documentation.
+Parsing and validation (:meth:`Config.from_env`, :meth:`Config.from_mapping`), the secret
+masking of ``repr`` and ``docs/configuration.md`` (``python -m streamer.configdoc``)
+are all derived from that one declaration.
 
 ``Config.from_env()`` (the service) validates every variable and raises :class:`ConfigError`
 naming the variable on a bad value, so a misconfigured service stops at start-up instead of
@@ -15,75 +21,217 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any, TypeVar, cast
 
 from .echo import echo
 from .errors import ConfigError
 
 T = TypeVar("T")
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(raw: str) -> bool:
+    """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (any case); else
+    :class:`ValueError`. The one bool parser of settings and request parameters."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: where it is read from, what it may hold, what it means."""
+
+    env: tuple[str, ...]  # variable names, the first one set wins
+    doc: str  # one line for docs/configuration.md
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    check: Callable[[str], str | None] | None = None  # raw value -> why it is wrong, or None
+    secret: bool = False  # masked in repr
+    default_doc: str | None = None  # how the default reads in the docs, when not the value
+
+
+def setting(env: str | tuple[str, ...], default: T, doc: str, *, low: float | None = None,
+            high: float | None = None, choices: tuple[str, ...] = (),
+            check: Callable[[str], str | None] | None = None, secret: bool = False,
+            default_doc: str | None = None) -> T:
+    """A :class:`Config` field with its :class:`Setting` (typed as its default for mypy)."""
+    names = (env,) if isinstance(env, str) else env
+    spec = Setting(names, doc, low, high, choices, check, secret, default_doc)
+    return field(default=default, metadata={"setting": spec})
+
+
+def _redis_url(raw: str) -> str | None:
+    if raw.startswith(("redis://", "rediss://", "unix://", "redis+cluster://",
+                       "rediss+cluster://")):
+        return None
+    return ("must start with redis://, rediss://, unix:// or (a Redis Cluster) "
+            "redis+cluster:// or rediss+cluster://")
+
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def _prefix(raw: str) -> str | None:
+    if _PREFIX.fullmatch(raw):
+        return None
+    return f"must be a path such as /streams (no trailing slash), got {raw[:80]!r}"
+
+
+def _token_secret(raw: str) -> str | None:
+    if len(raw) >= 32:
+        return None
+    return ("must be at least 32 characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
     # Serving (also read by gunicorn.conf.py).
-    host: str = "0.0.0.0"
-    port: int = 8000
-    workers: int = 1
-    worker_connections: int = 10_000
-    graceful_timeout_s: float = 30.0
+    host: str = setting("STREAMER_HOST", "0.0.0.0",
+                        "bind address (`127.0.0.1` for loopback only)")
+    port: int = setting("PORT", 8000, "listen port", low=1, high=65535)
+    # One worker by default: the in-memory stream store is per process. With REDIS_URL any
+    # worker can serve a resume, so use every core (from_env).
+    workers: int = setting("WEB_CONCURRENCY", 1, "gunicorn worker processes", low=1, high=64,
+                           default_doc="`1` (the core count when a Redis URL is set)")
+    worker_connections: int = setting("STREAMER_WORKER_CONNECTIONS", 10_000,
+                                      "open connections per gevent worker",
+                                      low=1, high=1_000_000)
+    graceful_timeout_s: float = setting("STREAMER_GRACEFUL_TIMEOUT_S", 30.0,
+                                        "how long a stopping worker may finish its streams",
+                                        low=0.0, high=3600.0)
     # Streams.
-    heartbeat_s: float = 15.0
-    max_streams: int = 10_000
-    max_stream_s: float = 3600.0
-    stream_ttl_s: float = 600.0
-    retry_ms: int = 3000
+    heartbeat_s: float = setting(
+        "STREAMER_HEARTBEAT_S", 15.0,
+        "silence before a `ping` (ndjson, sse); also how long the view waits for a "
+        "producer's first item before committing to 200", low=0.01, high=3600.0)
+    max_streams: int = setting("STREAMER_MAX_STREAMS", 10_000,
+                               "open streams per worker, running resumable producers included",
+                               low=1, high=1_000_000)
+    max_stream_s: float = setting(
+        "STREAMER_MAX_STREAM_S", 3600.0,
+        "longest stream; past it the stream ends with an `error` record of type `timeout` "
+        "(checked by one sweep per worker, so up to 2 s late, never more than an eighth of "
+        "this value)", low=0.1, high=7 * 86400.0)
+    stream_ttl_s: float = setting(
+        "STREAMER_STREAM_TTL_S", 600.0,
+        "how long a finished resumable stream is kept (a running one: as long as its "
+        "producer renews its lease, plus this)", low=1.0, high=30 * 86400.0)
+    retry_ms: int = setting("STREAMER_RETRY_MS", 3000, "the SSE `retry:` hint",
+                            low=0, high=3_600_000)
     # Chat.
-    chat_provider: str = "echo"
-    chat_model: str = "gpt-4o-mini"
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    upstream_timeout_s: float = 60.0
-    upstream_retries: int = 2
-    echo_delay_s: float = 0.03
+    chat_provider: str = setting("STREAMER_CHAT_PROVIDER", "echo", "chat provider",
+                                 choices=("openai", "echo"),
+                                 default_doc="`openai` with `OPENAI_API_KEY`, else `echo`")
+    chat_model: str = setting("STREAMER_CHAT_MODEL", "gpt-4o-mini", "default model")
+    openai_api_key: str | None = setting("OPENAI_API_KEY", None,
+                                         "the OpenAI SDK's own variable: the upstream key",
+                                         secret=True)
+    openai_base_url: str | None = setting("OPENAI_BASE_URL", None,
+                                          "the OpenAI SDK's own variable: the upstream URL")
+    upstream_timeout_s: float = setting(
+        "STREAMER_UPSTREAM_TIMEOUT_S", 60.0,
+        "the OpenAI client's timeout (connect, and silence between bytes)",
+        low=0.1, high=3600.0)
+    upstream_retries: int = setting("STREAMER_UPSTREAM_RETRIES", 2,
+                                    "the OpenAI client's retries before an answer starts",
+                                    low=0, high=10)
+    echo_delay_s: float = setting("STREAMER_ECHO_DELAY_S", 0.03,
+                                  "the echo provider's delay between tokens", low=0.0, high=10.0)
     # Store, security.
-    redis_url: str | None = None
-    # Where the extension mounts GET/DELETE <prefix>/<id> (resume and cancel).
-    streams_prefix: str = "/streams"
+    redis_url: str | None = setting(
+        ("STREAMER_REDIS_URL", "REDIS_URL"), None,
+        "stream store on Redis: `redis://`, `rediss://` or `unix://`; a Redis Cluster: "
+        "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS)",
+        check=_redis_url, default_doc="unset (in memory)")
+    streams_prefix: str = setting("STREAMER_STREAMS_PREFIX", "/streams",
+                                  "where the extension mounts `GET`/`DELETE <prefix>/<id>` "
+                                  "(resume and cancel)", check=_prefix)
     # Resumable streams (streamer.store, streamer.resumable).
-    lease_s: float = 10.0  # a producer that stops renewing for this long is declared lost
-    resumable_max_streams: int = 1000  # in-memory store: streams kept per process
-    resumable_max_records: int = 10_000  # records kept per stream (older ones are dropped)
-    # In-memory store: bytes of records kept per process; beyond it finished streams are
-    # evicted oldest first, then new records and new streams are refused (store_full).
-    resumable_max_bytes: int = 256 << 20
-    redis_timeout_s: float = 2.0  # connect and command timeout on top of blocking waits
-    redis_max_connections: int = 1000  # per worker; a blocked reader holds one
-    api_keys: tuple[str, ...] = ()
-    cors_origins: tuple[str, ...] = ()
-    open_demo: bool = True  # /, static files, /stream/data, /stream/series need no key
-    max_streams_per_key: int = 100  # concurrent streams per client key, per worker
-    # A write to a client that has not progressed for this long drops the stream (0: never).
-    send_timeout_s: float = 30.0
-    # A request body must have arrived within this long of the request's start (streamer.body).
-    body_timeout_s: float = 30.0
-    # ... and at least this fast after the first 5 s, in bytes per second (0: no rate floor).
-    body_min_rate: int = 500
-    # Read tokens for EventSource (streamer.tokens): HMAC secret (unset: random per process),
-    # and how long a token is accepted.
-    token_secret: str | None = None
-    token_ttl_s: float = 300.0
-    # Test-only endpoints (never set in production).
-    testing: bool = False
-    # Benchmark endpoint ``GET /stream/bench`` (bench/run.py sets it; off in production).
-    bench: bool = False
+    lease_s: float = setting(
+        "STREAMER_LEASE_S", 10.0,
+        "a producer that has not renewed its lease for this long is declared lost; readers "
+        "see `producer_lost` within about this long after its worker died",
+        low=0.3, high=3600.0)
+    resumable_max_streams: int = setting(
+        "STREAMER_RESUMABLE_MAX_STREAMS", 1000,
+        "in-memory store only: streams kept per process; when all are running, new "
+        "resumable requests get `503` (`too_many_streams`)", low=1, high=1_000_000)
+    resumable_max_records: int = setting(
+        "STREAMER_RESUMABLE_MAX_RECORDS", 10_000,
+        "records kept per stream; older ones are dropped (a resume that needs them gets "
+        "`410`); the client that started a stream holds its producer back to this",
+        low=1, high=10_000_000)
+    resumable_max_bytes: int = setting(
+        "STREAMER_RESUMABLE_MAX_BYTES", 256 << 20,
+        "in-memory store only: bytes of records kept per process; finished streams are "
+        "evicted oldest first, then new records and new streams are refused (`store_full`)",
+        low=1 << 20, high=1 << 40, default_doc="`268435456` (256 MiB)")
+    redis_timeout_s: float = setting(
+        "STREAMER_REDIS_TIMEOUT_S", 2.0,
+        "Redis connect and command timeout (blocking reads wait at most 5 s more); also how "
+        "long a request waits for a free pooled connection", low=0.1, high=60.0)
+    redis_max_connections: int = setting(
+        "STREAMER_REDIS_MAX_CONNECTIONS", 1000,
+        "Redis connections per worker for blocking reads (each reader that waits for live "
+        "records holds one); a quarter of this again for quick commands", low=2, high=100_000)
+    api_keys: tuple[str, ...] = setting(
+        "STREAMER_API_KEYS", (),
+        "comma-separated client keys; when set, chat, `/streams/*` (and test/bench "
+        "endpoints) need `Authorization: Bearer <key>`", secret=True,
+        default_doc="unset (open, warned at start-up)")
+    cors_origins: tuple[str, ...] = setting(
+        "STREAMER_CORS_ORIGINS", (),
+        "comma-separated allowed browser origins (`https://app.example:8443`), or `*`",
+        default_doc="unset (no CORS headers)")
+    open_demo: bool = setting(
+        "STREAMER_OPEN_DEMO", True,
+        "with keys set, `/`, `/api`, static files, `/stream/data`, `/stream/series` stay "
+        "open (starting a resumable stream still needs a key); `false` protects them too")
+    max_streams_per_key: int = setting(
+        "STREAMER_MAX_STREAMS_PER_KEY", 100,
+        "concurrent streams per client key, per worker, running resumable producers "
+        "included; beyond it `429` JSON with `Retry-After: 1`", low=1, high=1_000_000)
+    send_timeout_s: float = setting(
+        "STREAMER_SEND_TIMEOUT_S", 30.0,
+        "a write to a client that has not progressed for this long drops the stream "
+        "(outcome `send_timeout`); `0` turns it off", low=0.0, high=86400.0)
+    body_timeout_s: float = setting(
+        "STREAMER_BODY_TIMEOUT_S", 30.0,
+        "a request body must have arrived within this long of its head; else `408` JSON "
+        "(`body_timeout`)", low=0.1, high=3600.0)
+    body_min_rate: int = setting(
+        "STREAMER_BODY_MIN_RATE", 500,
+        "bytes per second a body must keep up after its first 5 s (`0`: no floor); else the "
+        "same `408`", low=0, high=1 << 30)
+    token_secret: str | None = setting(
+        "STREAMER_TOKEN_SECRET", None,
+        "HMAC secret (32+ characters) of the read tokens `EventSource` uses; every instance "
+        "behind one balancer needs the same", check=_token_secret, secret=True,
+        default_doc="random per process (warned)")
+    token_ttl_s: float = setting("STREAMER_TOKEN_TTL_S", 300.0,
+                                 "how long a read token is accepted", low=1.0, high=86400.0)
+    testing: bool = setting("STREAMER_TESTING", False,
+                            "mounts `/_test/*` endpoints for the test suite; never in "
+                            "production")
+    bench: bool = setting("STREAMER_BENCH", False,
+                          "mounts the benchmark endpoint `GET /stream/bench` (bench/run.py); "
+                          "off in production")
 
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("openai_api_key", "api_keys", "token_secret"):
-            if shown[name]:
-                shown[name] = "***"
+        for spec_field in fields(self):
+            if spec_of(spec_field).secret and shown[spec_field.name]:
+                shown[spec_field.name] = "***"
         return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def with_(self, **changes: Any) -> Config:
@@ -92,72 +240,23 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
-        get = _Reader(env)
-        key = get.str_("OPENAI_API_KEY")
-        redis_var = "STREAMER_REDIS_URL" if get.str_("STREAMER_REDIS_URL") else "REDIS_URL"
-        redis_url = get.str_(redis_var)
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://",
-                                                   "redis+cluster://", "rediss+cluster://")):
-            raise ConfigError(f"{redis_var} must start with redis://, rediss://, unix:// or (a "
-                              "Redis Cluster) redis+cluster:// or rediss+cluster://")
-        prefix = get.str_("STREAMER_STREAMS_PREFIX") or "/streams"
-        if not _PREFIX.fullmatch(prefix):
-            raise ConfigError("STREAMER_STREAMS_PREFIX must be a path such as /streams "
-                              f"(no trailing slash), got {prefix[:80]!r}")
-        token_secret = get.str_("STREAMER_TOKEN_SECRET")
-        if token_secret is not None and len(token_secret) < 32:
-            raise ConfigError("STREAMER_TOKEN_SECRET must be at least 32 characters "
-                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-        provider = get.choice_("STREAMER_CHAT_PROVIDER", ("openai", "echo"),
-                              "openai" if key else "echo")
-        if provider == "openai" and not key:
+        values: dict[str, Any] = {}
+        given: set[str] = set()
+        for f in fields(cls):
+            spec = spec_of(f)
+            name, raw = _first_set(env, spec.env)
+            if raw is None:
+                continue
+            values[f.name] = _parse(f, spec, name, raw)
+            given.add(f.name)
+        # Defaults that depend on another setting.
+        if "workers" not in given and values.get("redis_url"):
+            values["workers"] = os.cpu_count() or 1
+        if "chat_provider" not in given and values.get("openai_api_key"):
+            values["chat_provider"] = "openai"
+        if values.get("chat_provider") == "openai" and not values.get("openai_api_key"):
             raise ConfigError("STREAMER_CHAT_PROVIDER=openai needs OPENAI_API_KEY to be set")
-        return cls(
-            host=get.str_("STREAMER_HOST") or "0.0.0.0",
-            port=get.int_("PORT", 8000, 1, 65535),
-            # One worker by default: the in-memory stream store is per process. With
-            # REDIS_URL any worker can serve a resume, so use every core.
-            workers=get.int_("WEB_CONCURRENCY", (os.cpu_count() or 1) if redis_url else 1,
-                            1, 64),
-            worker_connections=get.int_("STREAMER_WORKER_CONNECTIONS", 10_000, 1, 1_000_000),
-            graceful_timeout_s=get.float_("STREAMER_GRACEFUL_TIMEOUT_S", 30.0, 0.0, 3600.0),
-            heartbeat_s=get.float_("STREAMER_HEARTBEAT_S", 15.0, 0.01, 3600.0),
-            max_streams=get.int_("STREAMER_MAX_STREAMS", 10_000, 1, 1_000_000),
-            max_stream_s=get.float_("STREAMER_MAX_STREAM_S", 3600.0, 0.1, 7 * 86400.0),
-            stream_ttl_s=get.float_("STREAMER_STREAM_TTL_S", 600.0, 1.0, 30 * 86400.0),
-            retry_ms=get.int_("STREAMER_RETRY_MS", 3000, 0, 3_600_000),
-            chat_provider=provider,
-            chat_model=get.str_("STREAMER_CHAT_MODEL") or "gpt-4o-mini",
-            openai_api_key=key,
-            openai_base_url=get.str_("OPENAI_BASE_URL"),
-            upstream_timeout_s=get.float_("STREAMER_UPSTREAM_TIMEOUT_S", 60.0, 0.1, 3600.0),
-            upstream_retries=get.int_("STREAMER_UPSTREAM_RETRIES", 2, 0, 10),
-            echo_delay_s=get.float_("STREAMER_ECHO_DELAY_S", 0.03, 0.0, 10.0),
-            redis_url=redis_url,
-            streams_prefix=prefix,
-            lease_s=get.float_("STREAMER_LEASE_S", 10.0, 0.3, 3600.0),
-            resumable_max_streams=get.int_("STREAMER_RESUMABLE_MAX_STREAMS", 1000, 1,
-                                           1_000_000),
-            resumable_max_records=get.int_("STREAMER_RESUMABLE_MAX_RECORDS", 10_000, 1,
-                                           10_000_000),
-            resumable_max_bytes=get.int_("STREAMER_RESUMABLE_MAX_BYTES", 256 << 20, 1 << 20,
-                                         1 << 40),
-            redis_timeout_s=get.float_("STREAMER_REDIS_TIMEOUT_S", 2.0, 0.1, 60.0),
-            redis_max_connections=get.int_("STREAMER_REDIS_MAX_CONNECTIONS", 1000, 2,
-                                           100_000),
-            api_keys=get.list_("STREAMER_API_KEYS"),
-            cors_origins=get.list_("STREAMER_CORS_ORIGINS"),
-            open_demo=get.bool_("STREAMER_OPEN_DEMO", True),
-            max_streams_per_key=get.int_("STREAMER_MAX_STREAMS_PER_KEY", 100, 1, 1_000_000),
-            send_timeout_s=get.float_("STREAMER_SEND_TIMEOUT_S", 30.0, 0.0, 86400.0),
-            body_timeout_s=get.float_("STREAMER_BODY_TIMEOUT_S", 30.0, 0.1, 3600.0),
-            body_min_rate=get.int_("STREAMER_BODY_MIN_RATE", 500, 0, 1 << 30),
-            token_secret=token_secret,
-            token_ttl_s=get.float_("STREAMER_TOKEN_TTL_S", 300.0, 1.0, 86400.0),
-            testing=get.bool_("STREAMER_TESTING", False),
-            bench=get.bool_("STREAMER_BENCH", False),
-        )
-
+        return cls(**values)
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> Config:
@@ -169,7 +268,55 @@ class Config:
                              if isinstance(name, str) and value is not None})
 
 
-_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+def spec_of(f: Field[Any]) -> Setting:
+    return cast(Setting, f.metadata["setting"])
+
+
+def settings() -> list[tuple[str, str, Any, Setting]]:
+    """Every setting as (field name, type, default, declaration), in declaration order."""
+    return [(f.name, str(f.type), f.default, spec_of(f)) for f in fields(Config)]
+
+
+def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str | None]:
+    for name in names:
+        value = env.get(name)
+        if value is not None and value.strip():
+            return name, value.strip()
+    return names[0], None
+
+
+def _parse(f: Field[Any], spec: Setting, name: str, raw: str) -> Any:
+    kind = str(f.type)
+    value: Any
+    if kind == "bool":
+        try:
+            return parse_bool(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be true or false, got {echo(raw)}") from None
+    if kind == "tuple[str, ...]":
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if kind in ("int", "float"):
+        try:
+            value = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            what = "a whole number" if kind == "int" else "a number"
+            raise ConfigError(f"{name} must be {what}, got {echo(raw)}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a number, got {echo(raw)}")
+        low, high = spec.low, spec.high
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(f"{name} must be between {_num(low, kind)} and "
+                              f"{_num(high, kind)}, got {echo(raw)}")
+        return value
+    if spec.choices and raw not in spec.choices:
+        raise ConfigError(f"{name} must be one of {', '.join(spec.choices)}, got {echo(raw)}")
+    if spec.check is not None and (why := spec.check(raw)) is not None:
+        raise ConfigError(f"{name} {why}")
+    return raw
+
+
+def _num(bound: float | None, kind: str) -> str:
+    return str(int(bound)) if kind == "int" and bound is not None else str(bound)
 
 
 def _as_text(value: Any) -> str:
@@ -180,62 +327,56 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-class _Reader:
-    """Typed, bounded reads of environment variables; errors name the variable."""
+def markdown() -> str:
+    """``docs/configuration.md``, generated from the declaration above."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated by `python -m streamer.configdoc > docs/configuration.md` "
+        "from streamer/config.py; do not edit by hand (tests/unit/test_settings.py). -->",
+        "",
+        "Every setting is an environment variable of the service; a Flask app using the "
+        "extension sets the same names in `app.config`. A bad value stops start-up with an "
+        "error naming the variable. Booleans take `1`/`true`/`yes`/`on` or "
+        "`0`/`false`/`no`/`off`; lists are comma-separated.",
+        "",
+        "| variable | type | default | bounds | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for _name, kind, default, spec in settings():
+        names = ", ".join(f"`{n}`" for n in spec.env)
+        lines.append(f"| {names} | {_type_doc(kind)} | {_default_doc(default, spec)} | "
+                     f"{_bounds_doc(kind, spec)} | {spec.doc} |")
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
 
-    def _raw(self, name: str) -> str | None:
-        value = self._env.get(name)
-        return value.strip() if value is not None and value.strip() else None
+def _type_doc(kind: str) -> str:
+    return {"int": "integer", "float": "number", "bool": "boolean", "str": "text",
+            "str | None": "text", "tuple[str, ...]": "list"}[kind]
 
-    def str_(self, name: str) -> str | None:
-        return self._raw(name)
 
-    def _number(self, name: str, default: T, low: T, high: T, parse: Callable[[str], T],
-                kind: str) -> T:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be {kind}, got {echo(raw)}") from None
-        if not (low <= value <= high):  # type: ignore[operator]
-            raise ConfigError(f"{name} must be between {low} and {high}, got {echo(raw)}")
-        return value
+def _default_doc(default: Any, spec: Setting) -> str:
+    if spec.default_doc is not None:
+        return spec.default_doc
+    if default is None or default == ():
+        return "unset"
+    if isinstance(default, bool):
+        return "`true`" if default else "`false`"
+    if isinstance(default, float) and default.is_integer():
+        return f"`{int(default)}`"
+    return f"`{default}`"
 
-    def int_(self, name: str, default: int, low: int, high: int) -> int:
-        return self._number(name, default, low, high, int, "a whole number")
 
-    def float_(self, name: str, default: float, low: float, high: float) -> float:
-        def parse(raw: str) -> float:
-            value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ValueError(raw)
-            return value
+def _bounds_doc(kind: str, spec: Setting) -> str:
+    if spec.choices:
+        return " or ".join(f"`{c}`" for c in spec.choices)
+    if spec.low is None and spec.high is None:
+        return ""
+    return f"{_num_doc(spec.low, kind)} to {_num_doc(spec.high, kind)}"
 
-        return self._number(name, default, low, high, parse, "a number")
 
-    def bool_(self, name: str, default: bool) -> bool:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name} must be true or false, got {echo(raw)}")
+def _num_doc(bound: float | None, kind: str) -> str:
+    if bound is None:
+        return "any"
+    return f"{bound:g}" if kind == "float" else str(int(bound))
 
-    def choice_(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        if raw not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {echo(raw)}")
-        return raw
-
-    def list_(self, name: str) -> tuple[str, ...]:
-        raw = self._raw(name)
-        return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else ()

@@ -32,29 +32,12 @@ import json
 from typing import Any
 
 from .echo import echo
-from .errors import StreamerError
+from .errors import DecodeError as DecodeError  # re-exported: defined in streamer.errors
+from .errors import LineTooLong as LineTooLong
+from .errors import ProtocolError as ProtocolError
 from .records import Data, End, Error, Ping, Record
 
 DEFAULT_MAX_LINE = 1 << 20  # characters
-
-
-class ProtocolError(StreamerError, ValueError):
-    """The bytes do not follow the wire contract."""
-
-    type = "protocol_error"
-    status = 502
-
-
-class DecodeError(ProtocolError, UnicodeError):
-    """The body is not valid UTF-8."""
-
-    type = "decode_error"
-
-
-class LineTooLong(ProtocolError):
-    """A line exceeded the decoder's ``max_line`` limit."""
-
-    type = "line_too_long"
 
 
 class TextDecoder:

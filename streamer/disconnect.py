@@ -20,6 +20,8 @@ from typing import Any
 
 from gevent.hub import get_hub
 
+from ._compat.gevent import raw_socket
+
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
@@ -29,7 +31,7 @@ class DisconnectWatcher:
     def __init__(self, sock: Any, on_gone: Callable[[], None]) -> None:
         # gevent sockets wrap a real socket in ``_sock``; peek on that one, because the
         # gevent socket would try to wait (switch greenlets) inside the loop's callback.
-        self._raw: socket.socket = getattr(sock, "_sock", sock)
+        self._raw: socket.socket = raw_socket(sock)
         self._on_gone = on_gone
         self._watcher: Any = get_hub().loop.io(sock.fileno(), 1)  # 1 = READ
         self._watcher.start(self._readable)

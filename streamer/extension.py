@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 
 from . import redirects
 from .access import AccessLog
@@ -31,6 +31,7 @@ from .bodydeadline import BodyDeadline
 from .config import Config
 from .context import EXTENSION
 from .errors import StreamerError
+from .jsonerror import json_error
 from .registry import StreamRegistry
 from .response import StreamObserver
 from .routes import blueprint
@@ -84,12 +85,7 @@ class Streamer:
 
 def error_response(exc: StreamerError) -> Response:
     """``{"error": {"type", "message"}}`` with the error's status (and ``Retry-After``)."""
-    response = jsonify({"error": {"type": exc.type, "message": exc.message}})
-    response.status_code = exc.status
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return response
-
+    return json_error(exc.status, exc.type, exc.message, exc.retry_after)
 
 def sweep_interval(cfg: Config) -> float:
     """How often the registry checks each stream's send guard and deadline: each at most

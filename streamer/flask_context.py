@@ -25,9 +25,9 @@ reliably and more cheaply:
   pop its own; it then runs the same teardown functions in a snapshot and leaves the
   variables to the request on top.
 
-This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, read from
-Flask 3.1.3 (``flask/ctx.py``: ``RequestContext.push`` / ``pop``);
-tests/unit/test_extension.py fails if they change.
+This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, through
+:mod:`streamer._compat.flask` (read from Flask 3.1.3; tests/unit/test_compat.py and
+tests/unit/test_extension.py fail if they change).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import logging
 from typing import Any
 
 import greenlet
-from flask.globals import _cv_app, _cv_request
+
+from ._compat.flask import context_tokens, cv_app, cv_request
 
 log = logging.getLogger("streamer")
 
@@ -69,7 +70,7 @@ class Hold:
 
 
 def _pop(ctx: Any, exc: BaseException | None) -> None:
-    top: Any = _cv_request.get(None)
+    top: Any = cv_request.get(None)
     if top is ctx:
         ctx.pop(exc)
     else:
@@ -79,10 +80,10 @@ def _pop(ctx: Any, exc: BaseException | None) -> None:
 def _teardown(ctx: Any, exc: BaseException | None) -> None:
     """What ``RequestContext.pop`` runs for its last token, without resetting variables that
     now belong to another request (run in a snapshot where this request is bound)."""
-    _token, app_ctx = ctx._cv_tokens.pop()
-    _cv_request.set(ctx)
+    _token, app_ctx = context_tokens(ctx).pop()
+    cv_request.set(ctx)
     if app_ctx is not None:
-        _cv_app.set(app_ctx)
+        cv_app.set(app_ctx)
     try:
         ctx.app.do_teardown_request(exc)
         close = getattr(ctx.request, "close", None)
@@ -91,16 +92,16 @@ def _teardown(ctx: Any, exc: BaseException | None) -> None:
     finally:
         ctx.request.environ["werkzeug.request"] = None
         if app_ctx is not None:
-            app_ctx._cv_tokens.pop()
+            context_tokens(app_ctx).pop()
             ctx.app.do_teardown_appcontext(exc)
 
 
 def hold_request() -> Hold | None:
     """Hold the current request context (None outside a request)."""
-    ctx = _cv_request.get(None)
+    ctx = cv_request.get(None)
     if ctx is None:
         return None
     # What RequestContext.push() records when the app context is already the right one,
     # without its second session open and URL match.
-    ctx._cv_tokens.append((_cv_request.set(ctx), None))
+    context_tokens(ctx).append((cv_request.set(ctx), None))
     return Hold(ctx, greenlet.getcurrent().gr_context)

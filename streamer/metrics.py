@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import os
-from bisect import bisect_left
 from typing import Any
 
 import gevent
@@ -83,6 +82,7 @@ class Metrics:
         # outcomes, error types), so this stays small.
         self._children: dict[tuple[Any, ...], Any] = {}
         self._pending: dict[Any, float] = {}  # counter or gauge child -> amount to add
+        self._observed: list[tuple[Any, float]] = []  # (histogram child, value) to observe
         self._flush_timer: Any = None
         self._deferred: bool | None = None  # under gevent: write from a timer
         self._exit_hook = False
@@ -127,11 +127,9 @@ class Metrics:
         self._schedule_flush()
 
     def _observe(self, histogram: Any, value: float) -> None:
-        """``histogram.observe(value)``, summed like the counters: a histogram child keeps its
-        sum and its buckets as values with ``inc`` (prometheus_client's ``Histogram.observe``:
-        the sum, then the first bucket whose bound is >= value; the last bound is +Inf)."""
-        self._add(histogram._sum, value)
-        self._add(histogram._buckets[bisect_left(histogram._upper_bounds, value)], 1)
+        """``histogram.observe(value)`` at the next flush, with the counters (prometheus_client's
+        public API: no reach into a histogram's private sum and buckets)."""
+        self._observed.append((histogram, value))
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is not None:
@@ -155,6 +153,9 @@ class Metrics:
             self._flush_timer.close()
             self._flush_timer = None
         pending, self._pending = self._pending, {}
+        observed, self._observed = self._observed, []
+        for histogram, value in observed:
+            histogram.observe(value)
         for child, amount in pending.items():
             if amount:
                 child.inc(amount)

@@ -17,6 +17,7 @@ from .config import Config
 from .openai_api.openapi import SCHEMAS as OPENAI_SCHEMAS
 from .openai_api.openapi import paths as openai_paths
 
+# The demo endpoints' bounds (/stream/data, /stream/series): app.py reads them from here.
 MAX_COUNT = 100_000
 MAX_INTERVAL_S = 60.0
 MAX_SEED = 2**63 - 1

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .config import parse_bool
 from .echo import clip, echo
 from .errors import BadRequest
 from .framing import FORMATS, MEDIA_TYPES
@@ -78,8 +79,7 @@ def bool_param(args: Mapping[str, str], name: str, default: bool = False) -> boo
     raw = args.get(name)
     if raw is None or raw == "":
         return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise _invalid(name, f"must be true or false, got {echo(raw)}")
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise _invalid(name, f"must be true or false, got {echo(raw)}") from None

@@ -30,6 +30,8 @@ from typing import Any
 from gevent import monkey
 from gevent.hub import get_hub
 
+from ._compat.gevent import raw_socket
+
 # The real poll, not gevent's cooperative one: this runs inside the event loop's callback,
 # where nothing may block or switch greenlets. poll, not select: fds go past FD_SETSIZE.
 _poll: Callable[[], Any] = monkey.get_original("select", "poll")
@@ -116,7 +118,7 @@ def _writable(sock: Any) -> bool:
 
 
 def _reset(sock: Any) -> None:
-    raw: socket.socket = getattr(sock, "_sock", sock)
+    raw: socket.socket = raw_socket(sock)
     try:
         # Linger 0: the close that follows sends RST and frees the unsent bytes at once,
         # instead of the kernel retrying them to a client that does not read.

@@ -34,7 +34,7 @@ import secrets
 import time
 
 from .config import Config
-from .errors import StreamerError
+from .errors import InvalidToken
 
 __all__ = ["TOKEN_HEADER", "InvalidToken", "TokenSigner", "signer_for"]
 
@@ -44,13 +44,6 @@ _MAX_TOKEN_CHARS = 1024  # a token this service makes is ~150 characters
 
 # Unset STREAMER_TOKEN_SECRET: one random secret for this process's life.
 _PROCESS_SECRET = secrets.token_bytes(32)
-
-
-class InvalidToken(StreamerError, PermissionError):
-    """A read token that is malformed, forged, expired or for another stream: 401."""
-
-    type = "invalid_token"
-    status = 401
 
 
 def _b64(raw: bytes) -> str:

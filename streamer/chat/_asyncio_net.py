@@ -33,7 +33,8 @@ from httpcore2 import (
     WriteError,
     WriteTimeout,
 )
-from httpcore2._utils import is_socket_readable
+
+from .._compat.httpcore import is_socket_readable
 
 # The socket class before gevent's patching (the same class when unpatched).
 _RealSocket: type[socket.socket] = gevent.monkey.get_original("socket", "socket")
@@ -289,16 +290,3 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-def use_asyncio_backend(http_client: Any) -> bool:
-    """Make an ``httpx2.AsyncClient``'s default transport use :class:`AsyncioBackend`.
-
-    Reaches into httpx's transport (``_transport._pool``): when that shape changes, or the
-    client goes through a proxy, it does nothing and returns False (the default backend stays).
-    """
-    pool = getattr(getattr(http_client, "_transport", None), "_pool", None)
-    if type(pool) is not httpcore2.AsyncConnectionPool or not hasattr(pool, "_network_backend"):
-        return False
-    pool._network_backend = AsyncioBackend()
-    return True

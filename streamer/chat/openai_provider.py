@@ -27,7 +27,7 @@ import orjson
 from ..adapter import iterate_async, loop_local
 from ..decoders import LineDecoder
 from ..errors import StreamerError, StreamTimeout, UpstreamError
-from ._asyncio_net import use_asyncio_backend
+from ._transport import AsyncioTransport
 from .request import ChatRequest
 
 log = logging.getLogger("streamer.chat")
@@ -45,12 +45,15 @@ class OpenAIProvider:
         self._client_key = f"openai-client-{id(self)}"
 
     def _client(self) -> openai.AsyncOpenAI:
-        client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
-                                    timeout=self._timeout_s, max_retries=self._max_retries)
-        # Reads without anyio's per-read cancel scope and selector churn (see _asyncio_net).
-        if not use_asyncio_backend(client._client):
-            log.info("httpx transport not recognised: keeping httpcore's default backend")
-        return client
+        # Reads without anyio's per-read cancel scope and selector churn (see _asyncio_net),
+        # through the SDK's public http_client= and httpx2's public transport interface. The
+        # limits are the SDK's own defaults (DefaultAsyncHttpxClient's).
+        http_client = openai.DefaultAsyncHttpxClient(transport=AsyncioTransport(
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100,
+                                 keepalive_expiry=5.0)))
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
+                                  timeout=self._timeout_s, max_retries=self._max_retries,
+                                  http_client=http_client)
 
     def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
         usage: dict[str, Any] | None = None

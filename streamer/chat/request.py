@@ -14,6 +14,7 @@ from typing import Any
 
 from ..echo import echo
 from ..errors import BadRequest
+from ..errors import InvalidField as InvalidField  # re-exported: defined there
 from ..jsonbody import parse_json_body
 
 ROLES = ("system", "developer", "user", "assistant")
@@ -23,13 +24,6 @@ MAX_TOTAL_CHARS = 200_000
 MAX_TOKENS = 32_768
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
 _FIELDS = {"messages", "model", "temperature", "max_tokens", "resumable", "stream"}
-
-
-class InvalidField(BadRequest):
-    """A field of the JSON body is missing or wrong: 422."""
-
-    type = "invalid_field"
-    status = 422
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,7 @@ class RecordStream(_Stream):
             try:
                 response = self._reopen(headers)
             except HTTPStatusError as exc:
-                if exc.status not in RETRY_STATUSES:
+                if exc.status_code not in RETRY_STATUSES:
                     raise
                 failure, cause, retry_after = exc, None, exc.retry_after
             except (ConnectFailed, IdleTimeout) as exc:

@@ -10,18 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadRequest
-
-
-class InvalidParameter(BadRequest):
-    """A field of the request body is missing or wrong: 400 naming it in ``param`` (OpenAI
-    answers 400, not 422, so the SDKs raise ``BadRequestError``)."""
-
-    type = "invalid_parameter"
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
+from ..errors import InvalidParameter as InvalidParameter  # re-exported: defined there
 
 
 def category(status: int | None, code: str) -> str:

@@ -96,11 +96,11 @@ def test_real_failure_after_three_items_makes_text_incomplete(client: Client) ->
 def test_real_errors_before_the_first_byte(client: Client) -> None:
     with pytest.raises(HTTPStatusError) as info:
         client.records("/_test/stream?fail_before=1&error=upstream")
-    assert (info.value.status, info.value.type, info.value.message) == (
+    assert (info.value.status_code, info.value.type, info.value.message) == (
         502, "upstream_error", "the upstream failed")
     with pytest.raises(HTTPStatusError) as info:
         client.text("/stream/data", params={"count": -5})
-    assert (info.value.status, info.value.type) == (400, "invalid_parameter")
+    assert (info.value.status_code, info.value.type) == (400, "invalid_parameter")
     assert "'count'" in info.value.message
 
 

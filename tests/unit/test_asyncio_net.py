@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import httpcore2
 import pytest
 
-from streamer.chat._asyncio_net import _HIGH, AsyncioBackend, use_asyncio_backend
+from streamer.chat._asyncio_net import _HIGH, AsyncioBackend
 
 DEADLINE = 20.0
 
@@ -163,10 +163,12 @@ def test_connect_refused_is_a_connect_error() -> None:
     run(test)
 
 
-def test_use_asyncio_backend_on_the_sdk_client() -> None:
-    import openai
+def test_the_sdk_client_reads_through_the_asyncio_backend() -> None:
+    from streamer.chat._transport import AsyncioTransport
+    from streamer.chat.openai_provider import OpenAIProvider
 
-    client = openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1")
-    assert use_asyncio_backend(client._client) is True
-    assert isinstance(client._client._transport._pool._network_backend, AsyncioBackend)
-    assert use_asyncio_backend(object()) is False  # an unknown shape: left alone
+    provider = OpenAIProvider(api_key="sk-test", base_url="http://127.0.0.1:9/v1",
+                              timeout_s=5, max_retries=0)
+    transport = provider._client()._client._transport
+    assert isinstance(transport, AsyncioTransport)
+    assert isinstance(transport._pool._network_backend, AsyncioBackend)

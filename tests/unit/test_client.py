@@ -417,7 +417,7 @@ def test_401_with_a_json_body() -> None:
           pytest.raises(HTTPStatusError) as info):
         client.records("/stream/data")
     err = info.value
-    assert (err.status, err.type, err.message) == (401, "unauthorized",
+    assert (err.status_code, err.type, err.message) == (401, "unauthorized",
                                                    "a valid API key is required")
     assert err.retry_after is None and isinstance(err, StreamerError)
     assert str(err) == "HTTP 401 unauthorized: a valid API key is required"
@@ -443,7 +443,7 @@ def test_other_error_bodies_keep_status_retry_after_and_a_message() -> None:
         for _ in bodies:
             with pytest.raises(HTTPStatusError) as info:
                 client.text("/")
-            got.append((info.value.status, info.value.type, info.value.message,
+            got.append((info.value.status_code, info.value.type, info.value.message,
                         info.value.retry_after))
     assert got == [(503, "service_unavailable", "<html>", 7.0),
                    (502, "bad_gateway", "not json at all", None),

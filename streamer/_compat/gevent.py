@@ -1,0 +1,25 @@
+"""gevent internals (read from gevent 26.9.0; tests/unit/test_compat.py)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from gevent._hub_local import get_hub_if_exists as _get_hub_if_exists
+
+
+def get_hub_if_exists() -> Any:
+    """The calling thread's hub, or None without making one (``gevent.get_hub()`` would)."""
+    return _get_hub_if_exists()
+
+
+def raw_socket(sock: Any) -> socket.socket:
+    """The real socket inside a gevent socket (``_sock``), or ``sock`` itself: peeking or
+    setting options on it never switches greenlets, so it is safe in a loop callback."""
+    raw: socket.socket = getattr(sock, "_sock", sock)
+    return raw
+
+
+def selector_has_ready(selector: Any) -> bool:
+    """Whether a ``gevent.selectors.GeventSelector`` has ready events waiting (``_ready``)."""
+    return bool(selector._ready.is_set())
