@@ -49,8 +49,10 @@ from .disconnect import DisconnectWatcher
 from .errors import StreamerError, Unavailable, UpstreamError
 from .flask_context import Hold, hold_request
 from .framing import FORMATS, Encoder
+from .lifecycle import FINAL, State, advance
 from .params import choose_request_format
-from .records import Data, End, Error, Ping
+from .producer import Kind, kind_of, returned
+from .records import Error
 from .registry import StreamRegistry
 from .sendguard import SendGuard
 
@@ -115,13 +117,13 @@ class StreamBody:
     """The WSGI body of one stream. Iterate it for bytes; ``close()`` always cleans up."""
 
     # Thousands are held per worker: without a __dict__ each is ~0.8 KiB smaller.
-    __slots__ = ("_abort_next", "_buf", "_buf_bytes", "_closed", "_deadline", "_deadline_hit",
-                 "_deadline_timer", "_enc", "_exc", "_failure", "_flusher", "_gone", "_handed",
-                 "_handler", "_heartbeat_s", "_held_check", "_hold", "_in_producer", "_inline",
+    __slots__ = ("_buf", "_buf_bytes", "_deadline", "_deadline_hit", "_deadline_timer", "_enc",
+                 "_exc", "_failure", "_flusher", "_gone", "_handed", "_handler", "_heartbeat_s",
+                 "_held_check", "_hold", "_hub_passes", "_in_producer", "_inline",
                  "_interrupt_pending", "_it", "_last_write", "_max_stream_s", "_next_id",
                  "_on_finish", "_producer", "_producer_done", "_pump", "_pump_done", "_ready",
                  "_registry", "_retry_ms", "_send_guard", "_shutting_down", "_sock", "_space",
-                 "_started", "_terminal", "_watcher", "stats")
+                 "_state", "_terminal", "_watcher", "stats")
 
     def __init__(self, producer: Iterable[Any], encoder: type[Encoder], *,
                  heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
@@ -153,9 +155,7 @@ class StreamBody:
         self._failure: Error | None = None
         self._pump_done = False
         self._gone = False
-        self._started = False
-        self._closed = False
-        self._abort_next = False
+        self._state = State.NEW  # streamer.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
         self._shutting_down = False
         self._registry = registry
         self._last_write = time.monotonic()
@@ -178,6 +178,7 @@ class StreamBody:
         self._producer_done = False
         self._interrupt_pending = False
         self._held_check = False
+        self._hub_passes = 0  # how often _check_held ran: the hub's passes, as this stream saw
         self._flusher: Any = None
         # The pump greenlet; None once it is done. Inline streams start theirs in wait_first.
         self._pump: Any = None if self._inline else self._spawn_pump()
@@ -236,7 +237,7 @@ class StreamBody:
                     if close is not None:
                         close()
                 finally:
-                    if self._closed:
+                    if self._state in FINAL:
                         self._release()
 
     def _pull(self, it: Iterator[Any]) -> bool:
@@ -246,28 +247,28 @@ class StreamBody:
         try:
             item = next(it)
         except StopIteration as stop:
-            extra = stop.value if isinstance(stop.value, dict) else {}
-            self._terminal = enc.end(self.stats.records, extra)
+            self._terminal = enc.end(self.stats.records, returned(stop))
             return True
-        if type(item) is str:  # the common case first: a plain payload, no record checks
+        # The common case first: a plain payload, no call (streamer.producer has the table).
+        kind = Kind.PAYLOAD if type(item) is str else kind_of(item)
+        if kind is Kind.PAYLOAD:
             chunk = enc.data(self._next_id, item)
-        elif isinstance(item, Data):
+        elif kind is Kind.DATA:
             self._next_id = item.id
             chunk = enc.data(item.id, item.data)
-        elif isinstance(item, Ping):
+        elif kind is Kind.PING:
             self.stats.heartbeats += 1
-            chunk = enc.ping()
-        elif isinstance(item, End):
+            self._buf.append(chunk := enc.ping())
+            self._buf_bytes += len(chunk)
+            return False
+        elif kind is Kind.END:
             self._terminal = enc.end(item.count, item.extra)
             return True
-        elif isinstance(item, Error):
+        else:
             self._fail(item)
             return True
-        else:
-            chunk = enc.data(self._next_id, item)
-        if not isinstance(item, Ping):
-            self._next_id += 1
-            self.stats.records += 1
+        self._next_id += 1
+        self.stats.records += 1
         self._buf.append(chunk)
         self._buf_bytes += len(chunk)
         return False
@@ -387,12 +388,13 @@ class StreamBody:
         return self
 
     def __next__(self) -> bytes:
-        if self._closed:
-            raise StopIteration
-        if self._abort_next:
-            self._abort()
-        if not self._started:
-            self._started = True
+        state = self._state
+        if state is not State.OPEN:
+            if state in FINAL:
+                raise StopIteration
+            if state is State.ENDING:
+                self._abort()
+            self._state = advance(state, State.OPEN)
             # The first write happens now, even if empty, so the headers go out.
             return self._emit(self._enc.prelude(self._retry_ms) + self._take())
         if self._handed and not self._buf:
@@ -442,6 +444,11 @@ class StreamBody:
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
+        if not self._held_check:
+            # One hub callback per pass: it counts the hub's passes (below) and sends held
+            # records if the producer blocks while holding them.
+            self._held_check = True
+            loop.run_callback(self._check_held)
         while True:
             if self._flusher is not None:
                 self._flusher.join()  # held records go out before anything after them
@@ -457,21 +464,19 @@ class StreamBody:
                 if self._buf:
                     return self._emit(self._take())
                 return self._finish()
-            iteration = loop.iteration
+            passes = self._hub_passes
             ended = False
             self._in_producer = True
             try:
                 # Tight loop while the producer does not block: the flags above change only
-                # when the hub runs, and then ``loop.iteration`` moves and the loop ends.
+                # when the hub runs, and then ``_check_held`` counts a pass and the loop ends.
+                # (Not the loop's ``iteration``: gevent's libuv loop leaves it at -1.)
                 n = 0
                 while not self._pull(it):
                     n += 1
-                    if (loop.iteration != iteration or self._buf_bytes >= MAX_BUFFER
+                    if (self._hub_passes != passes or self._buf_bytes >= MAX_BUFFER
                             or (not n & 63 and time.monotonic() - batch_started > MAX_BATCH_S)):
                         break
-                    if not self._held_check:
-                        self._held_check = True
-                        loop.run_callback(self._check_held)
                 else:
                     ended = True
             except _Interrupted:
@@ -490,7 +495,7 @@ class StreamBody:
             if self._flusher is not None:
                 self._flusher.join()  # the held records first, then these
                 self._flusher = None
-            if (self._buf_bytes >= MAX_BUFFER and loop.iteration == iteration
+            if (self._buf_bytes >= MAX_BUFFER and self._hub_passes == passes
                     and len(self._buf) > 8):
                 # A full buffer without a single block: a bulk producer. It gains more from
                 # running in a pump while this greenlet waits on the socket (M1, M2) than it
@@ -501,8 +506,10 @@ class StreamBody:
             return self._emit(self._take())
 
     def _check_held(self) -> None:  # in the hub
-        """The hub runs: if the inline producer is blocked with records held, send them."""
+        """The hub runs: count the pass; if the inline producer is blocked with records held,
+        send them."""
         self._held_check = False
+        self._hub_passes += 1
         if self._in_producer and self._buf and self._flusher is None:
             data = self._emit(self._take())
             self._flusher = gevent.spawn(self._send_held, data)
@@ -519,7 +526,7 @@ class StreamBody:
     def _shut_down(self) -> bytes:
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "shutdown", "shutdown"
-        self._abort_next = True
+        self._state = advance(self._state, State.ENDING)
         if not self._enc.framed:
             self._abort()
         message = "the server is restarting; reconnect to continue"
@@ -527,7 +534,7 @@ class StreamBody:
                           self._enc.error("shutdown", message))
 
     def tick(self, now: float) -> None:  # in the hub, from the registry's sweep
-        if now >= self._deadline and not self._deadline_hit and not self._closed:
+        if now >= self._deadline and not self._deadline_hit and self._state not in FINAL:
             self._on_deadline()
         if self._send_guard is not None:
             self._send_guard.check()
@@ -551,7 +558,7 @@ class StreamBody:
         self.stats.outcome, self.stats.error_type = "timeout", "timeout"
         self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
                                          f"{self._max_stream_s:g} s")
-        self._abort_next = True
+        self._state = advance(self._state, State.ENDING)
         if not self._enc.framed:
             self._abort()
         return self._emit(self._enc.error(self._failure.type, self._failure.message))
@@ -578,7 +585,7 @@ class StreamBody:
         terminal, self._terminal = self._terminal, None
         if self._failure is not None:
             self.stats.outcome, self.stats.error_type = "error", self._failure.type
-            self._abort_next = True
+            self._state = advance(self._state, State.ENDING)
             if terminal and self._enc.framed:
                 return self._emit(terminal)
             self._abort()
@@ -606,9 +613,11 @@ class StreamBody:
 
     def close(self) -> None:
         """Stop the producer (its ``finally`` runs) and the watcher; report the stats once."""
-        if self._closed:
+        if self._state in FINAL:
             return
-        self._closed = True
+        # Final now (a second close() returns above); DONE only once ``end`` went out.
+        self._state = advance(self._state, State.DONE if self.stats.outcome == "complete"
+                              else State.ABORTED)
         if self._registry is not None:
             self._registry.discard(self)
         if self._deadline_timer is not None:
