@@ -65,8 +65,8 @@ def test_a_plain_iterable_ends_with_no_extra() -> None:
 
 
 def test_plain_and_resumable_streams_read_producers_through_this_module() -> None:
-    import streamer.response
+    import streamer.engine.core
     import streamer.resumable
 
-    for module in (streamer.response, streamer.resumable):
+    for module in (streamer.engine.core, streamer.resumable):
         assert module.kind_of is kind_of and module.returned is returned
