@@ -51,19 +51,22 @@ class Kind(enum.IntEnum):
     ERROR = 4
 
 
+# As module names: an Enum class attribute costs a Python-level lookup, once per item here.
+PAYLOAD, DATA, PING, END, ERROR = Kind.PAYLOAD, Kind.DATA, Kind.PING, Kind.END, Kind.ERROR
+
 def kind_of(item: Any) -> Kind:
     """The kind of one yielded item. A ``str`` is the common case and is checked first."""
     if type(item) is str:
-        return Kind.PAYLOAD
+        return PAYLOAD
     if isinstance(item, Data):
-        return Kind.DATA
+        return DATA
     if isinstance(item, Ping):
-        return Kind.PING
+        return PING
     if isinstance(item, End):
-        return Kind.END
+        return END
     if isinstance(item, Error):
-        return Kind.ERROR
-    return Kind.PAYLOAD
+        return ERROR
+    return PAYLOAD
 
 
 def returned(stop: StopIteration) -> dict[str, Any]:

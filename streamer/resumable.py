@@ -46,7 +46,7 @@ from .context import current_config, current_registry, current_store
 from .errors import NotFound, StoreUnavailable, StreamerError, StreamTimeout, Unavailable
 from .framing import Encoder
 from .origin import OriginReader
-from .producer import Kind, kind_of, returned
+from .producer import DATA, END, ERROR, PING, kind_of, returned
 from .records import Data, End, Error
 from .registry import StreamRegistry
 from .response import stream_for_request
@@ -302,11 +302,11 @@ class _Run:
             except StopIteration as stop:
                 return End(self.count, returned(stop))
             kind = kind_of(item)  # streamer.producer: what a producer may yield
-            if kind is Kind.PING:
+            if kind is PING:
                 continue
-            if kind is Kind.END or kind is Kind.ERROR:
+            if kind is END or kind is ERROR:
                 return item  # type: ignore[no-any-return]
-            payload = item.data if kind is Kind.DATA else item
+            payload = item.data if kind is DATA else item
             self.wait_room()
             if not self.store.append(self.stream_id, Data(self.count + 1, payload)):
                 return None

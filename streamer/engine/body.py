@@ -20,7 +20,7 @@ from ..disconnect import DisconnectWatcher
 from ..errors import StreamerError
 from ..flask_context import Hold
 from ..framing import Encoder
-from ..lifecycle import FINAL, State, advance
+from ..lifecycle import ENDING, FINAL, NEW, OPEN, advance
 from ..registry import StreamRegistry
 from ..sendguard import SendGuard
 from .core import loop_s
@@ -66,7 +66,7 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
         self._failure = None
         self._pump_done = False
         self._gone = False
-        self._state = State.NEW  # streamer.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
+        self._state = NEW  # streamer.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
         self._shutting_down = False
         self._registry = registry
         self._last_write = time.monotonic()
@@ -133,12 +133,12 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
 
     def __next__(self) -> bytes:
         state = self._state
-        if state is not State.OPEN:
+        if state is not OPEN:
             if state in FINAL:
                 raise StopIteration
-            if state is State.ENDING:
+            if state is ENDING:
                 self._abort()
-            self._state = advance(state, State.OPEN)
+            self._state = advance(state, OPEN)
             # The first write happens now, even if empty, so the headers go out.
             return self._emit(self._enc.prelude(self._retry_ms) + self._take())
         if self._handed and not self._buf:

@@ -21,7 +21,7 @@ from ..errors import StreamerError, UpstreamError
 from ..flask_context import Hold
 from ..framing import Encoder
 from ..lifecycle import State
-from ..producer import Kind, kind_of, returned
+from ..producer import DATA, END, PAYLOAD, PING, kind_of, returned
 from ..records import Error
 from ..registry import StreamRegistry
 from .stats import StreamStats
@@ -125,18 +125,17 @@ class BodyCore:
             self._terminal = enc.end(self.stats.records, returned(stop))
             return True
         # The common case first: a plain payload, no call (streamer.producer has the table).
-        kind = Kind.PAYLOAD if type(item) is str else kind_of(item)
-        if kind is Kind.PAYLOAD:
+        if type(item) is str or (kind := kind_of(item)) is PAYLOAD:
             chunk = enc.data(self._next_id, item)
-        elif kind is Kind.DATA:
+        elif kind is DATA:
             self._next_id = item.id
             chunk = enc.data(item.id, item.data)
-        elif kind is Kind.PING:
+        elif kind is PING:
             self.stats.heartbeats += 1
             self._buf.append(chunk := enc.ping())
             self._buf_bytes += len(chunk)
             return False
-        elif kind is Kind.END:
+        elif kind is END:
             self._terminal = enc.end(item.count, item.extra)
             return True
         else:

@@ -13,7 +13,7 @@ import socket
 import time
 
 from ..errors import StreamerError
-from ..lifecycle import FINAL, State, advance
+from ..lifecycle import ABORTED, DONE, ENDING, FINAL, advance
 from ..records import Error
 from .core import BodyCore, log
 
@@ -30,7 +30,7 @@ class Endings(BodyCore):
     def _shut_down(self) -> bytes:
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "shutdown", "shutdown"
-        self._state = advance(self._state, State.ENDING)
+        self._state = advance(self._state, ENDING)
         if not self._enc.framed:
             self._abort()
         message = "the server is restarting; reconnect to continue"
@@ -43,7 +43,7 @@ class Endings(BodyCore):
         self.stats.outcome, self.stats.error_type = "timeout", "timeout"
         self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
                                          f"{self._max_stream_s:g} s")
-        self._state = advance(self._state, State.ENDING)
+        self._state = advance(self._state, ENDING)
         if not self._enc.framed:
             self._abort()
         return self._emit(self._enc.error(self._failure.type, self._failure.message))
@@ -52,7 +52,7 @@ class Endings(BodyCore):
         terminal, self._terminal = self._terminal, None
         if self._failure is not None:
             self.stats.outcome, self.stats.error_type = "error", self._failure.type
-            self._state = advance(self._state, State.ENDING)
+            self._state = advance(self._state, ENDING)
             if terminal and self._enc.framed:
                 return self._emit(terminal)
             self._abort()
@@ -83,8 +83,8 @@ class Endings(BodyCore):
         if self._state in FINAL:
             return
         # Final now (a second close() returns above); DONE only once ``end`` went out.
-        self._state = advance(self._state, State.DONE if self.stats.outcome == "complete"
-                              else State.ABORTED)
+        self._state = advance(self._state, DONE if self.stats.outcome == "complete"
+                              else ABORTED)
         if self._registry is not None:
             self._registry.discard(self)
         if self._deadline_timer is not None:

@@ -44,11 +44,6 @@ class InlineStrategy(BodyCore):
         loop = gevent.get_hub().loop
         it = self._it
         batch_started = time.monotonic()
-        if not self._held_check:
-            # One hub callback per pass: it counts the hub's passes (below) and sends held
-            # records if the producer blocks while holding them.
-            self._held_check = True
-            loop.run_callback(self._check_held)
         while True:
             if self._flusher is not None:
                 self._flusher.join()  # held records go out before anything after them
@@ -64,19 +59,25 @@ class InlineStrategy(BodyCore):
                 if self._buf:
                     return self._emit(self._take())
                 return self._finish()
-            passes = self._hub_passes
+            passes, now = self._hub_passes, loop.now()
             ended = False
             self._in_producer = True
             try:
                 # Tight loop while the producer does not block: the flags above change only
-                # when the hub runs, and then ``_check_held`` counts a pass and the loop ends.
-                # (Not the loop's ``iteration``: gevent's libuv loop leaves it at -1.)
+                # when the hub runs. The hub ran if the loop's time moved (each pass updates
+                # it: libev to the microsecond, libuv to the millisecond) or, for a pass within
+                # libuv's millisecond, once ``_check_held`` (scheduled after the first item)
+                # counted it. Not the loop's ``iteration``: gevent's libuv loop leaves it at -1.
                 n = 0
                 while not self._pull(it):
                     n += 1
-                    if (self._hub_passes != passes or self._buf_bytes >= MAX_BUFFER
+                    if (loop.now() != now or self._hub_passes != passes
+                            or self._buf_bytes >= MAX_BUFFER
                             or (not n & 63 and time.monotonic() - batch_started > MAX_BATCH_S)):
                         break
+                    if not self._held_check:
+                        self._held_check = True
+                        loop.run_callback(self._check_held)
                 else:
                     ended = True
             except _Interrupted:
@@ -95,8 +96,8 @@ class InlineStrategy(BodyCore):
             if self._flusher is not None:
                 self._flusher.join()  # the held records first, then these
                 self._flusher = None
-            if (self._buf_bytes >= MAX_BUFFER and self._hub_passes == passes
-                    and len(self._buf) > 8):
+            if (self._buf_bytes >= MAX_BUFFER and loop.now() == now
+                    and self._hub_passes == passes and len(self._buf) > 8):
                 # A full buffer without a single block: a bulk producer. It gains more from
                 # running in a pump while this greenlet waits on the socket (M1, M2) than it
                 # saves inline; the generator sits at a ``yield``, so a new pump resumes it.
