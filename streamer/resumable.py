@@ -46,7 +46,8 @@ from .context import current_config, current_registry, current_store
 from .errors import NotFound, StoreUnavailable, StreamerError, StreamTimeout, Unavailable
 from .framing import Encoder
 from .origin import OriginReader
-from .records import Data, End, Error, Ping
+from .producer import DATA, END, ERROR, PING, kind_of, returned
+from .records import Data, End, Error
 from .registry import StreamRegistry
 from .response import stream_for_request
 from .store import Entry, StreamStore, new_stream_id
@@ -299,12 +300,13 @@ class _Run:
             try:
                 item = next(it)
             except StopIteration as stop:
-                return End(self.count, stop.value if isinstance(stop.value, dict) else {})
-            if isinstance(item, Ping):
+                return End(self.count, returned(stop))
+            kind = kind_of(item)  # streamer.producer: what a producer may yield
+            if kind is PING:
                 continue
-            if isinstance(item, End | Error):
-                return item
-            payload = item.data if isinstance(item, Data) else item
+            if kind is END or kind is ERROR:
+                return item  # type: ignore[no-any-return]
+            payload = item.data if kind is DATA else item
             self.wait_room()
             if not self.store.append(self.stream_id, Data(self.count + 1, payload)):
                 return None

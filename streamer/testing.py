@@ -82,3 +82,11 @@ def stream() -> Response:
 def events() -> Response:
     tag = request.args.get("tag")
     return jsonify([e for e in _events if tag is None or e["tag"] == tag])
+
+
+@bp.get("/loop")
+def loop() -> Response:
+    """Which of gevent's event loops this worker runs (``GEVENT_LOOP``: libev or libuv), so
+    the libuv CI run can prove it really ran on libuv."""
+    kind = type(gevent.get_hub().loop)
+    return jsonify({"loop": f"{kind.__module__}.{kind.__qualname__}"})

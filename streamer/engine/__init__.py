@@ -1,0 +1,28 @@
+"""The stream engine: a producer in, the bytes of a stream out, under a WSGI server.
+
+=====================  ======================================================================
+module                 what it is
+=====================  ======================================================================
+streamer.producer      what a producer may yield (payloads, ``Data``, ``Ping``, ``End``,
+                       ``Error``, a return value): shared with resumable streams
+streamer.lifecycle     the body's states: NEW -> OPEN -> ENDING -> DONE / ABORTED
+:mod:`.core`           the fields every part shares; producer item -> buffer
+:mod:`.pump`           strategy 1: the producer in a greenlet of its own (framed formats)
+:mod:`.inline`         strategy 2: the handler greenlet resumes the producer (text, chunked)
+:mod:`.watchers`       disconnect, send timeout, deadline, shutdown: stop requests from outside
+:mod:`.ending`         the last record, the cut connection, close() and the teardown release
+:mod:`.body`           :class:`StreamBody`, the WSGI iterable that joins them
+:mod:`.stats`          :class:`StreamStats`, what a stream did (logs, metrics)
+=====================  ======================================================================
+
+Views use :mod:`streamer.response` (``stream_for_request``, ``stream_response``), which builds
+the body, waits for the first item and answers.
+"""
+
+from __future__ import annotations
+
+from .body import StreamBody
+from .ending import StreamAborted
+from .stats import StreamStats
+
+__all__ = ["StreamAborted", "StreamBody", "StreamStats"]

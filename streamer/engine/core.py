@@ -1,0 +1,180 @@
+"""The fields every part of a stream body shares, and the producer -> buffer step.
+
+A body's parts (:mod:`.pump`, :mod:`.inline`, :mod:`.watchers`, :mod:`.ending`, and
+:mod:`.body` that joins them) are classes over this one: it declares every field once (as
+``__slots__``: thousands of bodies are held per worker, and without a ``__dict__`` each is
+~0.8 KiB smaller) and the methods that all of them use: :meth:`_pull` takes one item from the
+producer into the buffer (what the item means is :mod:`streamer.producer`'s), :meth:`_take`
+empties the buffer, :meth:`_emit` counts what goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from gevent.event import Event
+
+from ..errors import StreamerError, UpstreamError
+from ..flask_context import Hold
+from ..framing import Encoder
+from ..lifecycle import State
+from ..producer import DATA, END, PAYLOAD, PING, kind_of, returned
+from ..records import Error
+from ..registry import StreamRegistry
+from .stats import StreamStats
+
+log = logging.getLogger("streamer")
+
+# A fast producer runs ahead of the socket by at most this many bytes...
+MAX_BUFFER = 64 * 1024
+# ...and yields to the writer after this long, so a CPU-bound producer does not hold back
+# records it has already made.
+MAX_BATCH_S = 0.005
+
+
+def loop_s(seconds: float) -> float:
+    """``seconds`` for a timer that both of gevent's loops take alike: 0 or more, and not
+    between 0 and 1 ms, which libuv rounds up to 1 ms with a warning (an error under pytest)."""
+    if seconds <= 0.0:
+        return 0.0
+    return seconds if seconds >= 0.001 else 0.001
+
+
+class BodyCore:
+    """The shared fields (set in :meth:`streamer.engine.body.StreamBody.__init__`)."""
+
+    __slots__ = ("_buf", "_buf_bytes", "_deadline", "_deadline_hit", "_deadline_timer", "_enc",
+                 "_exc", "_failure", "_flusher", "_gone", "_handed", "_handler", "_heartbeat_s",
+                 "_held_check", "_hold", "_hub_passes", "_in_producer", "_inline",
+                 "_interrupt_pending", "_it", "_last_write", "_max_stream_s", "_next_id",
+                 "_on_finish", "_producer", "_producer_done", "_pump", "_pump_done", "_ready",
+                 "_registry", "_retry_ms", "_send_guard", "_shutting_down", "_sock", "_space",
+                 "_state", "_terminal", "_watcher", "stats")
+
+    # The producer and the wire.
+    _producer: Iterable[Any]
+    _it: Iterator[Any]
+    _enc: type[Encoder]
+    _next_id: int
+    _sock: Any  # the client socket (gunicorn's), or None
+    _retry_ms: int
+    stats: StreamStats
+    # The buffer between producer and writer (the backpressure: at most MAX_BUFFER bytes).
+    _buf: list[bytes]
+    _buf_bytes: int
+    _ready: Event  # set: buffer non-empty, or the pump has finished
+    _space: Event  # set: the pump may append
+    _terminal: bytes | None  # end or error record, once the producer finished
+    _failure: Error | None
+    _exc: BaseException | None  # what the producer raised, if it failed
+    # The life of the body (streamer.lifecycle) and the stop requests of the watchers.
+    _state: State
+    _gone: bool
+    _shutting_down: bool
+    _deadline_hit: bool
+    # Watchers and timing.
+    _deadline: float
+    _max_stream_s: float
+    _heartbeat_s: float
+    _last_write: float
+    _deadline_timer: Any
+    _watcher: Any
+    _send_guard: Any
+    _registry: StreamRegistry | None
+    _on_finish: Callable[[StreamStats], None] | None
+    _hold: Hold | None
+    # The pump strategy.
+    _pump: Any  # its greenlet; None once it is done
+    _pump_done: bool
+    _producer_done: bool
+    # The inline strategy.
+    _inline: bool
+    _handed: bool
+    _handler: Any
+    _in_producer: bool
+    _interrupt_pending: bool
+    _held_check: bool
+    _hub_passes: int
+    _flusher: Any
+
+    if TYPE_CHECKING:  # the parts call each other through self
+        def _kill_pump(self) -> None: ...
+        def _spawn_pump(self) -> Any: ...
+        def _interrupt(self) -> None: ...
+        def _next_inline(self) -> bytes: ...
+        def _start_deadline_timer(self) -> None: ...
+        def _shut_down(self) -> bytes: ...
+        def _timed_out(self) -> bytes: ...
+        def _finish(self) -> bytes: ...
+        def _abort(self) -> None: ...
+        def _release(self) -> None: ...
+        def close(self) -> None: ...
+        def shutdown(self) -> None: ...
+        def tick(self, now: float) -> None: ...
+
+    def _pull(self, it: Iterator[Any]) -> bool:
+        """Take one item from the producer into the buffer; True when the stream ended (the
+        terminal record is set)."""
+        enc = self._enc
+        try:
+            item = next(it)
+        except StopIteration as stop:
+            self._terminal = enc.end(self.stats.records, returned(stop))
+            return True
+        # The common case first: a plain payload, no call (streamer.producer has the table).
+        if type(item) is str or (kind := kind_of(item)) is PAYLOAD:
+            chunk = enc.data(self._next_id, item)
+        elif kind is DATA:
+            self._next_id = item.id
+            chunk = enc.data(item.id, item.data)
+        elif kind is PING:
+            self.stats.heartbeats += 1
+            self._buf.append(chunk := enc.ping())
+            self._buf_bytes += len(chunk)
+            return False
+        elif kind is END:
+            self._terminal = enc.end(item.count, item.extra)
+            return True
+        else:
+            self._fail(item)
+            return True
+        self._next_id += 1
+        self.stats.records += 1
+        self._buf.append(chunk)
+        self._buf_bytes += len(chunk)
+        return False
+
+    def _producer_failed(self, exc: Exception) -> None:
+        if isinstance(exc, StreamerError):
+            self.stats.upstream_error = isinstance(exc, UpstreamError) or exc.type.startswith(
+                "upstream")
+            self._fail(Error(exc.type, exc.message), exc)
+        else:
+            log.exception("stream producer failed", exc_info=exc)
+            self._fail(Error("internal_error", "internal error"), exc)
+
+    def _fail(self, error: Error, exc: BaseException | None = None) -> None:
+        self._failure = error
+        self._exc = exc
+        self._terminal = self._enc.error(error.type, error.message)
+
+    def _take(self) -> bytes:
+        if not self._buf:
+            return b""
+        data = self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)
+        self._buf.clear()
+        self._buf_bytes = 0
+        self._space.set()
+        return data
+
+    def _emit(self, data: bytes) -> bytes:
+        if data:
+            now = time.monotonic()
+            if self.stats.first_byte is None:
+                self.stats.first_byte = now
+            self._last_write = now
+            self.stats.bytes += len(data)
+        return data

@@ -1,0 +1,127 @@
+"""How a stream ends: the last record, then the connection closed or cut, then cleanup.
+
+``end`` goes out only on success (:meth:`_finish`). A failure, a timeout or a shutdown write
+their ``error`` record (framed formats) and move the body to ``ENDING``: the next call cuts
+the connection without the chunked terminator (:meth:`_abort`), so no client takes a broken
+stream for complete. :meth:`close` always runs once: it stops the producer and the watchers
+and reports the stats; :meth:`_release` runs the request's teardown once the producer is done.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from ..errors import StreamerError
+from ..lifecycle import ABORTED, DONE, ENDING, FINAL, advance
+from ..records import Error
+from .core import BodyCore, log
+
+
+class StreamAborted(StreamerError, ConnectionAbortedError):
+    """Raised to a WSGI server that gave no socket, to make it drop a broken stream."""
+
+    type = "aborted"
+
+
+class Endings(BodyCore):
+    __slots__ = ()
+
+    def _shut_down(self) -> bytes:
+        self._buf.clear()
+        self.stats.outcome, self.stats.error_type = "shutdown", "shutdown"
+        self._state = advance(self._state, ENDING)
+        if not self._enc.framed:
+            self._abort()
+        message = "the server is restarting; reconnect to continue"
+        return self._emit(self._enc.prelude(self._retry_ms) +
+                          self._enc.error("shutdown", message))
+
+    def _timed_out(self) -> bytes:
+        self._kill_pump()
+        self._buf.clear()
+        self.stats.outcome, self.stats.error_type = "timeout", "timeout"
+        self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
+                                         f"{self._max_stream_s:g} s")
+        self._state = advance(self._state, ENDING)
+        if not self._enc.framed:
+            self._abort()
+        return self._emit(self._enc.error(self._failure.type, self._failure.message))
+
+    def _finish(self) -> bytes:
+        terminal, self._terminal = self._terminal, None
+        if self._failure is not None:
+            self.stats.outcome, self.stats.error_type = "error", self._failure.type
+            self._state = advance(self._state, ENDING)
+            if terminal and self._enc.framed:
+                return self._emit(terminal)
+            self._abort()
+        if terminal is not None:
+            self.stats.outcome = "complete"
+            if terminal:
+                return self._emit(terminal)
+        # Done: clean up now, as a server's close() would (it may come later, or, with a
+        # test client, not at all): the request's teardown runs when the stream ends.
+        self.close()
+        raise StopIteration
+
+    def _abort(self) -> None:
+        """End the connection without the chunked terminator."""
+        self.close()
+        if self._sock is None:
+            raise StreamAborted("stream ended early")
+        try:
+            # After this the server's terminator write fails with EPIPE, which gunicorn
+            # ignores; the client sees a body cut short.
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the producer (its ``finally`` runs) and the watcher; report the stats once."""
+        if self._state in FINAL:
+            return
+        # Final now (a second close() returns above); DONE only once ``end`` went out.
+        self._state = advance(self._state, DONE if self.stats.outcome == "complete"
+                              else ABORTED)
+        if self._registry is not None:
+            self._registry.discard(self)
+        if self._deadline_timer is not None:
+            self._deadline_timer.stop()
+            self._deadline_timer.close()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._send_guard is not None:
+            self._send_guard.stop()
+        self._kill_pump()
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self._handed and not self._producer_done:
+            # Inline: the producer waits at a ``yield``; closing it runs its ``finally``.
+            self._producer_done = True
+            close = getattr(self._it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("stream producer failed to close")
+        if self.stats.outcome == "open":
+            # The server stopped iterating before the end: its write to the client failed.
+            self.stats.outcome = "disconnect"
+        self.stats.finished = time.monotonic()
+        if self._on_finish is not None:
+            try:
+                self._on_finish(self.stats)
+            except Exception:
+                log.exception("stream on_finish hook failed")
+        pump = self._pump
+        if pump is None or pump.dead:
+            self._release()
+
+    def _release(self) -> None:
+        """The stream is closed and its producer has finished: the request's teardown runs
+        now (once), with the producer's exception if it failed."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.release(self._exc if self.stats.outcome == "error" else None)

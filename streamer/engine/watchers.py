@@ -1,0 +1,68 @@
+"""What stops a stream from outside, beside the body: the watchers' callbacks.
+
+- disconnect: :class:`streamer.disconnect.DisconnectWatcher` calls :meth:`_client_gone`;
+- send timeout: :class:`streamer.sendguard.SendGuard` asks :meth:`_bytes_handed_over` and
+  calls :meth:`_send_timed_out` (then resets the socket);
+- deadline: one timer per stream (:meth:`_start_deadline_timer`) or the registry's sweep
+  (:meth:`tick`) calls :meth:`_on_deadline`;
+- shutdown: the registry calls :meth:`shutdown`;
+- heartbeat: the body's own wait (:meth:`streamer.engine.body.StreamBody.__next__`).
+
+Each runs in the hub (or another greenlet): it sets a stop request, stops the pump, wakes the
+writer and, inline, interrupts the producer; the handler greenlet then ends the stream
+(:mod:`.ending`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+
+from ..lifecycle import FINAL
+from .core import BodyCore, loop_s
+
+
+class Watchers(BodyCore):
+    __slots__ = ()
+
+    def _client_gone(self) -> None:
+        self._gone = True
+        self._kill_pump()
+        self._ready.set()
+        self._interrupt()
+
+    def _bytes_handed_over(self) -> int:
+        return self.stats.bytes
+
+    def _send_timed_out(self) -> None:  # in the hub; the SendGuard then resets the socket
+        if self.stats.outcome == "open":
+            self.stats.outcome = "send_timeout"
+        self._kill_pump()
+
+    def shutdown(self) -> None:
+        """The worker is stopping: end this stream with a ``shutdown`` error record (after an
+        SSE ``retry`` hint) so clients reconnect elsewhere, never with ``end``."""
+        self._shutting_down = True
+        self._kill_pump()
+        self._ready.set()
+        self._interrupt()
+
+    def tick(self, now: float) -> None:  # in the hub, from the registry's sweep
+        if now >= self._deadline and not self._deadline_hit and self._state not in FINAL:
+            self._on_deadline()
+        if self._send_guard is not None:
+            self._send_guard.check()
+
+    def _start_deadline_timer(self) -> None:
+        """Text waits only for data or the deadline: one timer per stream, started once
+        (none with a registry, whose sweep calls tick())."""
+        if self._deadline_timer is None and self._registry is None:
+            self._deadline_timer = gevent.get_hub().loop.timer(
+                loop_s(self._deadline - time.monotonic()))
+            self._deadline_timer.start(self._on_deadline)
+
+    def _on_deadline(self) -> None:  # in the hub
+        self._deadline_hit = True
+        self._ready.set()
+        self._interrupt()
