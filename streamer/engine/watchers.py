@@ -6,7 +6,7 @@
 - deadline: one timer per stream (:meth:`_start_deadline_timer`) or the registry's sweep
   (:meth:`tick`) calls :meth:`_on_deadline`;
 - shutdown: the registry calls :meth:`shutdown`;
-- heartbeat: the body's own wait (:meth:`streamer.engine.body.StreamBody.__next__`).
+- heartbeat: the pump's wait for data (:meth:`streamer.engine.pump.PumpStrategy.step`).
 
 Each runs in the hub (or another greenlet): it asks to stop (:meth:`_request_stop`: the first
 reason asked wins, a :class:`streamer.lifecycle.Stop`), the strategy stops the producer, the
