@@ -15,6 +15,10 @@
 - ``DONE``: closed after ``end``; ``ABORTED``: closed any other way. Both are final: the
   producer is stopped, the watchers are off, the stats are reported once.
 
+Why an open stream must stop early is one :class:`Stop` value, set once: the first reason
+wins (a client that leaves after the deadline passed does not turn a timeout into a
+disconnect), and the handler greenlet acts on it at its next step.
+
 >>> advance(NEW, OPEN)
 <State.OPEN: 1>
 >>> advance(DONE, OPEN)
@@ -48,6 +52,19 @@ _ALLOWED: dict[State, frozenset[State]] = {
     DONE: frozenset(),
     ABORTED: frozenset(),
 }
+
+
+class Stop(enum.IntEnum):
+    """Why a stream stops before its producer ends; the first one requested wins."""
+
+    CLIENT_GONE = 1  # the client closed its socket (or a write to it failed): cut, say nothing
+    SHUTDOWN = 2  # the worker is stopping: a ``shutdown`` error record, then cut
+    DEADLINE = 3  # STREAMER_MAX_STREAM_S passed: a ``timeout`` error record, then cut
+    SEND_TIMEOUT = 4  # the client stopped reading: the send guard resets the socket
+
+
+CLIENT_GONE, SHUTDOWN, DEADLINE, SEND_TIMEOUT = (Stop.CLIENT_GONE, Stop.SHUTDOWN, Stop.DEADLINE,
+                                                 Stop.SEND_TIMEOUT)
 
 
 class IllegalTransition(RuntimeError):

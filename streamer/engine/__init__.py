@@ -5,12 +5,13 @@ module                 what it is
 =====================  ======================================================================
 streamer.producer      what a producer may yield (payloads, ``Data``, ``Ping``, ``End``,
                        ``Error``, a return value): shared with resumable streams
-streamer.lifecycle     the body's states: NEW -> OPEN -> ENDING -> DONE / ABORTED
+streamer.lifecycle     the body's states: NEW -> OPEN -> ENDING -> DONE / ABORTED; ``Stop``
 :mod:`.core`           the fields every part shares; producer item -> buffer
+:mod:`.strategy`       how the producer runs: the interface, and the hand-over between two
 :mod:`.pump`           strategy 1: the producer in a greenlet of its own (framed formats)
 :mod:`.inline`         strategy 2: the handler greenlet resumes the producer (text, chunked)
 :mod:`.watchers`       disconnect, send timeout, deadline, shutdown: stop requests from outside
-:mod:`.ending`         the last record, the cut connection, close() and the teardown release
+:mod:`.ending`         the answer to a stop, the last record, the cut connection, close()
 :mod:`.body`           :class:`StreamBody`, the WSGI iterable that joins them
 :mod:`.stats`          :class:`StreamStats`, what a stream did (logs, metrics)
 =====================  ======================================================================

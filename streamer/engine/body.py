@@ -1,10 +1,10 @@
 """The WSGI body of one stream: :class:`StreamBody`, iterate it for bytes.
 
-It joins the parts: the fields and the producer step (:mod:`.core`), the two strategies that
-run the producer (:mod:`.pump`, :mod:`.inline`), the watchers (:mod:`.watchers`) and the
-endings (:mod:`.ending`). Its life is a :class:`streamer.lifecycle.State`: ``NEW`` until the
-first write (the headers), ``OPEN`` while records go out, ``ENDING`` after a last ``error``
-record, ``DONE`` / ``ABORTED`` once closed.
+It joins the parts: the fields and the producer step (:mod:`.core`), the watchers
+(:mod:`.watchers`) and the endings (:mod:`.ending`); and it holds the strategy that runs the
+producer (:mod:`.strategy`: :mod:`.pump` or :mod:`.inline`). Its life is a
+:class:`streamer.lifecycle.State`: ``NEW`` until the first write (the headers), ``OPEN`` while
+records go out, ``ENDING`` after a last ``error`` record, ``DONE`` / ``ABORTED`` once closed.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from ..framing import Encoder
 from ..lifecycle import ENDING, FINAL, NEW, OPEN, advance
 from ..registry import StreamRegistry
 from ..sendguard import SendGuard
-from .core import loop_s
 from .ending import Endings
-from .inline import InlineStrategy
-from .pump import PumpStrategy
+from .inline import INLINE
+from .pump import PUMP
 from .stats import StreamStats
 from .watchers import Watchers
 
 
-class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
+class StreamBody(Watchers, Endings):
     """The WSGI body of one stream. Iterate it for bytes; ``close()`` always cleans up."""
 
     __slots__ = ()
@@ -52,38 +51,35 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
         self._deadline = time.monotonic() + max_stream_s
         self._max_stream_s = max_stream_s
         self._retry_ms = retry_ms
-        self._sock = sock
+        self._socket = sock
         self._next_id = first_id
         self._on_finish = on_finish
         self.stats = StreamStats(encoder.name)
 
         self._buf = []
         self._buf_bytes = 0
-        self._ready = Event()  # set: buffer non-empty, or the pump has finished
+        self._wake = Event()  # set: buffer non-empty, the pump has finished, or a stop
         self._space = Event()  # set: the pump may append
         self._space.set()
         self._terminal = None  # end or error record, once the pump finished
         self._failure = None
         self._pump_done = False
-        self._gone = False
         self._state = NEW  # streamer.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
-        self._shutting_down = False
+        self._stop = None  # why it must stop early (streamer.lifecycle.Stop), once asked
         self._registry = registry
         self._last_write = time.monotonic()
         # Text waits only for data or the deadline: one timer per stream instead of a
         # gevent.Timeout per wait (per record), which was ~5% of a slow stream's CPU.
         self._deadline_timer = None
-        self._deadline_hit = False
         self._exc = None  # what the producer raised, if it failed
-        # Inline mode (see _next_inline): text over a chunked gunicorn socket, and a producer
-        # that is not the adapter's (its close() waits for the bridge thread; keep it in a
-        # greenlet of its own).
+        # Inline (.inline): text over a chunked gunicorn socket, and a producer that is not the
+        # adapter's (its close() waits for the bridge thread; keep it in a greenlet of its own).
         # No import here: a SyncStream exists only once its module is loaded (and an import
         # statement per stream ran importlib's Python-level fromlist handling).
         adapter = sys.modules.get("streamer.adapter")
-        self._inline = (sock is not None and chunked and not encoder.framed
-                        and not (adapter is not None and isinstance(producer, adapter.SyncStream)))
-        self._handed = False  # inline: the pump got the first item; the handler runs the rest
+        inline = (sock is not None and chunked and not encoder.framed
+                  and not (adapter is not None and isinstance(producer, adapter.SyncStream)))
+        self._strategy = INLINE if inline else PUMP
         self._handler = None
         self._in_producer = False
         self._producer_done = False
@@ -92,7 +88,7 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
         self._hub_passes = 0  # how often _check_held ran: the hub's passes, as this stream saw
         self._flusher = None
         # The pump greenlet; None once it is done. Inline streams start theirs in wait_first.
-        self._pump = None if self._inline else self._spawn_pump()
+        self._pump = self._strategy.start(self)
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
         # With a registry, its sweep checks the deadline and the send guard (tick()): no
         # timers of this stream's own.
@@ -107,10 +103,7 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
     def wait_first(self, timeout: float) -> None:
         """Wait until the first record, the end, a failure or ``timeout``; raise a failure
         that happened before any record, so the caller can answer with a real status."""
-        if self._inline and self._pump is None and not self._pump_done:
-            self._first_inline(timeout)
-        else:
-            self._ready.wait(timeout)
+        self._strategy.wait_first(self, timeout)
         # Only a failure raised before any record gets a status. An ``Error`` *record* the
         # producer yields (a resumed stream's stored outcome, e.g. ``producer_lost``) is the
         # stream's own end and goes out in-band with a 200, like to any reader (DESIGN.md,
@@ -141,32 +134,10 @@ class StreamBody(PumpStrategy, InlineStrategy, Watchers, Endings):
             self._state = advance(state, OPEN)
             # The first write happens now, even if empty, so the headers go out.
             return self._emit(self._enc.prelude(self._retry_ms) + self._take())
-        if self._handed and not self._buf:
-            return self._next_inline()  # which makes the checks below itself
         while True:
-            if self._gone:
-                self.stats.outcome = "disconnect"
-                self._abort()
-            if self._shutting_down:
-                return self._shut_down()
-            now = time.monotonic()
-            if now >= self._deadline or self._deadline_hit:
-                return self._timed_out()
-            if self._buf:
-                return self._emit(self._take())
-            if self._handed:
-                return self._next_inline()
-            if self._pump_done:
-                return self._finish()
-            if not self._enc.framed:
-                # Text has no ping: it only waits for data or the deadline.
-                self._start_deadline_timer()
-                self._ready.wait()
-            elif not self._ready.wait(loop_s(min(self._last_write + self._heartbeat_s,
-                                                 self._deadline) - now)):
-                if time.monotonic() - self._last_write >= self._heartbeat_s:
-                    self.stats.heartbeats += 1
-                    return self._emit(self._enc.ping())
-                continue
-            if not self._pump_done:
-                self._ready.clear()
+            # The checks every strategy's step shares: a stop request, the deadline.
+            if self._stop is not None or time.monotonic() >= self._deadline:
+                return self._stopped()
+            data = self._strategy.step(self)
+            if data is not None:
+                return data

@@ -1,11 +1,12 @@
 """The fields every part of a stream body shares, and the producer -> buffer step.
 
-A body's parts (:mod:`.pump`, :mod:`.inline`, :mod:`.watchers`, :mod:`.ending`, and
-:mod:`.body` that joins them) are classes over this one: it declares every field once (as
-``__slots__``: thousands of bodies are held per worker, and without a ``__dict__`` each is
-~0.8 KiB smaller) and the methods that all of them use: :meth:`_pull` takes one item from the
-producer into the buffer (what the item means is :mod:`streamer.producer`'s), :meth:`_take`
-empties the buffer, :meth:`_emit` counts what goes out.
+A body's parts (:mod:`.watchers`, :mod:`.ending`, and :mod:`.body` that joins them) are
+classes over this one, and the two strategies (:mod:`.pump`, :mod:`.inline`) work on its
+fields: it declares every field once (as ``__slots__``: thousands of bodies are held per
+worker, and without a ``__dict__`` each is ~0.8 KiB smaller) and the methods that all of them
+use: :meth:`_pull` takes one item from the producer into the buffer (what the item means is
+:mod:`streamer.producer`'s), :meth:`_take` empties the buffer, :meth:`_emit` counts what goes
+out.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from gevent.event import Event
 from ..errors import StreamerError, UpstreamError
 from ..flask_context import Hold
 from ..framing import Encoder
-from ..lifecycle import State
+from ..lifecycle import State, Stop
 from ..producer import DATA, END, PAYLOAD, PING, kind_of, returned
 from ..records import Error
 from ..registry import StreamRegistry
 from .stats import StreamStats
+
+if TYPE_CHECKING:
+    from .strategy import Strategy
 
 log = logging.getLogger("streamer")
 
@@ -46,35 +50,33 @@ def loop_s(seconds: float) -> float:
 class BodyCore:
     """The shared fields (set in :meth:`streamer.engine.body.StreamBody.__init__`)."""
 
-    __slots__ = ("_buf", "_buf_bytes", "_deadline", "_deadline_hit", "_deadline_timer", "_enc",
-                 "_exc", "_failure", "_flusher", "_gone", "_handed", "_handler", "_heartbeat_s",
-                 "_held_check", "_hold", "_hub_passes", "_in_producer", "_inline",
-                 "_interrupt_pending", "_it", "_last_write", "_max_stream_s", "_next_id",
-                 "_on_finish", "_producer", "_producer_done", "_pump", "_pump_done", "_ready",
-                 "_registry", "_retry_ms", "_send_guard", "_shutting_down", "_sock", "_space",
-                 "_state", "_terminal", "_watcher", "stats")
+    __slots__ = ("_buf", "_buf_bytes", "_deadline", "_deadline_timer", "_enc", "_exc",
+                 "_failure", "_flusher", "_handler", "_heartbeat_s", "_held_check", "_hold",
+                 "_hub_passes", "_in_producer", "_interrupt_pending", "_it", "_last_write",
+                 "_max_stream_s", "_next_id", "_on_finish", "_producer", "_producer_done",
+                 "_pump", "_pump_done", "_registry", "_retry_ms", "_send_guard", "_socket",
+                 "_space", "_state", "_stop", "_strategy", "_terminal", "_wake", "_watcher",
+                 "stats")
 
     # The producer and the wire.
     _producer: Iterable[Any]
     _it: Iterator[Any]
     _enc: type[Encoder]
     _next_id: int
-    _sock: Any  # the client socket (gunicorn's), or None
+    _socket: Any  # the client socket (gunicorn's), or None
     _retry_ms: int
     stats: StreamStats
     # The buffer between producer and writer (the backpressure: at most MAX_BUFFER bytes).
     _buf: list[bytes]
     _buf_bytes: int
-    _ready: Event  # set: buffer non-empty, or the pump has finished
+    _wake: Event  # set: buffer non-empty, the pump has finished, or a stop was asked
     _space: Event  # set: the pump may append
     _terminal: bytes | None  # end or error record, once the producer finished
     _failure: Error | None
     _exc: BaseException | None  # what the producer raised, if it failed
-    # The life of the body (streamer.lifecycle) and the stop requests of the watchers.
+    # The life of the body (streamer.lifecycle) and why it must stop, the first reason asked.
     _state: State
-    _gone: bool
-    _shutting_down: bool
-    _deadline_hit: bool
+    _stop: Stop | None
     # Watchers and timing.
     _deadline: float
     _max_stream_s: float
@@ -86,32 +88,23 @@ class BodyCore:
     _registry: StreamRegistry | None
     _on_finish: Callable[[StreamStats], None] | None
     _hold: Hold | None
-    # The pump strategy.
-    _pump: Any  # its greenlet; None once it is done
+    # How the producer runs (.strategy): the strategy in charge, and the fields of each.
+    _strategy: Strategy
+    _pump: Any  # the pump greenlet; None once it is done
     _pump_done: bool
     _producer_done: bool
-    # The inline strategy.
-    _inline: bool
-    _handed: bool
-    _handler: Any
+    _handler: Any  # inline: the handler greenlet that resumes the producer
     _in_producer: bool
     _interrupt_pending: bool
     _held_check: bool
     _hub_passes: int
     _flusher: Any
 
-    if TYPE_CHECKING:  # the parts call each other through self
-        def _kill_pump(self) -> None: ...
-        def _spawn_pump(self) -> Any: ...
-        def _interrupt(self) -> None: ...
-        def _next_inline(self) -> bytes: ...
+    if TYPE_CHECKING:  # the parts and the strategies call each other through the body
+        def _client_gone(self) -> None: ...
         def _start_deadline_timer(self) -> None: ...
-        def _shut_down(self) -> bytes: ...
-        def _timed_out(self) -> bytes: ...
         def _finish(self) -> bytes: ...
-        def _abort(self) -> None: ...
         def _release(self) -> None: ...
-        def close(self) -> None: ...
         def shutdown(self) -> None: ...
         def tick(self, now: float) -> None: ...
 

@@ -1,6 +1,7 @@
 """How a stream ends: the last record, then the connection closed or cut, then cleanup.
 
-``end`` goes out only on success (:meth:`_finish`). A failure, a timeout or a shutdown write
+``end`` goes out only on success (:meth:`_finish`); a stop request is answered by
+:meth:`_stopped`. A failure, a timeout or a shutdown write
 their ``error`` record (framed formats) and move the body to ``ENDING``: the next call cuts
 the connection without the chunked terminator (:meth:`_abort`), so no client takes a broken
 stream for complete. :meth:`close` always runs once: it stops the producer and the watchers
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import NoReturn
 
 from ..errors import StreamerError
-from ..lifecycle import ABORTED, DONE, ENDING, FINAL, advance
+from ..lifecycle import ABORTED, CLIENT_GONE, DEADLINE, DONE, ENDING, FINAL, SHUTDOWN, advance
 from ..records import Error
 from .core import BodyCore, log
+from .pump import kill_pump
 
 
 class StreamAborted(StreamerError, ConnectionAbortedError):
@@ -26,6 +29,20 @@ class StreamAborted(StreamerError, ConnectionAbortedError):
 
 class Endings(BodyCore):
     __slots__ = ()
+
+    def _stopped(self) -> bytes:
+        """The answer to the stop request (the first one asked), or to the deadline passing
+        before its watcher said so."""
+        stop = self._stop
+        if stop is None:
+            stop = self._stop = DEADLINE
+        if stop is SHUTDOWN:
+            return self._shut_down()
+        if stop is DEADLINE:
+            return self._timed_out()
+        if stop is CLIENT_GONE:
+            self.stats.outcome = "disconnect"
+        self._abort()  # nobody to tell (gone, or not reading): cut
 
     def _shut_down(self) -> bytes:
         self._buf.clear()
@@ -38,7 +55,7 @@ class Endings(BodyCore):
                           self._enc.error("shutdown", message))
 
     def _timed_out(self) -> bytes:
-        self._kill_pump()
+        kill_pump(self)
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "timeout", "timeout"
         self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
@@ -65,15 +82,15 @@ class Endings(BodyCore):
         self.close()
         raise StopIteration
 
-    def _abort(self) -> None:
+    def _abort(self) -> NoReturn:
         """End the connection without the chunked terminator."""
         self.close()
-        if self._sock is None:
+        if self._socket is None:
             raise StreamAborted("stream ended early")
         try:
             # After this the server's terminator write fails with EPIPE, which gunicorn
             # ignores; the client sees a body cut short.
-            self._sock.shutdown(socket.SHUT_RDWR)
+            self._socket.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         raise StopIteration
@@ -94,18 +111,7 @@ class Endings(BodyCore):
             self._watcher.stop()
         if self._send_guard is not None:
             self._send_guard.stop()
-        self._kill_pump()
-        if self._flusher is not None:
-            self._flusher.kill(block=False)
-        if self._handed and not self._producer_done:
-            # Inline: the producer waits at a ``yield``; closing it runs its ``finally``.
-            self._producer_done = True
-            close = getattr(self._it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    log.exception("stream producer failed to close")
+        self._strategy.close(self)
         if self.stats.outcome == "open":
             # The server stopped iterating before the end: its write to the client failed.
             self.stats.outcome = "disconnect"

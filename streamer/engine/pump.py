@@ -2,9 +2,9 @@
 
 The WSGI server's greenlet iterates the body and takes everything buffered at once
 (coalescing); a full buffer (``MAX_BUFFER``) makes the pump wait (backpressure). Used for
-framed formats (ndjson, sse), for the adapter's producers, and for text until its first item
-(:meth:`_first_inline`), after which the inline strategy (:mod:`.inline`) takes over.
-Stopping the stream kills the pump: the producer's ``finally`` runs where it waits.
+framed formats (ndjson, sse) and for the adapter's producers; for the first item of an inline
+stream (:mod:`.inline`), and for the rest of a bulk one. Stopping the stream kills the pump: the
+producer's ``finally`` runs where it waits.
 """
 
 from __future__ import annotations
@@ -13,96 +13,111 @@ import time
 from typing import Any
 
 import gevent
-import greenlet
 from gevent import GreenletExit
 
 from ..lifecycle import FINAL
-from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore
+from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, loop_s
 
 
-class PumpStrategy(BodyCore):
+class PumpStrategy:
     __slots__ = ()
 
-    def _spawn_pump(self) -> Any:
-        pump = gevent.spawn(self._run_pump)
-        if self._hold is not None:
-            pump.gr_context = self._hold.context  # not started yet: it starts in this context
+    def start(self, body: BodyCore) -> Any:
+        pump = gevent.spawn(self.run, body)
+        if body._hold is not None:
+            pump.gr_context = body._hold.context  # not started yet: it starts in this context
         return pump
 
-    def _run_pump(self) -> None:
-        it = self._it
+    def wait_first(self, body: BodyCore, timeout: float) -> None:
+        body._wake.wait(timeout)
+
+    def take_over(self, body: BodyCore) -> None:
+        body._pump_done = False
+        body._wake.clear()
+        body._pump = self.start(body)
+
+    def step(self, body: BodyCore) -> bytes | None:
+        if body._buf:
+            return body._emit(body._take())
+        if body._pump_done:
+            return body._finish()
+        if not body._enc.framed:
+            # Text has no ping: it only waits for data or the deadline.
+            body._start_deadline_timer()
+            body._wake.wait()
+        elif not body._wake.wait(loop_s(min(body._last_write + body._heartbeat_s,
+                                             body._deadline) - time.monotonic())):
+            if time.monotonic() - body._last_write >= body._heartbeat_s:
+                body.stats.heartbeats += 1
+                return body._emit(body._enc.ping())
+            return None
+        if not body._pump_done:
+            body._wake.clear()
+        return None
+
+    def stop(self, body: BodyCore) -> None:
+        kill_pump(body)
+
+    close = stop
+
+    def run(self, body: BodyCore) -> None:
+        """The pump greenlet: pull items into the buffer until the producer ends, the buffer
+        is full (wait for space), or another strategy runs the body (it resumes the producer
+        from the ``yield`` where this one leaves it)."""
+        it = body._it
         handed = False
         batch_started = 0.0
         try:
             while True:
-                if not self._buf:
+                if not body._buf:
                     batch_started = time.monotonic()
-                if self._pull(it):
+                if body._pull(it):
                     return
-                self._ready.set()
-                if self._inline:
-                    # The first item is in: the producer now sits at a ``yield``, so the
-                    # handler greenlet can resume it itself and this greenlet (its stack, its
-                    # wake-ups) goes away for the rest of the stream.
-                    handed = self._handed = True
+                body._wake.set()
+                if body._strategy is not self:
+                    # The inline strategy runs this stream: the handler greenlet resumes the
+                    # producer itself and this greenlet (its stack, its wake-ups) goes away.
+                    handed = True
                     return
-                if self._buf_bytes >= MAX_BUFFER:
-                    self._space.clear()
-                    self._space.wait()
+                if body._buf_bytes >= MAX_BUFFER:
+                    body._space.clear()
+                    body._space.wait()
                 elif time.monotonic() - batch_started > MAX_BATCH_S:
                     gevent.sleep(0)  # let the writer take what is ready
         except gevent.GreenletExit:
             raise  # closed from outside: the finally below closes the producer
         except Exception as exc:
-            self._producer_failed(exc)
+            body._producer_failed(exc)
         finally:
-            self._pump_done = True
-            if self._pump is gevent.getcurrent():
-                self._pump = None  # a dead greenlet held by each open stream is ~0.5 KiB
-            self._ready.set()
+            body._pump_done = True
+            if body._pump is gevent.getcurrent():
+                body._pump = None  # a dead greenlet held by each open stream is ~0.5 KiB
+            body._wake.set()
             if not handed:
-                self._producer_done = True
+                body._producer_done = True
                 close = getattr(it, "close", None)
                 try:
                     if close is not None:
                         close()
                 finally:
-                    if self._state in FINAL:
-                        self._release()
+                    if body._state in FINAL:
+                        body._release()
 
-    def _first_inline(self, timeout: float) -> None:
-        """Inline mode: fetch the first item in a raw greenlet switched to directly, not
-        spawned: a producer whose first item is ready costs two switches, and the view never
-        passes through the hub, so the request's short-lived objects are freed before the
-        next request allocates (a hub pass here left ~3 KiB per held stream of holes in
-        pymalloc's pools). A producer that blocks lets the hub run; it switches back here
-        when it is done, or the timer does after ``timeout``, and then it goes on as an
-        ordinary pump under the hub (the headers go out, as with a spawned pump)."""
-        here = gevent.getcurrent()
-        hub = gevent.get_hub()
-        pump = self._pump = greenlet.greenlet(self._run_pump, parent=here)
-        if self._hold is not None:
-            pump.gr_context = self._hold.context
-        timer = hub.loop.timer(timeout)
-        timer.start(here.switch)
-        try:
-            pump.switch()
-        finally:
-            timer.stop()
-            timer.close()
-            if not pump.dead:
-                pump.parent = hub  # from now on its end goes to the hub, not to this view
 
-    def _kill_pump(self) -> None:
-        pump = self._pump
-        if pump is None:
-            return
-        if isinstance(pump, gevent.Greenlet):
-            pump.kill(block=False)
-        else:
-            # A raw greenlet (wait_first): thrown into from the hub, and only if still alive
-            # then (a dead greenlet's throw would land in its parent).
-            gevent.get_hub().loop.run_callback(_throw_exit, pump)
+PUMP = PumpStrategy()
+
+
+def kill_pump(body: BodyCore) -> None:
+    """Stop the pump greenlet, if any: its producer's ``finally`` runs where it waits."""
+    pump = body._pump
+    if pump is None:
+        return
+    if isinstance(pump, gevent.Greenlet):
+        pump.kill(block=False)
+    else:
+        # A raw greenlet (the inline strategy's first item): thrown into from the hub, and
+        # only if still alive then (a dead greenlet's throw would land in its parent).
+        gevent.get_hub().loop.run_callback(_throw_exit, pump)
 
 
 def _throw_exit(pump: Any) -> None:  # in the hub

@@ -6,11 +6,11 @@
 - deadline: one timer per stream (:meth:`_start_deadline_timer`) or the registry's sweep
   (:meth:`tick`) calls :meth:`_on_deadline`;
 - shutdown: the registry calls :meth:`shutdown`;
-- heartbeat: the body's own wait (:meth:`streamer.engine.body.StreamBody.__next__`).
+- heartbeat: the pump's wait for data (:meth:`streamer.engine.pump.PumpStrategy.step`).
 
-Each runs in the hub (or another greenlet): it sets a stop request, stops the pump, wakes the
-writer and, inline, interrupts the producer; the handler greenlet then ends the stream
-(:mod:`.ending`).
+Each runs in the hub (or another greenlet): it asks to stop (:meth:`_request_stop`: the first
+reason asked wins, a :class:`streamer.lifecycle.Stop`), the strategy stops the producer, the
+writer wakes; the handler greenlet then ends the stream (:meth:`_stopped` in :mod:`.ending`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,21 @@ import time
 
 import gevent
 
-from ..lifecycle import FINAL
+from ..lifecycle import CLIENT_GONE, DEADLINE, FINAL, SEND_TIMEOUT, SHUTDOWN, Stop
 from .core import BodyCore, loop_s
 
 
 class Watchers(BodyCore):
     __slots__ = ()
 
+    def _request_stop(self, stop: Stop) -> None:
+        if self._stop is None:
+            self._stop = stop  # set once: the first reason wins
+        self._strategy.stop(self)
+        self._wake.set()
+
     def _client_gone(self) -> None:
-        self._gone = True
-        self._kill_pump()
-        self._ready.set()
-        self._interrupt()
+        self._request_stop(CLIENT_GONE)
 
     def _bytes_handed_over(self) -> int:
         return self.stats.bytes
@@ -38,18 +41,15 @@ class Watchers(BodyCore):
     def _send_timed_out(self) -> None:  # in the hub; the SendGuard then resets the socket
         if self.stats.outcome == "open":
             self.stats.outcome = "send_timeout"
-        self._kill_pump()
+        self._request_stop(SEND_TIMEOUT)
 
     def shutdown(self) -> None:
         """The worker is stopping: end this stream with a ``shutdown`` error record (after an
         SSE ``retry`` hint) so clients reconnect elsewhere, never with ``end``."""
-        self._shutting_down = True
-        self._kill_pump()
-        self._ready.set()
-        self._interrupt()
+        self._request_stop(SHUTDOWN)
 
     def tick(self, now: float) -> None:  # in the hub, from the registry's sweep
-        if now >= self._deadline and not self._deadline_hit and self._state not in FINAL:
+        if now >= self._deadline and self._stop is None and self._state not in FINAL:
             self._on_deadline()
         if self._send_guard is not None:
             self._send_guard.check()
@@ -63,6 +63,4 @@ class Watchers(BodyCore):
             self._deadline_timer.start(self._on_deadline)
 
     def _on_deadline(self) -> None:  # in the hub
-        self._deadline_hit = True
-        self._ready.set()
-        self._interrupt()
+        self._request_stop(DEADLINE)
