@@ -10,15 +10,20 @@ If the client did send bytes (a pipelined request) we cannot tell, so the watche
 the next failed write is the signal, as before.
 
 The watcher is a libev/libuv callback, not a greenlet: it costs no stack per stream.
+
+:func:`wait_closed` is the other direction, for the end of a stream that failed: the server
+lets the client close first (see its docstring).
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gevent.hub import get_hub
+from gevent.socket import wait_read
 
 from ._compat.gevent import raw_socket
 
@@ -52,3 +57,27 @@ class DisconnectWatcher:
             self._watcher.stop()
             self._watcher.close()
             self._watcher = None
+
+
+def wait_closed(sock: Any, timeout: float) -> None:
+    """Wait until the peer of ``sock`` closes (EOF or reset), at most ``timeout`` seconds,
+    reading and dropping whatever it sends meanwhile.
+
+    For the cut after an in-band ``error`` record. A browser reports a broken body at once and
+    drops what it received but had not yet handed to the page (Chromium's fetch body does so
+    on a network error), so cutting right after the record can lose it; a reader that knows
+    the protocol stops at the record and closes, and only then is the connection cut. Reading
+    the input also keeps the kernel from answering the final ``close()`` with a reset, which
+    would throw away what is still in the send queue for a slow reader: the record again.
+    """
+    raw = raw_socket(sock)
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            wait_read(raw.fileno(), timeout=left)
+            if not raw.recv(65536, socket.MSG_DONTWAIT):
+                return  # EOF: the peer closed
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:  # the peer kept the connection (socket.timeout), or reset it
+            return

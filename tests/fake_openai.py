@@ -69,6 +69,9 @@ hang=WHERE      ``before_headers``: read the request, send nothing (the real API
                 the stream, then nothing (a model silent before its first token)
 hang_s=S        end the hang after S seconds and go on normally (default: hang until the
                 client leaves or the server stops)
+hold=NAME       stream: after the first content token, wait until the test calls
+                ``server.release(NAME)`` (or the client leaves); the grid of ``delay``
+                starts again there
 ==============  ==============================================================================
 
 What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
@@ -181,6 +184,7 @@ _OPTIONS: dict[str, Callable[[str], Any]] = {
     "error": _count,
     "hang": _hang,
     "hang_s": _seconds,
+    "hold": str,
 }
 
 
@@ -197,6 +201,7 @@ class Scenario:
     error: int | None = None
     hang: str | None = None
     hang_s: float | None = None
+    hold: str | None = None
 
     @classmethod
     def parse(cls, model: str) -> Scenario:
@@ -544,6 +549,16 @@ class _Connection(asyncio.Protocol):
         if self.closed:
             raise _ClientGone
 
+    async def wait_event(self, event: asyncio.Event) -> None:
+        """Wait until ``event`` is set; raise ``_ClientGone`` as soon as the peer leaves."""
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait([self._gone_future, waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self.closed:
+            raise _ClientGone
+
 
 # --- the server ------------------------------------------------------------------------------
 
@@ -577,6 +592,7 @@ class FakeOpenAI:
         self._startup_error: BaseException | None = None
         self._closed = False
         self._conn_numbers = itertools.count(1)
+        self._holds: dict[str, asyncio.Event] = {}  # scenario hold=NAME, used on the loop
 
     # lifecycle
 
@@ -620,6 +636,15 @@ class FakeOpenAI:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
+
+    def release(self, name: str) -> None:
+        """Let the streams held by ``hold=NAME`` go on (and any later one pass at once)."""
+        loop = self._loop
+        assert loop is not None, "FakeOpenAI is not running"
+        loop.call_soon_threadsafe(lambda: self._hold_event(name).set())
+
+    def _hold_event(self, name: str) -> asyncio.Event:
+        return self._holds.setdefault(name, asyncio.Event())
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
@@ -1179,6 +1204,9 @@ class FakeOpenAI:
             record.last_token_at = now
             record.tokens_sent += 1
             self._changed()
+            if scenario.hold is not None and k == 1:
+                await conn.wait_event(self._hold_event(scenario.hold))
+                start = time.monotonic() - delay  # token 2 is due one delay from here
         if scenario.cut is not None:
             # No finish chunk, no [DONE], no chunked terminator: a truncated body.
             conn.close("cut")

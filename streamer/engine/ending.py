@@ -14,11 +14,17 @@ import socket
 import time
 from typing import NoReturn
 
+from ..disconnect import wait_closed
 from ..errors import StreamerError
 from ..lifecycle import ABORTED, CLIENT_GONE, DEADLINE, DONE, ENDING, FINAL, SHUTDOWN, advance
 from ..records import Error
 from .core import BodyCore, log
 from .pump import kill_pump
+
+# After an ``error`` record, how long the client has to read it and close before the cut
+# (streamer.disconnect.wait_closed): cut at once, a browser may drop the record it has not
+# yet handed to the page; a reader that knows the protocol closes at the record.
+CUT_GRACE_S = 2.0
 
 
 class StreamAborted(StreamerError, ConnectionAbortedError):
@@ -84,9 +90,12 @@ class Endings(BodyCore):
 
     def _abort(self) -> NoReturn:
         """End the connection without the chunked terminator."""
+        record_out = self._state is ENDING and self._enc.framed  # an error record went out
         self.close()
         if self._socket is None:
             raise StreamAborted("stream ended early")
+        if record_out:
+            wait_closed(self._sock, CUT_GRACE_S)
         try:
             # After this the server's terminator write fails with EPIPE, which gunicorn
             # ignores; the client sees a body cut short.

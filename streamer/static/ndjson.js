@@ -38,7 +38,8 @@ export class NdjsonParser {
 // Reads an ndjson response body to its end, calling onRecord for each record as it
 // arrives. Resolves with how the stream ended:
 //   "complete"   an end record arrived (the only way a stream counts as finished),
-//   "error"      an in-band error record arrived (its error is passed to onRecord),
+//   "error"      an in-band error record arrived (its error is passed to onRecord); the
+//                body is cancelled there, which closes the connection,
 //   "incomplete" the body ended or broke without end or error.
 // Rejects with the AbortError when the caller aborts.
 export async function readNdjson(response, onRecord) {
@@ -58,6 +59,13 @@ export async function readNdjson(response, onRecord) {
       const { done, value } = await reader.read();
       if (done) break;
       take(parser.push(decoder.decode(value, { stream: true })));
+      if (outcome === "error") {
+        // The last record: close now. The server cuts a failed stream only once its reader
+        // closed (or after a grace period): a cut that came first could make the browser
+        // drop the record before this loop read it.
+        reader.cancel().catch(() => {});
+        return outcome;
+      }
     }
     take(parser.push(decoder.decode()));
     take(parser.flush());

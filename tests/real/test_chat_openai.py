@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ def post(server: Server, model: str, fmt: str = "ndjson", **extra: Any) -> reque
                          stream=True, timeout=30)
 
 
-def read_records(response: requests.Response) -> tuple[list[Any], list[float]]:
+def read_records(response: requests.Response, on_first: Callable[[], None] | None = None
+                 ) -> tuple[list[Any], list[float]]:
     decoder = NDJSONDecoder()
     got: list[Any] = []
     times: list[float] = []
@@ -63,6 +64,8 @@ def read_records(response: requests.Response) -> tuple[list[Any], list[float]]:
                 if not isinstance(record, Ping):
                     got.append(record)
                     times.append(time.monotonic())
+                    if on_first is not None and len(got) == 1:
+                        on_first()
     except requests.exceptions.ChunkedEncodingError:
         got.append("cut")
     return got, times
@@ -217,19 +220,26 @@ def worker_cpu_s(server: Server) -> float:
 
 
 @pytest.mark.timeout(120)
-def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server) -> None:
+def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server,
+                                                  upstream: FakeOpenAI) -> None:
+    """All 200 are open at once: each upstream answer holds after its first token until every
+    client has had its first record, then all flow to the end. Starting 200 chats costs the
+    one worker real CPU (the SDK's request on the bridge loop); under load that took longer
+    than a fixed-length stream lasts, so the streams must not end on a clock."""
     n, tokens, delay = 200, 50, 0.02
+    hold = f"flow-{time.monotonic_ns()}"
     first: dict[int, float] = {}
     last: dict[int, float] = {}
     counts: dict[int, int] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(n)
+    started = threading.Semaphore(0)
 
     def client(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            with post(chat_server, fake_model(tokens=tokens, delay=delay)) as response:
-                got, times = read_records(response)
+            with post(chat_server, fake_model(tokens=tokens, delay=delay, hold=hold)) as response:
+                got, times = read_records(response, on_first=started.release)
             first[i], last[i] = times[0], times[-1]
             counts[i] = sum(isinstance(r, Data) for r in got)
             assert isinstance(got[-1], End)
@@ -240,12 +250,18 @@ def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server) -> None:
     threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
+    try:
+        opened = sum(started.acquire(timeout=max(0.0, wall0 + 60 - time.monotonic()))
+                     for _ in range(n))
+    finally:
+        upstream.release(hold)
     for t in threads:
         t.join(timeout=90)
     wall, cpu = time.monotonic() - wall0, worker_cpu_s(chat_server) - cpu0
     print(f"\n200 chat streams x {tokens} tokens @ {delay * 1000:.0f} ms: wall {wall:.2f} s, "
           f"worker CPU {cpu:.2f} s ({cpu / (n * tokens) * 1e6:.0f} us/token)")
     assert not errors, errors[:3]
+    assert opened == n, f"only {opened} of {n} streams had their first record at once"
     assert all(c == tokens for c in counts.values()) and len(counts) == n
     assert max(first.values()) < min(last.values())
 

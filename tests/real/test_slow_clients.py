@@ -142,3 +142,24 @@ def test_a_slow_reader_is_not_dropped(make_server: Any) -> None:
         assert metric(server, "streamer_open_streams") == 1
     assert got > 40 * 1024
     assert metric(server, "streamer_streams_finished_total", outcome="send_timeout") == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_behind_with_unread_input_still_gets_the_error_record(make_server: Any) -> None:
+    """A failed stream's ``error`` record reaches a reader that is behind and has sent bytes
+    the server never read. Closing a socket with unread input makes the kernel answer with a
+    reset, which throws away what is still queued for the client: the record among it."""
+    server: Server = make_server()
+    path = "/_test/stream?count=2000&interval=0&fail_after=2000&format=ndjson&tag=behind"
+    with stuck_client(server, path) as sock:
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # unread: mid-stream
+        deadline = time.monotonic() + 20
+        while metric(server, "streamer_streams_finished_total", outcome="error") < 1:
+            assert time.monotonic() < deadline, "the stream did not end"
+            time.sleep(0.1)
+        # The server is done and ~90 KiB are still queued for this reader.
+        data, how = read_all(sock)
+    assert data.endswith(b'{"event":"error","error":{"type":"internal_error",'
+                         b'"message":"internal error"}}\n\r\n'), (how, data[-200:])
+    assert how == "eof"
