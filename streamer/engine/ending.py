@@ -95,7 +95,7 @@ class Endings(BodyCore):
         if self._socket is None:
             raise StreamAborted("stream ended early")
         if record_out:
-            wait_closed(self._sock, CUT_GRACE_S)
+            wait_closed(self._socket, CUT_GRACE_S)
         try:
             # After this the server's terminator write fails with EPIPE, which gunicorn
             # ignores; the client sees a body cut short.
