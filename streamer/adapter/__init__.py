@@ -37,6 +37,8 @@ Design (see docs/design.md, "The async-to-sync adapter", and issue 4):
   thread dies with ``LoopExit`` in an unpatched process. A thread without a gevent hub in an
   unpatched process (a script, a test) blocks on a real lock instead. The pump wakes a waiting
   consumer once per batch, not per item: only when the consumer has registered as waiting.
+  The wake-ups of one loop tick share one ``send()`` per hub, at the next tick: one hand-over
+  to the hub's thread for all the streams that got items (``_Bridge.wake_soon``).
 - **Close** (``close()``, ``with``, garbage collection, ``GeneratorExit`` around the loop) asks
   the loop to stop the producer: cancel the pump while it awaits the producer, or let it
   ``aclose()`` the producer when it is parked on backpressure. It never cancels once

@@ -1,5 +1,5 @@
 """The bridge loop: the process's asyncio loop in its own real thread (see the package
-docstring)."""
+docstring), and the wake-ups it sends to waiting greenlets: one per hub per loop tick."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ class _Bridge:
         self._drain_scheduled = False
         # asyncio keeps only weak references to tasks: keep running pumps alive here.
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Hubs to wake before the loop next polls (loop thread only); see wake_soon().
+        self._to_wake: list[Any] = []
+        self._batched = False  # set by _run: the loop's selector calls _send_wakes
         _start_thread(self._run, ())
         # Imported first so that its exit hook is registered before ours: threading runs
         # these hooks in reverse order, and ours must run before it joins executor threads.
@@ -81,7 +84,7 @@ class _Bridge:
     def _run(self) -> None:  # the loop thread
         # Created here, after any patching, so that in a patched process the loop gets gevent's
         # selector bound to this thread's own hub.
-        loop = _new_loop()
+        loop, self._batched = _new_loop(self._send_wakes)
         asyncio.set_event_loop(loop)
         self.ident = _get_ident()
         self.loop = loop  # published last: from now on, submit() schedules drains itself
@@ -99,6 +102,30 @@ class _Bridge:
                 self._drain_scheduled = True
                 with contextlib.suppress(RuntimeError):  # loop closed: interpreter shutdown
                     loop.call_soon_threadsafe(self._drain)
+
+    def wake_soon(self, waker: Any) -> None:
+        """Call ``waker.send()`` before the loop next polls, once for everything asked of it
+        until then (loop thread only; ``waker``: a :class:`~._wake._HubWaker`).
+
+        At chat rates every token is its own read, so a wake-up per item was a wake-up of the
+        hub's thread per token: a write to its event fd and, with that thread waiting for the
+        GIL, a hand-over at the bridge's next system call. Sent when the loop is about to poll
+        (the end of its tick), the items of all the streams that the tick produced go over in
+        one hand-over. Without gevent's selector (an unpatched process) it sends at once."""
+        if not self._batched:
+            waker.send()
+        elif not waker.queued:
+            waker.queued = True
+            self._to_wake.append(waker)
+
+    def _send_wakes(self) -> None:  # the loop thread, from _BridgeSelector.select()
+        wakers, self._to_wake = self._to_wake, []
+        for waker in wakers:
+            waker.queued = False
+            try:
+                waker.send()
+            except Exception:  # a destroyed hub's closed watcher: never stop the loop for it
+                log.exception("streamer.adapter: waking a hub failed")
 
     def _drain(self) -> None:
         self._drain_scheduled = False
@@ -120,16 +147,18 @@ class _Bridge:
 _BUSY_POLL_S: Final = 0.0005
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop for the calling (bridge) thread; see the module docstring."""
+def _new_loop(before_poll: Callable[[], None]) -> tuple[asyncio.AbstractEventLoop, bool]:
+    """A new event loop for the calling (bridge) thread (see the module docstring), and
+    whether it calls ``before_poll()`` at the end of each tick (with gevent's selector)."""
     if not gevent.monkey.is_module_patched("selectors"):
-        return asyncio.new_event_loop()
+        return asyncio.new_event_loop(), False
     from gevent.selectors import GeventSelector
 
     class _BridgeSelector(GeventSelector):  # type: ignore[misc]  # gevent has no stubs
         _last_poll = 0.0
 
         def select(self, timeout: float | None = None) -> list[Any]:
+            before_poll()  # the tick's callbacks have run: its wake-ups go out now
             if (
                 timeout is not None
                 and timeout <= 0
@@ -141,7 +170,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
             return cast(list[Any], super().select(timeout))
 
     # Built here, on the bridge thread: the selector binds to this thread's hub.
-    return asyncio.SelectorEventLoop(_BridgeSelector())
+    return asyncio.SelectorEventLoop(_BridgeSelector()), True
 
 
 _bridge: _Bridge | None = None

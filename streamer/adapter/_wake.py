@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class _Wake(Protocol):
-    def notify(self) -> None: ...  # any thread
+    def notify(self) -> None: ...  # the loop thread
     def block(self, timeout: float | None) -> None: ...  # the consumer
     def release(self) -> None: ...  # the consumer, idempotent
 
@@ -69,13 +69,17 @@ class _HubWaker:
     requires of ``async_`` watchers; never closed (it lives as long as the thread's hub).
     """
 
-    __slots__ = ("hub", "ready", "waiting", "watcher")
+    __slots__ = ("hub", "queued", "ready", "waiting", "watcher")
 
     def __init__(self, hub: Any) -> None:
         self.hub = hub
         self.watcher = hub.loop.async_()
         self.ready: deque[Any] = deque()
         self.waiting = 0
+        self.queued = False  # in the bridge's wake_soon() list (loop thread only)
+
+    def send(self) -> None:  # the loop thread, by _Bridge.wake_soon
+        self.watcher.send()
 
     def enter(self) -> None:
         # Start before the waiter is published: ev_async_start() forgets earlier send()s.
@@ -99,18 +103,19 @@ class _HubWaker:
 class _HubWake:
     """For a greenlet: wait in the hub, woken through the hub's :class:`_HubWaker`."""
 
-    __slots__ = ("_waiter", "_waker")
+    __slots__ = ("_bridge", "_waiter", "_waker")
 
-    def __init__(self, waker: _HubWaker) -> None:
+    def __init__(self, waker: _HubWaker, bridge: _Bridge) -> None:
         waker.enter()
         self._waker: _HubWaker | None = waker
         self._waiter = Waiter(waker.hub)
+        self._bridge = bridge
 
-    def notify(self) -> None:
+    def notify(self) -> None:  # the loop thread
         waker = self._waker
         if waker is not None:
             waker.ready.append(self._waiter)
-            waker.watcher.send()
+            self._bridge.wake_soon(waker)  # one send() per hub per loop tick
 
     def block(self, timeout: float | None) -> None:
         waker = self._waker
@@ -134,7 +139,7 @@ class _HubWake:
 _wakers = _ThreadLocal()
 
 
-def _new_wake() -> _Wake:
+def _new_wake(bridge: _Bridge) -> _Wake:
     """A wait handle for the calling greenlet or thread (see the protocol above)."""
     if gevent.monkey.is_module_patched("threading"):
         hub = gevent.get_hub()
@@ -147,7 +152,7 @@ def _new_wake() -> _Wake:
     waker: _HubWaker | None = getattr(_wakers, "waker", None)
     if waker is None or waker.hub is not hub:  # first use, or the hub was destroyed
         waker = _wakers.waker = _HubWaker(hub)
-    return _HubWake(waker)
+    return _HubWake(waker, bridge)
 
 
 def _wait_for(
@@ -160,7 +165,7 @@ def _wait_for(
             "use `async for` / `await` in async code"
         )
     while not ready():
-        wake = _new_wake()
+        wake = _new_wake(bridge)
         slots["waiter"] = wake
         try:
             if ready():  # the re-check of the protocol
