@@ -326,7 +326,7 @@ class Section:
 
 
 SECTIONS = [
-    Section("M5", "M5 the async adapter", "bench_adapter.py", "streamer/adapter.py"),
+    Section("M5", "M5 the async adapter", "bench_adapter.py", "streamer/adapter"),
     Section("M6", "M6 the client", "bench_client.py", "streamer/client", pinned=False),
     Section("M7", "M7 chat on the OpenAI path", "bench_chat.py", "tests/fake_openai.py",
             pinned=False),

@@ -100,6 +100,40 @@ def check_concurrent_streams() -> dict[str, Any]:
     return {"ok": ok, "wall": time.monotonic() - start, "serial_wall": 50 * 5 * 0.02}
 
 
+def check_one_wake_per_tick() -> dict[str, Any]:
+    """20 waiting streams that all get their item in one loop tick wake the hub once, not 20
+    times (the bridge's wake_soon): count the hub waker's sends around that tick."""
+    from streamer.adapter import _wake
+
+    n, sends, box = 20, [0], {}
+    send = _wake._HubWaker.send
+
+    def counting(self: Any) -> None:
+        sends[0] += 1
+        send(self)
+
+    async def produce() -> AsyncIterator[int]:
+        event = box.setdefault("go", asyncio.Event())  # on the loop, by the first producer
+        await event.wait()
+        yield 1
+
+    async def fire() -> None:
+        box["go"].set()  # every producer's task becomes ready in the same tick
+
+    streams = [iterate_async(produce) for _ in range(n)]
+    greenlets = [gevent.spawn(next, s) for s in streams]
+    gevent.sleep(0.2)  # all started and waiting
+    _wake._HubWaker.send = counting  # type: ignore[method-assign]
+    try:
+        run_sync(fire, timeout=5)
+        gevent.joinall(greenlets, raise_error=True, timeout=5)
+    finally:
+        _wake._HubWaker.send = send  # type: ignore[method-assign]
+    for s in streams:
+        s.close()
+    return {"items": sum(g.value or 0 for g in greenlets), "streams": n, "sends": sends[0]}
+
+
 def check_close_cancels() -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -177,6 +211,7 @@ CHECKS: dict[str, Callable[[], Any]] = {
     "anyio_to_thread": check_anyio_to_thread,
     "concurrent_streams": check_concurrent_streams,
     "close_cancels": check_close_cancels,
+    "one_wake_per_tick": check_one_wake_per_tick,
     "no_leaks": check_no_leaks,
     "fork": check_fork,
 }

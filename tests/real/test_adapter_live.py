@@ -67,6 +67,13 @@ def test_patched_streams_wait_concurrently(patched_results: dict[str, Any]) -> N
     assert r["wall"] < r["serial_wall"] / 2
 
 
+def test_patched_items_of_one_tick_wake_the_hub_once(patched_results: dict[str, Any]) -> None:
+    r = result(patched_results, "one_wake_per_tick")
+    assert r["items"] == r["streams"]
+    # run_sync's own result and the 20 items: a send per tick, not one per stream.
+    assert 1 <= r["sends"] <= 3
+
+
 def test_patched_close_cancels(patched_results: dict[str, Any]) -> None:
     r = result(patched_results, "close_cancels")
     assert r["first"] == 1

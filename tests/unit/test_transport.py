@@ -5,6 +5,7 @@ errors arrive as the httpx2 ones the SDK maps to its own."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -12,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from streamer.chat._transport import AsyncioTransport
+from streamer.chat._transport import AsyncioTransport, raw_body
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -81,5 +82,36 @@ def test_errors_are_httpx_errors_and_the_sdk_maps_them() -> None:
         async with sdk:
             with pytest.raises(openai.APIConnectionError):
                 await sdk.models.list()
+
+    run(test)
+
+
+def test_raw_body_reads_our_stream_and_leaves_encoded_bodies_to_httpx() -> None:
+    gzipped = gzip.compress(b"data: hi\n\n")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        encoded = b"GET /gz " in head
+        body = gzipped if encoded else b"data: hi\n\n"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (
+            len(body), b"Content-Encoding: gzip\r\n" if encoded else b"", body))
+        await writer.drain()
+        writer.close()
+
+    async def read(client: httpx2.AsyncClient, url: str) -> tuple[bytes, bool]:
+        async with client.stream("GET", url) as response:
+            body = raw_body(response)  # ours: our transport's stream, not httpx2's iterators
+            ours = body.ag_code.co_qualname == "_ResponseStream.__aiter__"  # type: ignore[attr-defined]
+            return b"".join([piece async for piece in body]), ours
+
+    async def test() -> None:
+        server, port = await _server(handler)
+        async with server, httpx2.AsyncClient(transport=AsyncioTransport()) as client:
+            assert await read(client, f"http://127.0.0.1:{port}/") == (b"data: hi\n\n", True)
+            # Content-encoded: httpx2's decoder is needed, so raw_body falls back to it.
+            assert await read(client, f"http://127.0.0.1:{port}/gz") == (b"data: hi\n\n", False)
+        server, port = await _server(handler)
+        async with server, httpx2.AsyncClient() as plain:  # httpx2's own transport
+            assert await read(plain, f"http://127.0.0.1:{port}/") == (b"data: hi\n\n", False)
 
     run(test)
