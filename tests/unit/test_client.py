@@ -75,7 +75,7 @@ tricky_text = st.text(st.sampled_from("a é€😀\u2028\u2029\u0085\r\n\t\"\\:"
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(payloads=st.lists(json_values | tricky_text, max_size=8), pings=st.integers(0, 8),
        data=st.data())
 def test_ndjson_any_split_yields_the_same_records(payloads: list[Any], pings: int,
@@ -86,7 +86,7 @@ def test_ndjson_any_split_yields_the_same_records(payloads: list[Any], pings: in
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(payloads=st.lists(tricky_text, max_size=8), pings=st.integers(0, 8), data=st.data())
 def test_sse_any_split_yields_the_same_records(payloads: list[str], pings: int,
                                                data: st.DataObject) -> None:
@@ -116,7 +116,7 @@ def test_multibyte_characters_at_every_split_point() -> None:
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(text=st.text(min_size=1, max_size=20), bad=st.sampled_from(
     [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"]),
     data=st.data())
@@ -138,7 +138,7 @@ def test_invalid_utf8_is_reported_not_crashed_on(text: str, bad: bytes,
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(garbage=st.binary(max_size=200), fmt=st.sampled_from(["ndjson", "sse"]))
 def test_arbitrary_bytes_raise_only_streamer_errors(garbage: bytes, fmt: str) -> None:
     try:
@@ -148,7 +148,7 @@ def test_arbitrary_bytes_raise_only_streamer_errors(garbage: bytes, fmt: str) ->
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(length=st.integers(0, 120), fmt=st.sampled_from(["ndjson", "sse"]), data=st.data())
 def test_line_limit_does_not_depend_on_the_split(length: int, fmt: str,
                                                  data: st.DataObject) -> None:

@@ -56,7 +56,7 @@ def encode_stream(encoder: Any, items: list[Any], extra: dict[str, Any]) -> byte
     return body + encoder.end(len(items), extra)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(items=st.lists(payloads, max_size=8), cuts=st.lists(st.integers(0, 10_000), max_size=12))
 def test_ndjson_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None:
     body = encode_stream(NDJSON, items, {"usage": {"total_tokens": 3}})
@@ -66,7 +66,7 @@ def test_ndjson_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> N
                        End(len(items), {"usage": {"total_tokens": 3}})]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(items=st.lists(payloads, max_size=8), cuts=st.lists(st.integers(0, 10_000), max_size=12))
 def test_sse_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None:
     body = encode_stream(SSE, items, {})
@@ -83,7 +83,7 @@ def test_sse_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None
     assert decoder.last_event_id == (str(len(items)) if items else "")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(text=st.text(), cuts=st.lists(st.integers(0, 10_000), max_size=10))
 def test_text_decoder_handles_multibyte_at_every_split(text: str, cuts: list[int]) -> None:
     decoder = TextDecoder()
