@@ -31,6 +31,7 @@ from streamer import (
     StreamErrorRecord,
 )
 from streamer.client import RecordParser, parse_records, parse_text, text_encoding
+from streamer.client import _stream as client_stream
 from streamer.framing import LINE_BREAK, NDJSON, SSE
 
 from ..conftest import Server, free_port
@@ -591,7 +592,8 @@ def test_resume_gives_up_after_max_retries_without_progress() -> None:
 
 
 @pytest.mark.timeout(30)
-def test_resume_honours_retry_after_and_the_sse_retry_hint() -> None:
+def test_resume_honours_retry_after_and_the_sse_retry_hint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     def script(conn: Conn) -> None:
         if conn.index == 1:
             conn.json(503, b'{"error": {"type": "unavailable", "message": "busy"}}',
@@ -599,13 +601,14 @@ def test_resume_honours_retry_after_and_the_sse_retry_hint() -> None:
             return
         resumable("sse", 4, {0: 2}, retry_ms=300)(conn)
 
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client:
-        start = time.monotonic()
-        with client.records("/", format="sse", resume=True) as stream:
-            assert [r.id for r in stream if isinstance(r, Data)] == [1, 2, 3, 4]
-        elapsed = time.monotonic() - start
-    # 0.3 s (the server's retry hint) before the 503, at least 1 s (its Retry-After) after.
-    assert elapsed >= 1.3, elapsed
+    delays: list[float] = []  # what the client waits, recorded instead of slept
+    monkeypatch.setattr(client_stream, "sleep", delays.append)
+    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
+            client.records("/", format="sse", resume=True) as stream:
+        assert [r.id for r in stream if isinstance(r, Data)] == [1, 2, 3, 4]
+    # 0.3 s (the server's retry hint) before the 503; after it, the hint doubled (0.6 s) but
+    # at least its Retry-After (1 s).
+    assert delays == [0.3, 1.0]
     assert [r.headers.get("last-event-id") for r in srv.requests] == [None, "2", "2"]
 
 
