@@ -44,3 +44,25 @@ def test_lists_and_secret_masking() -> None:
     assert cfg.api_keys == ("k1", "k2")
     assert cfg.cors_origins == ("http://a.test",)
     assert "sk-secret" not in repr(cfg) and "k1" not in repr(cfg)
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    pytest.param({"STREAMER_REDIS_URL": "redis://a:1/0", "REDIS_URL": "redis://b:2/0"},
+                 "redis://a:1/0", id="streamer-name-first"),
+    pytest.param({"REDIS_URL": "redis://b:2/0"}, "redis://b:2/0", id="redis-url"),
+    pytest.param({}, None, id="memory"),
+])
+def test_the_redis_url_settings(settings: dict[str, str], expected: str | None) -> None:
+    assert Config.from_mapping(settings).redis_url == expected
+
+
+@pytest.mark.parametrize("prefix", ["streams", "/streams/", "/a b", "/"])
+def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="STREAMER_STREAMS_PREFIX"):
+        Config.from_mapping({"STREAMER_STREAMS_PREFIX": prefix})
+
+
+def test_python_values_in_app_config() -> None:
+    config = Config.from_mapping({"STREAMER_OPEN_DEMO": False, "STREAMER_API_KEYS": ["a", "b"],
+                                  "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
+    assert (config.open_demo, config.api_keys, config.heartbeat_s) == (False, ("a", "b"), 2.0)
