@@ -2,7 +2,7 @@
 
     python -m streamer.configdoc > docs/configuration.md
 
-tests/unit/test_settings.py fails when the file and the declaration disagree.
+tests/unit/test_configdoc.py fails when the file and the declaration disagree.
 """
 
 from __future__ import annotations

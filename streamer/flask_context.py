@@ -26,8 +26,8 @@ reliably and more cheaply:
   variables to the request on top.
 
 This uses Flask's private ``_cv_request`` and ``RequestContext._cv_tokens``, through
-:mod:`streamer._compat.flask` (read from Flask 3.1.3; tests/unit/test_compat.py and
-tests/unit/test_extension.py fail if they change).
+:mod:`streamer._compat.flask` (read from Flask 3.1.3; tests/unit/test_compat_flask.py fails if they
+change).
 """
 
 from __future__ import annotations

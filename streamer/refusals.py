@@ -12,8 +12,8 @@ the same status, ``Connection: close`` and no-blocking write gunicorn uses.
 
 Read from gunicorn 27.0.1 (``workers/base.py: Worker.handle_error``, ``util.write_error``,
 ``util.write_nonblock``): the page is written to the socket it was given with ``sendall``
-after ``gettimeout``/``setblocking``. tests/unit/test_edges.py fails if that changes (the capture
-would then see nothing and the HTML would go out unchanged).
+after ``gettimeout``/``setblocking``. tests/unit/test_refusals.py fails if that changes (the
+capture would then see nothing and the HTML would go out unchanged).
 """
 
 from __future__ import annotations

@@ -13,8 +13,21 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import settings
+
+# Hypothesis examples per property test. The full run (plain `pytest`, as CI and the README run
+# it) tries 300; a run of chosen paths (`pytest tests/unit`, one file) is the fast tier and tries
+# 25, so it takes seconds. `--hypothesis-profile=full` asks for the full count anywhere.
+settings.register_profile("full", max_examples=300)
+settings.register_profile("fast", max_examples=25)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("--hypothesis-profile"):
+        full = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        settings.load_profile("full" if full else "fast")
 
 
 def free_port() -> int:

@@ -1,8 +1,8 @@
 """Every touch of another library's internals, in one place.
 
 streamer uses public APIs wherever one exists. Where none does, the private name is reached
-from one of the modules of this package and nowhere else, and tests/unit/test_compat.py
-checks each one against the installed version, so an upgrade that changes it fails there,
+from one of the modules of this package and nowhere else, and tests/unit/test_compat_*.py
+check each one against the installed version, so an upgrade that changes it fails there,
 loudly, instead of somewhere deep in a stream. Each was read from the version pinned in
 requirements.txt:
 

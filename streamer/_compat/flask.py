@@ -1,5 +1,5 @@
 """Flask internals (read from Flask 3.1.3, ``flask/ctx.py`` ``RequestContext.push``/``pop``;
-tests/unit/test_compat.py)."""
+tests/unit/test_compat_flask.py)."""
 
 from __future__ import annotations
 

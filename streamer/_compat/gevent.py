@@ -1,4 +1,4 @@
-"""gevent internals (read from gevent 26.9.0; tests/unit/test_compat.py)."""
+"""gevent internals (read from gevent 26.9.0; tests/unit/test_compat_gevent.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""httpcore2 internals (read from httpcore2 2.16.2; tests/unit/test_compat.py)."""
+"""httpcore2 internals (read from httpcore2 2.16.2; tests/unit/test_compat_httpcore.py)."""
 
 from __future__ import annotations
 

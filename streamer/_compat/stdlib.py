@@ -1,4 +1,4 @@
-"""CPython internals (read from CPython 3.11; tests/unit/test_compat.py)."""
+"""CPython internals (read from CPython 3.11; tests/unit/test_compat_stdlib.py)."""
 
 from __future__ import annotations
 

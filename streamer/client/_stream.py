@@ -6,8 +6,8 @@ abandoned (a generator's ``finally``), and on ``close()`` / leaving the ``with``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from time import sleep
 from types import TracebackType
 
 import requests
@@ -202,7 +202,7 @@ class RecordStream(_Stream):
             if delay is None:
                 raise failure from cause
             self.close()
-            time.sleep(delay)
+            sleep(delay)  # a module global: the fast tests record the delays instead
             headers = {"Last-Event-ID": str(self.last_id)} if self.last_id else {}
             try:
                 response = self._reopen(headers)

@@ -16,6 +16,9 @@ So memory stops growing at the bound whatever the clients ask for.
 Owners: a stream records the key id (``key1``...) that started it, and ``create`` refuses an
 owner a stream beyond ``owner_limit`` running ones (429).
 
+Time is read from ``clock`` (``time.monotonic`` unless a test passes a fake one to make leases
+and TTLs lapse at once); waits are real.
+
 Greenlet-safe, not thread-safe: it is meant for one gevent worker, where no other greenlet
 runs between two statements that do not wait. Waits use gevent events, so a blocked reader
 lets the producer run, with or without monkey-patching.
@@ -27,6 +30,7 @@ import json
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gevent.event import Event
@@ -83,8 +87,9 @@ class _Stream:
 class MemoryStore(StreamStore):
     """Streams in this process's memory. See the module docstring for the bounds."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(config)
+        self._clock = clock
         self._streams: dict[str, _Stream] = {}  # insertion order: oldest first
         self._finished: dict[str, None] = {}  # finished streams, oldest finished first
         self._owned: dict[str, set[str]] = {}  # owner -> ids of its streams (running, maybe)
@@ -99,7 +104,7 @@ class MemoryStore(StreamStore):
 
     def create(self, stream_id: str, owner: str | None = None,
                owner_limit: int | None = None) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if (owner is not None and owner_limit is not None
                 and self._running_of(owner, now) >= owner_limit):
             raise owner_limit_reached(owner_limit)
@@ -161,7 +166,7 @@ class MemoryStore(StreamStore):
 
     def _get(self, stream_id: str) -> _Stream:
         st = self._streams.get(stream_id)
-        if st is None or st.expires <= time.monotonic():
+        if st is None or st.expires <= self._clock():
             self._drop(stream_id)
             raise NotFound("no such stream (unknown or expired)")
         return st
@@ -203,7 +208,7 @@ class MemoryStore(StreamStore):
             st.finished = True
             st.stop.set()
             self._finished[stream_id] = None
-        st.expires = time.monotonic() + self._ttl_s(st)
+        st.expires = self._clock() + self._ttl_s(st)
         changed, st.changed = st.changed, Event()
         changed.set()
 
@@ -219,7 +224,7 @@ class MemoryStore(StreamStore):
             return False
         if st.finished:
             return False
-        now = time.monotonic()
+        now = self._clock()
         st.lease_until = now + self.config.lease_s
         st.expires = now + self._ttl_s(st)
         st.stop.wait(wait_s)
@@ -251,7 +256,7 @@ class MemoryStore(StreamStore):
             st = self._get(stream_id)
         except NotFound:
             return False
-        if st.finished or st.lease_until > time.monotonic():
+        if st.finished or st.lease_until > self._clock():
             return False
         self._push(st, PRODUCER_LOST, stream_id)
         return True

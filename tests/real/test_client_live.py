@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,11 +22,15 @@ from streamer import (
 )
 
 from ..conftest import Server
+from ..unit.test_client import collect
 
-# --------------------------------------------------------------------------- helpers
-from ..unit.test_client import client, collect
 
-__all__ = ["client"]  # a fixture, imported for pytest
+@pytest.fixture
+def client(server: Server) -> Iterator[Client]:
+    """A client of the session's gunicorn server (this fixture lived in the fast tier's
+    tests/unit/test_client.py, which must not start gunicorn)."""
+    with Client(server.base_url, timeout=10) as c:
+        yield c
 
 
 def chunks_expected(n: int) -> list[Data | End]:

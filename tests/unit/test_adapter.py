@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import threading
 import time
 import traceback
@@ -90,7 +91,7 @@ def test_first_item_arrives_before_producer_ends(
 
     async def slow() -> AsyncIterator[str]:
         yield "first"
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
         yield "second"
         finished.set()
 
@@ -271,8 +272,12 @@ def test_close_stops_a_producer_blocked_by_backpressure(
 
 
 def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
-    consume: Callable[[Callable[[], Any]], Any],
+    consume: Callable[[Callable[[], Any]], Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # close() reads CLOSE_WAIT_S from its own module at each call: a tenth of it here, to keep
+    # the fast tier fast (the module of SyncStream, wherever the package keeps it).
+    close_wait_s = CLOSE_WAIT_S / 10
+    monkeypatch.setattr(sys.modules[SyncStream.__module__], "CLOSE_WAIT_S", close_wait_s)
     cleanup_done = threading.Event()
 
     async def slow_cleanup() -> AsyncIterator[int]:
@@ -280,7 +285,7 @@ def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
             yield 1
             await asyncio.sleep(60)
         finally:
-            await asyncio.sleep(2.0)  # e.g. an upstream that is slow to hang up
+            await asyncio.sleep(4 * close_wait_s)  # e.g. an upstream that is slow to hang up
             cleanup_done.set()
 
     def body() -> tuple[float, bool]:
@@ -292,7 +297,7 @@ def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
 
     took, done_at_return = consume(body)
     assert not done_at_return
-    assert CLOSE_WAIT_S * 0.9 <= took < CLOSE_WAIT_S + 1.5  # waited, but bounded
+    assert close_wait_s * 0.9 <= took < close_wait_s + 1.5  # waited, but bounded
     assert cleanup_done.wait(DEADLINE)  # and the cleanup was not cut short
 
 
@@ -507,7 +512,7 @@ def test_greenlets_keep_running_while_a_greenlet_waits() -> None:
 
     async def slow() -> AsyncIterator[int]:
         for i in range(3):
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
             yield i
 
     t = gevent.spawn(ticker)

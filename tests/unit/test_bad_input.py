@@ -37,7 +37,7 @@ def _check_error_or_stream(response: Any) -> None:
         assert set(body) == {"error"} and set(body["error"]) == {"type", "message"}
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(["/stream/data", "/stream/series", "/streams/abc"]),
        query=st.dictionaries(st.sampled_from(_PARAMS), _values, max_size=4))
@@ -64,7 +64,7 @@ _chat = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.one_of(_chat, _json))
 def test_hypothesis_chat_bodies_never_5xx(body: Any) -> None:
@@ -75,7 +75,7 @@ def test_hypothesis_chat_bodies_never_5xx(body: Any) -> None:
         assert b'"event":"end"' in response.data.splitlines()[-1]
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(deadline=None, database=None)
 @given(raw_body=st.binary(max_size=200),
        content_type=st.sampled_from(["application/json", "application/x+json", "text/plain",
                                      "application/json; charset=latin-1", ""]))

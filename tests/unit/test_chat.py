@@ -45,11 +45,6 @@ def test_text_format_is_the_answer_itself(client: FlaskClient) -> None:
     assert response.data.decode() == "".join(tokens(echo_reply("héllo wörld"))[:4])
 
 
-def test_tokens_join_back_to_the_text() -> None:
-    text = "  a  b\tc\n d "
-    assert "".join(tokens(text)) == text
-
-
 @pytest.mark.parametrize(("body", "status", "field"), [
     pytest.param({}, 422, "messages", id="missing-messages"),
     pytest.param({"messages": []}, 422, "messages", id="empty"),

@@ -1,133 +1,13 @@
-"""Fast tier: every private name streamer reaches (streamer._compat) still means what it
-meant in the version it was read from. A new version of gevent, Flask, httpcore2, gunicorn
-or CPython that changes one fails here, naming it, before anything else notices."""
+"""Fast tier of streamer._compat: every private name streamer reaches still means what it meant
+in the version it was read from. A new version of gevent, Flask, httpcore2, gunicorn or CPython
+that changes one fails, naming it, before anything else notices: here for the package (and
+gunicorn, which has no module of its own), in test_compat_<dependency>.py for each module."""
 
 from __future__ import annotations
 
-import _socket
-import contextlib
-import contextvars
 import inspect
-import logging
 import re
-import socket
-import threading
 from pathlib import Path
-from typing import Any
-
-import gevent
-import gevent.socket
-from flask import Flask
-
-from streamer._compat import flask as compat_flask
-from streamer._compat import gevent as compat_gevent
-from streamer._compat import httpcore as compat_httpcore
-from streamer._compat import stdlib as compat_stdlib
-
-# -- gevent ------------------------------------------------------------------------------------
-
-
-def test_gevent_hub_if_exists_finds_a_threads_hub_without_making_one() -> None:
-    seen: list[Any] = []
-
-    def run() -> None:  # a fresh real thread: no hub yet
-        seen.append(compat_gevent.get_hub_if_exists())
-        hub = gevent.get_hub()
-        seen.append(compat_gevent.get_hub_if_exists() is hub)
-        hub.destroy(destroy_loop=True)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    assert seen == [None, True], "gevent._hub_local.get_hub_if_exists changed"
-
-
-def test_gevent_socket_wraps_the_real_socket_in_sock() -> None:
-    a, b = gevent.socket.socketpair()
-    with contextlib.closing(a), contextlib.closing(b):
-        raw = compat_gevent.raw_socket(a)
-        # The C-level socket, not gevent's cooperative wrapper (whose methods may switch).
-        assert isinstance(raw, _socket.socket) and not isinstance(raw, gevent.socket.socket), \
-            "gevent socket's _sock changed"
-        assert raw.fileno() == a.fileno()
-    plain, other = socket.socketpair()
-    with contextlib.closing(plain), contextlib.closing(other):
-        assert compat_gevent.raw_socket(plain) is plain
-
-
-def test_gevent_selector_ready_is_the_event_select_waits_on() -> None:
-    from gevent.selectors import GeventSelector
-
-    source = inspect.getsource(GeventSelector)
-    assert "self._ready.wait(timeout)" in source and "self._ready.set()" in source, \
-        "GeventSelector no longer waits on its _ready event"
-    a, b = socket.socketpair()
-    selector = GeventSelector()
-    with contextlib.closing(a), contextlib.closing(b), contextlib.closing(selector):
-        selector.register(a, 1)  # EVENT_READ
-        assert compat_gevent.selector_has_ready(selector) is False
-        selector._ready.set()
-        assert compat_gevent.selector_has_ready(selector) is True
-        selector._ready.clear()
-        b.send(b"x")
-        assert selector.select(1), "GeventSelector no longer reports the ready socket"
-
-
-# -- CPython -----------------------------------------------------------------------------------
-
-
-def test_threading_register_atexit_exists_and_runs_before_the_thread_join() -> None:
-    assert callable(getattr(threading, "_register_atexit", None)), \
-        "threading._register_atexit is gone"
-    source = inspect.getsource(threading._shutdown)  # type: ignore[attr-defined]
-    assert "_threading_atexits" in source, "threading._shutdown no longer runs the hooks"
-
-
-def test_logging_srcfile_is_what_the_logger_consults() -> None:
-    assert hasattr(logging, "_srcfile"), "logging._srcfile is gone"
-    assert "_srcfile" in inspect.getsource(logging.Logger._log), \
-        "Logger._log no longer consults logging._srcfile"
-    saved = logging._srcfile
-    try:
-        compat_stdlib.skip_caller_lookup()
-        assert logging._srcfile is None
-    finally:
-        logging._srcfile = saved
-
-
-# -- Flask -------------------------------------------------------------------------------------
-
-
-def test_flask_request_context_tokens() -> None:
-    # In an empty context: another test's open stream may still hold a request in this one.
-    contextvars.Context().run(_check_flask_request_context_tokens)
-
-
-def _check_flask_request_context_tokens() -> None:
-    app = Flask(__name__)
-    assert compat_flask.cv_request.get(None) is None
-    with app.test_request_context("/") as ctx:
-        assert compat_flask.cv_request.get(None) is ctx, "flask.globals._cv_request changed"
-        assert compat_flask.cv_app.get(None) is not None, "flask.globals._cv_app changed"
-        tokens = compat_flask.context_tokens(ctx)
-        assert isinstance(tokens, list) and len(tokens) == 1, "RequestContext._cv_tokens"
-        request_token, app_ctx = tokens[0]
-        assert app_ctx is compat_flask.cv_app.get(None), \
-            "RequestContext._cv_tokens no longer holds (token, pushed app context)"
-        assert len(compat_flask.context_tokens(app_ctx)) == 1, "AppContext._cv_tokens"
-        assert request_token.var is compat_flask.cv_request
-
-
-# -- httpcore2 / httpx2 ------------------------------------------------------------------------
-
-
-def test_httpcore_is_socket_readable() -> None:
-    a, b = socket.socketpair()
-    with contextlib.closing(a), contextlib.closing(b):
-        assert compat_httpcore.is_socket_readable(a) is False
-        b.send(b"x")
-        assert compat_httpcore.is_socket_readable(a) is True
-
 
 # -- gunicorn ----------------------------------------------------------------------------------
 

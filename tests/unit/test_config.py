@@ -1,10 +1,13 @@
-"""Fast tier: configuration from the environment."""
+"""Fast tier of streamer.config: every setting is declared once (name, variable, type, default,
+bounds, doc line) and read from the environment or app.config through that declaration."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from streamer.config import Config
+from streamer.config import Config, markdown, settings, spec_of
 from streamer.errors import ConfigError
 
 
@@ -44,3 +47,88 @@ def test_lists_and_secret_masking() -> None:
     assert cfg.api_keys == ("k1", "k2")
     assert cfg.cors_origins == ("http://a.test",)
     assert "sk-secret" not in repr(cfg) and "k1" not in repr(cfg)
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    pytest.param({"STREAMER_REDIS_URL": "redis://a:1/0", "REDIS_URL": "redis://b:2/0"},
+                 "redis://a:1/0", id="streamer-name-first"),
+    pytest.param({"REDIS_URL": "redis://b:2/0"}, "redis://b:2/0", id="redis-url"),
+    pytest.param({}, None, id="memory"),
+])
+def test_the_redis_url_settings(settings: dict[str, str], expected: str | None) -> None:
+    assert Config.from_mapping(settings).redis_url == expected
+
+
+@pytest.mark.parametrize("prefix", ["streams", "/streams/", "/a b", "/"])
+def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="STREAMER_STREAMS_PREFIX"):
+        Config.from_mapping({"STREAMER_STREAMS_PREFIX": prefix})
+
+
+def test_python_values_in_app_config() -> None:
+    config = Config.from_mapping({"STREAMER_OPEN_DEMO": False, "STREAMER_API_KEYS": ["a", "b"],
+                                  "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
+    assert (config.open_demo, config.api_keys, config.heartbeat_s) == (False, ("a", "b"), 2.0)
+
+
+def test_every_field_is_a_setting_with_a_doc_line_and_a_unique_variable() -> None:
+    seen: set[str] = set()
+    for f in fields(Config):
+        spec = spec_of(f)
+        assert spec.doc and "\n" not in spec.doc and "|" not in spec.doc, f.name
+        assert not seen & set(spec.env), f.name
+        seen |= set(spec.env)
+        assert f"`{spec.env[0]}`" in markdown()
+
+
+@pytest.mark.parametrize(("name", "kind", "default", "spec"), settings(),
+                         ids=[s[0] for s in settings()])
+def test_defaults_from_an_empty_environment_are_the_declared_ones(
+        name: str, kind: str, default: object, spec: object) -> None:
+    if name in ("workers", "chat_provider"):
+        pytest.skip("default depends on another setting (tested below)")
+    assert getattr(Config.from_env({}), name) == default == getattr(Config(), name)
+
+
+@pytest.mark.parametrize(("name", "kind", "default", "spec"),
+                         [s for s in settings() if s[3].low is not None],
+                         ids=[s[0] for s in settings() if s[3].low is not None])
+def test_bounds_are_enforced_from_the_declaration(name: str, kind: str, default: object,
+                                                  spec: object) -> None:
+    from streamer.config import Setting
+    assert isinstance(spec, Setting) and spec.low is not None and spec.high is not None
+    var = spec.env[0]
+    low = int(spec.low) if kind == "int" else spec.low
+    high = int(spec.high) if kind == "int" else spec.high
+    assert getattr(Config.from_env({var: str(low)}), name) == low
+    assert getattr(Config.from_env({var: str(high)}), name) == high
+    with pytest.raises(ConfigError, match=var):
+        Config.from_env({var: str(high * 2 + 1)})
+    with pytest.raises(ConfigError, match=var):
+        Config.from_env({var: "not-a-number"})
+
+
+def test_dependent_defaults() -> None:
+    assert Config.from_env({"REDIS_URL": "redis://x"}).workers >= 1
+    assert Config.from_env({"WEB_CONCURRENCY": "3", "REDIS_URL": "redis://x"}).workers == 3
+    assert Config.from_env({"OPENAI_API_KEY": "sk-x"}).chat_provider == "openai"
+    assert Config.from_env({"OPENAI_API_KEY": "sk-x",
+                            "STREAMER_CHAT_PROVIDER": "echo"}).chat_provider == "echo"
+
+
+def test_the_first_of_two_variables_wins_and_checks_name_it() -> None:
+    cfg = Config.from_env({"STREAMER_REDIS_URL": "redis://a", "REDIS_URL": "redis://b"})
+    assert cfg.redis_url == "redis://a"
+    with pytest.raises(ConfigError, match=r"^REDIS_URL must start"):
+        Config.from_env({"REDIS_URL": "http://x"})
+    with pytest.raises(ConfigError, match="STREAMER_STREAMS_PREFIX"):
+        Config.from_env({"STREAMER_STREAMS_PREFIX": "/x/"})
+    with pytest.raises(ConfigError, match="STREAMER_TOKEN_SECRET"):
+        Config.from_env({"STREAMER_TOKEN_SECRET": "short"})
+
+
+def test_secrets_are_masked_by_declaration() -> None:
+    cfg = Config.from_mapping({"STREAMER_TOKEN_SECRET": "s" * 40, "STREAMER_API_KEYS": ["kk1"],
+                               "OPENAI_API_KEY": "sk-zz"})
+    shown = repr(cfg)
+    assert "s" * 40 not in shown and "kk1" not in shown and "sk-zz" not in shown

@@ -7,8 +7,6 @@ teardown functions exactly once however the stream ends; settings from app.confi
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -405,59 +403,3 @@ def test_resumable_stream_and_its_resume_route_under_a_custom_prefix() -> None:
     assert apps == [app.name]
     assert client.delete(f"/resume/{stream_id}").status_code == 204
     assert client.get("/resume/not-an-id").status_code in (400, 404)
-
-
-def test_the_flask_internals_streamer_relies_on_are_there() -> None:
-    # streamer.flask_context was read from Flask 3.1: fail loudly if they move.
-    from flask.ctx import RequestContext
-    from flask.globals import _cv_app, _cv_request
-
-    app = Flask(__name__)
-    with app.test_request_context() as ctx:
-        assert isinstance(ctx, RequestContext)
-        assert isinstance(ctx._cv_tokens, list) and len(ctx._cv_tokens) == 1
-        assert _cv_request.get() is ctx and _cv_app.get() is not None
-
-
-def test_import_streamer_loads_neither_flask_nor_gevent() -> None:
-    code = ("import sys, streamer; from streamer import Data, NDJSONDecoder, Config; "
-            "assert 'flask' not in sys.modules and 'gevent' not in sys.modules, sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-
-
-def test_the_worker_class_is_gunicorns_gevent_worker() -> None:
-    from gunicorn.workers.ggevent import GeventWorker
-
-    from streamer.worker import Worker
-
-    assert issubclass(Worker, GeventWorker)
-
-
-def test_public_names() -> None:
-    import streamer
-
-    for name in streamer.__all__:
-        assert getattr(streamer, name) is not None
-    assert {"Streamer", "stream", "Config"} <= set(streamer.__all__)
-
-
-@pytest.mark.parametrize(("settings", "expected"), [
-    pytest.param({"STREAMER_REDIS_URL": "redis://a:1/0", "REDIS_URL": "redis://b:2/0"},
-                 "redis://a:1/0", id="streamer-name-first"),
-    pytest.param({"REDIS_URL": "redis://b:2/0"}, "redis://b:2/0", id="redis-url"),
-    pytest.param({}, None, id="memory"),
-])
-def test_the_redis_url_settings(settings: dict[str, str], expected: str | None) -> None:
-    assert Config.from_mapping(settings).redis_url == expected
-
-
-@pytest.mark.parametrize("prefix", ["streams", "/streams/", "/a b", "/"])
-def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None:
-    with pytest.raises(ConfigError, match="STREAMER_STREAMS_PREFIX"):
-        Config.from_mapping({"STREAMER_STREAMS_PREFIX": prefix})
-
-
-def test_python_values_in_app_config() -> None:
-    config = Config.from_mapping({"STREAMER_OPEN_DEMO": False, "STREAMER_API_KEYS": ["a", "b"],
-                                  "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
-    assert (config.open_demo, config.api_keys, config.heartbeat_s) == (False, ("a", "b"), 2.0)

@@ -16,7 +16,7 @@ import gevent
 import pytest
 
 from streamer.config import Config
-from streamer.errors import BadRequest, NotFound, RecordsExpired, Unavailable
+from streamer.errors import BadRequest, NotFound, RecordsExpired
 from streamer.records import Data, End, Error
 from streamer.store import StreamStore, new_stream_id, open_store, valid_stream_id
 from streamer.store.memory import MemoryStore
@@ -24,28 +24,52 @@ from streamer.store.memory import MemoryStore
 from ..redis_cluster_fixture import RedisCluster
 from ..redis_fixture import RedisServer
 
-MakeStore = Callable[..., StreamStore]
+
+class Stores:
+    """``make_store``: builds stores of the parametrized backend with config overrides (closed
+    afterwards); ``pass_time(s)`` lets ``s`` seconds go by for them. On the memory store that
+    is at once (its clock is a fake one: leases and TTLs lapse without waiting), on Redis it is
+    a real sleep (Redis keeps the time)."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self._stores: list[StreamStore] = []
+        self._now = 1000.0
+
+    def __call__(self, **changes: Any) -> StreamStore:
+        cfg = Config(**changes)
+        backend = self._request.param
+        store: StreamStore
+        if backend == "memory":
+            store = MemoryStore(cfg, clock=lambda: self._now)
+        elif backend == "redis":
+            server: RedisServer = self._request.getfixturevalue("redis_server")
+            store = open_store(cfg.with_(redis_url=server.url))
+        else:
+            cluster: RedisCluster = self._request.getfixturevalue("redis_cluster")
+            store = open_store(cfg.with_(redis_url=cluster.url))
+        self._stores.append(store)
+        return store
+
+    def pass_time(self, seconds: float) -> None:
+        if self._request.param == "memory":
+            self._now += seconds
+        else:
+            time.sleep(seconds)
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+
+
+MakeStore = Stores
 
 
 def stores(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
-    """Build a store of the parametrized backend with config overrides; closed afterwards."""
-    stores: list[StreamStore] = []
-
-    def make(**changes: Any) -> StreamStore:
-        cfg = Config(**changes)
-        if request.param == "redis":
-            server: RedisServer = request.getfixturevalue("redis_server")
-            cfg = cfg.with_(redis_url=server.url)
-        elif request.param == "redis-cluster":
-            cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-            cfg = cfg.with_(redis_url=cluster.url)
-        store = open_store(cfg)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
+    """The ``make_store`` fixture of a backend given by ``request.param``."""
+    made = Stores(request)
+    yield made
+    made.close()
 
 
 @pytest.fixture(params=["memory"])  # "redis", "redis-cluster": tests/real/test_store_redis.py
@@ -201,7 +225,7 @@ def test_an_expired_lease_is_reaped_as_producer_lost(make_store: MakeStore) -> N
     store = make_store(lease_s=0.3)
     sid = started(store, 1)
     assert store.reap(sid) is False  # the lease is fresh
-    time.sleep(0.5)
+    make_store.pass_time(0.5)
     assert store.reap(sid) is True
     assert store.reap(sid) is False  # once
     assert store.read(sid, 1, 0) == [Error("producer_lost",
@@ -213,9 +237,9 @@ def test_an_expired_lease_is_reaped_as_producer_lost(make_store: MakeStore) -> N
 def test_keep_alive_holds_the_lease(make_store: MakeStore) -> None:
     store = make_store(lease_s=0.3)
     sid = started(store, 1)
-    deadline = time.monotonic() + 0.9
-    while time.monotonic() < deadline:
-        assert store.keep_alive(sid, 0.1) is True
+    for _ in range(9):  # three leases
+        assert store.keep_alive(sid, 0) is True
+        make_store.pass_time(0.1)
         assert store.reap(sid) is False
 
 
@@ -225,10 +249,12 @@ def test_finished_streams_expire_after_the_ttl(make_store: MakeStore) -> None:
     done = started(store, 2, end=True)
     orphan = started(store, 1)  # running, never renewed: ttl + lease
     assert store.read(done, 0, 0)[-1] == End(2)
-    time.sleep(1.2)
+    make_store.pass_time(0.5)
+    assert store.read(done, 0, 0)[-1] == End(2)  # not before the ttl
+    make_store.pass_time(0.7)
     with pytest.raises(NotFound):
         store.read(done, 0, 0)
-    time.sleep(0.5)
+    make_store.pass_time(0.5)
     with pytest.raises(NotFound):
         store.read(orphan, 0, 0)
 
@@ -245,20 +271,6 @@ def test_records_per_stream_are_bounded_and_a_gap_is_never_silent(
     assert store.read(sid, 12, 0) == [End(12)]
     with pytest.raises(RecordsExpired):
         store.read(sid, 7, 0)  # the end pushed record 8 out
-
-
-def test_memory_store_bounds_the_number_of_streams() -> None:
-    store = MemoryStore(Config(resumable_max_streams=2, lease_s=30))
-    first, second = started(store, 1), started(store, 1)
-    with pytest.raises(Unavailable) as info:
-        started(store)  # both still running: refused, not evicted
-    assert info.value.status == 503 and info.value.retry_after
-    store.append(first, End(1))
-    third = started(store)  # the oldest finished stream made room
-    with pytest.raises(NotFound):
-        store.read(first, 0, 0)
-    assert store.read(second, 0, 0) == [Data(1, "r1")]
-    assert store.read(third, 0, 0) == []
 
 
 def test_stream_ids_are_unguessable_and_checked() -> None:
@@ -289,30 +301,6 @@ def test_a_stream_keeps_its_owner_and_an_owner_is_limited(make_store: MakeStore)
     with pytest.raises(NotFound):
         store.owner(new_stream_id())
     # Producers that stop renewing (a dead worker) free their slots within a lease.
-    time.sleep(0.6)
+    make_store.pass_time(0.6)
     store.create(new_stream_id(), owner, 2)
     store.create(new_stream_id(), owner, 2)
-
-
-def test_memory_store_is_bounded_in_bytes_evicting_finished_streams_first() -> None:
-    store = MemoryStore(Config(resumable_max_bytes=1 << 20, lease_s=30))
-    payload = "x" * 1000
-    done = started(store)
-    for i in range(1, 301):  # ~330 KB
-        store.append(done, Data(i, payload))
-    store.append(done, End(300))
-    running = started(store)
-    i = 0
-    with pytest.raises(Unavailable) as info:
-        for i in range(1, 2000):  # past 1 MiB: the finished stream goes first, then refused
-            store.append(running, Data(i, payload))
-    assert info.value.type == "store_full" and info.value.status == 503
-    assert 900 < i < 1000
-    with pytest.raises(NotFound):
-        store.read(done, 0, 0)
-    assert store.bytes <= 1 << 20
-    with pytest.raises(Unavailable):
-        started(store)  # full of running streams: a new one is refused before it grows
-    assert store.append(running, End(i - 1))  # a terminal record always fits
-    started(store)  # and now the finished one makes room
-    assert store.bytes < 1 << 20
