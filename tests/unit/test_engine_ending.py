@@ -3,14 +3,19 @@ close() running the producer's finally at once)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
 import gevent
+import gevent.socket
 import pytest
 from flask.testing import FlaskClient
 
+from streamer._compat.gevent import raw_socket
+from streamer.engine import StreamBody, ending
 from streamer.errors import UpstreamError
+from streamer.framing import NDJSON
 from streamer.records import Data, End, Error
 from streamer.response import StreamAborted
 
@@ -72,3 +77,78 @@ def test_closing_the_response_runs_the_producers_finally() -> None:
     gevent.sleep(0)
     assert state == ["finally"]
     assert time.monotonic() - started < 0.1
+
+
+# -- the cut after an error record waits for the client to close --------------------
+# streamer.engine.ending: after an ``error`` record the connection is cut only once the
+# client closed it (or after a grace period). Cut at once, a browser may drop the record it had
+# not yet handed to the page: Chromium's fetch body errors as soon as the network reports the
+# broken body, discarding what it still holds (tests/real/test_page.py saw it under load).
+
+ERROR = b'{"event":"error","error":{"type":"internal_error","message":"internal error"}}\n'
+_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+
+def failing() -> Iterator[str]:
+    yield "a"
+    raise RuntimeError("boom")
+
+
+def serve(body: StreamBody, out: list[bytes]) -> None:
+    """What the WSGI server does: iterate the body, then close it."""
+    try:
+        out.extend(body)
+    finally:
+        body.close()
+
+
+def at_eof(sock: gevent.socket.socket) -> bool:
+    try:
+        return raw_socket(sock).recv(1, _PEEK) == b""
+    except BlockingIOError:
+        return False
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[gevent.socket.socket, gevent.socket.socket]]:
+    server, client = gevent.socket.socketpair()
+    yield server, client
+    server.close()
+    client.close()
+
+
+@pytest.mark.timeout(20)
+def test_the_cut_waits_for_the_reader_to_close(
+        pair: tuple[gevent.socket.socket, gevent.socket.socket],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ending, "CUT_GRACE_S", 60.0)  # far beyond this test's waits
+    server, client = pair
+    body = StreamBody(failing(), NDJSON, heartbeat_s=5, max_stream_s=60, sock=server)
+    body.wait_first(5)
+    out: list[bytes] = []
+    handler = gevent.spawn(serve, body, out)
+    gevent.wait([handler], timeout=0.5)
+    assert out and out[-1] == ERROR
+    # The record is out; the reader may still be reading it: no cut yet, whatever it sends.
+    client.sendall(b"GET /next HTTP/1.1\r\n\r\n")
+    gevent.wait([handler], timeout=0.3)
+    assert not handler.ready() and not at_eof(client)
+    client.shutdown(socket.SHUT_WR)  # the reader is done with the stream
+    handler.join(timeout=5)
+    assert handler.successful()
+    assert body.stats.outcome == "error"
+
+
+@pytest.mark.timeout(20)
+def test_a_reader_that_keeps_the_connection_is_cut_after_the_grace(
+        pair: tuple[gevent.socket.socket, gevent.socket.socket],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ending, "CUT_GRACE_S", 0.2)
+    server, client = pair
+    body = StreamBody(failing(), NDJSON, heartbeat_s=5, max_stream_s=60, sock=server)
+    body.wait_first(5)
+    out: list[bytes] = []
+    handler = gevent.spawn(serve, body, out)
+    handler.join(timeout=10)
+    assert handler.successful() and out[-1] == ERROR
+    assert at_eof(client)  # cut: shut down without the chunked terminator
