@@ -123,8 +123,29 @@ def handle_request(worker: Any, listener_name: Any, req: Any, sock: Any, addr: A
         return False
 
 
+class SettledConfig:
+    """gunicorn's ``Config`` as a worker reads it: each setting, once read, is a plain
+    attribute (a worker's settings do not change). gunicorn reads ~25 per request, each
+    through ``Config.__getattr__`` and its setting's ``get()``."""
+
+    def __init__(self, cfg: Any) -> None:
+        self._cfg = cfg
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._cfg, name)
+        setattr(self, name, value)
+        return value
+
+
+def _settled(worker: Any) -> SettledConfig:
+    cfg: SettledConfig | None = getattr(worker, "_settled_cfg", None)
+    if cfg is None:
+        cfg = worker._settled_cfg = SettledConfig(worker.cfg)
+    return cfg
+
+
 def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
-    cfg = worker.cfg
+    cfg = _settled(worker)
     request_start = datetime.now()
     environ: dict[str, Any] = {}
     resp = None

@@ -14,7 +14,7 @@ from gunicorn.config import Config
 from gunicorn.http.wsgi import Response
 
 from streamer import fastpath
-from streamer.fastpath import LeanResponse, send_all
+from streamer.fastpath import LeanResponse, SettledConfig, send_all
 
 
 class _Req:
@@ -135,3 +135,14 @@ def test_a_tls_socket_uses_its_own_sendall() -> None:
 
     send_all(Wrapped(), b"abc")
     assert sent == [b"abc"]
+
+
+def test_settled_config_reads_what_gunicorns_config_reads() -> None:
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    settled = SettledConfig(cfg)
+    for name in [*cfg.settings, "is_ssl", "address", "sendfile"]:
+        assert getattr(settled, name) == getattr(cfg, name), name
+        assert getattr(settled, name) == getattr(cfg, name), name  # the kept value, too
+    with pytest.raises(AttributeError):
+        _ = settled.no_such_setting
