@@ -70,9 +70,11 @@ class Sizes:
     m4_count: int = 200
     sync_m3_cs: tuple[int, ...] = (1_000,)  # one request at a time: once is enough to show it
     # The capacity figure (capacity()): extra M3 runs per jitter limit, up to this many streams
-    # (the peers' worker_connections is 12,000).
+    # (the peers' worker_connections is 12,000), within this many seconds in all (the whole
+    # default run must stay under 20 minutes; a run near 10,000 streams takes ~60 s).
     capacity_probes: int = 2
     capacity_max: int = 12_000
+    capacity_budget_s: float = 180.0
 
 
 FULL = Sizes()
@@ -323,18 +325,20 @@ def capacity(peer: Peer, sz: Sizes, results: Results) -> None:
     ``m3_interval_ms``) one worker holds with jitter p99 at most each of
     :data:`CAPACITY_P99_MS`. Starts from M3's steps (medians over the rounds), then narrows
     the step that crosses the limit with ``capacity_probes`` more runs at the geometric
-    middle (one run each: as noisy as one M3 cell). Reports the largest count that met the
-    limit, "≥ N" when even ``capacity_max`` did, "< N" when even the smallest did not."""
+    middle (one run each: as noisy as one M3 cell), while ``capacity_budget_s`` lasts.
+    Reports the largest count that met the limit, "≥ N" when even ``capacity_max`` did,
+    "< N" when even the smallest did not."""
     seen: dict[int, float] = {}  # streams -> jitter p99 ms (inf: not all held)
     for c in sz.m3_cs:
         held = median(results.get(f"M3 C={c} held", {}).get(peer.name, []))
         p99 = median(results.get(f"M3 C={c} jitter p99 ms", {}).get(peer.name, []))
         if held is not None:
             seen[c] = p99 if held and p99 is not None else float("inf")
+    started = time.monotonic()
     for limit in CAPACITY_P99_MS:
         for _ in range(sz.capacity_probes):
             probe = _next_probe(seen, limit, sz.capacity_max)
-            if probe is None:
+            if probe is None or time.monotonic() - started > sz.capacity_budget_s:
                 break
             t0 = time.monotonic()
             r = m3_run(peer, probe, sz)[0]
@@ -566,7 +570,8 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         f"{sz.m4_count} sequential requests on new connections, time to the first body byte.",
         f"- Capacity (\"M3 streams held at jitter p99 ≤ ...\"): the M3 steps, then "
         f"{sz.capacity_probes} more M3 runs per limit at the geometric middle of the step "
-        f"that crosses it (up to {sz.capacity_max:,} streams); the largest count that met it.",
+        f"that crosses it (up to {sz.capacity_max:,} streams, {sz.capacity_budget_s:.0f} s in "
+        f"all); the largest count that met it.",
         "- Load client: `bench/loadgen.c` (epoll, raw sockets, chunked parser), "
         "`Connection: close`. Jitter = arrival - (the stream's first arrival + k x interval).",
     ]
