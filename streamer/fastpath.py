@@ -125,8 +125,9 @@ def handle_request(worker: Any, listener_name: Any, req: Any, sock: Any, addr: A
 
 class SettledConfig:
     """gunicorn's ``Config`` as a worker reads it: each setting, once read, is a plain
-    attribute (a worker's settings do not change). gunicorn reads ~25 per request, each
-    through ``Config.__getattr__`` and its setting's ``get()``."""
+    attribute (a worker's settings do not change; a reload starts new workers). gunicorn
+    reads ~25 per request and more per connection (the parser's limits), each through
+    ``Config.__getattr__`` and its setting's ``get()``."""
 
     def __init__(self, cfg: Any) -> None:
         self._cfg = cfg
@@ -137,15 +138,8 @@ class SettledConfig:
         return value
 
 
-def _settled(worker: Any) -> SettledConfig:
-    cfg: SettledConfig | None = getattr(worker, "_settled_cfg", None)
-    if cfg is None:
-        cfg = worker._settled_cfg = SettledConfig(worker.cfg)
-    return cfg
-
-
 def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
-    cfg = _settled(worker)
+    cfg = worker.cfg  # a SettledConfig (Worker.init_process)
     request_start = datetime.now()
     environ: dict[str, Any] = {}
     resp = None

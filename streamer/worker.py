@@ -65,6 +65,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def init_process(self) -> None:
         # Registered before any stream's metrics hook, so it runs after their last flush.
         atexit.register(_mark_dead, os.getpid())
+        # Read on every connection and request: each setting once, then a plain attribute.
+        self.cfg: Any = fastpath.SettledConfig(self.cfg)
         super().init_process()
 
     def run(self) -> None:
