@@ -18,7 +18,11 @@ changes only how the bytes go out:
 - the ``Date`` header is formatted once per second, not per response.
 
 Anything unusual (a body with ``Content-Length``, HTTP/1.0, HEAD, a non-bytes item) takes
-gunicorn's own path unchanged.
+gunicorn's own path unchanged. :func:`handle_request` is gunicorn's request handling with this
+response, and :class:`SettledConfig` (the worker's ``cfg``) reads each gunicorn setting once
+per worker instead of on every connection and request. ``bench/per_stream.py --callgrind``:
+1,502k -> 1,243k worker instructions per one-record request, 2,654k -> 2,062k per held
+stream of 20 records (with the cheaper access line and metrics of the same change).
 """
 
 from __future__ import annotations
