@@ -13,7 +13,11 @@ Method: servers on core 0, the load client on core 1 (``taskset``; no pinning on
 One worker process per server. Peers are interleaved (the order rotates each round), every
 measurement is repeated ``--rounds`` times, and the table shows medians. M3 starts a fresh
 server per cell so that its peak RSS belongs to that cell. Options: ``--rounds``,
-``--peers node,streamer,...``, ``--only M1,M3``, ``--out PATH``.
+``--peers node,streamer,...``, ``--only M1,M3``, ``--out PATH``, ``--capacity PEERS``.
+
+The capacity figure (the README's "streams one worker holds"): after M3, for streamer, the
+number of M3 streams one worker holds with jitter p99 ≤ 100 ms and ≤ 1 s, narrowed from M3's
+steps by a few more M3 runs (``capacity()``; about two minutes).
 
 Sections M5 (adapter), M6 (client) and M7 (chat) are scripts of their own
 (``bench/bench_adapter.py``, ``bench/bench_client.py``, ``bench/bench_chat.py``) that print a
@@ -65,11 +69,19 @@ class Sizes:
     m3_interval_ms: int = 500
     m4_count: int = 200
     sync_m3_cs: tuple[int, ...] = (1_000,)  # one request at a time: once is enough to show it
+    # The capacity figure (capacity()): extra M3 runs per jitter limit, up to this many streams
+    # (the peers' worker_connections is 12,000), within this many seconds in all (the whole
+    # default run must stay under 20 minutes; a run near 10,000 streams takes ~60 s).
+    capacity_probes: int = 2
+    capacity_max: int = 12_000
+    capacity_budget_s: float = 180.0
 
 
 FULL = Sizes()
 SMOKE = Sizes(m1_n=2_000, m2_bytes=8 << 20, m3_cs=(50,), m3_n=3, m3_interval_ms=50,
-              m4_count=10, sync_m3_cs=(50,))
+              m4_count=10, sync_m3_cs=(50,), capacity_probes=1, capacity_max=100)
+# The capacity figure: streams one worker holds with M3's jitter p99 at most this (ms).
+CAPACITY_P99_MS = (100, 1_000)
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -279,7 +291,9 @@ def m4_m1_m2(srv: Server, sz: Sizes, results: Results) -> None:
         record(results, "M2 MB/s", name, r["body_bytes"] / r["busy_s"] / 1e6)
 
 
-def m3(peer: Peer, c: int, sz: Sizes, results: Results) -> None:
+def m3_run(peer: Peer, c: int, sz: Sizes) -> tuple[dict[str, Any], float, int, float]:
+    """One M3 cell on a fresh server: the load client's result, the server's CPU seconds,
+    its RSS before (KiB) and its peak RSS (KiB)."""
     with serving(peer) as srv:
         base = srv.status()["VmRSS"]
         deadline = sz.m3_n * sz.m3_interval_ms / 1000 + (10 if peer.name == "flask-sync" else 60)
@@ -288,17 +302,74 @@ def m3(peer: Peer, c: int, sz: Sizes, results: Results) -> None:
                                                            sz.m3_interval_ms)),
                     c, sz.m3_size, sz.m3_n, sz.m3_interval_ms, deadline, timeout=deadline + 60)
         after = srv.status()
+    return r, cpu_s(before, after), base, after["VmHWM"]
+
+
+def m3(peer: Peer, c: int, sz: Sizes, results: Results) -> None:
+    r, cpu, base, peak = m3_run(peer, c, sz)
     key = f"M3 C={c}"
     record(results, f"{key} held", peer.name, r["held"])
     record(results, f"{key} complete", peer.name, r["complete"])
     record(results, f"{key} wall s", peer.name, r["busy_s"])
-    record(results, f"{key} peak RSS MiB", peer.name, after["VmHWM"] / 1024)
-    record(results, f"{key} server CPU s", peer.name, cpu_s(before, after))
+    record(results, f"{key} peak RSS MiB", peer.name, peak / 1024)
+    record(results, f"{key} server CPU s", peer.name, cpu)
     if r["held"]:  # per-stream memory and jitter mean nothing when the streams took turns
-        record(results, f"{key} KiB/stream", peer.name, (after["VmHWM"] - base) / c)
+        record(results, f"{key} KiB/stream", peer.name, (peak - base) / c)
         record(results, f"{key} jitter p50 ms", peer.name, r["jitter_p50_ms"])
         record(results, f"{key} jitter p99 ms", peer.name, r["jitter_p99_ms"])
         record(results, f"{key} jitter pcts", peer.name, r["jitter_pcts_ms"])
+
+
+def capacity(peer: Peer, sz: Sizes, results: Results) -> None:
+    """The user-facing figure: how many M3 streams (``m3_n`` records every
+    ``m3_interval_ms``) one worker holds with jitter p99 at most each of
+    :data:`CAPACITY_P99_MS`. Starts from M3's steps (medians over the rounds), then narrows
+    the step that crosses the limit with ``capacity_probes`` more runs at the geometric
+    middle (one run each: as noisy as one M3 cell), while ``capacity_budget_s`` lasts.
+    Reports the largest count that met the limit, "≥ N" when even ``capacity_max`` did,
+    "< N" when even the smallest did not."""
+    seen: dict[int, float] = {}  # streams -> jitter p99 ms (inf: not all held)
+    for c in sz.m3_cs:
+        held = median(results.get(f"M3 C={c} held", {}).get(peer.name, []))
+        p99 = median(results.get(f"M3 C={c} jitter p99 ms", {}).get(peer.name, []))
+        if held is not None:
+            seen[c] = p99 if held and p99 is not None else float("inf")
+    started = time.monotonic()
+    for limit in CAPACITY_P99_MS:
+        for _ in range(sz.capacity_probes):
+            probe = _next_probe(seen, limit, sz.capacity_max)
+            if probe is None or time.monotonic() - started > sz.capacity_budget_s:
+                break
+            t0 = time.monotonic()
+            r = m3_run(peer, probe, sz)[0]
+            seen[probe] = r["jitter_p99_ms"] if r["held"] else float("inf")
+            print(f"  capacity {peer.name} C={probe}: p99 {seen[probe]:.0f} ms, "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
+        ok, over = _bracket(seen, limit)
+        text = f"≥ {ok:,}" if over is None else f"< {over:,}" if not ok else f"{ok:,}"
+        record(results, f"M3 streams held at jitter p99 ≤ {limit:,} ms", peer.name, text)
+
+
+def _bracket(seen: dict[int, float], limit: float) -> tuple[int, int | None]:
+    """The fewest streams seen over ``limit``, and the most seen within it below that."""
+    over = min((c for c, p in seen.items() if p > limit), default=None)
+    ok = max((c for c, p in seen.items() if p <= limit and (over is None or c < over)),
+             default=0)
+    return ok, over
+
+
+def _next_probe(seen: dict[int, float], limit: float, most: int) -> int | None:
+    ok, over = _bracket(seen, limit)
+    if over is None:
+        return most if ok < most else None
+    probe = _round2(((ok or over / 10) * over) ** 0.5)
+    return probe if ok < probe < over and probe not in seen else None
+
+
+def _round2(x: float) -> int:
+    """``x`` to two significant digits (7,483 -> 7,500): a count that reads as a step."""
+    digits = max(len(str(int(x))) - 2, 0)
+    return int(round(x / 10**digits) * 10**digits)
 
 
 def pair(sz: Sizes, results: Results) -> None:
@@ -497,6 +568,10 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         f"C = {', '.join(f'{c:,}' for c in sz.m3_cs)} streams x {sz.m3_n} records x "
         f"{sz.m3_size} B every {sz.m3_interval_ms} ms, fresh server per cell; M4 "
         f"{sz.m4_count} sequential requests on new connections, time to the first body byte.",
+        f"- Capacity (\"M3 streams held at jitter p99 ≤ ...\"): the M3 steps, then "
+        f"{sz.capacity_probes} more M3 runs per limit at the geometric middle of the step "
+        f"that crosses it (up to {sz.capacity_max:,} streams, {sz.capacity_budget_s:.0f} s in "
+        f"all); the largest count that met it.",
         "- Load client: `bench/loadgen.c` (epoll, raw sockets, chunked parser), "
         "`Connection: close`. Jitter = arrival - (the stream's first arrival + k x interval).",
     ]
@@ -598,6 +673,8 @@ def main() -> None:
     ap.add_argument("--peers", default=",".join(p.name for p in PEERS))
     ap.add_argument("--only", default="M1,M2,M3,M4,M5,M6,M7",
                     help="measurements to run (M1, M2 and M4 share a server)")
+    ap.add_argument("--capacity", default="streamer", metavar="PEERS",
+                    help="peers to find the M3 capacity figure for (extra M3 runs; '' for none)")
     ap.add_argument("--no-install", action="store_true", help="do not create bench/.venv")
     ap.add_argument("--out", type=Path, default=None,
                     help="report path (default bench/RESULTS.md; smoke: bench/out/)")
@@ -645,6 +722,10 @@ def main() -> None:
                     t0 = time.monotonic()
                     m3(peer, c, sz, results)
                     print(f"  M3 C={c} {peer.name}: {time.monotonic() - t0:.1f} s", flush=True)
+    if "M3" in only:
+        for peer in peers:
+            if peer.name in args.capacity.split(","):
+                capacity(peer, sz, results)
 
     sections: dict[str, str] = {}
     wanted = [s for s in SECTIONS if s.key in only]

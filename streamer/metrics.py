@@ -83,6 +83,10 @@ class Metrics:
         self._children: dict[tuple[Any, ...], Any] = {}
         self._pending: dict[Any, float] = {}  # counter or gauge child -> amount to add
         self._observed: list[tuple[Any, float]] = []  # (histogram child, value) to observe
+        # Streams started and ended since the last flush, summed by their labels.
+        self._started: dict[tuple[str, str], int] = {}
+        self._ended: dict[tuple[Any, ...], list[int]] = {}
+        self._times: list[tuple[str, float | None, float]] = []  # route, ttfb, duration
         self._flush_timer: Any = None
         self._deferred: bool | None = None  # under gevent: write from a timer
         self._exit_hook = False
@@ -99,28 +103,52 @@ class Metrics:
         pending[child] = pending.get(child, 0.0) + amount
 
     def started(self, route: str, fmt: str) -> None:
-        self._add(self._child(self.open, route), 1)
-        self._add(self._child(self.started_total, route, fmt), 1)
-        self._schedule_flush()
+        started = self._started
+        started[route, fmt] = started.get((route, fmt), 0) + 1
+        if self._flush_timer is None:
+            self._schedule_flush()
 
     def finished(self, route: str, stats: StreamStats) -> None:
+        # Summed per kind of ending; turned into metric updates at the flush (_apply_ended).
+        key = (route, stats.format, stats.outcome, stats.error_type, stats.upstream_error)
+        sums = self._ended.get(key)
+        if sums is None:
+            sums = self._ended[key] = [0, 0, 0, 0]
+        sums[0] += 1
+        sums[1] += stats.bytes
+        sums[2] += stats.records
+        sums[3] += stats.heartbeats
+        self._times.append((route, stats.ttfb_s, stats.duration_s))
+        if self._flush_timer is None:
+            self._schedule_flush()
+
+    def _apply_ended(self) -> None:
+        """The starts and ends summed since the last flush, as pending metric updates."""
         child, add = self._child, self._add
-        add(child(self.open, route), -1)
-        add(child(self.finished_total, route, stats.format, stats.outcome), 1)
-        if stats.outcome == "disconnect":
-            add(child(self.disconnects, route), 1)
-        add(child(self.bytes, stats.format), stats.bytes)
-        add(child(self.records, stats.format), stats.records)
-        if stats.heartbeats:
-            add(self.heartbeats, stats.heartbeats)
-        if stats.error_type:
-            add(child(self.errors, stats.error_type), 1)
-            if stats.upstream_error:
-                add(child(self.upstream_errors, stats.error_type), 1)
-        if stats.ttfb_s is not None:
-            self._observe(child(self.ttfb, route), stats.ttfb_s)
-        self._observe(child(self.duration, route), stats.duration_s)
-        self._schedule_flush()
+        started, self._started = self._started, {}
+        ended, self._ended = self._ended, {}
+        times, self._times = self._times, []
+        for (route, fmt), count in started.items():
+            add(child(self.open, route), count)
+            add(child(self.started_total, route, fmt), count)
+        for (route, fmt, outcome, error_type, upstream), sums in ended.items():
+            count, sent, records, heartbeats = sums
+            add(child(self.open, route), -count)
+            add(child(self.finished_total, route, fmt, outcome), count)
+            if outcome == "disconnect":
+                add(child(self.disconnects, route), count)
+            add(child(self.bytes, fmt), sent)
+            add(child(self.records, fmt), records)
+            if heartbeats:
+                add(self.heartbeats, heartbeats)
+            if error_type:
+                add(child(self.errors, error_type), count)
+                if upstream:
+                    add(child(self.upstream_errors, error_type), count)
+        for route, ttfb, duration in times:
+            if ttfb is not None:
+                self._observe(child(self.ttfb, route), ttfb)
+            self._observe(child(self.duration, route), duration)
 
     def body_dropped(self, reason: str) -> None:
         self._add(self._child(self.bodies_dropped, reason), 1)
@@ -152,6 +180,7 @@ class Metrics:
         if self._flush_timer is not None:
             self._flush_timer.close()
             self._flush_timer = None
+        self._apply_ended()
         pending, self._pending = self._pending, {}
         observed, self._observed = self._observed, []
         for histogram, value in observed:

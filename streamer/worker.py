@@ -15,6 +15,9 @@ line) adds:
 - **resumable producers outlive a graceful stop**: once its connections are closed, the worker
   lets its running resumable producers finish within what is left of ``graceful_timeout``, so
   readers that reconnect elsewhere keep getting records.
+- **a leaner response path**: every HTTP/1 request is answered as gunicorn's gevent worker
+  would, but the head goes out with the first body bytes and each chunk in one ``send``
+  (:mod:`streamer.fastpath`).
 - **JSON refusals**: gunicorn's own answers to malformed request heads (400, 414, 431, 501)
   keep their status but carry ``{"error": {"type", "message"}}`` instead of HTML
   (:mod:`streamer.refusals`).
@@ -32,7 +35,7 @@ from typing import Any
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
 
-from . import refusals
+from . import fastpath, refusals
 
 # Checked every 0.1 s rather than from the signal handler: a handler may run at any point of
 # a greenlet, and ending streams switches greenlets.
@@ -62,12 +65,17 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def init_process(self) -> None:
         # Registered before any stream's metrics hook, so it runs after their last flush.
         atexit.register(_mark_dead, os.getpid())
+        # Read on every connection and request: each setting once, then a plain attribute.
+        self.cfg: Any = fastpath.SettledConfig(self.cfg)
         super().init_process()
 
     def run(self) -> None:
         gevent.spawn(self._end_streams_on_shutdown)
         super().run()
         self._drain_producers()
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        return fastpath.handle_request(self, listener_name, req, sock, addr)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # gunicorn picks the status and logs; its HTML body is captured and replaced.

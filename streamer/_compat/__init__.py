@@ -20,6 +20,9 @@ module                 touch                                              read f
 ``httpcore``           ``httpcore2._utils.is_socket_readable``            httpcore2 2.16.2
 ``gunicorn``           ``Worker.handle_error`` writes its HTML refusal    gunicorn 27.0.1
                        with ``client.sendall`` (a behaviour, no name)
+                       ``AsyncWorker.handle_request``, followed step for  gunicorn 27.0.1
+                       step by ``streamer.fastpath`` with its own
+                       ``Response`` subclass (a behaviour, no name)
 =====================  =================================================  ==================
 
 Not here because a public route replaced them: prometheus_client's ``Histogram._sum``,

@@ -29,7 +29,8 @@ def test_bench_smoke_writes_a_report(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     text = report.read_text()
     assert "| metric | streamer |" in text
-    for metric in ("M1 records/s", "M2 MB/s", "M3 C=50 held", "M4 ttfb p50 ms"):
+    for metric in ("M1 records/s", "M2 MB/s", "M3 C=50 held", "M4 ttfb p50 ms",
+                   "M3 streams held at jitter p99 ≤ 100 ms"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {metric} |"))
         assert row.split("|")[2].strip() not in ("", "-"), row  # streamer was measured
     assert "## Goals (issue 8)" in text

@@ -22,6 +22,29 @@ def test_gunicorn_writes_its_refusal_through_sendall() -> None:
     assert "sendall" in inspect.getsource(util.write_error) + inspect.getsource(util.write)
 
 
+def test_gunicorn_request_path_is_the_one_streamer_fastpath_follows() -> None:
+    """streamer.fastpath.handle_request is gunicorn 27's ``AsyncWorker.handle_request`` step
+    for step, with its own response class handed to ``wsgi.create``; its response keeps
+    ``Response``'s fields. If gunicorn changes either, read it again and follow."""
+    from gunicorn.http import wsgi
+    from gunicorn.workers.base_async import AsyncWorker
+
+    source = inspect.getsource(AsyncWorker.handle_request)
+    for step in ("self.cfg.pre_request(self, req)", "wsgi.create(req, sock, addr",
+                 "self.nr += 1", "resp.force_close()", "self.is_already_handled(respiter)",
+                 "environ['wsgi.file_wrapper']", "resp.write(item)", "resp.close()",
+                 "self.log.access(resp, req, environ, request_time)", "resp.should_close()",
+                 "resp.headers_sent", "self.cfg.post_request(self, req, environ, resp)"):
+        assert step in source, step
+    assert source.count("\n") < 60, "gunicorn's request path grew: compare with fastpath"
+    assert "response_class" in inspect.signature(wsgi.create).parameters
+    fields = inspect.getsource(wsgi.Response.__init__)
+    for field in ("self.headers_sent", "self.chunked", "self.response_length", "self.sent",
+                  "self.upgrade", "self.version"):
+        assert field in fields, field
+    assert "util.write_chunk(self.sock" in inspect.getsource(wsgi.Response.close)
+
+
 # -- nothing outside streamer._compat ----------------------------------------------------------
 
 _PRIVATE_TOUCHES = [
