@@ -38,4 +38,6 @@ def stream_bench() -> Response:
     n = int_param(args, "n", 100, 0, MAX_N)
     size = int_param(args, "size", 64, 1, MAX_SIZE)
     interval_ms = float_param(args, "interval", 0.0, 0.0, 60_000.0)
-    return stream_for_request(records(n, size, interval_ms / 1000))
+    # The producer reads nothing of the request: like the plain Flask peer's generator, it
+    # runs without the held request context (stream(request_context=False)).
+    return stream_for_request(records(n, size, interval_ms / 1000), request_context=False)

@@ -63,13 +63,15 @@ class StreamObserver(Protocol):
 def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
                        headers: dict[str, str] | None = None,
                        fmt: str | None = None,
-                       encoder: type[Encoder] | None = None) -> Response:
+                       encoder: type[Encoder] | None = None,
+                       request_context: bool = True) -> Response:
     """In a Flask view: :func:`stream_response` with the format the request asks for (or
     ``fmt``, or ``encoder`` for an API with a wire format of its own), the app's config, its
     registry of open streams (limit, graceful shutdown), and its observers (access log,
     metrics). The request's context stays alive for the producer and is torn down once when
-    the stream ends (streamer.flask_context). Most views call :func:`streamer.stream`
-    instead, which also takes async iterables.
+    the stream ends (streamer.flask_context), unless ``request_context`` is false: then
+    Flask tears it down when the view returns, as for any plain generator. Most views call
+    :func:`streamer.stream` instead, which also takes async iterables.
 
     >>> @app.get("/numbers")
     ... def numbers():
@@ -98,7 +100,7 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
         for observer in observers:
             observer.finished(route, stats)
 
-    hold = hold_request()
+    hold = hold_request() if request_context else None
     try:
         return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
                                first_id=first_id, headers=headers, on_finish=on_finish,

@@ -403,3 +403,23 @@ def test_resumable_stream_and_its_resume_route_under_a_custom_prefix() -> None:
     assert apps == [app.name]
     assert client.delete(f"/resume/{stream_id}").status_code == 204
     assert client.get("/resume/not-an-id").status_code in (400, 404)
+
+
+def test_without_the_request_context_teardown_runs_when_the_view_returns() -> None:
+    app, counts = make()
+    seen: list[object] = []
+
+    def producer() -> Iterator[str]:
+        yield "a"
+        gevent.sleep(0.01)  # the view has returned
+        seen.append((len(counts.request), flask.has_request_context()))
+        yield "b"
+
+    @app.get("/s")
+    def view() -> Response:
+        return stream(producer(), request_context=False)
+
+    response = app.test_client().get("/s")
+    assert response.data == b"ab"
+    assert seen == [(1, False)]  # torn down before the stream ended, and not bound for it
+    assert counts.request == [None] and counts.app == [None]  # once, not again at the end
