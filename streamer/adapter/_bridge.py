@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 import gevent
 import gevent.monkey
 
-from .._compat.gevent import selector_has_ready
+from .._compat.gevent import loop_s, selector_has_ready
 from .._compat.stdlib import register_before_thread_join
 
 log = logging.getLogger("streamer.adapter")
@@ -167,7 +167,9 @@ def _new_loop(before_poll: Callable[[], None]) -> tuple[asyncio.AbstractEventLoo
             ):
                 return []
             self._last_poll = monotonic()
-            return cast(list[Any], super().select(timeout))
+            # asyncio's timeout to its next timer is often under 1 ms: no gevent timer is
+            # shorter than 1 ms (libuv warns, and under -W error the loop thread died).
+            return cast(list[Any], super().select(None if timeout is None else loop_s(timeout)))
 
     # Built here, on the bridge thread: the selector binds to this thread's hub.
     return asyncio.SelectorEventLoop(_BridgeSelector()), True

@@ -12,7 +12,7 @@ import gevent
 import gevent.monkey
 from gevent.hub import Waiter
 
-from .._compat.gevent import get_hub_if_exists
+from .._compat.gevent import get_hub_if_exists, loop_s
 from ._bridge import _allocate_lock, _get_ident, _ThreadLocal
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ class _HubWake:
         if timeout is None:
             self._waiter.get()
             return
-        timer = waker.hub.loop.timer(max(timeout, 0.0))
+        # The last round of a deadline often has under 1 ms left (libuv's timers fire up to a
+        # millisecond early): libuv takes no shorter timer (it warns; an error under -W error).
+        timer = waker.hub.loop.timer(loop_s(timeout))
         timer.start(self._waiter.switch, None)
         try:
             self._waiter.get()
