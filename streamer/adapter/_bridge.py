@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 import gevent
 import gevent.monkey
 
-from .._compat.gevent import selector_has_ready
+from .._compat.gevent import loop_s, selector_has_ready
 from .._compat.stdlib import register_before_thread_join
 
 log = logging.getLogger("streamer.adapter")
@@ -122,10 +122,7 @@ class _Bridge:
         wakers, self._to_wake = self._to_wake, []
         for waker in wakers:
             waker.queued = False
-            try:
-                waker.send()
-            except Exception:  # a destroyed hub's closed watcher: never stop the loop for it
-                log.exception("streamer.adapter: waking a hub failed")
+            waker.send()  # never raises: a hub that went away is skipped
 
     def _drain(self) -> None:
         self._drain_scheduled = False
@@ -167,7 +164,9 @@ def _new_loop(before_poll: Callable[[], None]) -> tuple[asyncio.AbstractEventLoo
             ):
                 return []
             self._last_poll = monotonic()
-            return cast(list[Any], super().select(timeout))
+            # asyncio's timeout to its next timer is often under 1 ms: no gevent timer is
+            # shorter than 1 ms (libuv warns, and under -W error the loop thread died).
+            return cast(list[Any], super().select(None if timeout is None else loop_s(timeout)))
 
     # Built here, on the bridge thread: the selector binds to this thread's hub.
     return asyncio.SelectorEventLoop(_BridgeSelector()), True

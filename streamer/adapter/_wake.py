@@ -12,8 +12,8 @@ import gevent
 import gevent.monkey
 from gevent.hub import Waiter
 
-from .._compat.gevent import get_hub_if_exists
-from ._bridge import _allocate_lock, _get_ident, _ThreadLocal
+from .._compat.gevent import get_hub_if_exists, loop_s
+from ._bridge import _allocate_lock, _get_ident, _ThreadLocal, log
 
 if TYPE_CHECKING:
     from ._bridge import _Bridge
@@ -62,11 +62,12 @@ class _HubWaker:
     """One per hub (so per thread): a referenced ``async_`` watcher and a queue of waiters.
 
     The loop thread appends a gevent ``Waiter`` to ``ready`` and calls ``watcher.send()``, the one
-    thread-safe watcher call; the hub then switches to each waiter. The watcher is started only
-    while some greenlet waits: started and referenced, it keeps the hub from declaring
-    ``LoopExit`` while the only thing a greenlet waits for is another thread; stopped, it does
-    not keep an idle hub alive. Created, started and stopped only in its own thread, as gevent
-    requires of ``async_`` watchers; never closed (it lives as long as the thread's hub).
+    thread-safe watcher call; the hub then switches to each waiter. The watcher is started and
+    referenced only while some greenlet waits: then it keeps the hub from declaring ``LoopExit``
+    while the only thing a greenlet waits for is another thread; idle, it does not keep the hub
+    alive (on libuv a stopped async watcher still does unless it is unreferenced too). Created,
+    started and stopped only in its own thread, as gevent requires of ``async_`` watchers; never
+    closed (it lives as long as the thread's hub).
     """
 
     __slots__ = ("hub", "queued", "ready", "waiting", "watcher")
@@ -74,16 +75,26 @@ class _HubWaker:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
         self.watcher = hub.loop.async_()
+        self.watcher.ref = False  # idle
         self.ready: deque[Any] = deque()
         self.waiting = 0
         self.queued = False  # in the bridge's wake_soon() list (loop thread only)
 
-    def send(self) -> None:  # the loop thread, by _Bridge.wake_soon
-        self.watcher.send()
+    def send(self) -> None:  # the loop thread, by _Bridge.wake_soon; never raises
+        # Nobody waits any more (the consumer saw its item in its re-check, or timed out, before
+        # a batched send went out; or the hub's thread is done): nothing to wake. A greenlet
+        # that starts waiting later publishes itself after enter(), so it is notified (and
+        # sent to) after this read.
+        if self.waiting:
+            try:
+                self.watcher.send()
+            except Exception:  # the hub was destroyed under its waiters: nobody left to wake
+                log.debug("streamer.adapter: a wake-up for a destroyed hub", exc_info=True)
 
     def enter(self) -> None:
         # Start before the waiter is published: ev_async_start() forgets earlier send()s.
         if self.waiting == 0:
+            self.watcher.ref = True
             self.watcher.start(self._on_async)
         self.waiting += 1
 
@@ -91,6 +102,7 @@ class _HubWaker:
         self.waiting -= 1
         if self.waiting == 0:
             self.watcher.stop()
+            self.watcher.ref = False
 
     def _on_async(self) -> None:  # in the hub greenlet
         ready = self.ready
@@ -123,7 +135,9 @@ class _HubWake:
         if timeout is None:
             self._waiter.get()
             return
-        timer = waker.hub.loop.timer(max(timeout, 0.0))
+        # The last round of a deadline often has under 1 ms left (libuv's timers fire up to a
+        # millisecond early): libuv takes no shorter timer (it warns; an error under -W error).
+        timer = waker.hub.loop.timer(loop_s(timeout))
         timer.start(self._waiter.switch, None)
         try:
             self._waiter.get()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.event import Event
 
+from .._compat.gevent import loop_s as loop_s  # re-exported: the engine's timers use it
 from ..errors import StreamerError, UpstreamError
 from ..flask_context import Hold
 from ..framing import Encoder
@@ -37,14 +38,6 @@ MAX_BUFFER = 64 * 1024
 # ...and yields to the writer after this long, so a CPU-bound producer does not hold back
 # records it has already made.
 MAX_BATCH_S = 0.005
-
-
-def loop_s(seconds: float) -> float:
-    """``seconds`` for a timer that both of gevent's loops take alike: 0 or more, and not
-    between 0 and 1 ms, which libuv rounds up to 1 ms with a warning (an error under pytest)."""
-    if seconds <= 0.0:
-        return 0.0
-    return seconds if seconds >= 0.001 else 0.001
 
 
 class BodyCore:

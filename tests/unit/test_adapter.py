@@ -542,6 +542,36 @@ def test_a_lone_greenlet_waiting_on_the_loop_thread_does_not_hit_loop_exit() -> 
     assert in_thread(body) == [0, 1]
 
 
+def test_an_idle_hub_is_not_kept_alive_by_the_adapter() -> None:
+    """Once its greenlets stopped waiting, a hub may end (LoopExit, ``gevent.wait()``): the
+    adapter's watcher no longer counts. On libuv a stopped async watcher still counted unless
+    unreferenced: ``hub.join()`` sat until its timeout."""
+
+    def body() -> bool:
+        hub = gevent.get_hub()  # this thread's own hub
+        assert gevent.spawn(lambda: list(iterate_async(lambda: numbers(3)))).get() == [0, 1, 2]
+        return bool(hub.join(timeout=5))  # True: the loop ran out of work
+
+    assert in_thread(body) is True
+
+
+def test_a_wake_up_for_a_hub_that_went_away_is_dropped() -> None:
+    """The bridge loop never raises because of a consumer's hub: a send to a destroyed hub
+    (a thread's hub destroyed under a waiting greenlet) is dropped, not raised into the pump
+    (the stream's error) or the loop."""
+    from streamer.adapter._wake import _HubWaker
+
+    def body() -> _HubWaker:
+        hub = gevent.get_hub()
+        waker = _HubWaker(hub)
+        waker.enter()  # a greenlet waits...
+        hub.destroy(destroy_loop=True)  # ...when its hub goes away
+        return waker
+
+    waker = in_thread(body)
+    waker.send()  # raised ValueError (libev) / Exception("Closing handle") (libuv)
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
