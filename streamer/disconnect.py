@@ -25,7 +25,7 @@ from typing import Any
 from gevent.hub import get_hub
 from gevent.socket import wait_read
 
-from ._compat.gevent import raw_socket
+from ._compat.gevent import loop_s, raw_socket
 
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
@@ -74,7 +74,7 @@ def wait_closed(sock: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
-            wait_read(raw.fileno(), timeout=left)
+            wait_read(raw.fileno(), timeout=loop_s(left))  # libuv: no timer under 1 ms
             if not raw.recv(65536, socket.MSG_DONTWAIT):
                 return  # EOF: the peer closed
         except (BlockingIOError, InterruptedError):

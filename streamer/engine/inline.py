@@ -18,7 +18,7 @@ import gevent
 import greenlet
 from gevent import GreenletExit
 
-from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, log
+from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, log, loop_s
 from .pump import PUMP, kill_pump
 from .strategy import hand_over
 
@@ -48,7 +48,7 @@ class InlineStrategy:
         pump = body._pump = greenlet.greenlet(PUMP.run, parent=here)
         if body._hold is not None:
             pump.gr_context = body._hold.context
-        timer = hub.loop.timer(timeout)
+        timer = hub.loop.timer(loop_s(timeout))
         timer.start(here.switch)
         try:
             pump.switch(body)
