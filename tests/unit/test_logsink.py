@@ -73,3 +73,12 @@ def test_handler_lock_is_free_in_a_forked_child() -> None:
         done.set()
         holder.join()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_handler_keeps_a_c_lock_when_gevent_hands_it_another() -> None:
+    # What gevent's monkey.patch_thread(logging=True) does to every handler in each worker.
+    handler = StderrHandler(io.StringIO())
+    handler.lock = threading._PyRLock()  # type: ignore[attr-defined]
+    assert type(handler.lock) is type(threading._CRLock())  # type: ignore[attr-defined,misc]
+    handler.handle(_record(1_700_000_000.0))
+    assert handler.stream.getvalue() == "hello x\n"
