@@ -39,10 +39,41 @@ class BucketedHistogram:
         self.sums = Counter(self.raw[1], f"{name}, the sum of observations.", labelnames,
                             registry=registry)
 
+        self._children: dict[tuple[Any, ...], Any] = {}  # (which, *labels) -> counter child
+        # Observations since the last flush: (*labels, le) -> count, labels -> sum.
+        self._counts: dict[tuple[str, ...], int] = {}
+        self._sums: dict[tuple[str, ...], float] = {}
+
     def le(self, value: float) -> str:
         """The bucket ``Histogram.observe(value)`` counts ``value`` in: the first bound
         not below it."""
         return self.les[bisect_left(self._bounds, value)]
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        """``Histogram.labels(*labels).observe(value)``, written at the next :meth:`flush`."""
+        key = (*labels, self.les[bisect_left(self._bounds, value)])
+        counts, sums = self._counts, self._sums
+        counts[key] = counts.get(key, 0) + 1
+        sums[labels] = sums.get(labels, 0.0) + value
+
+    def flush(self) -> None:
+        """Write the observations since the last flush: one write per bucket hit, one per
+        label set for the sum."""
+        counts, self._counts = self._counts, {}
+        sums, self._sums = self._sums, {}
+        for key, n in counts.items():
+            self._child(self.counts, key).inc(n)
+        for labels, total in sums.items():
+            if total:
+                self._child(self.sums, labels).inc(total)
+
+    def _child(self, counter: Counter, labels: tuple[str, ...]) -> Any:
+        # ``labels()`` validates and locks on every call; label values are few.
+        key = (counter is self.sums, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def family(self, counts: Metric | None, sums: Metric | None) -> HistogramMetricFamily:
         """The histogram, from the collected families of its two counters."""

@@ -87,7 +87,6 @@ class Metrics:
         # Streams started and ended since the last flush, summed by their labels.
         self._started: dict[tuple[str, str], int] = {}
         self._ended: dict[tuple[Any, ...], list[int]] = {}
-        self._times: list[tuple[str, float | None, float]] = []  # route, ttfb, duration
         self._flush_timer: Any = None
         self._deferred: bool | None = None  # under gevent: write from a timer
         self._exit_hook = False
@@ -119,7 +118,10 @@ class Metrics:
         sums[1] += stats.bytes
         sums[2] += stats.records
         sums[3] += stats.heartbeats
-        self._times.append((route, stats.ttfb_s, stats.duration_s))
+        labels = (route,)
+        if (ttfb := stats.ttfb_s) is not None:
+            self.ttfb.observe(labels, ttfb)
+        self.duration.observe(labels, stats.duration_s)
         if self._flush_timer is None:
             self._schedule_flush()
 
@@ -128,7 +130,6 @@ class Metrics:
         child, add = self._child, self._add
         started, self._started = self._started, {}
         ended, self._ended = self._ended, {}
-        times, self._times = self._times, []
         for (route, fmt), count in started.items():
             add(child(self.open, route), count)
             add(child(self.started_total, route, fmt), count)
@@ -146,19 +147,10 @@ class Metrics:
                 add(child(self.errors, error_type), count)
                 if upstream:
                     add(child(self.upstream_errors, error_type), count)
-        for route, ttfb, duration in times:
-            if ttfb is not None:
-                self._observe(self.ttfb, route, ttfb)
-            self._observe(self.duration, route, duration)
 
     def body_dropped(self, reason: str) -> None:
         self._add(self._child(self.bodies_dropped, reason), 1)
         self._schedule_flush()
-
-    def _observe(self, histogram: BucketedHistogram, route: str, value: float) -> None:
-        """One observation, summed with the others of this flush (one write per bucket hit)."""
-        self._add(self._child(histogram.counts, route, histogram.le(value)), 1)
-        self._add(self._child(histogram.sums, route), value)
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is not None:
@@ -183,6 +175,8 @@ class Metrics:
             self._flush_timer = None
         self._apply_ended()
         pending, self._pending = self._pending, {}
+        for histogram in self._histograms:
+            histogram.flush()
         for child, amount in pending.items():
             if amount:
                 child.inc(amount)

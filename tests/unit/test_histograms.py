@@ -18,10 +18,12 @@ def _lines(text: bytes) -> list[str]:
 def _ours(values: dict[str, tuple[float, ...]]) -> bytes:
     registry = CollectorRegistry()
     h = BucketedHistogram("t_seconds", "T.", ["route"], BUCKETS, registry)
-    for route, vs in values.items():
-        for v in vs:  # as Metrics does at a flush: one inc per bucket hit, one for the sum
-            h.counts.labels(route, h.le(v)).inc()
-            h.sums.labels(route).inc(v)
+    for i, (route, vs) in enumerate(values.items()):
+        for v in vs:
+            h.observe((route,), v)
+        if i % 2:
+            h.flush()  # a flush between observations changes nothing
+    h.flush()
     return generate_latest(Rendered(registry, [h]))
 
 
@@ -60,3 +62,19 @@ def test_other_metrics_pass_through() -> None:
     assert "other_total 2.0" in text
     assert 't_seconds_count{route="/a"} 3.0' in text and 't_seconds_sum{route="/a"} 1.5' in text
     assert 't_seconds_bucket{le="1.0",route="/a"} 3.0' in text
+
+
+def test_a_flush_writes_once_per_bucket_hit_and_once_for_the_sum() -> None:
+    registry = CollectorRegistry()
+    h = BucketedHistogram("t_seconds", "T.", ["route"], BUCKETS, registry)
+    for v in (0.5, 0.6, 0.7, 5.0):
+        h.observe(("/a",), v)
+    writes: list[tuple[str, float]] = []
+    for le in ("1.0", "10.0"):
+        child = h.counts.labels("/a", le)
+        child.inc = lambda n, le=le: writes.append((le, n))  # type: ignore[method-assign]
+    h.sums.labels("/a").inc = lambda n: writes.append(("sum", n))  # type: ignore[method-assign]
+    h.flush()
+    assert writes == [("1.0", 3), ("10.0", 1), ("sum", 6.8)]
+    h.flush()
+    assert len(writes) == 3
