@@ -15,12 +15,14 @@ parts of that need not happen per line:
   a blocking write that never switches greenlets. gevent's ``monkey.patch_all()`` (in each
   gunicorn worker) gives every existing handler a new lock of its own, in Python
   (``patch_thread(logging=True)``); this handler keeps a C one: -20k of 1,228k worker
-  instructions per request (``bench/per_stream.py``).
+  instructions per request (``bench/per_stream.py``). It flushes only a stream that may buffer
+  (``sys.stderr`` does not).
 """
 
 from __future__ import annotations
 
 import _thread
+import io
 import logging
 import os
 import time
@@ -61,6 +63,15 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         # A lock of another kind (gevent's monkey-patching hands each handler its own) is
         # replaced with a new C one, before anything could hold it.
         self._lock = value if isinstance(value, _RLock) else _RLock()
+
+    def flush(self) -> None:
+        # ``emit`` flushes after each line: taking the lock again and calling down two layers
+        # for nothing when nothing is buffered, as in ``sys.stderr`` (a text layer that writes
+        # through to an unbuffered file).
+        stream = self.stream
+        if not (getattr(stream, "write_through", False)
+                and isinstance(getattr(stream, "buffer", None), io.RawIOBase)):
+            super().flush()
 
     def createLock(self) -> None:
         self.lock = _RLock()
