@@ -25,11 +25,11 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .histograms import BucketedHistogram, Rendered
 from .response import StreamStats
 
 _TTFB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -72,21 +72,21 @@ class Metrics:
             "Request bodies dropped for arriving too slowly (streamer.bodydeadline), by "
             "reason: timeout (the whole body was late), slow (below the minimum rate).",
             ["reason"], registry=r)
-        self.ttfb = Histogram("streamer_time_to_first_byte_seconds",
-                              "From request to the first body byte.", ["route"],
-                              buckets=_TTFB_BUCKETS, registry=r)
-        self.duration = Histogram("streamer_stream_duration_seconds", "Stream duration.",
-                                  ["route"], buckets=_DURATION_BUCKETS, registry=r)
+        # Observations are bucketed here and written summed at the flush (streamer.histograms).
+        self.ttfb = BucketedHistogram("streamer_time_to_first_byte_seconds",
+                                      "From request to the first body byte.", ["route"],
+                                      _TTFB_BUCKETS, r)
+        self.duration = BucketedHistogram("streamer_stream_duration_seconds",
+                                          "Stream duration.", ["route"], _DURATION_BUCKETS, r)
         # Label children by (metric, labels): ``labels()`` validates and locks on every call,
         # ~10% of streamer's own per-stream CPU. Label values are few (routes, formats,
         # outcomes, error types), so this stays small.
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._histograms = (self.ttfb, self.duration)
         self._pending: dict[Any, float] = {}  # counter or gauge child -> amount to add
-        self._observed: list[tuple[Any, float]] = []  # (histogram child, value) to observe
         # Streams started and ended since the last flush, summed by their labels.
         self._started: dict[tuple[str, str], int] = {}
         self._ended: dict[tuple[Any, ...], list[int]] = {}
-        self._times: list[tuple[str, float | None, float]] = []  # route, ttfb, duration
         self._flush_timer: Any = None
         self._deferred: bool | None = None  # under gevent: write from a timer
         self._exit_hook = False
@@ -118,7 +118,10 @@ class Metrics:
         sums[1] += stats.bytes
         sums[2] += stats.records
         sums[3] += stats.heartbeats
-        self._times.append((route, stats.ttfb_s, stats.duration_s))
+        labels = (route,)
+        if (ttfb := stats.ttfb_s) is not None:
+            self.ttfb.observe(labels, ttfb)
+        self.duration.observe(labels, stats.duration_s)
         if self._flush_timer is None:
             self._schedule_flush()
 
@@ -127,7 +130,6 @@ class Metrics:
         child, add = self._child, self._add
         started, self._started = self._started, {}
         ended, self._ended = self._ended, {}
-        times, self._times = self._times, []
         for (route, fmt), count in started.items():
             add(child(self.open, route), count)
             add(child(self.started_total, route, fmt), count)
@@ -145,19 +147,10 @@ class Metrics:
                 add(child(self.errors, error_type), count)
                 if upstream:
                     add(child(self.upstream_errors, error_type), count)
-        for route, ttfb, duration in times:
-            if ttfb is not None:
-                self._observe(child(self.ttfb, route), ttfb)
-            self._observe(child(self.duration, route), duration)
 
     def body_dropped(self, reason: str) -> None:
         self._add(self._child(self.bodies_dropped, reason), 1)
         self._schedule_flush()
-
-    def _observe(self, histogram: Any, value: float) -> None:
-        """``histogram.observe(value)`` at the next flush, with the counters (prometheus_client's
-        public API: no reach into a histogram's private sum and buckets)."""
-        self._observed.append((histogram, value))
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is not None:
@@ -182,9 +175,8 @@ class Metrics:
             self._flush_timer = None
         self._apply_ended()
         pending, self._pending = self._pending, {}
-        observed, self._observed = self._observed, []
-        for histogram, value in observed:
-            histogram.observe(value)
+        for histogram in self._histograms:
+            histogram.flush()
         for child, amount in pending.items():
             if amount:
                 child.inc(amount)
@@ -194,5 +186,5 @@ class Metrics:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return generate_latest(Rendered(registry, self._histograms))
+        return generate_latest(Rendered(self.registry, self._histograms))

@@ -18,6 +18,9 @@ line) adds:
 - **a leaner response path**: every HTTP/1 request is answered as gunicorn's gevent worker
   would, but the head goes out with the first body bytes and each chunk in one ``send``
   (:mod:`streamer.fastpath`).
+- **a settled heap**: once the app is loaded, what start-up left is collected and the rest
+  frozen (``gc.freeze()``), so the collector's passes over the heap, which the objects of
+  every request trigger, skip the app's and the libraries' long-lived objects.
 - **JSON refusals**: gunicorn's own answers to malformed request heads (400, 414, 431, 501)
   keep their status but carry ``{"error": {"type", "message"}}`` instead of HTML
   (:mod:`streamer.refusals`).
@@ -26,6 +29,7 @@ line) adds:
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import shutil
 import tempfile
@@ -71,6 +75,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
     def run(self) -> None:
         gevent.spawn(self._end_streams_on_shutdown)
+        settle_heap()
         super().run()
         self._drain_producers()
 
@@ -110,6 +115,15 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             # master SIGKILLs at the graceful timeout; this ends a second before.)
             left = wait_for_producers(deadline - time.monotonic())
         self.log.info("shutdown: %d resumable producers still running", left)
+
+
+def settle_heap() -> None:
+    """Collect start-up's garbage, then move every object left to the collector's permanent
+    generation: the modules, the app and its config live as long as the worker, and each
+    full collection would walk them again. -17k of 1,175k worker instructions per request
+    (``bench/per_stream.py``)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _mark_dead(pid: int) -> None:

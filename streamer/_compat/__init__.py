@@ -26,7 +26,8 @@ module                 touch                                              read f
 =====================  =================================================  ==================
 
 Not here because a public route replaced them: prometheus_client's ``Histogram._sum``,
-``_buckets`` and ``_upper_bounds`` (streamer.metrics now observes with ``observe``), and the
+``_buckets`` and ``_upper_bounds`` (streamer.histograms buckets
+observations itself, in public counters), and the
 OpenAI client's ``_client._transport._pool._network_backend`` (streamer.chat._transport: an
 ``httpx2`` transport on a public ``httpcore2.AsyncConnectionPool(network_backend=...)``,
 handed to the SDK as ``http_client=``).

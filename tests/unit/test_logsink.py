@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import threading
+from typing import Any
 
 from streamer.logsink import Formatter, StderrHandler
 
@@ -73,3 +74,31 @@ def test_handler_lock_is_free_in_a_forked_child() -> None:
         done.set()
         holder.join()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_handler_keeps_a_c_lock_when_gevent_hands_it_another() -> None:
+    # What gevent's monkey.patch_thread(logging=True) does to every handler in each worker.
+    handler = StderrHandler(io.StringIO())
+    handler.lock = threading._PyRLock()  # type: ignore[attr-defined]
+    assert type(handler.lock) is type(threading._CRLock())  # type: ignore[attr-defined,misc]
+    handler.handle(_record(1_700_000_000.0))
+    assert handler.stream.getvalue() == "hello x\n"
+
+
+
+def test_handler_flushes_only_a_stream_that_may_buffer(tmp_path: Any) -> None:
+    for unbuffered in (False, True):
+        path = tmp_path / f"log{unbuffered}"
+        raw = open(path, "wb", buffering=0)  # noqa: SIM115
+        binary = raw if unbuffered else io.BufferedWriter(raw)
+        stream = io.TextIOWrapper(binary, write_through=True)  # type: ignore[arg-type]
+        handler = StderrHandler(stream)
+        handler.setFormatter(Formatter("%(message)s"))
+        handler.handle(_record(1_700_000_000.0))
+        # The line is in the file at once either way: flushed, or never buffered.
+        assert path.read_bytes() == b"hello x\n"
+        flushes = []
+        stream.flush = lambda: flushes.append(1)  # type: ignore[method-assign]  # noqa: B023
+        handler.handle(_record(1_700_000_000.0))
+        assert flushes == ([] if unbuffered else [1])
+        stream.close()

@@ -56,3 +56,21 @@ def test_shutdown_ends_every_open_body_of_every_registry(monkeypatch: pytest.Mon
     for b in bodies[:2]:
         one.discard(b)
     two.discard(bodies[2])
+
+
+@pytest.mark.timeout(10)
+def test_the_sweep_timer_outlives_a_discard_until_a_sweep_finds_none_open() -> None:
+    registry, one, two = StreamRegistry(tick_s=0.02), Body(), Body()
+    registry.add(one)
+    timer = registry._timer
+    registry.discard(one)
+    registry.add(two)  # the next stream reuses the timer
+    assert registry._timer is timer
+    gevent.sleep(0.06)
+    assert len(two.ticks) >= 2
+    registry.discard(two)
+    gevent.sleep(0.06)
+    assert registry._timer is None  # stopped by the sweep that found none open
+    registry.add(one)
+    gevent.sleep(0.06)
+    assert one.ticks
