@@ -39,6 +39,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.wsgi import Response
 
 from ._compat.gevent import raw_socket
+from .framing import http_chunk
 
 _TERMINATOR = b"0\r\n\r\n"
 
@@ -103,7 +104,7 @@ class LeanResponse(Response):  # type: ignore[misc]  # gunicorn is untyped
             super().write(arg)  # gunicorn's own checks and framing
             return
         self.sent += len(arg)
-        chunk = b"%X\r\n%s\r\n" % (len(arg), arg)
+        chunk = http_chunk(arg)
         send_all(self.sock, chunk if self.headers_sent else self._head() + chunk)
 
     def close(self) -> None:

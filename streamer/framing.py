@@ -193,3 +193,10 @@ MEDIA_TYPES: dict[str, str] = {
     "application/json-seq": "ndjson",
     "text/event-stream": "sse",
 }
+
+
+def http_chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk (size in hex, CRLF, data, CRLF), as gunicorn frames it:
+    for the writers that bypass gunicorn's ``Response.write`` (streamer.fastpath, and the
+    inline strategy's flush of records held while the handler is inside the producer)."""
+    return b"%X\r\n%s\r\n" % (len(data), data)

@@ -18,6 +18,7 @@ import gevent
 import greenlet
 from gevent import GreenletExit
 
+from ..framing import http_chunk
 from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, log, loop_s
 from .pump import PUMP, kill_pump
 from .strategy import hand_over
@@ -169,9 +170,9 @@ def _check_held(body: BodyCore) -> None:  # in the hub
 
 def _send_held(body: BodyCore, data: bytes) -> None:
     # The handler is inside the producer, not writing, and the headers went out with the
-    # first chunk; frame as gunicorn does for HTTP/1.1 (inline mode requires chunked).
+    # first chunk (inline mode requires chunked).
     try:
-        body._socket.sendall(b"%X\r\n%s\r\n" % (len(data), data))
+        body._socket.sendall(http_chunk(data))
     except OSError:
         body._client_gone()
 

@@ -12,7 +12,7 @@ from streamer.decoders import (
     NDJSONDecoder,
     SSEDecoder,
 )
-from streamer.framing import NDJSON, SSE, Text, payload_text
+from streamer.framing import NDJSON, SSE, Text, http_chunk, payload_text
 from streamer.records import Data, End, Ping
 
 from .test_decoders import decode_all, split_at
@@ -94,3 +94,8 @@ def test_lone_surrogates_do_not_fail_a_stream(encoder: Any) -> None:
     else:
         assert "\ufffd" in data.decode()
     encoder.end(1, {"note": "\udfff"}).decode("utf-8")
+
+
+def test_http_chunk_frames_as_gunicorn_does() -> None:
+    assert http_chunk(b"hello") == b"5\r\nhello\r\n"
+    assert http_chunk(b"x" * 255) == b"FF\r\n" + b"x" * 255 + b"\r\n"
