@@ -33,4 +33,7 @@ def test_bench_smoke_writes_a_report(tmp_path: Path) -> None:
                    "M3 streams held at jitter p99 ≤ 100 ms"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {metric} |"))
         assert row.split("|")[2].strip() not in ("", "-"), row  # streamer was measured
-    assert "## Goals (issue 8)" in text
+    assert "## Goals (issue 17" in text
+    goal = next(line for line in text.splitlines()
+                if line.startswith("| M4 ttfb p50 ms: streamer / flask-gevent"))
+    assert goal.split("|")[2].strip().endswith("x"), goal  # a ratio, both peers measured
