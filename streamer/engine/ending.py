@@ -120,6 +120,9 @@ class Endings(BodyCore):
             self._watcher.stop()
         if self._send_guard is not None:
             self._send_guard.stop()
+        # Both hold bound methods of this body: without these edges a finished stream is
+        # freed by reference counting, not left as a cycle for the next full collection.
+        self._watcher = self._send_guard = None
         self._strategy.close(self)
         if self.stats.outcome == "open":
             # The server stopped iterating before the end: its write to the client failed.
@@ -138,5 +141,6 @@ class Endings(BodyCore):
         """The stream is closed and its producer has finished: the request's teardown runs
         now (once), with the producer's exception if it failed."""
         hold, self._hold = self._hold, None
+        exc, self._exc = self._exc, None  # its traceback's frames hold this body: no cycle
         if hold is not None:
-            hold.release(self._exc if self.stats.outcome == "error" else None)
+            hold.release(exc if self.stats.outcome == "error" else None)

@@ -3,6 +3,7 @@ close() running the producer's finally at once)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -152,3 +153,53 @@ def test_a_reader_that_keeps_the_connection_is_cut_after_the_grace(
     handler.join(timeout=10)
     assert handler.successful() and out[-1] == ERROR
     assert at_eof(client)  # cut: shut down without the chunked terminator
+
+
+def _records(n: int) -> Iterator[str]:
+    yield from (str(i) for i in range(n))
+
+
+def _left_early() -> Iterator[str]:
+    yield "a"
+    gevent.sleep(60)  # the client leaves meanwhile
+    yield "b"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("ending_", ["complete", "error", "disconnect"])
+@pytest.mark.parametrize("send_timeout_s", [0.0, 30.0])
+def test_a_finished_stream_is_freed_without_the_collector(
+        pair: tuple[gevent.socket.socket, gevent.socket.socket],
+        monkeypatch: pytest.MonkeyPatch, ending_: str, send_timeout_s: float) -> None:
+    """No reference cycle through the disconnect watcher or the send guard (each holds a
+    bound method of the body): thousands of finished streams must not wait, as garbage, for
+    a full collection, which streamer.worker makes rare."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(ending, "CUT_GRACE_S", 0.05)
+    # pytest keeps every log record, and the failure's record holds its traceback's frames.
+    monkeypatch.setattr(logging.getLogger("streamer"), "disabled", True)
+    server, client = pair
+    make = {"complete": lambda: _records(3), "error": failing, "disconnect": _left_early}
+    producer = make[ending_]()
+    # The body itself takes no weak reference (__slots__); the producer lives exactly as long.
+    gone = weakref.ref(producer)
+    body = StreamBody(producer, NDJSON, heartbeat_s=5, max_stream_s=60, sock=server,
+                      send_timeout_s=send_timeout_s)
+    body.wait_first(5)
+    out: list[bytes] = []
+    handler = gevent.spawn(serve, body, out)
+    if ending_ == "disconnect":
+        gevent.wait([handler], timeout=0.2)
+        client.close()
+    handler.join(timeout=10)
+    assert handler.successful()
+    assert body.stats.outcome == ending_
+    gc.disable()
+    try:
+        del body, handler, producer
+        gevent.sleep(0.05)  # the pump greenlet, if any, finishes
+        assert gone() is None
+    finally:
+        gc.enable()
