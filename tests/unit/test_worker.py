@@ -23,6 +23,7 @@ def test_settle_heap_frees_startups_cycles_and_freezes_the_rest() -> None:
         pass
 
     cycle, kept = Node(), [["long-lived"]]
+    thresholds = gc.get_threshold()
     cycle.self = cycle  # type: ignore[attr-defined]  # freed only by the collector
     gone = weakref.ref(cycle)
     del cycle
@@ -31,5 +32,8 @@ def test_settle_heap_frees_startups_cycles_and_freezes_the_rest() -> None:
         assert gone() is None
         # Frozen: in the permanent generation, which no collection walks.
         assert not any(o is kept for o in gc.get_objects())
+        # Full collections (which walk every open stream) ten times rarer; young ones as before.
+        assert gc.get_threshold() == (*thresholds[:2], 100)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
