@@ -1,6 +1,6 @@
 """Benchmark streamer against its peers (issue 8): one command, a table in bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py            # everything, ~17 min on 2 cores; rewrites RESULTS.md
+    .venv/bin/python bench/run.py            # everything, ~14 min on 2 cores; rewrites RESULTS.md
     .venv/bin/python bench/run.py --smoke    # everything tiny, ~1 min; writes bench/out/ only
 
 Run it with the service's own interpreter (the venv that has Flask, gunicorn and gevent): it
@@ -662,7 +662,7 @@ def ensure_venv(install: bool) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="everything tiny, in seconds")
-    ap.add_argument("--rounds", type=int, default=None, help="repeats (default 2; smoke 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="repeats (default 3; smoke 1)")
     ap.add_argument("--peers", default=",".join(p.name for p in PEERS))
     ap.add_argument("--only", default="M1,M2,M3,M4,M5,M6,M7",
                     help="measurements to run (M1, M2 and M4 share a server)")
@@ -675,7 +675,7 @@ def main() -> None:
     started = time.monotonic()
     load0 = os.getloadavg()
     sz = SMOKE if args.smoke else FULL
-    args.rounds = args.rounds or (1 if args.smoke else 2)
+    args.rounds = args.rounds or (1 if args.smoke else 3)
     out = args.out or (OUT / "RESULTS-smoke.md" if args.smoke else BENCH / "RESULTS.md")
     only = set(args.only.split(","))
     OUT.mkdir(exist_ok=True)
