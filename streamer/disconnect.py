@@ -33,6 +33,8 @@ _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 class DisconnectWatcher:
     """Calls ``on_gone()`` once, from the event loop, when the peer of ``sock`` closes."""
 
+    __slots__ = ("_on_gone", "_raw", "_watcher")  # one per open stream
+
     def __init__(self, sock: Any, on_gone: Callable[[], None]) -> None:
         # gevent sockets wrap a real socket in ``_sock``; peek on that one, because the
         # gevent socket would try to wait (switch greenlets) inside the loop's callback.

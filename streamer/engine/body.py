@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gevent.event import Event
-
 from ..disconnect import DisconnectWatcher
 from ..errors import StreamerError
 from ..flask_context import Hold
@@ -58,9 +56,9 @@ class StreamBody(Watchers, Endings):
 
         self._buf = []
         self._buf_bytes = 0
-        self._wake = Event()  # set: buffer non-empty, the pump has finished, or a stop
-        self._space = Event()  # set: the pump may append
-        self._space.set()
+        # The pump's two Events (streamer.engine.pump), made when a pump starts: an inline
+        # stream has none (2 x ~150 B of each held stream, what it took to reach plain Flask).
+        self._wake = self._space = None
         self._terminal = None  # end or error record, once the pump finished
         self._failure = None
         self._pump_done = False

@@ -62,8 +62,10 @@ class BodyCore:
     # The buffer between producer and writer (the backpressure: at most MAX_BUFFER bytes).
     _buf: list[bytes]
     _buf_bytes: int
-    _wake: Event  # set: buffer non-empty, the pump has finished, or a stop was asked
-    _space: Event  # set: the pump may append
+    # The pump's (None until a pump starts): set when the buffer is non-empty, the pump has
+    # finished or a stop was asked; set while the pump may append.
+    _wake: Event | None
+    _space: Event | None
     _terminal: bytes | None  # end or error record, once the producer finished
     _failure: Error | None
     _exc: BaseException | None  # what the producer raised, if it failed
@@ -153,7 +155,8 @@ class BodyCore:
         data = self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)
         self._buf.clear()
         self._buf_bytes = 0
-        self._space.set()
+        if self._space is not None:
+            self._space.set()
         return data
 
     def _emit(self, data: bytes) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
+from gevent.event import Event
 
 from ..lifecycle import FINAL
 from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, loop_s
@@ -29,11 +30,12 @@ class PumpStrategy:
         return pump
 
     def wait_first(self, body: BodyCore, timeout: float) -> None:
-        body._wake.wait(timeout)
+        events(body)[0].wait(timeout)
 
     def take_over(self, body: BodyCore) -> None:
         body._pump_done = False
-        body._wake.clear()
+        if body._wake is not None:
+            body._wake.clear()
         body._pump = self.start(body)
 
     def step(self, body: BodyCore) -> bytes | None:
@@ -41,18 +43,19 @@ class PumpStrategy:
             return body._emit(body._take())
         if body._pump_done:
             return body._finish()
+        wake = events(body)[0]
         if not body._enc.framed:
             # Text has no ping: it only waits for data or the deadline.
             body._start_deadline_timer()
-            body._wake.wait()
-        elif not body._wake.wait(loop_s(min(body._last_write + body._heartbeat_s,
-                                             body._deadline) - time.monotonic())):
+            wake.wait()
+        elif not wake.wait(loop_s(min(body._last_write + body._heartbeat_s,
+                                      body._deadline) - time.monotonic())):
             if time.monotonic() - body._last_write >= body._heartbeat_s:
                 body.stats.heartbeats += 1
                 return body._emit(body._enc.ping())
             return None
         if not body._pump_done:
-            body._wake.clear()
+            wake.clear()
         return None
 
     def stop(self, body: BodyCore) -> None:
@@ -73,15 +76,17 @@ class PumpStrategy:
                     batch_started = time.monotonic()
                 if body._pull(it):
                     return
-                body._wake.set()
+                if body._wake is not None:  # someone waits, or has waited
+                    body._wake.set()
                 if body._strategy is not self:
                     # The inline strategy runs this stream: the handler greenlet resumes the
                     # producer itself and this greenlet (its stack, its wake-ups) goes away.
                     handed = True
                     return
                 if body._buf_bytes >= MAX_BUFFER:
-                    body._space.clear()
-                    body._space.wait()
+                    space = events(body)[1]
+                    space.clear()
+                    space.wait()
                 elif time.monotonic() - batch_started > MAX_BATCH_S:
                     gevent.sleep(0)  # let the writer take what is ready
         except gevent.GreenletExit:
@@ -92,7 +97,8 @@ class PumpStrategy:
             body._pump_done = True
             if body._pump is gevent.getcurrent():
                 body._pump = None  # a dead greenlet held by each open stream is ~0.5 KiB
-            body._wake.set()
+            if body._wake is not None:
+                body._wake.set()
             if not handed:
                 body._producer_done = True
                 close = getattr(it, "close", None)
@@ -105,6 +111,20 @@ class PumpStrategy:
 
 
 PUMP = PumpStrategy()
+
+
+def events(body: BodyCore) -> tuple[Event, Event]:
+    """The body's ``_wake`` and ``_space``, made the first time anything waits on one: a
+    stream whose first item was ready and that then runs inline never has them (2 x ~150 B
+    of each held stream). Made with what they would be by now: ``_space`` set (the buffer
+    was emptied, or nothing waited for it), ``_wake`` set if a stop was asked or the pump
+    has finished or left records; whoever waits looks at the buffer first anyway."""
+    if body._wake is None or body._space is None:
+        body._wake, body._space = Event(), Event()
+        body._space.set()
+        if body._stop is not None or body._pump_done or body._buf:
+            body._wake.set()
+    return body._wake, body._space
 
 
 def kill_pump(body: BodyCore) -> None:

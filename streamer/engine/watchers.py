@@ -30,7 +30,8 @@ class Watchers(BodyCore):
         if self._stop is None:
             self._stop = stop  # set once: the first reason wins
         self._strategy.stop(self)
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def _client_gone(self) -> None:
         self._request_stop(CLIENT_GONE)
