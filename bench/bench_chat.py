@@ -1,6 +1,7 @@
 """M7: chat on the OpenAI path: worker CPU per streamed token, and sustained streams.
 
-    .venv/bin/python bench/bench_chat.py [--smoke]      # ~2-3 min; smoke ~20 s
+    .venv/bin/python bench/bench_chat.py [--smoke]      # ~1-3 min; smoke ~20 s
+    .venv/bin/python bench/bench_chat.py --split        # ~20 s: per open / per token, user + sys
 
 Two ways to get the tokens, through the same adapter (``streamer.adapter``) and app:
 
@@ -252,12 +253,61 @@ def ladder_level(svc: Service, upstream: FakeOpenAI, c: int, path: str) -> tuple
             f"{per_token:.0f} | {'yes' if ok else '**no**'}"), ok
 
 
+def user_sys_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of all the worker's threads (clock ticks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that just ended
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / tick, system / tick
+
+
+def split_costs(svc: Service, upstream: FakeOpenAI, streams: int = 100, opens: int = 4,
+                tokens: int = 200) -> dict[str, float]:
+    """Where a chat stream's worker CPU goes: per open (one-token answers, ``opens`` waves
+    of ``streams``), and per token at 50 tokens/s (``streams`` answers of ``tokens``, the
+    opens subtracted); user and system time apart."""
+    u0, s0 = user_sys_s(svc.worker)
+    for _ in range(opens):
+        loadgen(svc.port, streams, 1, 0.0, 60)
+        upstream.clear()
+    u1, s1 = user_sys_s(svc.worker)
+    loadgen(svc.port, streams, tokens, RATE_DELAY, 60 + tokens * RATE_DELAY)
+    upstream.clear()
+    u2, s2 = user_sys_s(svc.worker)
+    open_user, open_sys = (u1 - u0) / (streams * opens), (s1 - s0) / (streams * opens)
+    per = streams * (tokens - 1)
+    return {"open_user_ms": open_user * 1e3, "open_sys_ms": open_sys * 1e3,
+            "token_user_us": ((u2 - u1) / streams - open_user) * streams / per * 1e6,
+            "token_sys_us": ((s2 - s1) / streams - open_sys) * streams / per * 1e6}
+
+
+def print_split(split: dict[str, dict[str, float]]) -> None:
+    print(f"\nWhere a chat stream's worker CPU goes (service, /chat; opens: one-token answers; "
+          f"tokens: {LADDER_TOKENS}-token-per-second streams, opens subtracted):\n")
+    print("| mode | open, ms user + sys | per token, µs user + sys | "
+          f"per stream-second ({LADDER_TOKENS} tokens), ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for mode, c in split.items():
+        second = (c["open_user_ms"] + c["open_sys_ms"] +
+                  LADDER_TOKENS * (c["token_user_us"] + c["token_sys_us"]) / 1e3)
+        print(f"| {mode} | {c['open_user_ms']:.2f} + {c['open_sys_ms']:.2f} | "
+              f"{c['token_user_us']:.0f} + {c['token_sys_us']:.0f} | {second:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--modes", default="raw,sdk")
     parser.add_argument("--paths", default="chat,v1", help="ladders through /chat and /v1")
     parser.add_argument("--ladder-only", action="store_true", help="skip the CPU-per-token rows")
+    parser.add_argument("--split", action="store_true",
+                        help="only where a stream's CPU goes: per open and per token, user and "
+                             "system time, through /chat (~1 min)")
     args = parser.parse_args()
     modes, paths = args.modes.split(","), args.paths.split(",")
     if CORES:
@@ -271,6 +321,20 @@ def main() -> None:
         ("in-process, as fast as the upstream sends", {}), ("in-process, 50 tokens/s", {}),
         ("service, as fast as the upstream sends", {})]
     ladders: dict[tuple[str, str], tuple[list[tuple[int, str]], int]] = {}
+    if args.split:
+        split: dict[str, dict[str, float]] = {}
+        with FakeOpenAI(api_key=KEY) as upstream:
+            for mode in modes:
+                svc = Service(mode, upstream.base_url,
+                              ROOT / "bench" / "out" / f"chat-gunicorn-{mode}.log")
+                try:
+                    loadgen(svc.port, 2, 5, 0.0, 30)  # warm up: client, pool, imports
+                    upstream.clear()
+                    split[mode] = split_costs(svc, upstream)
+                finally:
+                    svc.stop()
+        print_split(split)
+        return
     with FakeOpenAI(api_key=KEY) as upstream:
         for mode in modes:
             if not args.ladder_only:
