@@ -143,6 +143,25 @@ class SettledConfig:
         return value
 
 
+#: The environ key saying the connection already has ``TCP_NODELAY``: it was accepted from a
+#: listener that has it (Linux copies it to accepted sockets; gunicorn sets it on its TCP
+#: listeners), so :func:`streamer.response.stream_response` skips its ``setsockopt``.
+NODELAY = "streamer.nodelay"
+
+
+def nodelay_listeners(listeners: Any) -> frozenset[Any]:
+    """The names (``getsockname()``) of the listeners whose accepted sockets start with
+    ``TCP_NODELAY``, looked at once per worker."""
+    names = []
+    for listener in listeners:
+        try:
+            if listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
+                names.append(listener.getsockname())
+        except OSError:
+            pass  # not TCP (a Unix socket)
+    return frozenset(names)
+
+
 def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
     cfg = worker.cfg  # a SettledConfig (Worker.init_process)
     request_start = datetime.now()
@@ -153,6 +172,8 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
         resp, environ = wsgi.create(req, sock, addr, listener_name, cfg,
                                     response_class=LeanResponse)
         environ["wsgi.multithread"] = True
+        if listener_name in worker.nodelay_listeners:
+            environ[NODELAY] = True
         worker.nr += 1
         if worker.nr >= worker.max_requests and worker.alive:
             worker.log.info("Autorestarting worker after current request.")

@@ -133,10 +133,11 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
     if encoder is None:
         encoder = FORMATS[fmt]
     sock = (environ or {}).get("gunicorn.socket")
-    if sock is not None:
+    if sock is not None and not (environ or {}).get("streamer.nodelay"):
         try:
             # Small records must not wait for an ACK (Nagle); gunicorn sets this on the
-            # listener, set it here too so it holds whatever accepted the socket.
+            # listener, set it here too so it holds whatever accepted the socket (streamer's
+            # worker says when the listener had it: streamer.fastpath.NODELAY).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass

@@ -75,6 +75,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         super().init_process()
 
     def run(self) -> None:
+        self.nodelay_listeners = fastpath.nodelay_listeners(self.sockets)
         gevent.spawn(self._end_streams_on_shutdown)
         settle_heap()
         super().run()

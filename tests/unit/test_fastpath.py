@@ -146,3 +146,48 @@ def test_settled_config_reads_what_gunicorns_config_reads() -> None:
         assert getattr(settled, name) == getattr(cfg, name), name  # the kept value, too
     with pytest.raises(AttributeError):
         _ = settled.no_such_setting
+
+
+def test_accepted_sockets_inherit_the_listeners_nodelay() -> None:
+    """What NODELAY relies on: Linux copies TCP_NODELAY from a listener to the sockets it
+    accepts. If that stopped holding, every stream would need its own setsockopt again."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        assert fastpath.nodelay_listeners([listener]) == frozenset()
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert fastpath.nodelay_listeners([listener]) == {listener.getsockname()}
+        with socket.create_connection(listener.getsockname()) as _client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_unix_listener_is_not_a_nodelay_one(tmp_path: Any) -> None:
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "s"))
+        listener.listen()
+        assert fastpath.nodelay_listeners([listener]) == frozenset()
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_stream_response_sets_nodelay_unless_told_the_socket_has_it(told: bool) -> None:
+    from streamer.config import Config as StreamerConfig
+    from streamer.response import stream_response
+
+    calls: list[tuple[Any, ...]] = []
+
+    class Counted(gsocket.socket):  # type: ignore[misc]
+        def setsockopt(self, *args: Any) -> Any:
+            calls.append(args)
+            return super().setsockopt(*args)
+
+    pair_a, b = gsocket.socketpair()
+    a = Counted(pair_a.family, pair_a.type, fileno=pair_a.detach())
+    environ = {"gunicorn.socket": a, **({fastpath.NODELAY: True} if told else {})}
+    try:
+        response = stream_response(iter(["a"]), fmt="text", config=StreamerConfig(),
+                                   environ=environ)
+        response.close()
+    finally:
+        a.close()
+        b.close()
+    assert calls == ([] if told else [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
