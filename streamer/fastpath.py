@@ -39,7 +39,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.wsgi import Response
 
 from ._compat.gevent import raw_socket
-from .framing import http_chunk
+from .framing import NODELAY_ENVIRON, http_chunk
 
 _TERMINATOR = b"0\r\n\r\n"
 
@@ -143,12 +143,6 @@ class SettledConfig:
         return value
 
 
-#: The environ key saying the connection already has ``TCP_NODELAY``: it was accepted from a
-#: listener that has it (Linux copies it to accepted sockets; gunicorn sets it on its TCP
-#: listeners), so :func:`streamer.response.stream_response` skips its ``setsockopt``.
-NODELAY = "streamer.nodelay"
-
-
 def nodelay_listeners(listeners: Any) -> frozenset[Any]:
     """The names (``getsockname()``) of the listeners whose accepted sockets start with
     ``TCP_NODELAY``, looked at once per worker."""
@@ -173,7 +167,7 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
                                     response_class=LeanResponse)
         environ["wsgi.multithread"] = True
         if listener_name in worker.nodelay_listeners:
-            environ[NODELAY] = True
+            environ[NODELAY_ENVIRON] = True
         worker.nr += 1
         if worker.nr >= worker.max_requests and worker.alive:
             worker.log.info("Autorestarting worker after current request.")

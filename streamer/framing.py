@@ -200,3 +200,10 @@ def http_chunk(data: bytes) -> bytes:
     for the writers that bypass gunicorn's ``Response.write`` (streamer.fastpath, and the
     inline strategy's flush of records held while the handler is inside the producer)."""
     return b"%X\r\n%s\r\n" % (len(data), data)
+
+
+#: The WSGI environ key saying the client socket already has ``TCP_NODELAY``: streamer's
+#: worker (streamer.fastpath) sets it for connections accepted from a listener that has the
+#: option (Linux copies it to accepted sockets; gunicorn sets it on its TCP listeners), and
+#: :func:`streamer.response.stream_response` then skips its own ``setsockopt``.
+NODELAY_ENVIRON = "streamer.nodelay"

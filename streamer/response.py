@@ -35,7 +35,7 @@ from .engine import StreamAborted, StreamBody, StreamStats
 from .engine.core import MAX_BATCH_S, MAX_BUFFER
 from .errors import Unavailable
 from .flask_context import Hold, hold_request
-from .framing import FORMATS, Encoder
+from .framing import FORMATS, NODELAY_ENVIRON, Encoder
 from .params import choose_request_format
 from .registry import StreamRegistry
 
@@ -132,20 +132,21 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
     """
     if encoder is None:
         encoder = FORMATS[fmt]
-    sock = (environ or {}).get("gunicorn.socket")
-    if sock is not None and not (environ or {}).get("streamer.nodelay"):
+    env = environ or {}
+    sock = env.get("gunicorn.socket")
+    if sock is not None and not env.get(NODELAY_ENVIRON):
         try:
             # Small records must not wait for an ACK (Nagle); gunicorn sets this on the
             # listener, set it here too so it holds whatever accepted the socket (streamer's
-            # worker says when the listener had it: streamer.fastpath.NODELAY).
+            # worker says when the listener had it).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
     body = StreamBody(producer, encoder, heartbeat_s=config.heartbeat_s,
                       max_stream_s=config.max_stream_s, retry_ms=config.retry_ms, sock=sock,
                       first_id=first_id, on_finish=on_finish, registry=registry,
-                      chunked=(environ or {}).get("SERVER_PROTOCOL") == "HTTP/1.1"
-                      and (environ or {}).get("REQUEST_METHOD") != "HEAD",
+                      chunked=env.get("SERVER_PROTOCOL") == "HTTP/1.1"
+                      and env.get("REQUEST_METHOD") != "HEAD",
                       send_timeout_s=config.send_timeout_s, hold=hold)
     body.wait_first(config.heartbeat_s)
     # Headers as a list: Headers.update() searches for each name to replace it.

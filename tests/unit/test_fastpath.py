@@ -15,6 +15,7 @@ from gunicorn.http.wsgi import Response
 
 from streamer import fastpath
 from streamer.fastpath import LeanResponse, SettledConfig, send_all
+from streamer.framing import NODELAY_ENVIRON
 
 
 class _Req:
@@ -182,7 +183,7 @@ def test_stream_response_sets_nodelay_unless_told_the_socket_has_it(told: bool) 
 
     pair_a, b = gsocket.socketpair()
     a = Counted(pair_a.family, pair_a.type, fileno=pair_a.detach())
-    environ = {"gunicorn.socket": a, **({fastpath.NODELAY: True} if told else {})}
+    environ = {"gunicorn.socket": a, **({NODELAY_ENVIRON: True} if told else {})}
     try:
         response = stream_response(iter(["a"]), fmt="text", config=StreamerConfig(),
                                    environ=environ)
