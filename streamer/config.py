@@ -177,7 +177,7 @@ class Config:
         low=1 << 20, high=1 << 40, default_doc="`268435456` (256 MiB)")
     redis_timeout_s: float = setting(
         "STREAMER_REDIS_TIMEOUT_S", 2.0,
-        "Redis connect and command timeout (blocking reads wait at most 5 s more); also how "
+        "Redis connect and command timeout (blocking reads wait at most 1 s more); also how "
         "long a request waits for a free pooled connection", low=0.1, high=60.0)
     redis_max_connections: int = setting(
         "STREAMER_REDIS_MAX_CONNECTIONS", 1000,

@@ -61,7 +61,10 @@ from .redis_stops import CHANNEL, StopListener
 
 log = logging.getLogger("streamer")
 
-MAX_BLOCK_S = 5.0
+# The longest one XREAD BLOCK waits. Readers block at most a second anyway (they check the
+# lease between waits), and a blocking read's socket timeout is this plus redis_timeout_s:
+# how long a reader of a stalled Redis waits before it says store_unavailable.
+MAX_BLOCK_S = 1.0
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
 POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
 WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
@@ -154,8 +157,11 @@ class RedisStore(StreamStore):
             # RESP2: reply shapes do not change with the server version.
             "protocol": 2,
             # One quick retry on a fresh connection rides over a restarted server's dead
-            # pooled sockets; more would only stretch the time to a clear 503.
-            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+            # pooled sockets (a ConnectionError); more would only stretch the time to a clear
+            # 503. Not on a timeout: a stalled server would double every reader's wait, and a
+            # producer's writes retry for a lease of their own (_retrying).
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1,
+                           supported_errors=(redis.ConnectionError,)),
             "timeout": timeout,  # waiting for a free connection in the pool
         }
         quick_max = max(2, config.redis_max_connections // 4)

@@ -310,6 +310,10 @@ def test_row5_a_redis_stall_shorter_than_the_lease_loses_nothing(
         finished = reader.read(server.url("/stream/data?count=40&interval=0.1&resumable=1"),
                                stop=stall_at_5)
         assert stopped_at, "the stream ended before the stall"
+        # Within a blocking read's socket timeout (redis_timeout_s + 1 s), not after retries:
+        # a reader that took longer would stretch this stall past the lease.
+        met_after_s = time.monotonic() - stopped_at[0]
+        assert met_after_s < 4.0, f"the reader met the stall {met_after_s:.1f} s after it began"
         # The reader met the stall: an in-band store_unavailable (not stored), or a cut.
         if finished:
             assert reader.terminal == Error("store_unavailable", reader.terminal.message)  # type: ignore[union-attr]

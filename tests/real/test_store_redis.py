@@ -120,8 +120,9 @@ def test_a_redis_that_never_answers_times_out() -> None:
                 store.ping()
             with pytest.raises(StoreUnavailable):
                 store.read(new_stream_id(), 0, 1.0)
-            # Each call: a timed-out try and one retry, 0.5 s each.
-            assert time.monotonic() - start < 6
+            # Each call: one timed-out try of 0.5 s (a timeout is not retried).
+            elapsed = time.monotonic() - start
+            assert elapsed < 2.5, elapsed
         finally:
             store.close()
 
@@ -143,6 +144,44 @@ def test_a_redis_restart_is_unavailable_then_not_found(fresh_redis: RedisServer)
         assert store.append(sid, Data(3, "x")) is False
         store.ping()
         assert store.read(started(store, 1), 0, 0) == [Data(1, "r1")]
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_stall_during_a_blocked_read_fails_it_after_one_socket_timeout(
+        fresh_redis: RedisServer) -> None:
+    """A reader blocked on a Redis that then stops hears of it after its wait plus
+    redis_timeout_s, not after redis-py's retry doubled that: a stall shorter than the lease
+    must stay shorter than the lease for the stream's readers too."""
+    import signal
+    import threading
+
+    store = open_store(Config(redis_url=fresh_redis.url, redis_timeout_s=0.5))
+    assert fresh_redis.proc is not None
+    outcome: list[BaseException | list[object]] = []
+
+    def read() -> None:
+        try:
+            outcome.append(store.read(sid, 2, 1.0))  # XREAD BLOCK 1000 on the blocking pool
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    try:
+        sid = started(store, 2)
+        reader = threading.Thread(target=read)
+        start = time.monotonic()
+        reader.start()
+        time.sleep(0.3)  # the read is blocked in Redis by now
+        fresh_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            reader.join(15)
+            elapsed = time.monotonic() - start
+        finally:
+            fresh_redis.proc.send_signal(signal.SIGCONT)
+        assert outcome and isinstance(outcome[0], StoreUnavailable), outcome
+        assert elapsed < 2.5, elapsed  # 1 s of wait + 0.5 s of socket timeout
+        assert store.read(sid, 0, 0) == [Data(1, "r1"), Data(2, "r2")]  # nothing lost
     finally:
         store.close()
 
