@@ -122,7 +122,7 @@ def test_a_redis_that_never_answers_times_out() -> None:
                 store.read(new_stream_id(), 0, 1.0)
             # Each call: one timed-out try of 0.5 s (a timeout is not retried).
             elapsed = time.monotonic() - start
-            assert elapsed < 2.5, elapsed
+            assert elapsed < 4, elapsed
         finally:
             store.close()
 
@@ -180,7 +180,7 @@ def test_a_stall_during_a_blocked_read_fails_it_after_one_socket_timeout(
         finally:
             fresh_redis.proc.send_signal(signal.SIGCONT)
         assert outcome and isinstance(outcome[0], StoreUnavailable), outcome
-        assert elapsed < 2.5, elapsed  # 1 s of wait + 0.5 s of socket timeout
+        assert elapsed < 3.0, elapsed  # 1 s of wait + 0.5 s of socket timeout (was 11 s)
         assert store.read(sid, 0, 0) == [Data(1, "r1"), Data(2, "r2")]  # nothing lost
     finally:
         store.close()
