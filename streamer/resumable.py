@@ -50,7 +50,7 @@ from .producer import DATA, END, ERROR, PING, kind_of, returned
 from .records import Data, End, Error
 from .registry import StreamRegistry
 from .response import stream_for_request
-from .store import Entry, StreamStore, new_stream_id
+from .store import MAX_BLOCK_S, Entry, StreamStore, new_stream_id
 from .tokens import TOKEN_HEADER, signer_for
 
 log = logging.getLogger("streamer")
@@ -271,7 +271,7 @@ def _chain(first: gevent.Greenlet, it: Iterator[Any]) -> Iterator[Any]:
 def _block_s(config: Config) -> float:
     # How often an idle reader checks the lease: often enough to see a dead producer soon
     # after the lease runs out, rarely enough to cost nothing.
-    return min(1.0, config.lease_s / 2)
+    return min(MAX_BLOCK_S, config.lease_s / 2)
 
 
 # -- the detached producer ------------------------------------------------------------------

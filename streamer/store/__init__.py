@@ -58,6 +58,11 @@ __all__ = ["Entry", "StreamStore", "new_stream_id", "open_store", "valid_stream_
 Entry = Data | End | Error
 """What a stream holds: data records, then one terminal record."""
 
+#: The longest a reader blocks in one :meth:`StreamStore.read`: readers check the producer's
+#: lease between waits, and the Redis store's blocking socket timeout is this plus
+#: ``redis_timeout_s`` (how long a reader of a stalled Redis waits to say so).
+MAX_BLOCK_S = 1.0
+
 CANCELLED = Error("cancelled", "the stream was cancelled")
 PRODUCER_LOST = Error("producer_lost", "the stream's producer stopped responding")
 

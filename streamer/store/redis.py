@@ -55,16 +55,20 @@ from ..decoders import ndjson_record
 from ..errors import NotFound, RecordsExpired, StoreUnavailable
 from ..framing import NDJSON
 from ..records import Data, End, Error
-from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
+from . import (
+    CANCELLED,
+    MAX_BLOCK_S,
+    PRODUCER_LOST,
+    Entry,
+    StreamStore,
+    owner_limit_reached,
+    past_end,
+)
 from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
 from .redis_stops import CHANNEL, StopListener
 
 log = logging.getLogger("streamer")
 
-# The longest one XREAD BLOCK waits. Readers block at most a second anyway (they check the
-# lease between waits), and a blocking read's socket timeout is this plus redis_timeout_s:
-# how long a reader of a stalled Redis waits before it says store_unavailable.
-MAX_BLOCK_S = 1.0
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
 POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
 WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
