@@ -9,7 +9,9 @@ for the memory store (which waits on gevent events).
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -154,9 +156,6 @@ def test_a_stall_during_a_blocked_read_fails_it_after_one_socket_timeout(
     """A reader blocked on a Redis that then stops hears of it after its wait plus
     redis_timeout_s, not after redis-py's retry doubled that: a stall shorter than the lease
     must stay shorter than the lease for the stream's readers too."""
-    import signal
-    import threading
-
     store = open_store(Config(redis_url=fresh_redis.url, redis_timeout_s=0.5))
     assert fresh_redis.proc is not None
     outcome: list[BaseException | list[object]] = []
