@@ -30,6 +30,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 
@@ -67,7 +68,9 @@ class TokenSigner:
         return _b64(mac.digest())
 
     def issue(self, stream_id: str, key_id: str | None, now: float | None = None) -> str:
-        expires = int((time.time() if now is None else now) + self.ttl_s)
+        # Whole seconds, rounded up: accepted for at least ttl_s (and less than ttl_s + 1 s).
+        # Truncating made a 1 s token expire anywhere from 0 to 1 s after it was issued.
+        expires = math.ceil((time.time() if now is None else now) + self.ttl_s)
         body = {"v": _VERSION, "s": stream_id, "k": key_id or "", "e": expires}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._sign(payload)}"

@@ -421,7 +421,7 @@ def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any,
     tab.page.fill("#api-key", key)
     tab.page.click("#sse-start")
     tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 2")
-    time.sleep(1.5)  # the token has expired
+    time.sleep(2.0)  # the token has expired: a 1 s token (whole seconds) lives under 2 s
     tab.page.click("#sse-resume")
     assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
         "#sse-detail")

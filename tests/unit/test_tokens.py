@@ -33,6 +33,16 @@ def test_a_token_reads_its_stream_and_says_whose_it_is() -> None:
     assert signer.verify(signer.issue(SID, None), SID) is None
 
 
+@pytest.mark.parametrize("issued_at", [1000.0, 1000.4, 1000.99])
+def test_a_token_is_accepted_for_its_whole_lifetime_and_not_a_second_more(
+        issued_at: float) -> None:
+    signer = TokenSigner(b"x" * 32, ttl_s=1)
+    token = signer.issue(SID, "key1", now=issued_at)
+    assert signer.verify(token, SID, now=issued_at + 0.999) == "key1"
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(token, SID, now=issued_at + 2.0)
+
+
 @pytest.mark.parametrize("make, message", [
     pytest.param(lambda s: s.issue(OTHER, "key1"), "another stream", id="other-stream"),
     pytest.param(lambda s: s.issue(SID, "key1", now=time.time() - 61), "expired",
