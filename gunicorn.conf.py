@@ -1,7 +1,8 @@
 """gunicorn settings for streamer, all from the environment (see README: Configuration).
 
 gevent workers hold thousands of open streams each; the values below come from the same
-:class:`streamer.config.Config` as the app, so a bad value stops start-up naming the variable.
+:class:`streamer.service.settings.ServiceConfig` as the app, so a bad value stops start-up naming
+the variable.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from streamer._compat.stdlib import skip_caller_lookup
-from streamer.config import Config
+from streamer.service.settings import ServiceConfig
 
-_cfg = Config.from_env()
+_cfg = ServiceConfig.from_env()
 
-# Read tokens (streamer.tokens) must verify in every worker of this instance. Without
+# Read tokens (streamer.security.tokens) must verify in every worker of this instance. Without
 # STREAMER_TOKEN_SECRET, make one random secret here, before the fork, for all of them; other
 # instances have their own, so a balancer in front of several needs the variable set.
 if _cfg.api_keys and not _cfg.token_secret:
@@ -75,10 +76,10 @@ logging.logMultiprocessing = False
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    # The standard formatter and StreamHandler, with less work per line (streamer.logsink).
-    "formatters": {"plain": {"class": "streamer.logsink.Formatter",
+    # The standard formatter and StreamHandler, with less work per line (streamer.worker.logsink).
+    "formatters": {"plain": {"class": "streamer.worker.logsink.Formatter",
                              "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "streamer.logsink.StderrHandler", "formatter": "plain",
+    "handlers": {"stderr": {"class": "streamer.worker.logsink.StderrHandler", "formatter": "plain",
                             "stream": "ext://sys.stderr"}},
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {

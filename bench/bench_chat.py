@@ -64,8 +64,8 @@ import json, sys, time
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/bench"]
 mode, base_url, model, streams, key = *sys.argv[2:5], int(sys.argv[5]), sys.argv[6]
 import gevent
-from streamer.chat.openai_provider import OpenAIProvider
-from streamer.chat.request import ChatRequest
+from streamer.llm.openai_provider import OpenAIProvider
+from streamer.llm import ChatRequest
 from chat_sdk import SDKObjectsProvider
 
 cls = SDKObjectsProvider if mode == "sdk" else OpenAIProvider
@@ -172,7 +172,7 @@ def v1_sizes(model: str) -> tuple[int, int]:
     """(first record, every later record) in bytes of a ``/v1`` SSE body: the role chunk goes
     out with the first token; every chunk of one answer has the same id, created and model, so
     a token's chunk has a fixed size (the first token, "tok", one byte shorter)."""
-    from streamer.openai_api.chunks import Answer, ChunkSSE
+    from streamer.service.openai_api.chunks import Answer, ChunkSSE
 
     answer = Answer(model)
     role = ChunkSSE.data(0, answer.chunk({"role": "assistant", "content": "", "refusal": None}))

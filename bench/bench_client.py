@@ -32,8 +32,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamer.client import Client
-from streamer.framing import NDJSON
-from streamer.records import Data
+from streamer.wire.framing import NDJSON
+from streamer.wire.records import Data
 
 CHUNK = 64 * 1024
 

@@ -17,8 +17,8 @@ from typing import Any
 import openai
 
 from streamer.adapter import loop_local
-from streamer.chat.openai_provider import OpenAIProvider
-from streamer.chat.request import ChatRequest
+from streamer.llm import ChatRequest
+from streamer.llm.openai_provider import OpenAIProvider
 
 
 class SDKObjectsProvider(OpenAIProvider):
@@ -40,11 +40,14 @@ class SDKObjectsProvider(OpenAIProvider):
 
 
 def sdk_app() -> Any:
-    """The service (``wsgi:app``, patched first) with :class:`SDKObjectsProvider`."""
-    from wsgi import app
+    """The service (as ``wsgi.py`` builds it, patched first) with :class:`SDKObjectsProvider`."""
+    from gevent import monkey
 
-    raw = app.extensions["streamer.chat"]
-    assert isinstance(raw, OpenAIProvider), "set OPENAI_API_KEY: the openai provider is needed"
-    app.extensions["streamer.chat"] = SDKObjectsProvider(
-        raw._api_key, raw._base_url, raw._timeout_s, raw._max_retries)
-    return app
+    monkey.patch_all()
+    from app import create_app
+    from streamer.service.settings import ServiceConfig
+
+    cfg = ServiceConfig.from_env()
+    assert cfg.openai_api_key, "set OPENAI_API_KEY: the openai provider is needed"
+    return create_app(cfg, provider=SDKObjectsProvider(
+        cfg.openai_api_key, cfg.openai_base_url, cfg.upstream_timeout_s, cfg.upstream_retries))

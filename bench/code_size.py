@@ -1,7 +1,8 @@
 """How big the library's parts are: each module's lines, and the largest classes and functions.
 
     .venv/bin/python bench/code_size.py              # streamer/ (the library)
-    .venv/bin/python bench/code_size.py --top 15 streamer/response.py streamer/producer.py
+    .venv/bin/python bench/code_size.py --top 15 streamer/server/response.py
+    streamer/engine/producer.py
 
 Lines are physical lines (docstrings and comments included: a reader reads them too). A
 class's size is its whole body, methods included; a function's (or method's) its own body.

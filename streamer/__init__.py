@@ -6,105 +6,66 @@
 ... def ticks():
 ...     return stream(tick_generator())
 
-The wire half (framing, decoders, records, errors, config) imports neither Flask nor gevent,
-and the client (requests) loads on first use: ``pip install streamer`` is enough for it. The
-server half (``Streamer``, ``stream``; ``pip install "streamer[flask]"``) loads on first use
-too, so ``import streamer`` never imports Flask.
+The face holds what a user types; everything else is reachable by its module path, a folder
+per audience: :mod:`streamer.wire` (records, encoders, decoders: stdlib only),
+:mod:`streamer.client`, :mod:`streamer.adapter`, :mod:`streamer.store`, :mod:`streamer.engine`,
+:mod:`streamer.server`, :mod:`streamer.llm`, the opt-in :mod:`streamer.security` and the
+gunicorn worker :mod:`streamer.worker`. ``pip install streamer`` is enough for the wire layer
+and the client (requests); the server half (``Streamer``, ``stream``; ``pip install
+"streamer[flask]"``) and the client load on first use, so ``import streamer`` never imports
+Flask, gevent or requests.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
-from .decoders import DecodeError, LineTooLong, NDJSONDecoder, ProtocolError, SSEDecoder
 from .errors import (
     BadRequest,
-    ConfigError,
     NotFound,
-    RecordsExpired,
-    StoreUnavailable,
     StreamerError,
     StreamTimeout,
     Unavailable,
     UpstreamError,
 )
-from .framing import FORMATS, NDJSON, SSE, Text
-from .records import Data, End, Error, Ping, Record
+from .wire.records import Data, End, Error, Ping
+
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from .client import (
-        Client,
-        ClientError,
-        ConnectFailed,
-        HTTPStatusError,
-        IdleTimeout,
-        IncompleteStream,
-        RecordStream,
-        StreamErrorRecord,
-        TextStream,
-    )
-    from .extension import Streamer
-    from .streaming import stream
+    from .client import Client, IncompleteStream, StreamErrorRecord
+    from .server import Streamer, stream
 
-# The client (requests, hence urllib3 and ssl) loads on first use, not with the package:
+# Loaded on first use, not with the package. The client (requests, hence urllib3 and ssl):
 # gunicorn's master imports streamer through gunicorn.conf.py, and ssl imported there, before
 # the gevent worker patches, left urllib3 unpatched in every worker (a MonkeyPatchWarning).
-_CLIENT_NAMES = frozenset({
-    "Client", "ClientError", "ConnectFailed", "HTTPStatusError", "IdleTimeout",
-    "IncompleteStream", "RecordStream", "StreamErrorRecord", "TextStream",
-})
-
-
-# The server half, also on first use: a client-only install has no Flask.
-_SERVER_NAMES = {"Streamer": "extension", "stream": "streaming"}
+# The server: a client-only install has no Flask.
+_LAZY = {"Client": ".client", "IncompleteStream": ".client", "StreamErrorRecord": ".client",
+         "Streamer": ".server", "stream": ".server"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CLIENT_NAMES:
-        from . import client
-
-        return getattr(client, name)
-    if name in _SERVER_NAMES:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_SERVER_NAMES[name]}", __name__), name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "FORMATS",
-    "NDJSON",
-    "SSE",
     "BadRequest",
     "Client",
-    "ClientError",
     "Config",
-    "ConfigError",
-    "ConnectFailed",
     "Data",
-    "DecodeError",
     "End",
     "Error",
-    "HTTPStatusError",
-    "IdleTimeout",
     "IncompleteStream",
-    "LineTooLong",
-    "NDJSONDecoder",
     "NotFound",
     "Ping",
-    "ProtocolError",
-    "Record",
-    "RecordStream",
-    "RecordsExpired",
-    "SSEDecoder",
-    "StoreUnavailable",
     "StreamErrorRecord",
     "StreamTimeout",
     "Streamer",
     "StreamerError",
-    "Text",
-    "TextStream",
     "Unavailable",
     "UpstreamError",
     "stream",

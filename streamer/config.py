@@ -3,10 +3,11 @@
 Each field of :class:`Config` is declared with :func:`setting`: its environment variable(s),
 its type (the field's annotation), its default, its bounds and one line of documentation.
 Parsing and validation (:meth:`Config.from_env`, :meth:`Config.from_mapping`), the secret
-masking of ``repr`` and ``docs/configuration.md`` (``python -m streamer.configdoc``)
-are all derived from that one declaration.
+masking of ``repr`` and the configuration page (:func:`markdown`) are all derived from that
+one declaration. An application declares settings of its own the same way, in a subclass
+(the demo service's :class:`streamer.service.settings.ServiceConfig`).
 
-``Config.from_env()`` (the service) validates every variable and raises :class:`ConfigError`
+``Config.from_env()`` validates every variable and raises :class:`ConfigError`
 naming the variable on a bad value, so a misconfigured service stops at start-up instead of
 failing a request later. Tests build a config with ``Config.from_env({...})`` or
 ``Config(...)`` directly; nothing is read from ``os.environ`` after start-up. A Flask app using the
@@ -22,10 +23,10 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
-from .echo import echo
 from .errors import ConfigError
+from .quote import echo
 
 T = TypeVar("T")
 
@@ -94,20 +95,6 @@ def _token_secret(raw: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    # Serving (also read by gunicorn.conf.py).
-    host: str = setting("STREAMER_HOST", "0.0.0.0",
-                        "bind address (`127.0.0.1` for loopback only)")
-    port: int = setting("PORT", 8000, "listen port", low=1, high=65535)
-    # One worker by default: the in-memory stream store is per process. With REDIS_URL any
-    # worker can serve a resume, so use every core (from_env).
-    workers: int = setting("WEB_CONCURRENCY", 1, "gunicorn worker processes", low=1, high=64,
-                           default_doc="`1` (the core count when a Redis URL is set)")
-    worker_connections: int = setting("STREAMER_WORKER_CONNECTIONS", 10_000,
-                                      "open connections per gevent worker",
-                                      low=1, high=1_000_000)
-    graceful_timeout_s: float = setting("STREAMER_GRACEFUL_TIMEOUT_S", 30.0,
-                                        "how long a stopping worker may finish its streams",
-                                        low=0.0, high=3600.0)
     # Streams.
     heartbeat_s: float = setting(
         "STREAMER_HEARTBEAT_S", 15.0,
@@ -127,25 +114,6 @@ class Config:
         "producer renews its lease, plus this)", low=1.0, high=30 * 86400.0)
     retry_ms: int = setting("STREAMER_RETRY_MS", 3000, "the SSE `retry:` hint",
                             low=0, high=3_600_000)
-    # Chat.
-    chat_provider: str = setting("STREAMER_CHAT_PROVIDER", "echo", "chat provider",
-                                 choices=("openai", "echo"),
-                                 default_doc="`openai` with `OPENAI_API_KEY`, else `echo`")
-    chat_model: str = setting("STREAMER_CHAT_MODEL", "gpt-4o-mini", "default model")
-    openai_api_key: str | None = setting("OPENAI_API_KEY", None,
-                                         "the OpenAI SDK's own variable: the upstream key",
-                                         secret=True)
-    openai_base_url: str | None = setting("OPENAI_BASE_URL", None,
-                                          "the OpenAI SDK's own variable: the upstream URL")
-    upstream_timeout_s: float = setting(
-        "STREAMER_UPSTREAM_TIMEOUT_S", 60.0,
-        "the OpenAI client's timeout (connect, and silence between bytes)",
-        low=0.1, high=3600.0)
-    upstream_retries: int = setting("STREAMER_UPSTREAM_RETRIES", 2,
-                                    "the OpenAI client's retries before an answer starts",
-                                    low=0, high=10)
-    echo_delay_s: float = setting("STREAMER_ECHO_DELAY_S", 0.03,
-                                  "the echo provider's delay between tokens", low=0.0, high=10.0)
     # Store, security.
     redis_url: str | None = setting(
         ("STREAMER_REDIS_URL", "REDIS_URL"), None,
@@ -155,7 +123,7 @@ class Config:
     streams_prefix: str = setting("STREAMER_STREAMS_PREFIX", "/streams",
                                   "where the extension mounts `GET`/`DELETE <prefix>/<id>` "
                                   "(resume and cancel)", check=_prefix)
-    # Resumable streams (streamer.store, streamer.resumable).
+    # Resumable streams (streamer.store, streamer.server.resumable).
     lease_s: float = setting(
         "STREAMER_LEASE_S", 10.0,
         "a producer that has not renewed its lease for this long is declared lost; readers "
@@ -192,10 +160,6 @@ class Config:
         "STREAMER_CORS_ORIGINS", (),
         "comma-separated allowed browser origins (`https://app.example:8443`), or `*`",
         default_doc="unset (no CORS headers)")
-    open_demo: bool = setting(
-        "STREAMER_OPEN_DEMO", True,
-        "with keys set, `/`, `/api`, static files, `/stream/data`, `/stream/series` stay "
-        "open (starting a resumable stream still needs a key); `false` protects them too")
     max_streams_per_key: int = setting(
         "STREAMER_MAX_STREAMS_PER_KEY", 100,
         "concurrent streams per client key, per worker, running resumable producers "
@@ -219,12 +183,6 @@ class Config:
         default_doc="random per process (warned)")
     token_ttl_s: float = setting("STREAMER_TOKEN_TTL_S", 300.0,
                                  "how long a read token is accepted", low=1.0, high=86400.0)
-    testing: bool = setting("STREAMER_TESTING", False,
-                            "mounts `/_test/*` endpoints for the test suite; never in "
-                            "production")
-    bench: bool = setting("STREAMER_BENCH", False,
-                          "mounts the benchmark endpoint `GET /stream/bench` (bench/run.py); "
-                          "off in production")
 
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
@@ -232,13 +190,13 @@ class Config:
         for spec_field in fields(self):
             if spec_of(spec_field).secret and shown[spec_field.name]:
                 shown[spec_field.name] = "***"
-        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+        return type(self).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
-    def with_(self, **changes: Any) -> Config:
+    def with_(self, **changes: Any) -> Self:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         given: set[str] = set()
@@ -249,17 +207,17 @@ class Config:
                 continue
             values[f.name] = _parse(f, spec, name, raw)
             given.add(f.name)
-        # Defaults that depend on another setting.
-        if "workers" not in given and values.get("redis_url"):
-            values["workers"] = os.cpu_count() or 1
-        if "chat_provider" not in given and values.get("openai_api_key"):
-            values["chat_provider"] = "openai"
-        if values.get("chat_provider") == "openai" and not values.get("openai_api_key"):
-            raise ConfigError("STREAMER_CHAT_PROVIDER=openai needs OPENAI_API_KEY to be set")
+        cls._derive(values, given)
         return cls(**values)
 
     @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any]) -> Config:
+    def _derive(cls, values: dict[str, Any], given: set[str]) -> None:
+        """Defaults that depend on another setting, and checks across settings: ``values``
+        are the parsed settings that were set (``given`` their names). A subclass that
+        declares more settings adds its own; the library has none."""
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> Self:
         """A config from a Flask ``app.config`` (or any mapping) that uses the environment
         variables' names; values may be strings or Python values (``5``, ``True``,
         ``["a", "b"]``). Names it does not set take :class:`Config`'s defaults, not the
@@ -272,9 +230,10 @@ def spec_of(f: Field[Any]) -> Setting:
     return cast(Setting, f.metadata["setting"])
 
 
-def settings() -> list[tuple[str, str, Any, Setting]]:
-    """Every setting as (field name, type, default, declaration), in declaration order."""
-    return [(f.name, str(f.type), f.default, spec_of(f)) for f in fields(Config)]
+def settings(cls: type[Config] = Config) -> list[tuple[str, str, Any, Setting]]:
+    """Every setting of ``cls`` as (field name, type, default, declaration), in declaration
+    order (a subclass's own after the library's)."""
+    return [(f.name, str(f.type), f.default, spec_of(f)) for f in fields(cls)]
 
 
 def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str | None]:
@@ -327,13 +286,13 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def markdown() -> str:
-    """``docs/configuration.md``, generated from the declaration above."""
+def markdown(cls: type[Config] = Config, generated_by: str = "streamer.config.markdown()") -> str:
+    """A configuration page (a Markdown table) of every setting of ``cls``, generated from
+    their declarations; ``generated_by`` says how, in the page's opening comment."""
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated by `python -m streamer.configdoc > docs/configuration.md` "
-        "from streamer/config.py; do not edit by hand (tests/unit/test_configdoc.py). -->",
+        f"<!-- Generated by {generated_by}; do not edit by hand. -->",
         "",
         "Every setting is an environment variable of the service; a Flask app using the "
         "extension sets the same names in `app.config`. A bad value stops start-up with an "
@@ -343,7 +302,7 @@ def markdown() -> str:
         "| variable | type | default | bounds | meaning |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for _name, kind, default, spec in settings():
+    for _name, kind, default, spec in settings(cls):
         names = ", ".join(f"`{n}`" for n in spec.env)
         lines.append(f"| {names} | {_type_doc(kind)} | {_default_doc(default, spec)} | "
                      f"{_bounds_doc(kind, spec)} | {spec.doc} |")

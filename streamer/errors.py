@@ -39,8 +39,9 @@ httpx), on :class:`HTTPStatusError` only.
 The two classes marked * live beside what they need (Flask's werkzeug, the gevent engine) so
 that this module imports neither Flask nor gevent; they are importable from here all the same
 (``from streamer.errors import BodyTimeout``) when their dependency is installed. Everything
-else is defined here; ``streamer.decoders``, ``streamer.tokens``, ``streamer.client``,
-``streamer.chat`` and ``streamer.openai_api.errors`` re-export their classes from this module.
+else is defined here; ``streamer.wire.decoders``, ``streamer.security.tokens``, ``streamer.client``,
+``streamer.service.chat`` and ``streamer.service.openai_api.errors`` re-export their classes from
+this module.
 """
 
 from __future__ import annotations
@@ -293,8 +294,8 @@ class ConnectFailed(ClientError, ConnectionError):
 
 # The branches that live beside their dependency (marked * in the tree above).
 _ELSEWHERE = {
-    "BodyTimeout": ".bodydeadline",  # a werkzeug RequestTimeout (Flask installed)
-    "StreamAborted": ".response",  # the gevent engine's
+    "BodyTimeout": ".server.bodydeadline",  # a werkzeug RequestTimeout (Flask installed)
+    "StreamAborted": ".engine.ending",  # the gevent engine's
 }
 
 

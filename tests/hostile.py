@@ -161,6 +161,6 @@ def _read_request(sock: socket.socket, limit: int = 64 * 1024) -> Request:
 
 def ndjson_body(count: int, first: int = 1, payload: str = "item {}\n") -> list[bytes]:
     """Data records ``first..count`` as NDJSON lines, one per list item."""
-    from streamer.framing import NDJSON
+    from streamer.wire.framing import NDJSON
 
     return [NDJSON.data(i, payload.format(i)) for i in range(first, count + 1)]

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from streamer.decoders import NDJSONDecoder
-from streamer.records import Data, End, Error, Ping, Record
+from streamer.wire.decoders import NDJSONDecoder
+from streamer.wire.records import Data, End, Error, Ping, Record
 
 
 @dataclass

@@ -21,14 +21,14 @@ module                 touch                                              read f
 ``gunicorn``           ``Worker.handle_error`` writes its HTML refusal    gunicorn 27.0.1
                        with ``client.sendall`` (a behaviour, no name)
                        ``AsyncWorker.handle_request``, followed step for  gunicorn 27.0.1
-                       step by ``streamer.fastpath`` with its own
+                       step by ``streamer.worker.fastpath`` with its own
                        ``Response`` subclass (a behaviour, no name)
 =====================  =================================================  ==================
 
 Not here because a public route replaced them: prometheus_client's ``Histogram._sum``,
-``_buckets`` and ``_upper_bounds`` (streamer.histograms buckets
+``_buckets`` and ``_upper_bounds`` (streamer.server.histograms buckets
 observations itself, in public counters), and the
-OpenAI client's ``_client._transport._pool._network_backend`` (streamer.chat._transport: an
+OpenAI client's ``_client._transport._pool._network_backend`` (streamer.llm._transport: an
 ``httpx2`` transport on a public ``httpcore2.AsyncConnectionPool(network_backend=...)``,
 handed to the SDK as ``http_client=``).
 """

@@ -18,7 +18,7 @@ Example::
 
     n = run_sync(lambda: count_rows(), timeout=5.0)      # one coroutine, waited for cooperatively
 
-Design (see docs/design.md, "The async-to-sync adapter", and issue 4):
+Design (see docs/design.md, "The async-to-sync adapter"):
 
 - **One bridge loop per process,** started lazily in a real OS thread (the *original*
   ``_thread.start_new_thread`` when gevent has patched threading: a patched ``threading.Thread``
@@ -47,9 +47,9 @@ Design (see docs/design.md, "The async-to-sync adapter", and issue 4):
   for the producer's ``finally`` to finish, so normally "after close() the producer's cleanup has
   run"; a producer whose cleanup takes longer finishes in the background. Garbage collection
   only requests the close (it may run in the hub, where waiting is not allowed).
-- **Why not asyncio-gevent** (asyncio on the gevent hub, no second thread): per the prototype
-  (issue 4) it makes its loop visible in every greenlet (``asyncio.run()`` in a view raises)
-  and its helpers hang when called from a request greenlet. An emulation of its design (a
+- **Why not asyncio-gevent** (asyncio on the gevent hub, no second thread): in a prototype it
+  made its loop visible in every greenlet (``asyncio.run()`` in a view raised) and its helpers
+  hung when called from a request greenlet. An emulation of its design (a
   GeventSelector loop in a greenlet of the consumer's hub; the package itself not installed)
   measured a ~23 µs hand-off against ~50 µs here, and about the same per-item cost. The
   thread costs a GIL hand-over per wake-up; it buys isolation from request greenlets.

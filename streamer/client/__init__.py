@@ -13,7 +13,7 @@
 Errors all derive from :class:`~streamer.errors.StreamerError`: :class:`HTTPStatusError`
 (refused before the first byte), :class:`StreamErrorRecord` (failed in-band),
 :class:`IncompleteStream` (cut short), :class:`IdleTimeout` (silent too long),
-:class:`ConnectFailed`, and :class:`~streamer.decoders.ProtocolError` (bytes that break the
+:class:`ConnectFailed`, and :class:`~streamer.wire.decoders.ProtocolError` (bytes that break the
 contract: ``DecodeError``, ``LineTooLong``).
 
 The parsing layer (:func:`parse_records`, :func:`parse_text`) is I/O-free and works on any

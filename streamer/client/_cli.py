@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
-from ..decoders import DEFAULT_MAX_LINE, ProtocolError
-from ..framing import dumps
-from ..records import Data
+from ..wire.decoders import DEFAULT_MAX_LINE, ProtocolError
+from ..wire.framing import dumps
+from ..wire.records import Data
 from ._client import Client
 from ._errors import (
     ConnectFailed,

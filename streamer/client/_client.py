@@ -9,7 +9,7 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from ..decoders import DEFAULT_MAX_LINE
+from ..wire.decoders import DEFAULT_MAX_LINE
 from ._http import Opener, open_response
 from ._stream import RecordStream, TextStream
 
@@ -24,7 +24,7 @@ class Client:
     ``Authorization: Bearer <token>``. ``timeout`` is the read timeout in seconds: the longest
     silence allowed between two bytes (heartbeats count), so set it above the server's
     heartbeat interval; None waits forever. Lines longer than ``max_line`` characters are
-    refused with :class:`~streamer.decoders.LineTooLong`, which bounds memory.
+    refused with :class:`~streamer.wire.decoders.LineTooLong`, which bounds memory.
 
     >>> with Client("http://127.0.0.1:8000") as client:                  # doctest: +SKIP
     ...     with client.records("/stream/data?count=3&interval=0") as stream:

@@ -2,7 +2,7 @@
 
 Everything here works on any iterable of ``bytes`` (a response body, a list in a test), and the
 result never depends on how the bytes were split into chunks: the shared decoders of
-:mod:`streamer.decoders` do the framing.
+:mod:`streamer.wire.decoders` do the framing.
 
 Charset, a deliberate divergence from ``requests``: ``Response.text`` reads ``text/*`` without a
 charset as ISO-8859-1 (the RFC 2616 default, dropped by RFC 7231). Here a missing charset means
@@ -16,9 +16,9 @@ import codecs
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
-from ..decoders import DECODERS, DEFAULT_MAX_LINE, ProtocolError, SSEDecoder, TextDecoder
-from ..echo import echo
-from ..records import Data, End, Error
+from ..quote import echo
+from ..wire.decoders import DECODERS, DEFAULT_MAX_LINE, ProtocolError, SSEDecoder, TextDecoder
+from ..wire.records import Data, End, Error
 from ._errors import IncompleteStream, StreamErrorRecord
 
 
@@ -42,7 +42,7 @@ def text_encoding(content_type: str | None) -> str:
 
 def parse_text(chunks: Iterable[bytes], encoding: str = "utf-8") -> Iterator[str]:
     """Decode byte chunks incrementally: a character split across chunks comes out whole;
-    invalid bytes raise :class:`~streamer.decoders.DecodeError`."""
+    invalid bytes raise :class:`~streamer.wire.decoders.DecodeError`."""
     decoder = TextDecoder(encoding)
     feed = decoder.feed
     for chunk in chunks:
@@ -142,7 +142,7 @@ def parse_records(chunks: Iterable[bytes], format: str = "ndjson",
     """Records of one complete body: data records, then the ``end`` record.
 
     Raises :class:`StreamErrorRecord` for an in-band error, :class:`IncompleteStream` if the
-    body ends without ``end``, :class:`~streamer.decoders.ProtocolError` for bytes that break
+    body ends without ``end``, :class:`~streamer.wire.decoders.ProtocolError` for bytes that break
     the contract (invalid UTF-8, a line over ``max_line`` characters, a bad record).
 
     >>> list(parse_records([b'{"event":"data","id":1,"data":"hi"}\\n{"event":"end",',

@@ -12,9 +12,9 @@ from types import TracebackType
 
 import requests
 
-from ..decoders import ProtocolError
-from ..framing import MEDIA_TYPES
-from ..records import Data, End
+from ..wire.decoders import ProtocolError
+from ..wire.framing import MEDIA_TYPES
+from ..wire.records import Data, End
 from ._errors import ConnectFailed, HTTPStatusError, IdleTimeout, IncompleteStream
 from ._http import Body, Dropped, Opener
 from ._parse import RecordParser, parse_text, text_encoding
@@ -61,7 +61,7 @@ class TextStream(_Stream):
     Raises :class:`IncompleteStream` when the body is cut (a text stream has no ``end``
     record: a missing chunked terminator is how the server says it failed),
     :class:`IdleTimeout` after ``timeout`` seconds of silence and
-    :class:`~streamer.decoders.DecodeError` for bytes that are not valid in the charset.
+    :class:`~streamer.wire.decoders.DecodeError` for bytes that are not valid in the charset.
     """
 
     def __init__(self, response: requests.Response, read_timeout: float | None) -> None:
@@ -99,14 +99,14 @@ class TextStream(_Stream):
 
 
 class RecordStream(_Stream):
-    """Records as they arrive: :class:`~streamer.records.Data` with its id, then one
-    :class:`~streamer.records.End` (also kept in ``end``). ``ping`` records and SSE comments
+    """Records as they arrive: :class:`~streamer.wire.records.Data` with its id, then one
+    :class:`~streamer.wire.records.End` (also kept in ``end``). ``ping`` records and SSE comments
     are absorbed. Iterate once.
 
     Raises :class:`StreamErrorRecord` for an in-band ``error`` record,
     :class:`IncompleteStream` when the body ends or is cut before ``end``,
     :class:`IdleTimeout` after ``timeout`` seconds of silence,
-    :class:`~streamer.decoders.ProtocolError` for bytes that break the contract.
+    :class:`~streamer.wire.decoders.ProtocolError` for bytes that break the contract.
 
     With ``resume``, a dropped connection (cut, silent, or ended without ``end``) is
     reopened with ``Last-Event-ID``. At most ``max_retries`` attempts in a row may fail (an

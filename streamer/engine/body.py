@@ -3,8 +3,8 @@
 It joins the parts: the fields and the producer step (:mod:`.core`), the watchers
 (:mod:`.watchers`) and the endings (:mod:`.ending`); and it holds the strategy that runs the
 producer (:mod:`.strategy`: :mod:`.pump` or :mod:`.inline`). Its life is a
-:class:`streamer.lifecycle.State`: ``NEW`` until the first write (the headers), ``OPEN`` while
-records go out, ``ENDING`` after a last ``error`` record, ``DONE`` / ``ABORTED`` once closed.
+:class:`streamer.engine.lifecycle.State`: ``NEW`` until the first write (the headers), ``OPEN``
+while records go out, ``ENDING`` after a last ``error`` record, ``DONE`` / ``ABORTED`` once closed.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..disconnect import DisconnectWatcher
 from ..errors import StreamerError
-from ..flask_context import Hold
-from ..framing import Encoder
-from ..lifecycle import ENDING, FINAL, NEW, OPEN, advance
-from ..registry import StreamRegistry
-from ..sendguard import SendGuard
+from ..wire.framing import Encoder
+from .disconnect import DisconnectWatcher
 from .ending import Endings
 from .inline import INLINE
+from .lifecycle import ENDING, FINAL, NEW, OPEN, advance
 from .pump import PUMP
+from .registry import StreamRegistry
+from .request_context import Hold
+from .sendguard import SendGuard
 from .stats import StreamStats
 from .watchers import Watchers
 
@@ -41,7 +41,7 @@ class StreamBody(Watchers, Endings):
                  send_timeout_s: float = 0.0, hold: Hold | None = None) -> None:
         self._producer = producer
         # The request's context, released once the stream is closed and the producer is done
-        # (streamer.flask_context); the producer runs in its contextvars.
+        # (streamer.engine.request_context); the producer runs in its contextvars.
         self._hold = hold
         self._it = iter(producer)
         self._enc = encoder
@@ -62,8 +62,8 @@ class StreamBody(Watchers, Endings):
         self._terminal = None  # end or error record, once the pump finished
         self._failure = None
         self._pump_done = False
-        self._state = NEW  # streamer.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
-        self._stop = None  # why it must stop early (streamer.lifecycle.Stop), once asked
+        self._state = NEW  # streamer.engine.lifecycle: NEW -> OPEN -> ENDING -> DONE / ABORTED
+        self._stop = None  # why it must stop early (streamer.engine.lifecycle.Stop), once asked
         self._registry = registry
         self._last_write = time.monotonic()
         # Text waits only for data or the deadline: one timer per stream instead of a
@@ -104,8 +104,9 @@ class StreamBody(Watchers, Endings):
         self._strategy.wait_first(self, timeout)
         # Only a failure raised before any record gets a status. An ``Error`` *record* the
         # producer yields (a resumed stream's stored outcome, e.g. ``producer_lost``) is the
-        # stream's own end and goes out in-band with a 200, like to any reader (DESIGN.md,
-        # "the terminal record ... including a resume that starts right before it").
+        # stream's own end and goes out in-band with a 200, like to any reader (a
+        # stream's terminal record reaches every reader in-band, a resume that starts right
+        # before it included: tests/real/test_resumable_live.py).
         if self._failure is not None and not self._buf and self._exc is not None:
             exc = self._exc
             error = exc if isinstance(exc, StreamerError) else StreamerError(

@@ -5,8 +5,10 @@ classes over this one, and the two strategies (:mod:`.pump`, :mod:`.inline`) wor
 fields: it declares every field once (as ``__slots__``: thousands of bodies are held per
 worker, and without a ``__dict__`` each is ~0.8 KiB smaller) and the methods that all of them
 use: :meth:`_pull` takes one item from the producer into the buffer (what the item means is
-:mod:`streamer.producer`'s), :meth:`_take` empties the buffer, :meth:`_emit` counts what goes
+:mod:`streamer.engine.producer`'s), :meth:`_take` empties the buffer, :meth:`_emit` counts what goes
 out.
+
+How a body runs its producer is a :class:`Strategy`, at the end of this module.
 """
 
 from __future__ import annotations
@@ -14,22 +16,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gevent.event import Event
 
 from .._compat.gevent import loop_s as loop_s  # re-exported: the engine's timers use it
 from ..errors import StreamerError, UpstreamError
-from ..flask_context import Hold
-from ..framing import Encoder
-from ..lifecycle import State, Stop
-from ..producer import DATA, END, PAYLOAD, PING, kind_of, returned
-from ..records import Error
-from ..registry import StreamRegistry
+from ..wire.framing import Encoder
+from ..wire.records import Error
+from .lifecycle import State, Stop
+from .producer import DATA, END, PAYLOAD, PING, kind_of, returned
+from .registry import StreamRegistry
+from .request_context import Hold
 from .stats import StreamStats
-
-if TYPE_CHECKING:
-    from .strategy import Strategy
 
 log = logging.getLogger("streamer")
 
@@ -69,7 +68,7 @@ class BodyCore:
     _terminal: bytes | None  # end or error record, once the producer finished
     _failure: Error | None
     _exc: BaseException | None  # what the producer raised, if it failed
-    # The life of the body (streamer.lifecycle) and why it must stop, the first reason asked.
+    # The life of the body (streamer.engine.lifecycle) and why it must stop, the first reason asked.
     _state: State
     _stop: Stop | None
     # Watchers and timing.
@@ -83,7 +82,7 @@ class BodyCore:
     _registry: StreamRegistry | None
     _on_finish: Callable[[StreamStats], None] | None
     _hold: Hold | None
-    # How the producer runs (.strategy): the strategy in charge, and the fields of each.
+    # How the producer runs (Strategy, below): the strategy in charge, and the fields of each.
     _strategy: Strategy
     _pump: Any  # the pump greenlet; None once it is done
     _pump_done: bool
@@ -112,7 +111,7 @@ class BodyCore:
         except StopIteration as stop:
             self._terminal = enc.end(self.stats.records, returned(stop))
             return True
-        # The common case first: a plain payload, no call (streamer.producer has the table).
+        # The common case first: a plain payload, no call (streamer.engine.producer has the table).
         if type(item) is str or (kind := kind_of(item)) is PAYLOAD:
             chunk = enc.data(self._next_id, item)
         elif kind is DATA:
@@ -167,3 +166,46 @@ class BodyCore:
             self._last_write = now
             self.stats.bytes += len(data)
         return data
+
+
+# -- how a body runs its producer --------------------------------------------------------------
+# A body holds one strategy at a time (``body._strategy``), of two:
+#
+# - :data:`streamer.engine.pump.PUMP`: the producer runs in a greenlet of its own and fills the
+#   buffer; the handler greenlet (the WSGI server's) takes what is there at each write.
+# - :data:`streamer.engine.inline.INLINE`: the handler greenlet resumes the producer itself (text
+#   over a chunked socket). Its first item is fetched by a pump greenlet, which ends as soon as it
+#   sees another strategy in charge; a bulk producer is handed to the pump mid-stream
+#   (:func:`hand_over`).
+#
+# A strategy keeps no state: each is one object shared by every body, working on the body's
+# fields (thousands of bodies are held per worker; an object per body would cost memory for
+# nothing). The checks every step shares (a stop request, the deadline) are the body's, made
+# before each :meth:`Strategy.step` (:meth:`streamer.engine.body.StreamBody.__next__`).
+
+
+class Strategy(Protocol):
+    def start(self, body: BodyCore) -> Any:
+        """When the body is made: the pump greenlet if one starts now, else None."""
+
+    def wait_first(self, body: BodyCore, timeout: float) -> None:
+        """Until the first item is in, the producer has ended, or ``timeout``."""
+
+    def step(self, body: BodyCore) -> bytes | None:
+        """The next bytes to write; or the end (:meth:`_finish`); or None: look again (a stop
+        request may have come meanwhile)."""
+
+    def take_over(self, body: BodyCore) -> None:
+        """Run the producer from now on, mid-stream (it sits at a ``yield``)."""
+
+    def stop(self, body: BodyCore) -> None:
+        """A stop was requested (in the hub): stop the producer where it waits."""
+
+    def close(self, body: BodyCore) -> None:
+        """The body closes: stop the producer; its ``finally`` runs."""
+
+
+def hand_over(body: BodyCore, to: Strategy) -> None:
+    """Make ``to`` run the producer of ``body`` from its next item on."""
+    body._strategy = to
+    to.take_over(body)

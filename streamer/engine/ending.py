@@ -14,15 +14,15 @@ import socket
 import time
 from typing import NoReturn
 
-from ..disconnect import wait_closed
 from ..errors import StreamerError
-from ..lifecycle import ABORTED, CLIENT_GONE, DEADLINE, DONE, ENDING, FINAL, SHUTDOWN, advance
-from ..records import Error
+from ..wire.records import Error
 from .core import BodyCore, log
+from .disconnect import wait_closed
+from .lifecycle import ABORTED, CLIENT_GONE, DEADLINE, DONE, ENDING, FINAL, SHUTDOWN, advance
 from .pump import kill_pump
 
 # After an ``error`` record, how long the client has to read it and close before the cut
-# (streamer.disconnect.wait_closed): cut at once, a browser may drop the record it has not
+# (streamer.engine.disconnect.wait_closed): cut at once, a browser may drop the record it has not
 # yet handed to the page; a reader that knows the protocol closes at the record.
 CUT_GRACE_S = 2.0
 

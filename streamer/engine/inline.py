@@ -18,10 +18,9 @@ import gevent
 import greenlet
 from gevent import GreenletExit
 
-from ..framing import http_chunk
-from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, log, loop_s
+from ..wire.http1 import http_chunk
+from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, hand_over, log, loop_s
 from .pump import PUMP, kill_pump
-from .strategy import hand_over
 
 
 class _Interrupted(GreenletExit):  # type: ignore[misc]  # gevent is untyped here

@@ -16,8 +16,8 @@ import gevent
 from gevent import GreenletExit
 from gevent.event import Event
 
-from ..lifecycle import FINAL
 from .core import MAX_BATCH_S, MAX_BUFFER, BodyCore, loop_s
+from .lifecycle import FINAL
 
 
 class PumpStrategy:

@@ -1,7 +1,7 @@
 """What stops a stream from outside, beside the body: the watchers' callbacks.
 
-- disconnect: :class:`streamer.disconnect.DisconnectWatcher` calls :meth:`_client_gone`;
-- send timeout: :class:`streamer.sendguard.SendGuard` asks :meth:`_bytes_handed_over` and
+- disconnect: :class:`streamer.engine.disconnect.DisconnectWatcher` calls :meth:`_client_gone`;
+- send timeout: :class:`streamer.engine.sendguard.SendGuard` asks :meth:`_bytes_handed_over` and
   calls :meth:`_send_timed_out` (then resets the socket);
 - deadline: one timer per stream (:meth:`_start_deadline_timer`) or the registry's sweep
   (:meth:`tick`) calls :meth:`_on_deadline`;
@@ -9,7 +9,7 @@
 - heartbeat: the pump's wait for data (:meth:`streamer.engine.pump.PumpStrategy.step`).
 
 Each runs in the hub (or another greenlet): it asks to stop (:meth:`_request_stop`: the first
-reason asked wins, a :class:`streamer.lifecycle.Stop`), the strategy stops the producer, the
+reason asked wins, a :class:`streamer.engine.lifecycle.Stop`), the strategy stops the producer, the
 writer wakes; the handler greenlet then ends the stream (:meth:`_stopped` in :mod:`.ending`).
 """
 
@@ -19,8 +19,8 @@ import time
 
 import gevent
 
-from ..lifecycle import CLIENT_GONE, DEADLINE, FINAL, SEND_TIMEOUT, SHUTDOWN, Stop
 from .core import BodyCore, loop_s
+from .lifecycle import CLIENT_GONE, DEADLINE, FINAL, SEND_TIMEOUT, SHUTDOWN, Stop
 
 
 class Watchers(BodyCore):

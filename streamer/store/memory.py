@@ -37,8 +37,8 @@ from gevent.event import Event
 
 from ..config import Config
 from ..errors import NotFound, RecordsExpired, Unavailable
-from ..records import Data
-from . import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
+from ..wire.records import Data
+from ._base import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
 
 # What one kept record costs besides its payload: the Data object (~48 bytes with slots),
 # its deque slot, and the allocator's rounding. Measured with bench/attack_res.py's RSS.

@@ -51,11 +51,11 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..config import Config
-from ..decoders import ndjson_record
 from ..errors import NotFound, RecordsExpired, StoreUnavailable
-from ..framing import NDJSON
-from ..records import Data, End, Error
-from . import (
+from ..wire.decoders import ndjson_record
+from ..wire.framing import NDJSON
+from ..wire.records import Data, End, Error
+from ._base import (
     CANCELLED,
     MAX_BLOCK_S,
     PRODUCER_LOST,

@@ -3,7 +3,7 @@
 A cancel (``DELETE /streams/<id>``) or a reap may happen in any worker of any instance, and the
 producer must stop at once. Waiting for it with a blocking command per producer (``BLPOP``)
 held one pooled connection per running stream, so about a thousand producers exhausted a
-worker's pool and new streams failed (issue 18, row 4). Instead, the store's append script
+worker's pool and new streams failed. Instead, the store's append script
 ``PUBLISH``es the stream id on one channel when it stops a stream, and this listener, on one
 connection of its own, sets the local event that the stream's producer waits on between lease
 renewals. A message lost while the connection is being re-made costs nothing but time: the

@@ -1,4 +1,4 @@
-"""Real tier of tests/unit/test_auth.py: the same subject through gunicorn on loopback
+"""Real tier of tests/unit/test_security_auth.py: the same subject through gunicorn on loopback
 (and redis-server where it says so)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ..conftest import Server
-from ..unit.test_auth import KEYS, bearer
+from ..unit.test_security_auth import KEYS, bearer
 
 
 @pytest.mark.real

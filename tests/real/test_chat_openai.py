@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from streamer.decoders import NDJSONDecoder
-from streamer.records import Data, End, Error, Ping
+from streamer.wire.decoders import NDJSONDecoder
+from streamer.wire.records import Data, End, Error, Ping
 
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, expected_reply, fake_model

@@ -20,7 +20,7 @@ from streamer.client._cli import (
     EXIT_STREAM_ERROR,
     EXIT_USAGE,
 )
-from streamer.framing import NDJSON
+from streamer.wire.framing import NDJSON
 
 from ..conftest import ROOT, Server, free_port
 from ..hostile import Conn, HostileServer, ndjson_body

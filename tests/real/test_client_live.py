@@ -11,15 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamer import (
-    Client,
-    Data,
-    End,
-    HTTPStatusError,
-    IdleTimeout,
-    IncompleteStream,
-    StreamErrorRecord,
-)
+from streamer import Client, Data, End, IncompleteStream, StreamErrorRecord
+from streamer.errors import HTTPStatusError, IdleTimeout
 
 from ..conftest import Server
 from ..unit.test_client import collect

@@ -1,6 +1,6 @@
-"""Real tier of the request edges (tests/unit/test_bodydeadline.py, test_jsonbody.py,
-test_redirects.py, test_refusals.py, test_echo.py): the same subject through gunicorn on loopback
-(and redis-server where it says so)."""
+"""Real tier of the request edges (tests/unit/test_server_bodydeadline.py, test_service_jsonbody.py,
+test_server_redirects.py, test_worker_refusals.py, test_quote.py): the same subject through
+gunicorn on loopback (and redis-server where it says so)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from ..conftest import Server
-from ..unit.test_refusals import json_error, split
+from ..unit.test_worker_refusals import json_error, split
 from .test_slow_clients import metric
 
 SLOW_HEAD = (b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

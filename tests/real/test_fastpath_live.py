@@ -1,4 +1,4 @@
-"""Real tier: streamer's worker (streamer.fastpath) keeps gunicorn's HTTP/1 behaviour:
+"""Real tier: streamer's worker (streamer.worker.fastpath) keeps gunicorn's HTTP/1 behaviour:
 keep-alive, HTTP/1.0 bodies without chunking, the head in the first packet."""
 
 from __future__ import annotations

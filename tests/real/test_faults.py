@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from streamer.client import Client, IncompleteStream
-from streamer.decoders import NDJSONDecoder
-from streamer.records import Data, End
+from streamer.wire.decoders import NDJSONDecoder
+from streamer.wire.records import Data, End
 
 from ..conftest import Server
 

@@ -20,14 +20,14 @@ import pytest
 import redis
 import requests
 
-from streamer.config import Config
-from streamer.decoders import NDJSONDecoder, SSEDecoder
-from streamer.records import Data, End, Error, Ping, Record
+from streamer.service.settings import ServiceConfig
 from streamer.store import new_stream_id, open_store
+from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
+from streamer.wire.records import Data, End, Error, Ping, Record
 
 from ..conftest import Server
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
-from ..unit.test_resumable import chunks, wait_for
+from ..unit.test_server_resumable import chunks, wait_for
 from .test_resumable_live import Reader
 
 __all__ = ["fresh_redis", "redis_server"]  # fixtures, imported for pytest
@@ -411,7 +411,7 @@ def test_a_resume_whose_next_record_is_producer_lost_gets_it_in_band(
     """The stream's producer dies after 3 records (here: it is written from this process and
     then never renewed). A resume from id 3 gets 200 and the ``error`` record, not a 500."""
     server = make_server({"REDIS_URL": redis_server.url, "STREAMER_LEASE_S": "0.5"})
-    store = open_store(Config(redis_url=redis_server.url, lease_s=0.5))
+    store = open_store(ServiceConfig(redis_url=redis_server.url, lease_s=0.5))
     try:
         sid = new_stream_id()
         store.create(sid)

@@ -1,4 +1,4 @@
-"""Real tier of tests/unit/test_openapi.py: the same subject through gunicorn on loopback
+"""Real tier of tests/unit/test_service_openapi.py: the same subject through gunicorn on loopback
 (and redis-server where it says so)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks
 
-from streamer import openapi
+from streamer.service import openapi
 
 from ..conftest import Server
-from ..unit.test_openapi import _documented
+from ..unit.test_service_openapi import _documented
 
 KEY = "client-key-for-schemathesis-0001"
 EXAMPLES = 50

@@ -14,8 +14,8 @@ import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from streamer.decoders import NDJSONDecoder, SSEDecoder
-from streamer.records import Data, End, Error
+from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
+from streamer.wire.records import Data, End, Error
 
 from ..conftest import Server
 

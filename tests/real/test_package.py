@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from streamer.decoders import NDJSONDecoder
-from streamer.records import Data, End, Error
+from streamer.wire.decoders import NDJSONDecoder
+from streamer.wire.records import Data, End, Error
 
 from ..conftest import ROOT, Server
 
@@ -59,6 +60,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "--disable-pip-version-check", "-q", "-w", dist, src)
     (wheel,) = dist.glob("streamer-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    # The library, with its types; the demo service is not in it (docs/design.md).
+    assert "streamer/py.typed" in names and "streamer/server/extension.py" in names, names
+    assert not [n for n in names if n.startswith("streamer/service/")], names
     pythons = {}
     for extra in ("", "[flask]"):
         venv = top / ("venv-flask" if extra else "venv-base")

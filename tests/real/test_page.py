@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from streamer.chat.echo import echo_reply, tokens
+from streamer.service.echo_provider import echo_reply, tokens
 
 from ..conftest import ROOT, Server
 

@@ -16,9 +16,9 @@ from redis.cluster import RedisCluster as PyRedisCluster
 
 from streamer.config import Config
 from streamer.errors import ConfigError, StoreUnavailable
-from streamer.records import Data, End
 from streamer.store import new_stream_id, open_store
 from streamer.store.redis_cluster import split_cluster_url
+from streamer.wire.records import Data, End
 
 from ..conftest import Server
 from ..redis_cluster_fixture import RedisCluster, redis_cluster

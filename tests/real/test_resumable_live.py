@@ -1,4 +1,4 @@
-"""Real tier of tests/unit/test_resumable.py: the same subject through gunicorn on loopback
+"""Real tier of tests/unit/test_server_resumable.py: the same subject through gunicorn on loopback
 (and redis-server where it says so)."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-from streamer.decoders import NDJSONDecoder, SSEDecoder
-from streamer.records import Data, End, Error, Ping, Record
+from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
+from streamer.wire.records import Data, End, Error, Ping, Record
 
 from ..conftest import Server
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
-from ..unit.test_resumable import chunks, decode, wait_for
+from ..unit.test_server_resumable import chunks, decode, wait_for
 
 __all__ = ["fresh_redis", "redis_server"]  # fixtures, imported for pytest
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from streamer.records import Data, End, Error
+from streamer.wire.records import Data, End, Error
 
 from ..conftest import ROOT, Server
 from ..nginx_fixture import Nginx

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from streamer.decoders import NDJSONDecoder, SSEDecoder
-from streamer.records import Data, End, Error, Ping
+from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
+from streamer.wire.records import Data, End, Error, Ping
 
 from ..conftest import Server
 

@@ -19,8 +19,8 @@ import pytest
 
 from streamer.config import Config
 from streamer.errors import NotFound, StoreUnavailable
-from streamer.records import Data
 from streamer.store import new_stream_id, open_store
+from streamer.wire.records import Data
 
 from ..redis_cluster_fixture import redis_cluster
 from ..redis_fixture import RedisServer, fresh_redis, redis_server

@@ -1,4 +1,4 @@
-"""Real tier of tests/unit/test_tokens.py: the same subject through gunicorn on loopback
+"""Real tier of tests/unit/test_security_tokens.py: the same subject through gunicorn on loopback
 (and redis-server where it says so)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from streamer.tokens import TOKEN_HEADER
+from streamer.security.tokens import TOKEN_HEADER
 
 from ..conftest import Server
 from ..redis_fixture import RedisServer, redis_server
-from ..unit.test_tokens import BEARER, KEYS
+from ..unit.test_security_tokens import BEARER, KEYS
 
 __all__ = ["redis_server"]  # a fixture, imported for pytest
 

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from streamer.config import Config
+from streamer.service.settings import ServiceConfig
 
 REAL_PROGRAMS = ("gunicorn", "redis-server", "nginx", "chromium", "chrome", "docker", "podman",
                  "hadolint")
@@ -38,7 +38,7 @@ def make_server() -> None:
 @pytest.fixture
 def app() -> Flask:
     """The demo app with a 0.2 s heartbeat and the test endpoints (/_test/...)."""
-    return create_app(Config(heartbeat_s=0.2, max_stream_s=5, testing=True))
+    return create_app(ServiceConfig(heartbeat_s=0.2, max_stream_s=5, testing=True))
 
 
 @pytest.fixture

@@ -16,17 +16,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer import (
-    Client,
-    Data,
-    DecodeError,
-    End,
-    IncompleteStream,
-    LineTooLong,
-    StreamerError,
-    StreamErrorRecord,
-)
-from streamer.framing import NDJSON, SSE
+from streamer import Client, Data, End, IncompleteStream, StreamerError, StreamErrorRecord
+from streamer.errors import DecodeError, LineTooLong
+from streamer.wire.framing import NDJSON, SSE
 
 from ..hostile import Conn, HostileServer, ndjson_body
 from .test_client_parse import body, expected, split, tricky_text

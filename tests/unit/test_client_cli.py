@@ -10,7 +10,7 @@ import io
 import pytest
 
 from streamer.client._cli import EXIT_COMPLETE, EXIT_CONNECT, EXIT_INCOMPLETE, EXIT_USAGE, main
-from streamer.framing import NDJSON
+from streamer.wire.framing import NDJSON
 
 from ..conftest import free_port
 from ..hostile import Conn, HostileServer, ndjson_body

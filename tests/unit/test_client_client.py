@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from streamer import Client
-from streamer.framing import NDJSON
+from streamer.wire.framing import NDJSON
 
 from ..hostile import Conn, HostileServer
 

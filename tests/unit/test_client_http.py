@@ -7,17 +7,9 @@ import time
 
 import pytest
 
-from streamer import (
-    Client,
-    ConnectFailed,
-    Data,
-    End,
-    HTTPStatusError,
-    IdleTimeout,
-    ProtocolError,
-    StreamerError,
-)
-from streamer.framing import NDJSON
+from streamer import Client, Data, End, StreamerError
+from streamer.errors import ConnectFailed, HTTPStatusError, IdleTimeout, ProtocolError
+from streamer.wire.framing import NDJSON
 
 from ..conftest import free_port
 from ..hostile import Conn, HostileServer

@@ -11,18 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer import (
-    Data,
-    DecodeError,
-    End,
-    IncompleteStream,
-    LineTooLong,
-    ProtocolError,
-    StreamerError,
-    StreamErrorRecord,
-)
+from streamer import Data, End, IncompleteStream, StreamerError, StreamErrorRecord
 from streamer.client import RecordParser, parse_records, parse_text, text_encoding
-from streamer.framing import LINE_BREAK, NDJSON, SSE
+from streamer.errors import DecodeError, LineTooLong, ProtocolError
+from streamer.wire.framing import LINE_BREAK, NDJSON, SSE
 
 from ..hostile import ndjson_body
 

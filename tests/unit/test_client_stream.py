@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from streamer import (
-    Client,
-    Data,
-    End,
-    HTTPStatusError,
-    IncompleteStream,
-)
+from streamer import Client, Data, End, IncompleteStream
 from streamer.client import _stream as client_stream
-from streamer.framing import NDJSON, SSE
+from streamer.errors import HTTPStatusError
+from streamer.wire.framing import NDJSON, SSE
 
 from ..hostile import Conn, HostileServer, ndjson_body
 from .test_client import collect

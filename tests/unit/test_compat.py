@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def test_gunicorn_writes_its_refusal_through_sendall() -> None:
-    """streamer.refusals captures gunicorn's HTML refusal by handing ``handle_error`` a socket
-    whose ``sendall`` keeps what is written; that is how gunicorn 27 writes it."""
+    """streamer.worker.refusals captures gunicorn's HTML refusal by handing ``handle_error`` a
+    socket whose ``sendall`` keeps what is written; that is how gunicorn 27 writes it."""
     from gunicorn import util
     from gunicorn.workers.base import Worker
 
@@ -23,7 +23,7 @@ def test_gunicorn_writes_its_refusal_through_sendall() -> None:
 
 
 def test_gunicorn_request_path_is_the_one_streamer_fastpath_follows() -> None:
-    """streamer.fastpath.handle_request is gunicorn 27's ``AsyncWorker.handle_request`` step
+    """streamer.worker.fastpath.handle_request is gunicorn 27's ``AsyncWorker.handle_request`` step
     for step, with its own response class handed to ``wsgi.create``; its response keeps
     ``Response``'s fields. If gunicorn changes either, read it again and follow."""
     from gunicorn.http import wsgi

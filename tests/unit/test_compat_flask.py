@@ -30,7 +30,7 @@ def _check_flask_request_context_tokens() -> None:
 
 
 def test_the_flask_internals_streamer_relies_on_are_there() -> None:
-    # streamer.flask_context was read from Flask 3.1: fail loudly if they move.
+    # streamer.engine.request_context was read from Flask 3.1: fail loudly if they move.
     from flask.ctx import RequestContext
     from flask.globals import _cv_app, _cv_request
 

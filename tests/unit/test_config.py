@@ -9,36 +9,7 @@ import pytest
 
 from streamer.config import Config, markdown, settings, spec_of
 from streamer.errors import ConfigError
-
-
-def test_defaults_run_offline() -> None:
-    cfg = Config.from_env({})
-    assert cfg.chat_provider == "echo"
-    assert cfg.redis_url is None and cfg.workers == 1
-    assert cfg.port == 8000 and cfg.heartbeat_s == 15.0
-
-
-def test_openai_is_the_default_provider_when_a_key_is_set() -> None:
-    assert Config.from_env({"OPENAI_API_KEY": "sk-x"}).chat_provider == "openai"
-
-
-@pytest.mark.parametrize(("name", "value"), [
-    ("PORT", "eighty"),
-    ("PORT", "70000"),
-    ("STREAMER_HEARTBEAT_S", "nan"),
-    ("STREAMER_HEARTBEAT_S", "-1"),
-    ("WEB_CONCURRENCY", "0"),
-    ("STREAMER_TESTING", "maybe"),
-    ("STREAMER_CHAT_PROVIDER", "claude"),
-])
-def test_bad_values_name_the_variable(name: str, value: str) -> None:
-    with pytest.raises(ConfigError, match=name):
-        Config.from_env({name: value})
-
-
-def test_openai_provider_needs_a_key() -> None:
-    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        Config.from_env({"STREAMER_CHAT_PROVIDER": "openai"})
+from streamer.service.settings import ServiceConfig
 
 
 def test_lists_and_secret_masking() -> None:
@@ -46,6 +17,8 @@ def test_lists_and_secret_masking() -> None:
                            "STREAMER_CORS_ORIGINS": "http://a.test"})
     assert cfg.api_keys == ("k1", "k2")
     assert cfg.cors_origins == ("http://a.test",)
+    assert "k1" not in repr(cfg)
+    cfg = ServiceConfig.from_env({"STREAMER_API_KEYS": "k1", "OPENAI_API_KEY": "sk-secret"})
     assert "sk-secret" not in repr(cfg) and "k1" not in repr(cfg)
 
 
@@ -66,54 +39,61 @@ def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None
 
 
 def test_python_values_in_app_config() -> None:
-    config = Config.from_mapping({"STREAMER_OPEN_DEMO": False, "STREAMER_API_KEYS": ["a", "b"],
-                                  "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
+    config = ServiceConfig.from_mapping({"STREAMER_OPEN_DEMO": False,
+                                         "STREAMER_API_KEYS": ["a", "b"],
+                                         "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
     assert (config.open_demo, config.api_keys, config.heartbeat_s) == (False, ("a", "b"), 2.0)
 
 
-def test_every_field_is_a_setting_with_a_doc_line_and_a_unique_variable() -> None:
+@pytest.mark.parametrize("cls", [Config, ServiceConfig])
+def test_every_field_is_a_setting_with_a_doc_line_and_a_unique_variable(cls: type[Config]) -> None:
     seen: set[str] = set()
-    for f in fields(Config):
+    for f in fields(cls):
         spec = spec_of(f)
         assert spec.doc and "\n" not in spec.doc and "|" not in spec.doc, f.name
         assert not seen & set(spec.env), f.name
         seen |= set(spec.env)
-        assert f"`{spec.env[0]}`" in markdown()
+        assert f"`{spec.env[0]}`" in markdown(cls)
 
 
-@pytest.mark.parametrize(("name", "kind", "default", "spec"), settings(),
-                         ids=[s[0] for s in settings()])
+def test_the_library_reads_none_of_the_services_settings() -> None:
+    library = {f.name for f in fields(Config)}
+    own = [f.name for f in fields(ServiceConfig) if f.name not in library]
+    assert own and not library & set(own)
+    assert {"chat_provider", "open_demo", "port", "testing"} <= set(own)
+
+
+# Each setting with the class that declares it: the library's, then the demo service's own.
+DECLARED = [(Config, *s) for s in settings(Config)] + [
+    (ServiceConfig, *s) for s in settings(ServiceConfig)
+    if s[0] not in {f.name for f in fields(Config)}]
+BOUNDED = [d for d in DECLARED if d[4].low is not None]
+
+
+@pytest.mark.parametrize(("cls", "name", "kind", "default", "spec"), DECLARED,
+                         ids=[d[1] for d in DECLARED])
 def test_defaults_from_an_empty_environment_are_the_declared_ones(
-        name: str, kind: str, default: object, spec: object) -> None:
+        cls: type[Config], name: str, kind: str, default: object, spec: object) -> None:
     if name in ("workers", "chat_provider"):
-        pytest.skip("default depends on another setting (tested below)")
-    assert getattr(Config.from_env({}), name) == default == getattr(Config(), name)
+        pytest.skip("default depends on another setting (test_service_settings.py)")
+    assert getattr(cls.from_env({}), name) == default == getattr(cls(), name)
 
 
-@pytest.mark.parametrize(("name", "kind", "default", "spec"),
-                         [s for s in settings() if s[3].low is not None],
-                         ids=[s[0] for s in settings() if s[3].low is not None])
-def test_bounds_are_enforced_from_the_declaration(name: str, kind: str, default: object,
-                                                  spec: object) -> None:
+@pytest.mark.parametrize(("cls", "name", "kind", "default", "spec"), BOUNDED,
+                         ids=[d[1] for d in BOUNDED])
+def test_bounds_are_enforced_from_the_declaration(cls: type[Config], name: str, kind: str,
+                                                  default: object, spec: object) -> None:
     from streamer.config import Setting
     assert isinstance(spec, Setting) and spec.low is not None and spec.high is not None
     var = spec.env[0]
     low = int(spec.low) if kind == "int" else spec.low
     high = int(spec.high) if kind == "int" else spec.high
-    assert getattr(Config.from_env({var: str(low)}), name) == low
-    assert getattr(Config.from_env({var: str(high)}), name) == high
+    assert getattr(cls.from_env({var: str(low)}), name) == low
+    assert getattr(cls.from_env({var: str(high)}), name) == high
     with pytest.raises(ConfigError, match=var):
-        Config.from_env({var: str(high * 2 + 1)})
+        cls.from_env({var: str(high * 2 + 1)})
     with pytest.raises(ConfigError, match=var):
-        Config.from_env({var: "not-a-number"})
-
-
-def test_dependent_defaults() -> None:
-    assert Config.from_env({"REDIS_URL": "redis://x"}).workers >= 1
-    assert Config.from_env({"WEB_CONCURRENCY": "3", "REDIS_URL": "redis://x"}).workers == 3
-    assert Config.from_env({"OPENAI_API_KEY": "sk-x"}).chat_provider == "openai"
-    assert Config.from_env({"OPENAI_API_KEY": "sk-x",
-                            "STREAMER_CHAT_PROVIDER": "echo"}).chat_provider == "echo"
+        cls.from_env({var: "not-a-number"})
 
 
 def test_the_first_of_two_variables_wins_and_checks_name_it() -> None:
@@ -128,7 +108,7 @@ def test_the_first_of_two_variables_wins_and_checks_name_it() -> None:
 
 
 def test_secrets_are_masked_by_declaration() -> None:
-    cfg = Config.from_mapping({"STREAMER_TOKEN_SECRET": "s" * 40, "STREAMER_API_KEYS": ["kk1"],
-                               "OPENAI_API_KEY": "sk-zz"})
+    cfg = ServiceConfig.from_mapping({"STREAMER_TOKEN_SECRET": "s" * 40,
+                                      "STREAMER_API_KEYS": ["kk1"], "OPENAI_API_KEY": "sk-zz"})
     shown = repr(cfg)
     assert "s" * 40 not in shown and "kk1" not in shown and "sk-zz" not in shown

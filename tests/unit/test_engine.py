@@ -3,11 +3,12 @@ library uses."""
 
 from __future__ import annotations
 
-from streamer import engine, response
+from streamer import engine
 from streamer.engine.body import StreamBody
 from streamer.engine.ending import StreamAborted
 from streamer.engine.stats import StreamStats
 from streamer.errors import StreamerError
+from streamer.server import response
 
 
 def test_the_package_exports_the_body_its_abort_and_its_stats() -> None:

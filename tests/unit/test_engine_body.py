@@ -1,14 +1,15 @@
 """Fast tier of streamer.engine.body (StreamBody, the WSGI iterable): what the producer yields
-becomes the stream's records, through a view (tests/unit/test_response.py's make_view_app)."""
+becomes the stream's records, through a view (tests/unit/test_server_response.py's
+make_view_app)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from streamer.records import Data, End
+from streamer.wire.records import Data, End
 
-from .test_response import (  # the views and fixtures of the response tests
+from .test_server_response import (  # the views and fixtures of the response tests
     make_view_app,
     records,
 )

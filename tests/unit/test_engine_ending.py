@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from streamer._compat.gevent import raw_socket
 from streamer.engine import StreamBody, ending
 from streamer.errors import UpstreamError
-from streamer.framing import NDJSON
-from streamer.records import Data, End, Error
-from streamer.response import StreamAborted
+from streamer.server.response import StreamAborted
+from streamer.wire.framing import NDJSON
+from streamer.wire.records import Data, End, Error
 
-from .test_response import (  # the views and fixtures of the response tests
+from .test_server_response import (  # the views and fixtures of the response tests
     make_view_app,
     records,
 )

@@ -3,7 +3,7 @@ coalescing what comes without blocking."""
 
 from __future__ import annotations
 
-from .test_response import make_view_app  # the views and fixtures of the response tests
+from .test_server_response import make_view_app  # the views and fixtures of the response tests
 
 
 def test_a_fast_producer_is_coalesced_into_few_writes() -> None:

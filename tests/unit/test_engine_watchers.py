@@ -8,10 +8,13 @@ from collections.abc import Iterator
 import gevent
 import pytest
 
-from streamer.records import Error
-from streamer.response import StreamAborted
+from streamer.server.response import StreamAborted
+from streamer.wire.records import Error
 
-from .test_response import make_view_app, records  # the views and fixtures of the response tests
+from .test_server_response import (  # the views and fixtures of the response tests
+    make_view_app,
+    records,
+)
 
 
 def test_maximum_stream_duration_ends_with_a_timeout_record() -> None:

@@ -64,15 +64,15 @@ def test_every_error_class_in_streamer_is_in_the_drawing() -> None:
 
 @pytest.mark.parametrize(("module", "name"), [
     ("streamer.errors", n) for n in errors.__all__ if n != "error_body"] + [
-    ("streamer.decoders", "ProtocolError"), ("streamer.decoders", "DecodeError"),
-    ("streamer.decoders", "LineTooLong"), ("streamer.tokens", "InvalidToken"),
+    ("streamer.wire.decoders", "ProtocolError"), ("streamer.wire.decoders", "DecodeError"),
+    ("streamer.wire.decoders", "LineTooLong"), ("streamer.security.tokens", "InvalidToken"),
     ("streamer.client", "ClientError"), ("streamer.client", "HTTPStatusError"),
     ("streamer.client._errors", "IdleTimeout"), ("streamer", "StreamerError"),
-    ("streamer", "HTTPStatusError"), ("streamer", "ProtocolError"),
-    ("streamer.errors", "BodyTimeout"), ("streamer.bodydeadline", "BodyTimeout"),
-    ("streamer.errors", "StreamAborted"), ("streamer.response", "StreamAborted"),
-    ("streamer.chat", "InvalidField"), ("streamer.chat.request", "InvalidField"),
-    ("streamer.openai_api.errors", "InvalidParameter"),
+    ("streamer", "StreamTimeout"), ("streamer", "UpstreamError"),
+    ("streamer.errors", "BodyTimeout"), ("streamer.server.bodydeadline", "BodyTimeout"),
+    ("streamer.errors", "StreamAborted"), ("streamer.server.response", "StreamAborted"),
+    ("streamer.service.chat", "InvalidField"), ("streamer.service.chat_body", "InvalidField"),
+    ("streamer.service.openai_api.errors", "InvalidParameter"),
 ])
 def test_every_import_path_still_works_and_names_one_class(module: str, name: str) -> None:
     cls = getattr(__import__(module, fromlist=[name]), name)

@@ -17,9 +17,9 @@ import pytest
 
 from streamer.config import Config
 from streamer.errors import BadRequest, NotFound, RecordsExpired
-from streamer.records import Data, End, Error
 from streamer.store import StreamStore, new_stream_id, open_store, valid_stream_id
 from streamer.store.memory import MemoryStore
+from streamer.wire.records import Data, End, Error
 
 from ..redis_cluster_fixture import RedisCluster
 from ..redis_fixture import RedisServer

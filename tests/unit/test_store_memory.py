@@ -7,8 +7,8 @@ import pytest
 
 from streamer.config import Config
 from streamer.errors import NotFound, Unavailable
-from streamer.records import Data, End
 from streamer.store.memory import MemoryStore
+from streamer.wire.records import Data, End
 
 from .test_store import started
 

@@ -1,0 +1,28 @@
+"""The LLM layer: chat providers that stream an answer into a streamer stream.
+
+A provider has ``name`` and ``stream(request) -> Iterator[str]``: a generator of text tokens
+whose return value (``{"usage": {...}}``) goes into the stream's ``end`` record. Closing the
+generator (the client left) cancels the upstream request.
+
+- :class:`ChatProvider`, :class:`ChatRequest`: the protocol and what it is asked;
+- :mod:`streamer.llm.openai_provider`: the OpenAI SDK's ``AsyncOpenAI`` (any
+  OpenAI-compatible server), bridged by :mod:`streamer.adapter` (``pip install
+  "streamer[openai]"``; imported on first use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from .request import ChatRequest
+
+__all__ = ["ChatProvider", "ChatRequest"]
+
+
+class ChatProvider(Protocol):
+    """Streams the assistant's answer to a :class:`ChatRequest`, token by token."""
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> Iterator[str]: ...

@@ -1,0 +1,82 @@
+"""Readers of a resumable stream: the records after an id, live ones as they come, then its
+``End`` or ``Error``, from any worker; and who may read one.
+
+A reader that finds the producer's lease expired finishes the stream with
+``error: producer_lost`` (the producer's worker died), so no reader ever waits forever; a
+reader that meets a store failure gets ``store_unavailable`` in-band, not stored, and can
+resume with ``Last-Event-ID`` later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Response
+
+from ...config import Config
+from ...errors import NotFound
+from ...store import MAX_BLOCK_S, Entry, StreamStore
+from ...wire.framing import Encoder
+from ...wire.records import Data
+from ..response import stream_for_request
+from ..state import current_config, current_state, current_store
+from .origin import OriginReader
+
+
+def check_owner(stream_id: str) -> str:
+    """In a view: ``stream_id`` if the owner policy lets the caller read or cancel it (with
+    client keys: the key that started it); anybody else gets a 404 with the same body as an
+    unknown stream."""
+    state = current_state()
+    if not state.owners.may_read(lambda: state.store.owner(stream_id)):
+        raise NotFound("no such stream (unknown or expired)")
+    return stream_id
+
+
+def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
+           block_s: float = 1.0, origin: OriginReader | None = None) -> Iterator[Entry]:
+    """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
+    ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
+
+    Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`). With
+    ``origin``, this reader is the one that started the stream: it tells the producer how
+    far it has read, and when it stops."""
+    last = after_id
+    try:
+        while True:
+            records = store.read(stream_id, last, block_s)
+            if not records:
+                store.reap(stream_id)
+                continue
+            for record in records:
+                yield record
+                if not isinstance(record, Data):
+                    return
+                last = record.id
+            if origin is not None:
+                origin.advance(last)
+    finally:
+        if origin is not None:
+            origin.detach()
+
+
+def follow_response(stream_id: str, after_id: int = 0, *, fmt: str | None = None,
+                    headers: dict[str, str] | None = None,
+                    encoder: type[Encoder] | None = None,
+                    origin: OriginReader | None = None) -> Response:
+    """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
+    (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
+    first byte). ``origin``: this reader started the stream (backpressure,
+    streamer.server.resumable.origin)."""
+    config = current_config()
+    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config),
+                    origin=origin)
+    return stream_for_request(reader, first_id=after_id + 1, fmt=fmt, encoder=encoder,
+                              headers={**(headers or {}), "X-Stream-Id": stream_id,
+                                       **current_state().owners.read_headers(stream_id)})
+
+
+def _block_s(config: Config) -> float:
+    # How often an idle reader checks the lease: often enough to see a dead producer soon
+    # after the lease runs out, rarely enough to cost nothing.
+    return min(MAX_BLOCK_S, config.lease_s / 2)

@@ -1,0 +1,47 @@
+"""The resume routes the extension mounts: ``GET`` and ``DELETE <prefix>/<id>``
+(``STREAMER_STREAMS_PREFIX``, default ``/streams``), endpoints ``streamer.get_stream`` and
+``streamer.delete_stream``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from ...errors import BadRequest
+from ...quote import echo
+from ...store import valid_stream_id
+from ..state import current_store
+from . import check_owner, follow_response
+
+
+def blueprint(prefix: str) -> Blueprint:
+    """A new blueprint per app (a blueprint's routes cannot change once registered)."""
+    bp = Blueprint("streamer", __name__, url_prefix=prefix)
+    bp.add_url_rule("/<stream_id>", "get_stream", get_stream, methods=["GET"])
+    bp.add_url_rule("/<stream_id>", "delete_stream", delete_stream, methods=["DELETE"])
+    return bp
+
+
+def get_stream(stream_id: str) -> Response:
+    """Replay and follow a resumable stream after ``Last-Event-ID`` (header or
+    ``?last_event_id=``), in the format the request asks for."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    after_id = last_event_id(raw)
+    return follow_response(check_owner(valid_stream_id(stream_id)), after_id)
+
+
+def delete_stream(stream_id: str) -> Response:
+    """Cancel a resumable stream: 202 if it was running, 204 if it had already finished."""
+    stream_id = check_owner(valid_stream_id(stream_id))
+    if not current_store().cancel(stream_id):
+        return Response(status=204)  # already finished: nothing to cancel
+    response = jsonify({"id": stream_id, "status": "cancelled"})
+    response.status_code = 202
+    return response
+
+
+def last_event_id(raw: str) -> int:
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequest(f"Last-Event-ID must be a whole number, got {echo(raw)}",
+                         type="invalid_last_event_id")
+    return int(raw)

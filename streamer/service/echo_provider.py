@@ -1,0 +1,51 @@
+"""The offline chat provider: a deterministic reply, token by token, with a realistic delay.
+
+The default when no OpenAI key is configured, so a fresh machine runs the whole service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator
+from typing import Any
+
+import gevent
+
+from ..llm import ChatRequest
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def echo_reply(prompt: str) -> str:
+    said = " ".join(prompt.split())[:500] or "nothing"
+    end = "" if said[-1] in ".!?" else "."
+    return (f"You said: {said}{end} This is streamer's offline echo provider: each word arrives "
+            "as it is produced, the way a model's tokens would.")
+
+
+def tokens(text: str) -> list[str]:
+    """Words with their leading spaces, so that the tokens join back to ``text``."""
+    return _TOKEN.findall(text)
+
+
+class EchoProvider:
+    name = "echo"
+
+    def __init__(self, delay_s: float = 0.03) -> None:
+        self.delay_s = delay_s
+
+    def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
+        reply = tokens(echo_reply(request.last_user_message))
+        if request.max_tokens is not None:
+            reply = reply[: request.max_tokens]
+        for i, token in enumerate(reply):
+            if i and self.delay_s:
+                gevent.sleep(self.delay_s)
+            yield token
+        return _usage(request, len(reply))
+
+
+def _usage(request: ChatRequest, completion: int) -> dict[str, Any]:
+    prompt = sum(len(tokens(m["content"])) for m in request.messages)
+    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}}

@@ -1,0 +1,204 @@
+"""A ``POST /v1/chat/completions`` body, validated the way OpenAI validates it: a bad field is
+a 400 whose ``param`` names it (``messages[1].content``), so the SDKs raise
+``BadRequestError``.
+
+What is accepted: ``model``, ``messages`` (roles system, developer, user, assistant; content
+a string or a list of text parts), ``stream``, ``stream_options`` (``include_usage``;
+``include_obfuscation`` is accepted and ignored), ``temperature``, ``max_tokens`` /
+``max_completion_tokens``, ``n`` (1 only), and the informational ``user``, ``seed``,
+``metadata``, ``store`` (false) and ``service_tier``, which change nothing here. streamer's own
+options go in a ``streamer`` object (the SDKs send it through ``extra_body``):
+``{"resumable": true}``. Anything else (tools, logprobs, n > 1, response_format...) is a 400
+naming it: a gateway that silently dropped ``tools`` would answer a different question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import BadRequest
+from ...llm import ChatRequest
+from ..chat_body import (
+    MAX_CONTENT_CHARS,
+    MAX_MESSAGES,
+    MAX_TOKENS,
+    MAX_TOTAL_CHARS,
+    ROLES,
+)
+from ..jsonbody import parse_json_body
+from .errors import InvalidParameter
+
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
+_IGNORED = frozenset({"user", "seed", "metadata", "service_tier"})
+_KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature",
+                    "max_tokens", "max_completion_tokens", "n", "store", "streamer",
+                    *_IGNORED})
+_MESSAGE_KEYS = frozenset({"role", "content", "name"})
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    chat: ChatRequest
+    stream: bool = False
+    include_usage: bool = False
+    resumable: bool = False
+
+    @property
+    def model(self) -> str:
+        return self.chat.model
+
+
+def parse_completion_body(content_type: str | None, raw: bytes, *,
+                          resumable_header: bool = False) -> CompletionRequest:
+    """Validate a request body; ``resumable_header``: ``X-Streamer-Resumable: 1`` was sent."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise BadRequest("the body must be JSON (Content-Type: application/json)",
+                         type="unsupported_media_type", status=415)
+    body = parse_json_body(raw)  # bounded depth and number size: hostile JSON is a 400
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", type="invalid_json")
+    for name in body:
+        if name not in _KNOWN:
+            raise InvalidParameter(str(name)[:60], f"Unrecognized or unsupported request "
+                                                  f"argument supplied: {str(name)[:60]}")
+    if "model" not in body:
+        raise InvalidParameter("model", "you must provide a model parameter")
+    model = body["model"]
+    if not isinstance(model, str) or not _MODEL.fullmatch(model):
+        raise InvalidParameter("model", "'model' must be a model name (letters, digits, "
+                                        "._:/-)")
+    stream = _boolean(body, "stream", False)
+    include_usage = False
+    options = body.get("stream_options")
+    if options is not None:
+        if not stream:
+            raise InvalidParameter("stream_options", "The 'stream_options' parameter is only "
+                                                     "allowed when 'stream' is enabled.")
+        if not isinstance(options, dict):
+            raise InvalidParameter("stream_options", "'stream_options' must be an object")
+        for name in options:
+            if name not in ("include_usage", "include_obfuscation"):
+                raise InvalidParameter(f"stream_options.{str(name)[:40]}",
+                                       f"Unrecognized stream option: {str(name)[:40]}")
+        include_usage = _boolean(options, "include_usage", False, "stream_options.")
+        _boolean(options, "include_obfuscation", True, "stream_options.")
+    if body.get("n", 1) != 1 or isinstance(body.get("n"), bool):
+        raise InvalidParameter("n", "streamer answers with one choice: 'n' must be 1")
+    if body.get("store", False) is not False:
+        raise InvalidParameter("store", "streamer does not store completions: 'store' must "
+                                        "be false")
+    max_tokens = _integer(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = _integer(body, "max_tokens")
+    # The header may be a client's default for every call: it applies to streamed answers
+    # only. The body field is per call, and asking for it without a stream is a mistake.
+    resumable = _streamer_options(body.get("streamer"))
+    if resumable and not stream:
+        raise InvalidParameter("streamer.resumable", "a resumable answer must be streamed: "
+                                                     "set 'stream' to true")
+    resumable = resumable or (resumable_header and stream)
+    chat = ChatRequest(messages=_messages(body.get("messages")), model=model,
+                       temperature=_temperature(body.get("temperature")),
+                       max_tokens=max_tokens, resumable=resumable)
+    return CompletionRequest(chat, stream=stream, include_usage=include_usage,
+                             resumable=resumable)
+
+
+def _boolean(obj: dict[str, Any], name: str, default: bool, prefix: str = "") -> bool:
+    value = obj.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidParameter(prefix + name, f"'{prefix}{name}' must be true or false")
+    return value
+
+
+def _integer(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(name, f"'{name}' must be a whole number")
+    if not 1 <= value <= MAX_TOKENS:
+        raise InvalidParameter(name, f"'{name}' must be between 1 and {MAX_TOKENS}")
+    return value
+
+
+def _temperature(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameter("temperature", "'temperature' must be a number")
+    if not 0 <= value <= 2:
+        raise InvalidParameter("temperature", "'temperature' must be between 0 and 2")
+    return float(value)
+
+
+def _streamer_options(value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, dict):
+        raise InvalidParameter("streamer", "'streamer' must be an object, e.g. "
+                                           '{"resumable": true}')
+    for name in value:
+        if name != "resumable":
+            raise InvalidParameter(f"streamer.{str(name)[:40]}",
+                                   f"unknown streamer option: {str(name)[:40]}")
+    return _boolean(value, "resumable", False, "streamer.")
+
+
+def _messages(value: Any) -> tuple[dict[str, str], ...]:
+    if value is None:
+        raise InvalidParameter("messages", "Missing required parameter: 'messages'.")
+    if not isinstance(value, list) or not value:
+        raise InvalidParameter("messages", "'messages' must be a non-empty array")
+    if len(value) > MAX_MESSAGES:
+        raise InvalidParameter("messages", f"'messages' has more than {MAX_MESSAGES} messages")
+    out, total = [], 0
+    for i, message in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidParameter(where, f"'{where}' must be an object with role and content")
+        for name in message:
+            if name not in _MESSAGE_KEYS:
+                raise InvalidParameter(f"{where}.{str(name)[:40]}",
+                                       f"'{where}.{str(name)[:40]}' is not supported")
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidParameter(f"{where}.role",
+                                   f"'{where}.role' must be one of {', '.join(ROLES)}")
+        content = _content(message.get("content"), f"{where}.content")
+        total += len(content)
+        out.append({"role": role, "content": content})
+    if total > MAX_TOTAL_CHARS:
+        raise InvalidParameter("messages", f"'messages' hold more than {MAX_TOTAL_CHARS} "
+                                           "characters")
+    if not any(m["role"] == "user" for m in out):
+        raise InvalidParameter("messages", "'messages' needs at least one message with role "
+                                           "'user'")
+    return tuple(out)
+
+
+def _content(value: Any, where: str) -> str:
+    if isinstance(value, list):
+        # Content parts: text only ([{"type": "text", "text": "..."}]); joined as OpenAI does.
+        texts = []
+        for j, part in enumerate(value):
+            if not (isinstance(part, dict) and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)):
+                raise InvalidParameter(f"{where}[{j}]", f"'{where}[{j}]' must be a text part "
+                                       '({"type": "text", "text": "..."})')
+            texts.append(part["text"])
+        value = "\n".join(texts)
+    if not isinstance(value, str):
+        raise InvalidParameter(where, f"'{where}' must be a string or a list of text parts")
+    if len(value) > MAX_CONTENT_CHARS:
+        raise InvalidParameter(where, f"'{where}' is longer than {MAX_CONTENT_CHARS} "
+                                      "characters")
+    return value

@@ -1,0 +1,230 @@
+"""The ``/v1`` blueprint: ``POST /v1/chat/completions``, ``GET /v1/models``,
+``GET /v1/models/<id>`` and ``GET /v1/streams/<id>`` (a resumable answer, continued).
+
+Same providers, stream engine, keys, per-key limits, heartbeats, metrics and shutdown as
+``POST /chat``; only the wire format (:mod:`.chunks`) and the error shape (:mod:`.errors`)
+are OpenAI's. See docs/openai.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from gevent import GreenletExit
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ...engine.disconnect import DisconnectWatcher
+from ...errors import StreamerError, StreamTimeout
+from ...llm import ChatProvider
+from ...server.response import stream_for_request
+from ...server.resumable import check_owner, follow_response, resumable_response
+from ...server.resumable.routes import last_event_id
+from ...server.state import current_config, current_state, state_of
+from ...store import valid_stream_id
+from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, counted, finish_reason
+from .errors import error_object
+from .request import parse_completion_body
+from .usage import UsageCounters, UsageMeter
+
+bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+#: Endpoints whose responses are streams (they take a per-key slot while open).
+STREAM_ENDPOINTS = frozenset({"openai.chat_completions", "openai.follow_stream"})
+_ROUTE = "/v1/chat/completions"
+_API = "streamer.openai_api"  # app.extensions: this module's own, set by register()
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    provider: ChatProvider
+    model: str  # the one model /v1/models lists
+    usage: UsageCounters | None
+
+
+def register(app: Flask, provider: ChatProvider, *, model: str) -> None:
+    """Serve the OpenAI-compatible API on ``app`` (after ``Streamer(app)``): answers come from
+    ``provider``; ``model`` is the model ``/v1/models`` lists."""
+    metrics = state_of(app).metrics
+    app.extensions[_API] = _Api(provider, model,
+                                UsageCounters(metrics.registry) if metrics is not None else None)
+    app.register_blueprint(bp)
+    app.after_request(_openai_error_shape)
+
+
+def _api() -> _Api:
+    api: _Api = current_app.extensions[_API]
+    return api
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+
+@bp.post("/chat/completions")
+def chat_completions() -> Response:
+    raw = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit by Werkzeug: refuse it rather than parse it.
+        raise RequestEntityTooLarge()
+    body = parse_completion_body(
+        request.content_type, raw,
+        resumable_header=request.headers.get("X-Streamer-Resumable", "").strip() == "1")
+    api = _api()
+    provider = api.provider
+    meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
+    answer = Answer(body.model, include_usage=body.include_usage)
+    max_tokens = body.chat.max_tokens
+    if not body.stream:
+        return _whole_answer(provider.stream(body.chat), answer, meter, max_tokens)
+    if body.resumable:
+        # Runs to its end detached from this request; X-Stream-Id names it for resumes.
+        return resumable_response(chunks(provider.stream(body.chat), answer, meter,
+                                         max_tokens=max_tokens, detached=True),
+                                  encoder=ResumableChunkSSE)
+    producer = chunks(provider.stream(body.chat), answer, meter, max_tokens=max_tokens)
+    try:
+        response = stream_for_request(producer, encoder=ChunkSSE)
+    except BaseException:
+        meter.finish("error")
+        raise
+    response.response = _Reporting(response.response, meter)
+    return response
+
+
+@bp.get("/streams/<stream_id>")
+def follow_stream(stream_id: str) -> Response:
+    """A resumable answer from after ``Last-Event-ID`` (or ``?last_event_id=``), in the same
+    chunk format, ids included, until ``data: [DONE]``."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    return follow_response(check_owner(valid_stream_id(stream_id)), last_event_id(raw),
+                           encoder=ResumableChunkSSE)
+
+
+@bp.get("/models")
+def models() -> Response:
+    return jsonify({"object": "list", "data": [_model(_api().model)]})
+
+
+@bp.get("/models/<path:model>")
+def model(model: str) -> Response:
+    if model != _api().model:
+        return _error_response(404, "model_not_found", f"The model `{model[:80]}` does not "
+                               "exist or you do not have access to it.", param="model")
+    return jsonify(_model(model))
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "streamer"}
+
+
+# -- stream: false ----------------------------------------------------------------------------
+
+
+class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
+    """Thrown into the view while it collects an answer: the client left. A GreenletExit, so
+    the provider cancels its upstream request as for a closed stream."""
+
+
+def _whole_answer(tokens: Iterator[str], answer: Answer, meter: UsageMeter,
+                  max_tokens: int | None) -> Response:
+    """Collect the answer, then one ``chat.completion``. The client's socket is watched
+    meanwhile: a client that leaves (the SDK's timeout) cancels the upstream at once."""
+    config = current_config()
+    view = gevent.getcurrent()
+    collecting = True
+
+    def throw_in() -> None:  # in the hub; only while the view is still collecting
+        if collecting and not view.dead:
+            view.throw(_ClientGone)
+
+    sock = request.environ.get("gunicorn.socket")
+    watcher = (DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
+               if sock is not None else None)
+    outcome = "error"
+    timeout = StreamTimeout(f"the answer exceeded the maximum duration of "
+                            f"{config.max_stream_s:g} s")
+    try:
+        with gevent.Timeout(config.max_stream_s, timeout):
+            text = "".join(counted(tokens, meter))
+        outcome = "complete"
+    except _ClientGone:
+        outcome = "disconnect"
+        return _error_response(499, "client_closed_request", "the client closed the request")
+    except StreamTimeout:
+        outcome = "timeout"
+        raise
+    finally:
+        collecting = False
+        if watcher is not None:
+            watcher.stop()
+        tokens_close = getattr(tokens, "close", None)
+        if tokens_close is not None:
+            tokens_close()
+        meter.finish(outcome)
+    usage = meter.usage()
+    return jsonify(answer.completion(text, finish_reason(max_tokens, usage["completion_tokens"]),
+                                     usage))
+
+
+class _Reporting:
+    """The stream's WSGI body; ``close()`` also reports the usage with the stream's outcome
+    (the body's stats are final once it is closed)."""
+
+    def __init__(self, inner: Any, meter: UsageMeter) -> None:
+        self._inner, self._meter = inner, meter
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._meter.finish(self._inner.stats.outcome)
+
+
+# -- errors in OpenAI's shape -----------------------------------------------------------------
+
+
+def _error_response(status: int, code: str, message: str, param: str | None = None,
+                    headers: Iterable[tuple[str, str]] = ()) -> Response:
+    response = jsonify({"error": error_object(code, message, status, param)})
+    response.status_code = status
+    for name, value in headers:
+        response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(StreamerError)
+def _streamer_error(exc: StreamerError) -> Response:
+    headers = []
+    if exc.retry_after is not None:
+        headers.append(("Retry-After", str(max(1, round(exc.retry_after)))))
+    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None),
+                           headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    name = (exc.name or "error").lower().replace(" ", "_")
+    return _error_response(exc.code or 500, name, exc.description or name)
+
+
+def _openai_error_shape(response: Response) -> Response:
+    """Errors answered before a /v1 view ran (a missing key: 401, the per-key limit: 429, an
+    unknown /v1 path: 404) come in streamer's shape; give them OpenAI's, keeping status and
+    headers. App-wide (a blueprint's hooks do not see paths that match none of its routes)."""
+    if (response.status_code < 400 or not response.is_json
+            or not request.path.startswith(bp.url_prefix or "/v1")):
+        return response
+    body = response.get_json(silent=True)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and "param" not in error:
+        code, message = str(error.get("type", "error")), str(error.get("message", ""))
+        response.set_data(current_app.json.dumps(
+            {"error": error_object(code, message, response.status_code)}))
+    return response

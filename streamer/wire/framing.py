@@ -1,0 +1,195 @@
+"""Encoders for the three wire formats: ``text``, ``ndjson`` and ``sse``.
+
+Pure functions of a record to bytes: no I/O, shared by the server and by tests. The matching
+incremental decoders are in :mod:`streamer.wire.decoders`.
+
+- ``text``: the payload itself (a non-string payload is one line of JSON). Control records
+  have no representation: a broken text stream is told apart only by the missing chunked
+  terminator.
+- ``ndjson``: one JSON object per line: ``{"event":"data","id":7,"data":...}``, ``end``,
+  ``error`` and ``ping`` records as in docs/design.md.
+- ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event; a payload with line breaks
+  becomes several ``data:`` lines (split on CR LF, CR and LF only, the spec's line endings);
+  ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the
+  prelude sends a ``retry:`` hint.
+
+>>> NDJSON.data(1, "hi")
+b'{"event":"data","id":1,"data":"hi"}\\n'
+>>> SSE.data(2, "a\\nb")
+b'id: 2\\ndata: a\\ndata: b\\n\\n'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from .records import Data, End, Error, Ping, Record
+
+# The spec's line endings and nothing else: str.splitlines() also splits on U+2028, U+0085
+# and friends, which has cut JSON payloads in two in several projects.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ascii_json_encoder = json.JSONEncoder(separators=(",", ":"))
+dumps = _json_encoder.encode
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of ``text``; a lone surrogate (valid in a JSON string, not in UTF-8)
+    becomes U+FFFD instead of failing the stream."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8; with a lone surrogate, escaped (``\\ud800``) so it survives."""
+    try:
+        return dumps(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return _ascii_json_encoder.encode(value).encode("ascii")
+
+
+def payload_text(payload: Any) -> str:
+    """A payload as text: strings as they are, bytes as UTF-8, anything else as JSON."""
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload).decode("utf-8")
+    return dumps(payload)
+
+
+class Encoder:
+    """Base of the three formats. ``encode`` dispatches on the record type."""
+
+    name: ClassVar[str]
+    media_type: ClassVar[str]
+    #: Whether the format can carry control records (end, error, ping).
+    framed: ClassVar[bool] = True
+
+    @classmethod
+    def prelude(cls, retry_ms: int) -> bytes:
+        return b""
+
+    @classmethod
+    def data(cls, id: int, payload: Any) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def error(cls, type: str, message: str) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def ping(cls) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def encode(cls, record: Record) -> bytes:
+        if isinstance(record, Data):
+            return cls.data(record.id, record.data)
+        if isinstance(record, End):
+            return cls.end(record.count, record.extra)
+        if isinstance(record, Error):
+            return cls.error(record.type, record.message)
+        if isinstance(record, Ping):
+            return cls.ping()
+        raise TypeError(f"not a record: {record!r}")
+
+
+class Text(Encoder):
+    name = "text"
+    media_type = "text/plain; charset=utf-8"
+    framed = False
+
+    @classmethod
+    def data(cls, id: int, payload: Any) -> bytes:
+        if isinstance(payload, str):
+            return utf8(payload)
+        if isinstance(payload, bytes):
+            return payload
+        return json_bytes(payload) + b"\n"
+
+    @classmethod
+    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+        return b""
+
+    @classmethod
+    def error(cls, type: str, message: str) -> bytes:
+        return b""
+
+    @classmethod
+    def ping(cls) -> bytes:
+        return b""
+
+
+class NDJSON(Encoder):
+    name = "ndjson"
+    media_type = "application/x-ndjson"
+
+    @classmethod
+    def data(cls, id: int, payload: Any) -> bytes:
+        if isinstance(payload, bytes):
+            payload = payload.decode("utf-8")
+        return b'{"event":"data","id":%d,"data":%s}\n' % (id, json_bytes(payload))
+
+    @classmethod
+    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+        return json_bytes({"event": "end", "count": count, **(extra or {})}) + b"\n"
+
+    @classmethod
+    def error(cls, type: str, message: str) -> bytes:
+        return json_bytes({"event": "error", "error": {"type": type, "message": message}}) + b"\n"
+
+    @classmethod
+    def ping(cls) -> bytes:
+        return b'{"event":"ping"}\n'
+
+
+class SSE(Encoder):
+    name = "sse"
+    media_type = "text/event-stream; charset=utf-8"
+
+    @classmethod
+    def prelude(cls, retry_ms: int) -> bytes:
+        # A block with only a retry field dispatches no event (WHATWG 9.2.6).
+        return b"retry: %d\n\n" % retry_ms
+
+    @classmethod
+    def data(cls, id: int, payload: Any) -> bytes:
+        text = payload_text(payload)
+        if "\n" in text or "\r" in text:
+            body = "".join(f"data: {line}\n" for line in LINE_BREAK.split(text))
+        else:
+            body = f"data: {text}\n"
+        return utf8(f"id: {id}\n{body}\n")
+
+    @classmethod
+    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+        return utf8(f"event: end\ndata: {dumps({'count': count, **(extra or {})})}\n\n")
+
+    @classmethod
+    def error(cls, type: str, message: str) -> bytes:
+        return utf8(f"event: error\ndata: {dumps({'type': type, 'message': message})}\n\n")
+
+    @classmethod
+    def ping(cls) -> bytes:
+        return b": ping\n\n"
+
+
+FORMATS: dict[str, type[Encoder]] = {"text": Text, "ndjson": NDJSON, "sse": SSE}
+
+# Media types a client may ask for in Accept, mapped to a format name.
+MEDIA_TYPES: dict[str, str] = {
+    "text/plain": "text",
+    "application/x-ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/json-seq": "ndjson",
+    "text/event-stream": "sse",
+}

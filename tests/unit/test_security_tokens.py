@@ -1,0 +1,161 @@
+"""Read tokens for EventSource (streamer.security.tokens): the signer alone, the views in process,
+and the real tier (gunicorn's log never holds a token).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import gevent
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from app import create_app
+from streamer.errors import ConfigError
+from streamer.security.tokens import TOKEN_HEADER, InvalidToken, TokenSigner, signer_for
+from streamer.server.state import state_of
+from streamer.service.settings import ServiceConfig
+
+SID = "a" * 43
+OTHER = "b" * 43
+KEYS = {"STREAMER_API_KEYS": "k-one-1234567890,k-two-1234567890",
+        "STREAMER_TOKEN_SECRET": "s" * 40, "STREAMER_HEARTBEAT_S": "0.2"}
+BEARER = {"Authorization": "Bearer k-two-1234567890"}
+
+
+# -- the signer -------------------------------------------------------------------------------
+
+
+def test_a_token_reads_its_stream_and_says_whose_it_is() -> None:
+    signer = TokenSigner(b"x" * 32, ttl_s=60)
+    assert signer.verify(signer.issue(SID, "key2"), SID) == "key2"
+    assert signer.verify(signer.issue(SID, None), SID) is None
+
+
+@pytest.mark.parametrize("issued_at", [1000.0, 1000.4, 1000.99])
+def test_a_token_is_accepted_for_its_whole_lifetime_and_not_a_second_more(
+        issued_at: float) -> None:
+    signer = TokenSigner(b"x" * 32, ttl_s=1)
+    token = signer.issue(SID, "key1", now=issued_at)
+    assert signer.verify(token, SID, now=issued_at + 0.999) == "key1"
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(token, SID, now=issued_at + 2.0)
+
+
+@pytest.mark.parametrize("make, message", [
+    pytest.param(lambda s: s.issue(OTHER, "key1"), "another stream", id="other-stream"),
+    pytest.param(lambda s: s.issue(SID, "key1", now=time.time() - 61), "expired",
+                 id="expired"),
+    pytest.param(lambda s: TokenSigner(b"y" * 32, 60).issue(SID, "key1"), "not valid",
+                 id="other-secret"),
+    pytest.param(lambda s: s.issue(SID, "key1")[:-2] + "AA", "not valid", id="forged-mac"),
+    pytest.param(lambda s: "eyJ2IjoxLCJzIjoiYWFhIn0." + s.issue(SID, "k").split(".")[1],
+                 "not valid", id="swapped-payload"),
+    pytest.param(lambda s: "no-dot-at-all", "malformed", id="no-dot"),
+    pytest.param(lambda s: "x" * 2000 + ".y", "malformed", id="huge"),
+    pytest.param(lambda s: "\u00e9t\u00e9.abc", "malformed", id="not-ascii"),
+    pytest.param(lambda s: "", "malformed", id="empty"),
+])
+def test_bad_tokens_are_refused(make: Callable[[TokenSigner], str], message: str) -> None:
+    signer = TokenSigner(b"x" * 32, ttl_s=60)
+    token = make(signer)
+    with pytest.raises(InvalidToken, match=message) as info:
+        signer.verify(token, SID)
+    assert info.value.status == 401
+    assert token[:20] not in info.value.message or not token
+
+
+def test_the_secret_is_checked_and_never_shown() -> None:
+    with pytest.raises(ConfigError, match="STREAMER_TOKEN_SECRET"):
+        ServiceConfig.from_env({"STREAMER_TOKEN_SECRET": "short"})
+    cfg = ServiceConfig.from_env({"STREAMER_TOKEN_SECRET": "q" * 40, "STREAMER_TOKEN_TTL_S": "30"})
+    assert cfg.token_ttl_s == 30 and "q" * 40 not in repr(cfg)
+    with pytest.raises(ConfigError, match="STREAMER_TOKEN_TTL_S"):
+        ServiceConfig.from_env({"STREAMER_TOKEN_TTL_S": "0"})
+    # Unset: one random secret per process, the same for every app in it.
+    signer = signer_for(ServiceConfig())
+    assert signer_for(ServiceConfig()).verify(signer.issue(SID, "key1"), SID) == "key1"
+
+
+# -- the views, in process ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    return create_app({**KEYS, "STREAMER_OPEN_DEMO": "false"}).test_client()
+
+
+def started(client: FlaskClient) -> tuple[str, str]:
+    response = client.get("/stream/data?count=3&interval=0&resumable=1&format=ndjson",
+                          headers=BEARER)
+    assert response.status_code == 200, response.data
+    response.close()  # its per-key slot goes with it
+    return response.headers["X-Stream-Id"], response.headers[TOKEN_HEADER]
+
+
+@pytest.mark.timeout(20)
+def test_a_token_reads_its_own_stream_and_nothing_else(client: FlaskClient) -> None:
+    sid, token = started(client)
+    other_sid, other_token = started(client)
+    ok = client.get(f"/streams/{sid}?format=sse&token={token}")
+    assert ok.status_code == 200
+    assert b"event: end" in ok.data
+    assert TOKEN_HEADER not in ok.headers  # a token does not renew itself
+
+    def refused(response: TestResponse, type_: str) -> None:
+        assert response.status_code == 401
+        body = response.json
+        assert body is not None and body["error"]["type"] == type_, body
+        assert token not in response.get_data(as_text=True)
+
+    refused(client.get(f"/streams/{other_sid}?token={token}"), "invalid_token")
+    refused(client.get(f"/streams/{sid}?token={other_token}"), "invalid_token")
+    refused(client.get(f"/streams/{sid}?token={token[:-3]}xyz"), "invalid_token")
+    refused(client.get(f"/streams/{sid}?token="), "invalid_token")
+    expired = signer_for(ServiceConfig.from_env(KEYS)).issue(sid, "key2", now=time.time() - 1000)
+    refused(client.get(f"/streams/{sid}?token={expired}"), "invalid_token")
+    # Other routes and methods do not take it.
+    refused(client.delete(f"/streams/{sid}?token={token}"), "unauthorized")
+    refused(client.get(f"/stream/data?count=1&token={token}"), "unauthorized")
+    refused(client.post(f"/chat?token={token}", json={"messages": []}), "unauthorized")
+    refused(client.get(f"/streams/{sid}"), "unauthorized")  # and nothing at all
+
+
+@pytest.mark.timeout(20)
+def test_a_token_reader_counts_against_the_key_that_started_the_stream() -> None:
+    # Two slots: starting a resumable stream takes one for its reader and one for its producer.
+    client = create_app({**KEYS, "STREAMER_OPEN_DEMO": "false",
+                         "STREAMER_MAX_STREAMS_PER_KEY": "2"}).test_client()
+    sid, token = started(client)
+    whole = client.get(f"/streams/{sid}?format=ndjson&token={token}")
+    assert b'"event":"end"' in whole.data  # the producer has finished...
+    whole.close()
+    deadline = time.monotonic() + 5
+    slots = state_of(client.application).owners.slots  # type: ignore[attr-defined]
+    while slots.count("key2"):
+        assert time.monotonic() < deadline, "the producer's slot was never given back"
+        gevent.sleep(0.01)  # ...and gives its slot back as its greenlet ends
+    held = client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False)
+    other = client.get("/stream/data?count=1&interval=0", headers=BEARER, buffered=False)
+    assert held.status_code == 200 and other.status_code == 200
+    try:
+        busy = client.get("/stream/data?count=1&interval=0", headers=BEARER)
+        assert busy.status_code == 429  # key2's two slots: the token reader's and the other
+        assert client.get("/stream/data?count=1&interval=0", headers={
+            "Authorization": "Bearer k-one-1234567890"}).status_code == 200
+    finally:
+        held.close()
+        other.close()
+
+
+def test_without_keys_there_is_no_token() -> None:
+    client = create_app({"STREAMER_HEARTBEAT_S": "0.2"}).test_client()
+    response = client.get("/stream/data?count=1&interval=0&resumable=1")
+    assert response.status_code == 200 and TOKEN_HEADER not in response.headers
+
+
+# -- the real tier -----------------------------------------------------------------------------
+
+

@@ -1,0 +1,65 @@
+"""Fast tier of streamer.server.bodydeadline: a request body read with a deadline (issue 18 row 1);
+tests/real/test_edges_live.py sends slow bodies to gunicorn."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import gevent
+import pytest
+
+from streamer.server.bodydeadline import BodyTimeout, DeadlineInput
+
+
+class _Stalling:
+    """A body whose first ``ready`` bytes are there at once and the rest never come."""
+
+    def __init__(self, data: bytes, ready: int) -> None:
+        self._data, self._ready = io.BytesIO(data), ready
+
+    def read(self, size: int) -> bytes:
+        if self._data.tell() + size > self._ready:
+            gevent.sleep(30)  # cooperative: the piece's timer interrupts it
+        return self._data.read(size)
+
+    def readline(self, size: int) -> bytes:
+        return self._data.readline(size)
+
+
+def test_deadline_input_reads_like_wsgi_input() -> None:
+    data = b"".join(b"line %d\n" % i for i in range(5000))
+    make = lambda: DeadlineInput(io.BytesIO(data), timeout_s=5, min_rate=500)  # noqa: E731
+    assert make().read() == data
+    assert make().read(70_000) == data[:70_000]
+    assert make().readline() == b"line 0\n"
+    assert make().readline(3) == b"lin"
+    assert b"".join(make()) == data
+    assert len(make().readlines()) == 5000
+    body = make()
+    assert body.read(10) + body.read(-1) == data and body.read() == b""
+
+
+@pytest.mark.timeout(10)
+def test_deadline_input_drops_a_stalled_body_once() -> None:
+    dropped: list[str] = []
+    body = DeadlineInput(_Stalling(b"x" * 5000, 3072), timeout_s=0.3, min_rate=0,
+                         on_drop=dropped.append, length=5000)
+    start = time.monotonic()
+    with pytest.raises(BodyTimeout) as info:
+        body.read()
+    assert 0.25 < time.monotonic() - start < 2
+    assert info.value.status == 408 and info.value.code == 408
+    assert info.value.message == "the request body did not arrive within 0.3 s (3072 of 5000 bytes)"
+    with pytest.raises(BodyTimeout):
+        body.read()  # still refused, but logged and counted once
+    assert dropped == ["timeout"]
+
+
+@pytest.mark.timeout(10)
+def test_deadline_input_rate_floor_uses_the_start_time() -> None:
+    # 5 s of credit are spent already: 1 KiB more at 100,000 B/s is due in 10 ms.
+    body = DeadlineInput(_Stalling(b"x" * 5000, 0), timeout_s=30, min_rate=100_000,
+                         start=time.monotonic() - 5)
+    with pytest.raises(BodyTimeout, match="slower than 100000 bytes/s"):
+        body.read()

@@ -1,0 +1,22 @@
+"""Fast tier of streamer.service.openai_api.openapi: the /v1 part of the OpenAPI document (the whole
+document against the routes: tests/unit/test_service_openapi.py)."""
+
+from __future__ import annotations
+
+from streamer.service.openai_api.openapi import paths
+
+
+def test_the_v1_paths_and_their_methods() -> None:
+    doc = paths()
+    assert set(doc) == {"/v1/chat/completions", "/v1/models", "/v1/models/{model}",
+                        "/v1/streams/{stream_id}"}
+    assert "post" in doc["/v1/chat/completions"] and "get" in doc["/v1/models"]
+
+
+def test_every_operation_documents_its_errors() -> None:
+    for path, item in paths().items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            codes = set(operation["responses"])
+            assert "200" in codes and codes - {"200"}, (path, method)
