@@ -24,8 +24,9 @@ from streamer.service.settings import ServiceConfig
 log = logging.getLogger("streamer")
 
 
-def create_app(config: ServiceConfig | Mapping[str, str] | None = None, *,
-               provider: ChatProvider | None = None) -> Flask:
+def create_app(
+    config: ServiceConfig | Mapping[str, str] | None = None, *, provider: ChatProvider | None = None
+) -> Flask:
     """Build the app. ``config`` is a :class:`ServiceConfig`, a mapping of environment-style
     overrides applied on top of the process environment, or None (the environment).
     ``provider`` answers the chats instead of the one the config chooses (benchmarks)."""
@@ -46,9 +47,13 @@ def create_app(config: ServiceConfig | Mapping[str, str] | None = None, *,
 
     # CORS first: a browser's preflight carries no key and must be answered before auth.
     cors.install(app, cfg.cors_origins)
-    auth.install(app, cfg, open_endpoints=views.OPEN_ENDPOINTS,
-                 demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
-                 stream_endpoints=(*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS))
+    auth.install(
+        app,
+        cfg,
+        open_endpoints=views.OPEN_ENDPOINTS,
+        demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
+        stream_endpoints=(*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS),
+    )
     views.register(app, provider, cfg)
     openai_api.register(app, provider, model=cfg.chat_model)  # /v1 (docs/openai.md)
     if cfg.testing:
@@ -60,6 +65,5 @@ def create_app(config: ServiceConfig | Mapping[str, str] | None = None, *,
 
         app.register_blueprint(bench_bp)
     if not cfg.api_keys:
-        log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can "
-                    "reach it")
+        log.warning("STREAMER_API_KEYS is not set: the service is open to anyone who can reach it")
     return app

@@ -26,9 +26,11 @@ _cfg = ServiceConfig.from_env()
 # instances have their own, so a balancer in front of several needs the variable set.
 if _cfg.api_keys and not _cfg.token_secret:
     os.environ["STREAMER_TOKEN_SECRET"] = secrets.token_urlsafe(32)
-    sys.stderr.write("WARNING streamer: STREAMER_TOKEN_SECRET is not set: read tokens are "
-                     "signed with a random secret of this instance; set one shared secret "
-                     "when several instances serve one client\n")
+    sys.stderr.write(
+        "WARNING streamer: STREAMER_TOKEN_SECRET is not set: read tokens are "
+        "signed with a random secret of this instance; set one shared secret "
+        "when several instances serve one client\n"
+    )
 
 bind = [f"[{_cfg.host}]:{_cfg.port}" if ":" in _cfg.host else f"{_cfg.host}:{_cfg.port}"]
 # gunicorn's gevent worker, plus graceful shutdown of open streams, multi-worker metrics and
@@ -77,10 +79,19 @@ logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     # The standard formatter and StreamHandler, with less work per line (streamer.worker.logsink).
-    "formatters": {"plain": {"class": "streamer.worker.logsink.Formatter",
-                             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "streamer.worker.logsink.StderrHandler", "formatter": "plain",
-                            "stream": "ext://sys.stderr"}},
+    "formatters": {
+        "plain": {
+            "class": "streamer.worker.logsink.Formatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "streamer.worker.logsink.StderrHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
+    },
     "root": {"level": "WARNING", "handlers": ["stderr"]},
     "loggers": {
         "streamer": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
@@ -94,6 +105,7 @@ logconfig_dict: dict[str, Any] = {
 # gunicorn) for debugging tools; streamer spawns one greenlet per stream. Off unless the
 # operator sets it (the variable is gevent's own, read at the first spawn in the worker).
 os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
+
 
 def post_fork(server: Any, worker: Any) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -99,8 +99,9 @@ class Env:
 
     def server(self, env: dict[str, str], workers: int = 1) -> conftest.Server:
         self.n += 1
-        return conftest.Server({"STREAMER_TESTING": "0", **env},
-                               self.tmp / f"gunicorn-{self.n}.log", workers)
+        return conftest.Server(
+            {"STREAMER_TESTING": "0", **env}, self.tmp / f"gunicorn-{self.n}.log", workers
+        )
 
     def redis(self) -> RedisServer:
         d = self.tmp / f"redis-{self.n}"
@@ -126,8 +127,10 @@ def row2(e: Env, scale: float) -> str:
                 peak = max(peak, now)
                 break
             peak = now
-        return (f"row 2: {n} x count=9999 resumable, no key: RSS {before:.0f} -> {peak:.0f} MiB "
-                f"in {time.monotonic() - t0:.1f} s; statuses {dict(got)}")
+        return (
+            f"row 2: {n} x count=9999 resumable, no key: RSS {before:.0f} -> {peak:.0f} MiB "
+            f"in {time.monotonic() - t0:.1f} s; statuses {dict(got)}"
+        )
     finally:
         srv.stop()
 
@@ -135,18 +138,27 @@ def row2(e: Env, scale: float) -> str:
 def row3(e: Env, scale: float) -> str:
     n = max(20, int(2000 * scale))
     slow = "/stream/data?count=100000&interval=60&resumable=1"
-    srv = e.server({"STREAMER_API_KEYS": f"{KA},{KB}", "STREAMER_RESUMABLE_MAX_STREAMS":
-                    str(max(10, int(1000 * scale)))})
+    srv = e.server(
+        {
+            "STREAMER_API_KEYS": f"{KA},{KB}",
+            "STREAMER_RESUMABLE_MAX_STREAMS": str(max(10, int(1000 * scale))),
+        }
+    )
     try:
         t0 = time.monotonic()
         anon = many(n, lambda: start(srv.url(slow)))
         t_anon = time.monotonic() - t0
         one_key = many(n // 2, lambda: start(srv.url(slow), KA))
-        chat = start(srv.url("/chat"), KB, {"messages": [{"role": "user", "content": "hi"}],
-                                              "resumable": True})
-        return (f"row 3: {n} x interval=60 resumable without a key: {dict(anon)} in "
-                f"{t_anon:.1f} s; {n // 2} by one key (limit 100): {dict(one_key)}; "
-                f"another key's resumable chat: {chat[0]}{'/' + chat[1] if chat[1] else ''}")
+        chat = start(
+            srv.url("/chat"),
+            KB,
+            {"messages": [{"role": "user", "content": "hi"}], "resumable": True},
+        )
+        return (
+            f"row 3: {n} x interval=60 resumable without a key: {dict(anon)} in "
+            f"{t_anon:.1f} s; {n // 2} by one key (limit 100): {dict(one_key)}; "
+            f"another key's resumable chat: {chat[0]}{'/' + chat[1] if chat[1] else ''}"
+        )
     finally:
         srv.stop()
 
@@ -161,13 +173,16 @@ def row4(e: Env, scale: float) -> str:
         got = many(n, lambda: start(srv.url("/stream/data?count=1000&interval=30&resumable=1")))
         took = time.monotonic() - t0
         time.sleep(4)  # a renewal round
-        status, last = tail_records(srv.url("/stream/data?count=5&interval=0.2&resumable=1"
-                                            "&format=ndjson"))
+        status, last = tail_records(
+            srv.url("/stream/data?count=5&interval=0.2&resumable=1&format=ndjson")
+        )
         ready = requests.get(srv.url("/readyz"), timeout=30).status_code
         warnings = srv.log().count("lease")
-        return (f"row 4: {n} producers on Redis, pool {pool}: started in {took:.1f} s "
-                f"{dict(got)}; a new stream: {status} ending {last}; /readyz {ready}; "
-                f"{warnings} lease warnings")
+        return (
+            f"row 4: {n} producers on Redis, pool {pool}: started in {took:.1f} s "
+            f"{dict(got)}; a new stream: {status} ending {last}; /readyz {ready}; "
+            f"{warnings} lease warnings"
+        )
     finally:
         srv.stop()
         r.stop()
@@ -187,11 +202,14 @@ def row5(e: Env, scale: float) -> str:
         rs, last = tail_records(srv.url(f"/streams/{sid}?format=ndjson"))
         _, body = read_to_end(srv.url(f"/streams/{sid}?format=ndjson"))
         ids = [int(m) for m in re.findall(r'"id": ?(\d+)', body)]
-        resume = tail_records(srv.url(f"/streams/{sid}?format=ndjson"),
-                              {"Last-Event-ID": str(max(ids) if ids else 0)})
-        return (f"row 5: SIGSTOP redis 4.5 s mid-stream: the stream ends with '{last}' after "
-                f"{len(ids)} of 100 records (read {rs}); a resume from its last id: "
-                f"{resume[0]} {resume[1]}")
+        resume = tail_records(
+            srv.url(f"/streams/{sid}?format=ndjson"), {"Last-Event-ID": str(max(ids) if ids else 0)}
+        )
+        return (
+            f"row 5: SIGSTOP redis 4.5 s mid-stream: the stream ends with '{last}' after "
+            f"{len(ids)} of 100 records (read {rs}); a resume from its last id: "
+            f"{resume[0]} {resume[1]}"
+        )
     finally:
         srv.stop()
         r.stop()
@@ -200,15 +218,19 @@ def row5(e: Env, scale: float) -> str:
 def row6(e: Env, scale: float) -> str:
     srv = e.server({"STREAMER_API_KEYS": f"{KA},{KB}", "STREAMER_ECHO_DELAY_S": "0.2"})
     try:
-        _, _, sid = start(srv.url("/chat"), KA, {"messages": [{"role": "user",
-                                                                "content": "a long story"}],
-                                                  "resumable": True})
+        _, _, sid = start(
+            srv.url("/chat"),
+            KA,
+            {"messages": [{"role": "user", "content": "a long story"}], "resumable": True},
+        )
         kb = {"Authorization": f"Bearer {KB}"}
         read = requests.get(srv.url(f"/streams/{sid}"), headers=kb, timeout=10, stream=True)
         read.close()
         cancel = requests.delete(srv.url(f"/streams/{sid}"), headers=kb, timeout=10)
-        return (f"row 6: key kb on key ka's stream: read {read.status_code}, "
-                f"cancel {cancel.status_code}")
+        return (
+            f"row 6: key kb on key ka's stream: read {read.status_code}, "
+            f"cancel {cancel.status_code}"
+        )
     finally:
         srv.stop()
 
@@ -227,11 +249,12 @@ def inband(e: Env, scale: float) -> str:
         ids = [int(m) for m in re.findall(r'"id": ?(\d+)', body)]
         results = []
         for fmt in ("ndjson", "sse"):
-            status, last = tail_records(srv.url(f"/streams/{sid}?format={fmt}"),
-                                        {"Last-Event-ID": str(max(ids) if ids else 0)})
+            status, last = tail_records(
+                srv.url(f"/streams/{sid}?format={fmt}"),
+                {"Last-Event-ID": str(max(ids) if ids else 0)},
+            )
             results.append(f"{fmt} {status} {last}")
-        return ("issue 16: resume from the last id of a producer_lost stream: "
-                + "; ".join(results))
+        return "issue 16: resume from the last id of a producer_lost stream: " + "; ".join(results)
     finally:
         srv.stop()
         r.stop()

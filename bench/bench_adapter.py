@@ -95,8 +95,9 @@ def main() -> None:
         lat = sorted(handoff_us(args.handoffs, args.gap_ms / 1000))
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        rows.append((f"hand-off to a waiting consumer, {label}: p50 / p99",
-                     f"{p50:.0f} µs / {p99:.0f} µs"))
+        rows.append(
+            (f"hand-off to a waiting consumer, {label}: p50 / p99", f"{p50:.0f} µs / {p99:.0f} µs")
+        )
 
     latency_rows(f"producer sleeps {args.gap_ms:g} ms")
 
@@ -121,8 +122,10 @@ def main() -> None:
     cpu = time.process_time() - cpu0
     rows.append(("process CPU / wall, whole run", f"{cpu:.2f} s / {wall:.2f} s"))
 
-    print(f"gevent-patched: {monkey.is_module_patched('threading')}, items={n}, "
-          f"python {sys.version.split()[0]}, gevent {gevent.__version__}\n")
+    print(
+        f"gevent-patched: {monkey.is_module_patched('threading')}, items={n}, "
+        f"python {sys.version.split()[0]}, gevent {gevent.__version__}\n"
+    )
     print("| measurement | result |")
     print("| --- | --- |")
     for name, value in rows:

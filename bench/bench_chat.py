@@ -101,9 +101,23 @@ def on_server_core() -> list[str]:
 def in_process_cpu(mode: str, base_url: str, tokens: int, streams: int, delay: float) -> float:
     """µs of CPU per token in one patched process: ``streams`` greenlets, provider.stream()."""
     out = subprocess.run(
-        [*on_server_core(), sys.executable, "-c", _CHILD, str(ROOT), mode, base_url,
-         fake_model(tokens=tokens, delay=delay), str(streams), KEY],
-        capture_output=True, text=True, check=True, timeout=300)
+        [
+            *on_server_core(),
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(ROOT),
+            mode,
+            base_url,
+            fake_model(tokens=tokens, delay=delay),
+            str(streams),
+            KEY,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["tokens"] == tokens * streams, result
     return float(result["cpu"]) / result["tokens"] * 1e6
@@ -115,16 +129,28 @@ class Service:
     def __init__(self, mode: str, base_url: str, log: Path) -> None:
         self.port = free_port()
         app = ["--pythonpath", "bench", "chat_sdk:sdk_app()"] if mode == "sdk" else ["wsgi:app"]
-        env = {**os.environ, "PORT": str(self.port), "STREAMER_HOST": "127.0.0.1",
-               "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "OPENAI_API_KEY": KEY,
-               "OPENAI_BASE_URL": base_url, "STREAMER_UPSTREAM_RETRIES": "0",
-               "STREAMER_MAX_STREAMS": "100000", "STREAMER_WORKER_CONNECTIONS": "100000"}
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "STREAMER_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "1",
+            "PYTHONUNBUFFERED": "1",
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_MAX_STREAMS": "100000",
+            "STREAMER_WORKER_CONNECTIONS": "100000",
+        }
         for name in ("REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
             env.pop(name, None)
         self._log = open(log, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [*on_server_core(), sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-             *app], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            [*on_server_core(), sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *app],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -135,8 +161,9 @@ class Service:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                             text=True).stdout.split()
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
         (self.worker,) = map(int, out)
 
     def cpu_s(self) -> float:
@@ -186,8 +213,9 @@ def v1_sizes(model: str) -> tuple[int, int]:
 PATHS = {"chat": "/chat?format=text", "v1": "/v1/chat/completions"}
 
 
-def loadgen(port: int, streams: int, tokens: int, delay: float, deadline: float,
-            path: str = "chat") -> dict:
+def loadgen(
+    port: int, streams: int, tokens: int, delay: float, deadline: float, path: str = "chat"
+) -> dict:
     model = fake_model(tokens=tokens, delay=delay)
     request = {"messages": [{"role": "user", "content": WORD}], "model": model}
     if path == "v1":
@@ -196,9 +224,24 @@ def loadgen(port: int, streams: int, tokens: int, delay: float, deadline: float,
     else:
         first, size = len(WORD), len(WORD) + 1
     out = subprocess.run(
-        [str(LOADGEN), "many", str(port), PATHS[path], str(streams), str(size),
-         str(tokens), str(delay * 1000), str(deadline), json.dumps(request), str(first)],
-        capture_output=True, text=True, timeout=deadline + 30, check=True)
+        [
+            str(LOADGEN),
+            "many",
+            str(port),
+            PATHS[path],
+            str(streams),
+            str(size),
+            str(tokens),
+            str(delay * 1000),
+            str(deadline),
+            json.dumps(request),
+            str(first),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=deadline + 30,
+        check=True,
+    )
     result: dict = json.loads(out.stdout)
     result["record_size"] = size
     return result
@@ -206,15 +249,16 @@ def loadgen(port: int, streams: int, tokens: int, delay: float, deadline: float,
 
 def upstream_lag_p90_ms(upstream: FakeOpenAI, delay: float) -> float:
     """p90 over the streams of the fake's own drift: (last - first token) - (n - 1) x delay."""
-    lags = sorted((r.last_token_at - r.first_token_at) - (r.tokens_sent - 1) * delay
-                  for r in upstream.requests
-                  if r.first_token_at is not None and r.last_token_at is not None)
+    lags = sorted(
+        (r.last_token_at - r.first_token_at) - (r.tokens_sent - 1) * delay
+        for r in upstream.requests
+        if r.first_token_at is not None and r.last_token_at is not None
+    )
     upstream.clear()
     return lags[int(0.9 * (len(lags) - 1))] * 1e3 if lags else 0.0
 
 
-def service_full_speed(svc: Service, upstream: FakeOpenAI, streams: int, tokens: int
-                       ) -> float:
+def service_full_speed(svc: Service, upstream: FakeOpenAI, streams: int, tokens: int) -> float:
     cpu0 = svc.cpu_s()
     r = loadgen(svc.port, streams, tokens, 0.0, 120)
     cpu = svc.cpu_s() - cpu0
@@ -223,8 +267,9 @@ def service_full_speed(svc: Service, upstream: FakeOpenAI, streams: int, tokens:
     return cpu / (streams * tokens) * 1e6
 
 
-def ladder(svc: Service, upstream: FakeOpenAI, levels: list[int], path: str
-           ) -> tuple[list[tuple[int, str]], int]:
+def ladder(
+    svc: Service, upstream: FakeOpenAI, levels: list[int], path: str
+) -> tuple[list[tuple[int, str]], int]:
     """Rows per level, and the highest sustained level (0: none)."""
     rows, sustained = [], 0
     for c in levels:
@@ -249,8 +294,10 @@ def ladder_level(svc: Service, upstream: FakeOpenAI, c: int, path: str) -> tuple
     late_p90 = pcts[90]
     ok = r["complete"] == c and late_p90 <= LATE_P90_MS
     per_token = cpu / max(r["body_bytes"] / r["record_size"], 1) * 1e6
-    return (f"{r['complete']}/{c} | {late_p90:.0f} | {pcts[99]:.0f} | {lag:.0f} | "
-            f"{per_token:.0f} | {'yes' if ok else '**no**'}"), ok
+    return (
+        f"{r['complete']}/{c} | {late_p90:.0f} | {pcts[99]:.0f} | {lag:.0f} | "
+        f"{per_token:.0f} | {'yes' if ok else '**no**'}"
+    ), ok
 
 
 def user_sys_s(pid: int) -> tuple[float, float]:
@@ -266,8 +313,9 @@ def user_sys_s(pid: int) -> tuple[float, float]:
     return user / tick, system / tick
 
 
-def split_costs(svc: Service, upstream: FakeOpenAI, streams: int = 100, opens: int = 4,
-                tokens: int = 200) -> dict[str, float]:
+def split_costs(
+    svc: Service, upstream: FakeOpenAI, streams: int = 100, opens: int = 4, tokens: int = 200
+) -> dict[str, float]:
     """Where a chat stream's worker CPU goes: per open (one-token answers, ``opens`` waves
     of ``streams``), and per token at 50 tokens/s (``streams`` answers of ``tokens``, the
     opens subtracted); user and system time apart."""
@@ -281,22 +329,34 @@ def split_costs(svc: Service, upstream: FakeOpenAI, streams: int = 100, opens: i
     u2, s2 = user_sys_s(svc.worker)
     open_user, open_sys = (u1 - u0) / (streams * opens), (s1 - s0) / (streams * opens)
     per = streams * (tokens - 1)
-    return {"open_user_ms": open_user * 1e3, "open_sys_ms": open_sys * 1e3,
-            "token_user_us": ((u2 - u1) / streams - open_user) * streams / per * 1e6,
-            "token_sys_us": ((s2 - s1) / streams - open_sys) * streams / per * 1e6}
+    return {
+        "open_user_ms": open_user * 1e3,
+        "open_sys_ms": open_sys * 1e3,
+        "token_user_us": ((u2 - u1) / streams - open_user) * streams / per * 1e6,
+        "token_sys_us": ((s2 - s1) / streams - open_sys) * streams / per * 1e6,
+    }
 
 
 def print_split(split: dict[str, dict[str, float]]) -> None:
-    print(f"\nWhere a chat stream's worker CPU goes (service, /chat; opens: one-token answers; "
-          f"tokens: {LADDER_TOKENS}-token-per-second streams, opens subtracted):\n")
-    print("| mode | open, ms user + sys | per token, µs user + sys | "
-          f"per stream-second ({LADDER_TOKENS} tokens), ms |")
+    print(
+        f"\nWhere a chat stream's worker CPU goes (service, /chat; opens: one-token answers; "
+        f"tokens: {LADDER_TOKENS}-token-per-second streams, opens subtracted):\n"
+    )
+    print(
+        "| mode | open, ms user + sys | per token, µs user + sys | "
+        f"per stream-second ({LADDER_TOKENS} tokens), ms |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for mode, c in split.items():
-        second = (c["open_user_ms"] + c["open_sys_ms"] +
-                  LADDER_TOKENS * (c["token_user_us"] + c["token_sys_us"]) / 1e3)
-        print(f"| {mode} | {c['open_user_ms']:.2f} + {c['open_sys_ms']:.2f} | "
-              f"{c['token_user_us']:.0f} + {c['token_sys_us']:.0f} | {second:.1f} |")
+        second = (
+            c["open_user_ms"]
+            + c["open_sys_ms"]
+            + LADDER_TOKENS * (c["token_user_us"] + c["token_sys_us"]) / 1e3
+        )
+        print(
+            f"| {mode} | {c['open_user_ms']:.2f} + {c['open_sys_ms']:.2f} | "
+            f"{c['token_user_us']:.0f} + {c['token_sys_us']:.0f} | {second:.1f} |"
+        )
 
 
 def main() -> None:
@@ -305,9 +365,12 @@ def main() -> None:
     parser.add_argument("--modes", default="raw,sdk")
     parser.add_argument("--paths", default="chat,v1", help="ladders through /chat and /v1")
     parser.add_argument("--ladder-only", action="store_true", help="skip the CPU-per-token rows")
-    parser.add_argument("--split", action="store_true",
-                        help="only where a stream's CPU goes: per open and per token, user and "
-                             "system time, through /chat (~1 min)")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="only where a stream's CPU goes: per open and per token, user and "
+        "system time, through /chat (~1 min)",
+    )
     args = parser.parse_args()
     modes, paths = args.modes.split(","), args.paths.split(",")
     if CORES:
@@ -318,15 +381,18 @@ def main() -> None:
     levels = [20] if args.smoke else [10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 600, 800]
     started = time.monotonic()
     cpu_rows: list[tuple[str, dict[str, float]]] = [
-        ("in-process, as fast as the upstream sends", {}), ("in-process, 50 tokens/s", {}),
-        ("service, as fast as the upstream sends", {})]
+        ("in-process, as fast as the upstream sends", {}),
+        ("in-process, 50 tokens/s", {}),
+        ("service, as fast as the upstream sends", {}),
+    ]
     ladders: dict[tuple[str, str], tuple[list[tuple[int, str]], int]] = {}
     if args.split:
         split: dict[str, dict[str, float]] = {}
         with FakeOpenAI(api_key=KEY) as upstream:
             for mode in modes:
-                svc = Service(mode, upstream.base_url,
-                              ROOT / "bench" / "out" / f"chat-gunicorn-{mode}.log")
+                svc = Service(
+                    mode, upstream.base_url, ROOT / "bench" / "out" / f"chat-gunicorn-{mode}.log"
+                )
                 try:
                     loadgen(svc.port, 2, 5, 0.0, 30)  # warm up: client, pool, imports
                     upstream.clear()
@@ -338,10 +404,10 @@ def main() -> None:
     with FakeOpenAI(api_key=KEY) as upstream:
         for mode in modes:
             if not args.ladder_only:
-                cpu_rows[0][1][mode] = in_process_cpu(mode, upstream.base_url, tokens, streams,
-                                                      0.0)
-                cpu_rows[1][1][mode] = in_process_cpu(mode, upstream.base_url, LADDER_TOKENS,
-                                                      slow_streams, RATE_DELAY)
+                cpu_rows[0][1][mode] = in_process_cpu(mode, upstream.base_url, tokens, streams, 0.0)
+                cpu_rows[1][1][mode] = in_process_cpu(
+                    mode, upstream.base_url, LADDER_TOKENS, slow_streams, RATE_DELAY
+                )
             upstream.clear()
             log = ROOT / "bench" / "out" / f"chat-gunicorn-{mode}.log"
             svc = Service(mode, upstream.base_url, log)
@@ -357,42 +423,69 @@ def main() -> None:
                 svc.stop()
     if not args.ladder_only:
         print_cpu_rows(cpu_rows, modes, streams, tokens, slow_streams)
-    print(f"\nService, C concurrent streams of {LADDER_TOKENS} tokens at 50 tokens/s; sustained"
-          f" = all complete and p90 token lateness ≤ {LATE_P90_MS:g} ms:\n")
-    print("| mode | path | C | complete | lateness p90 ms | p99 ms | upstream lag p90 ms | "
-          "worker CPU µs/token | sustained |")
+    print(
+        f"\nService, C concurrent streams of {LADDER_TOKENS} tokens at 50 tokens/s; sustained"
+        f" = all complete and p90 token lateness ≤ {LATE_P90_MS:g} ms:\n"
+    )
+    print(
+        "| mode | path | C | complete | lateness p90 ms | p99 ms | upstream lag p90 ms | "
+        "worker CPU µs/token | sustained |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for (mode, path), (rows, _) in ladders.items():
         for c, row in rows:
             print(f"| {mode} | {PATHS[path].split('?')[0]} | {c} | {row} |")
     print()
-    held = {key: f"{'≥ ' if best == levels[-1] else ''}{best}"
-            for key, (_, best) in ladders.items()}
+    held = {
+        key: f"{'≥ ' if best == levels[-1] else ''}{best}" for key, (_, best) in ladders.items()
+    }
     if "raw" in modes:
-        print("- **For users: one worker holds " + " and ".join(
-            f"{held['raw', path]} chat streams through {PATHS[path].split('?')[0]}"
-            for path in paths) + f" at 50 tokens/s** (p90 token lateness ≤ {LATE_P90_MS:g} ms).")
+        print(
+            "- **For users: one worker holds "
+            + " and ".join(
+                f"{held['raw', path]} chat streams through {PATHS[path].split('?')[0]}"
+                for path in paths
+            )
+            + f" at 50 tokens/s** (p90 token lateness ≤ {LATE_P90_MS:g} ms)."
+        )
     for mode, path in ladders:
-        print(f"- {mode} through {PATHS[path].split('?')[0]}: one worker holds "
-              f"{held[mode, path]} chat streams at 50 tokens/s.")
+        print(
+            f"- {mode} through {PATHS[path].split('?')[0]}: one worker holds "
+            f"{held[mode, path]} chat streams at 50 tokens/s."
+        )
     if "raw" in modes and "sdk" in modes:
         for path in paths:
             raw, sdk = ladders["raw", path][1], ladders["sdk", path][1]
-            ratio = (f"{raw / sdk:.1f}x the streams" if sdk
-                     else f"no ratio (the SDK's objects did not hold {levels[0]})")
+            ratio = (
+                f"{raw / sdk:.1f}x the streams"
+                if sdk
+                else f"no ratio (the SDK's objects did not hold {levels[0]})"
+            )
             print(f"- raw / sdk through {PATHS[path].split('?')[0]}: {ratio} (goal ≥ 5x).")
-    print(f"- took {time.monotonic() - started:.0f} s; cores (worker, upstream + loadgen): "
-          f"{CORES or 'not pinned'}.")
+    print(
+        f"- took {time.monotonic() - started:.0f} s; cores (worker, upstream + loadgen): "
+        f"{CORES or 'not pinned'}."
+    )
 
 
-def print_cpu_rows(cpu_rows: list[tuple[str, dict[str, float]]], modes: list[str],
-                   streams: int, tokens: int, slow_streams: int) -> None:
-    print(f"Worker CPU per token (µs; {streams} streams x {tokens} tokens as fast as the "
-          f"upstream sends; {slow_streams} x {LADDER_TOKENS} tokens at 50 tokens/s in-process):"
-          "\n")
+def print_cpu_rows(
+    cpu_rows: list[tuple[str, dict[str, float]]],
+    modes: list[str],
+    streams: int,
+    tokens: int,
+    slow_streams: int,
+) -> None:
+    print(
+        f"Worker CPU per token (µs; {streams} streams x {tokens} tokens as fast as the "
+        f"upstream sends; {slow_streams} x {LADDER_TOKENS} tokens at 50 tokens/s in-process):"
+        "\n"
+    )
     both = "raw" in modes and "sdk" in modes
-    print("| M7 chat: µs of CPU per token | " + " | ".join(modes) +
-          (" | sdk / raw |" if both else " |"))
+    print(
+        "| M7 chat: µs of CPU per token | "
+        + " | ".join(modes)
+        + (" | sdk / raw |" if both else " |")
+    )
     print("| --- |" + " ---: |" * (len(modes) + both))
     for name, by in cpu_rows:
         cells = [f"{by[m]:.1f}" for m in modes]

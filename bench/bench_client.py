@@ -43,15 +43,17 @@ def build_body(count: int) -> bytes:
     records += NDJSON.end(count)
     out = bytearray()
     for i in range(0, len(records), CHUNK):
-        piece = records[i:i + CHUNK]
+        piece = records[i : i + CHUNK]
         out += b"%x\r\n%s\r\n" % (len(piece), piece)
     return bytes(out + b"0\r\n\r\n")
 
 
 def serve(count: int) -> None:
     """Child process: print the port, then answer every connection with the body."""
-    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
-            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
     body = head + build_body(count)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         print(listener.getsockname()[1], flush=True)
@@ -118,8 +120,11 @@ def main() -> int:
     child = None
     url = args.url
     if url is None:
-        child = subprocess.Popen([sys.executable, __file__, "--serve", str(args.count)],
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(args.count)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout is not None
         url = f"http://127.0.0.1:{child.stdout.readline().strip()}/"
     try:
@@ -136,8 +141,10 @@ def main() -> int:
             if child.stdout:
                 child.stdout.close()
     base = results[0][1]
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), "
-          f"{'built-in server' if args.url is None else url}, best of {args.repeat}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), "
+        f"{'built-in server' if args.url is None else url}, best of {args.repeat}"
+    )
     print("| reader | records | seconds | records/s | vs streamer |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, seconds, n in results:

@@ -28,21 +28,40 @@ from bench_chat import _CHILD, KEY, on_server_core  # noqa: E402
 from tests.fake_openai import FakeOpenAI, fake_model  # noqa: E402
 
 
-def child(tree: str, base_url: str, tokens: int, streams: int, delay: float,
-          callgrind: bool = False) -> float:
-    cmd = [sys.executable, "-c", _CHILD, tree, "raw", base_url,
-           fake_model(tokens=tokens, delay=delay), str(streams), KEY]
+def child(
+    tree: str, base_url: str, tokens: int, streams: int, delay: float, callgrind: bool = False
+) -> float:
+    cmd = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        tree,
+        "raw",
+        base_url,
+        fake_model(tokens=tokens, delay=delay),
+        str(streams),
+        KEY,
+    ]
     if callgrind:
         with tempfile.TemporaryDirectory() as tmp:
             out_file = Path(tmp) / "cg.out"
-            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
-                   "--dump-instr=no", *cmd]
+            cmd = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out_file}",
+                "--dump-instr=no",
+                *cmd,
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
-            summary = next(line for line in out_file.read_text().splitlines()
-                           if line.startswith(("summary:", "totals:")))
+            summary = next(
+                line
+                for line in out_file.read_text().splitlines()
+                if line.startswith(("summary:", "totals:"))
+            )
             return int(summary.split()[1])
-    out = subprocess.run([*on_server_core(), *cmd], capture_output=True, text=True,
-                         check=True, timeout=300)
+    out = subprocess.run(
+        [*on_server_core(), *cmd], capture_output=True, text=True, check=True, timeout=300
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["tokens"] == tokens * streams, result
     return float(result["cpu"]) / result["tokens"] * 1e6
@@ -64,18 +83,23 @@ def main() -> None:
         for _ in range(args.rounds):
             for tree in trees:
                 if args.callgrind:  # the difference of two sizes: no imports, no warm-up
-                    small, big = (child(tree, upstream.base_url, args.tokens, n, args.delay,
-                                        True) for n in (args.streams // 4, args.streams))
+                    small, big = (
+                        child(tree, upstream.base_url, args.tokens, n, args.delay, True)
+                        for n in (args.streams // 4, args.streams)
+                    )
                     tokens = args.tokens * (args.streams - args.streams // 4)
                     results[tree].append((big - small) / tokens)
                 else:
-                    results[tree].append(child(tree, upstream.base_url, args.tokens,
-                                               args.streams, args.delay))
+                    results[tree].append(
+                        child(tree, upstream.base_url, args.tokens, args.streams, args.delay)
+                    )
                 upstream.clear()
     unit = "instructions" if args.callgrind else "µs of CPU"
     for tree, values in results.items():
-        print(f"{tree}: {unit} per token, median {statistics.median(values):.1f} "
-              f"({', '.join(f'{v:.1f}' for v in values)})")
+        print(
+            f"{tree}: {unit} per token, median {statistics.median(values):.1f} "
+            f"({', '.join(f'{v:.1f}' for v in values)})"
+        )
 
 
 if __name__ == "__main__":

@@ -24,14 +24,21 @@ from streamer.llm.openai_provider import OpenAIProvider
 class SDKObjectsProvider(OpenAIProvider):
     def _client(self) -> openai.AsyncOpenAI:
         # The SDK as it comes: httpx on httpcore's default (anyio) network backend.
-        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
-                                  timeout=self._timeout_s, max_retries=self._max_retries)
+        return openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=self._timeout_s,
+            max_retries=self._max_retries,
+        )
 
     async def _tokens(self, request: ChatRequest) -> AsyncIterator[list[str | dict[str, Any]]]:
         client = loop_local(self._client_key, self._client)
         stream = await client.chat.completions.create(
-            model=request.model, messages=list(request.messages),  # type: ignore[arg-type]
-            stream=True, stream_options={"include_usage": True})
+            model=request.model,
+            messages=list(request.messages),  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield [chunk.choices[0].delta.content]
@@ -49,5 +56,9 @@ def sdk_app() -> Any:
 
     cfg = ServiceConfig.from_env()
     assert cfg.openai_api_key, "set OPENAI_API_KEY: the openai provider is needed"
-    return create_app(cfg, provider=SDKObjectsProvider(
-        cfg.openai_api_key, cfg.openai_base_url, cfg.upstream_timeout_s, cfg.upstream_retries))
+    return create_app(
+        cfg,
+        provider=SDKObjectsProvider(
+            cfg.openai_api_key, cfg.openai_base_url, cfg.upstream_timeout_s, cfg.upstream_retries
+        ),
+    )

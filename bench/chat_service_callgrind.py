@@ -27,21 +27,38 @@ from bench_chat import KEY, build_loadgen, free_port, loadgen  # noqa: E402
 from tests.fake_openai import FakeOpenAI  # noqa: E402
 
 
-def per_token(tree: Path, base_url: str, path: str, streams: int, tokens: int,
-              delay: float) -> float:
+def per_token(
+    tree: Path, base_url: str, path: str, streams: int, tokens: int, delay: float
+) -> float:
     out = Path(tempfile.mkdtemp(prefix="chatcg."))
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "STREAMER_HOST": "127.0.0.1",
-           "WEB_CONCURRENCY": "1", "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base_url,
-           "STREAMER_UPSTREAM_RETRIES": "0", "PYTHONDONTWRITEBYTECODE": "1",
-           "GUNICORN_CMD_ARGS": "--timeout 600 --graceful-timeout 5"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "STREAMER_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": base_url,
+        "STREAMER_UPSTREAM_RETRIES": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "GUNICORN_CMD_ARGS": "--timeout 600 --graceful-timeout 5",
+    }
     for name in ("REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
         env.pop(name, None)
-    vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
-          f"--callgrind-out-file={out}/cg.%p"]
-    proc = subprocess.Popen([*vg, sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                             "wsgi:app"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    vg = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--trace-children=yes",
+        f"--callgrind-out-file={out}/cg.%p",
+    ]
+    proc = subprocess.Popen(
+        [*vg, sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -53,8 +70,12 @@ def per_token(tree: Path, base_url: str, path: str, streams: int, tokens: int,
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start under valgrind")
             time.sleep(1)
-        (worker,) = map(int, subprocess.run(["pgrep", "-P", str(proc.pid)],
-                                            capture_output=True, text=True).stdout.split())
+        (worker,) = map(
+            int,
+            subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+            ).stdout.split(),
+        )
         loadgen(port, 2, 5, 0.0, 120, path)  # warm up: client, pool, imports
         ctl = ["callgrind_control"]
         subprocess.run([*ctl, "-i", "on", str(worker)], check=True, capture_output=True)
@@ -89,8 +110,14 @@ def main() -> None:
     with FakeOpenAI(api_key=KEY) as upstream:
         for path in args.paths.split(","):
             for tree in args.trees.split(","):
-                n = per_token(Path(tree).resolve(), upstream.base_url, path, args.streams,
-                              args.tokens, args.delay)
+                n = per_token(
+                    Path(tree).resolve(),
+                    upstream.base_url,
+                    path,
+                    args.streams,
+                    args.tokens,
+                    args.delay,
+                )
                 print(f"/{path} {tree}: {n / 1e3:.0f}k instructions per token", flush=True)
                 upstream.clear()
 

@@ -54,7 +54,7 @@ def main() -> None:
     print(f"| total ({len(files)} modules) | {total} |\n")
     for kind, label in (("class", "classes"), ("def", "functions and methods")):
         print(f"| largest {label} | lines |\n| --- | ---: |")
-        for size, _, name in sorted((x for x in found if x[1] == kind), reverse=True)[:args.top]:
+        for size, _, name in sorted((x for x in found if x[1] == kind), reverse=True)[: args.top]:
             print(f"| {name} | {size} |")
         print()
 

@@ -64,7 +64,11 @@ if __name__ == "__main__":
         measure(sys.argv[1])
     else:
         print(f"| {N:,} of each, fresh process | KiB each |\n| --- | ---: |")
-        for mode in ("greenlet in sleep", "greenlet in a generator's sleep",
-                     "greenlet on an Event", "two Events (no greenlet)",
-                     "libev timer (no greenlet)"):
+        for mode in (
+            "greenlet in sleep",
+            "greenlet in a generator's sleep",
+            "greenlet on an Event",
+            "two Events (no greenlet)",
+            "libev timer (no greenlet)",
+        ):
             subprocess.run([sys.executable, __file__, mode], check=True)

@@ -44,8 +44,13 @@ def instructions(peer: run.Peer, count: int, held: bool = False) -> float:
     out = run.OUT / "callgrind"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
-          f"--callgrind-out-file={out}/cg.%p"]
+    vg = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--trace-children=yes",
+        f"--callgrind-out-file={out}/cg.%p",
+    ]
 
     class Under(run.Peer):
         def argv(self, port: int) -> tuple[list[str], Path, dict[str, str]]:
@@ -60,8 +65,17 @@ def instructions(peer: run.Peer, count: int, held: bool = False) -> float:
         ctl = ["callgrind_control"]
         subprocess.run([*ctl, "-i", "on", str(srv.pid)], check=True, capture_output=True)
         if held:
-            run.loadgen("many", srv.port, srv.url(run.stream_query(20, 100, 500)), count, 100,
-                        20, 500, 300, timeout=600)
+            run.loadgen(
+                "many",
+                srv.port,
+                srv.url(run.stream_query(20, 100, 500)),
+                count,
+                100,
+                20,
+                500,
+                300,
+                timeout=600,
+            )
         else:
             run.loadgen("ttfb", srv.port, url, count, timeout=600)
         subprocess.run([*ctl, "-i", "off", str(srv.pid)], check=True, capture_output=True)
@@ -86,13 +100,23 @@ def per_request(peer: run.Peer, count: int) -> tuple[float, float, float]:
     return used / count / 1e3, float(r["p50_ms"])
 
 
-def held(peer: run.Peer, streams: int, n: int = 20, size: int = 100,
-         interval_ms: int = 500) -> tuple[float, float, float]:
+def held(
+    peer: run.Peer, streams: int, n: int = 20, size: int = 100, interval_ms: int = 500
+) -> tuple[float, float, float]:
     with run.serving(peer) as srv:
         base = srv.status()["VmRSS"]
         before = cpu_ns(srv.pid)
-        r = run.loadgen("many", srv.port, srv.url(run.stream_query(n, size, interval_ms)),
-                        streams, size, n, interval_ms, 120, timeout=200)
+        r = run.loadgen(
+            "many",
+            srv.port,
+            srv.url(run.stream_query(n, size, interval_ms)),
+            streams,
+            size,
+            n,
+            interval_ms,
+            120,
+            timeout=200,
+        )
         used = cpu_ns(srv.pid) - before
         peak = srv.status()["VmHWM"]
     if r["complete"] != streams:
@@ -107,10 +131,20 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--skip", default="", help="req or held")
-    ap.add_argument("--callgrind", type=int, default=0, metavar="N",
-                    help="also count instructions per request over N requests (valgrind)")
-    ap.add_argument("--callgrind-held", type=int, default=0, metavar="C",
-                    help="only count instructions per stream over C held M3-shaped streams")
+    ap.add_argument(
+        "--callgrind",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions per request over N requests (valgrind)",
+    )
+    ap.add_argument(
+        "--callgrind-held",
+        type=int,
+        default=0,
+        metavar="C",
+        help="only count instructions per stream over C held M3-shaped streams",
+    )
     args = ap.parse_args()
     run.OUT.mkdir(exist_ok=True)
     (run.OUT / "logs").mkdir(exist_ok=True)
@@ -128,13 +162,17 @@ def main() -> None:
             req = (req[0], instructions(peer, args.callgrind) if args.callgrind else 0.0, req[1])
             hld = (0.0, 0.0, 0.0) if args.skip == "held" else held(peer, args.streams)
             rows[peer.name].append((*req, *hld))
-    print(f"| peer | CPU µs/request | k instructions/request | TTFB p50 ms | KiB/held stream "
-          f"(C={args.streams}) | CPU µs/record | jitter p99 ms |")
+    print(
+        f"| peer | CPU µs/request | k instructions/request | TTFB p50 ms | KiB/held stream "
+        f"(C={args.streams}) | CPU µs/record | jitter p99 ms |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, values in rows.items():
         med = [statistics.median(col) for col in zip(*values, strict=True)]
-        print(f"| {name} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.3f} | {med[3]:.1f} "
-              f"| {med[4]:.1f} | {med[5]:.0f} |")
+        print(
+            f"| {name} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.3f} | {med[3]:.1f} "
+            f"| {med[4]:.1f} | {med[5]:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Draw M3: jitter distribution and memory per stream. Run by bench/run.py in bench/.venv.
 
-    python bench/plot.py OUT.png  < data.json
+python bench/plot.py OUT.png  < data.json
 """
 
 from __future__ import annotations

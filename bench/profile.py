@@ -23,9 +23,16 @@ sz = run.FULL
 raw = run.OUT / f"profile-{peer.name}-{load}{c}.raw"
 with run.serving(peer) as srv:
     if load == "m3":
-        args = ["many", srv.port, srv.url(run.stream_query(sz.m3_n, sz.m3_size,
-                                                           sz.m3_interval_ms)),
-                c, sz.m3_size, sz.m3_n, sz.m3_interval_ms, 60]
+        args = [
+            "many",
+            srv.port,
+            srv.url(run.stream_query(sz.m3_n, sz.m3_size, sz.m3_interval_ms)),
+            c,
+            sz.m3_size,
+            sz.m3_n,
+            sz.m3_interval_ms,
+            60,
+        ]
         dur = 10
     elif load == "m4":  # sequential short requests: the per-request path
         args = ["ttfb", srv.port, srv.url(run.stream_query(1, 64)), 20_000]
@@ -36,15 +43,39 @@ with run.serving(peer) as srv:
         dur = 2
     else:
         n = 4 * sz.m2_bytes // sz.m2_chunk
-        args = ["many", srv.port, srv.url(run.stream_query(n, sz.m2_chunk)), 1, sz.m2_chunk, n,
-                0, 60]
+        args = [
+            "many",
+            srv.port,
+            srv.url(run.stream_query(n, sz.m2_chunk)),
+            1,
+            sz.m2_chunk,
+            n,
+            0,
+            60,
+        ]
         dur = 2
     result: dict[str, object] = {}
     t = threading.Thread(target=lambda: result.update(run.loadgen(*args)))
     t.start()
-    subprocess.run([str(run.VENV / "bin" / "py-spy"), "record", "-p", str(srv.pid), "-d",
-                    str(dur), "-r", "200", "-f", "raw", "-o", str(raw), "--nonblocking"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(run.VENV / "bin" / "py-spy"),
+            "record",
+            "-p",
+            str(srv.pid),
+            "-d",
+            str(dur),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--nonblocking",
+        ],
+        check=True,
+        capture_output=True,
+    )
     t.join()
 own: collections.Counter[str] = collections.Counter()
 total: collections.Counter[str] = collections.Counter()

@@ -78,8 +78,17 @@ class Sizes:
 
 
 FULL = Sizes()
-SMOKE = Sizes(m1_n=2_000, m2_bytes=8 << 20, m3_cs=(50,), m3_n=3, m3_interval_ms=50,
-              m4_count=10, sync_m3_cs=(50,), capacity_probes=1, capacity_max=100)
+SMOKE = Sizes(
+    m1_n=2_000,
+    m2_bytes=8 << 20,
+    m3_cs=(50,),
+    m3_n=3,
+    m3_interval_ms=50,
+    m4_count=10,
+    sync_m3_cs=(50,),
+    capacity_probes=1,
+    capacity_max=100,
+)
 # The capacity figure: streams one worker holds with M3's jitter p99 at most this (ms).
 CAPACITY_P99_MS = (100, 1_000)
 
@@ -95,19 +104,40 @@ class Peer:
     needs: str = ""  # "node" | "venv" | ""
 
     def argv(self, port: int) -> tuple[list[str], Path, dict[str, str]]:
-        gunicorn_peer = [PY, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}",
-                         "--no-control-socket", "--chdir", str(BENCH / "peers")]
+        gunicorn_peer = [
+            PY,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "--chdir",
+            str(BENCH / "peers"),
+        ]
         if self.name == "streamer":
-            env = {"PORT": str(port), "STREAMER_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
-                   "STREAMER_BENCH": "1", "STREAMER_WORKER_CONNECTIONS": "12000",
-                   "STREAMER_MAX_STREAMS": "12000"}
+            env = {
+                "PORT": str(port),
+                "STREAMER_HOST": "127.0.0.1",
+                "WEB_CONCURRENCY": "1",
+                "STREAMER_BENCH": "1",
+                "STREAMER_WORKER_CONNECTIONS": "12000",
+                "STREAMER_MAX_STREAMS": "12000",
+            }
             return [PY, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], ROOT, env
         if self.name == "flask-gevent":
-            return [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000",
-                    "flask_app:app"], ROOT, {}
+            return (
+                [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000", "flask_app:app"],
+                ROOT,
+                {},
+            )
         if self.name == "wsgi-gevent":
-            return [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000",
-                    "wsgi_app:app"], ROOT, {}
+            return (
+                [*gunicorn_peer, "-k", "gevent", "--worker-connections", "12000", "wsgi_app:app"],
+                ROOT,
+                {},
+            )
         if self.name == "flask-sync":
             return [*gunicorn_peer, "-k", "sync", "flask_app:app"], ROOT, {}
         if self.name == "node":
@@ -158,9 +188,14 @@ class Server:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         for name in ("OPENAI_API_KEY", "REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
             full_env.pop(name, None)
-        self.proc = subprocess.Popen([*cores()[0], *argv], cwd=cwd, env=full_env,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_raise_nofile)
+        self.proc = subprocess.Popen(
+            [*cores()[0], *argv],
+            cwd=cwd,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_raise_nofile,
+        )
         self._wait_ready()
         self.pid = self._serving_pid()
 
@@ -174,8 +209,8 @@ class Server:
                 raise RuntimeError(f"{self.peer.name} exited:\n{self.log()}")
             try:
                 with urllib.request.urlopen(
-                        f"http://127.0.0.1:{self.port}{self.url('n=2&size=8')}",
-                        timeout=2) as r:
+                    f"http://127.0.0.1:{self.port}{self.url('n=2&size=8')}", timeout=2
+                ) as r:
                     if r.status == 200 and r.read() == b"xxxxxxx\n" * 2:
                         return
             except OSError:
@@ -187,8 +222,9 @@ class Server:
     def _serving_pid(self) -> int:
         """The process that serves requests: gunicorn's worker, else the process itself."""
         if self.peer.name in ("streamer", "flask-gevent", "flask-sync", "wsgi-gevent"):
-            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                 text=True, check=False).stdout.split()
+            out = subprocess.run(
+                ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
             if len(out) == 1:
                 return int(out[0])
             raise RuntimeError(f"expected one gunicorn worker, found {out}")
@@ -247,8 +283,9 @@ def build_loadgen() -> None:
 
 def loadgen(*args: Any, timeout: float = 300) -> dict[str, Any]:
     argv = [*cores()[1], str(LOADGEN), *map(str, args)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True,
-                         preexec_fn=_raise_nofile)
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=True, preexec_fn=_raise_nofile
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -278,8 +315,9 @@ def m4_m1_m2(srv: Server, sz: Sizes, results: Results) -> None:
     record(results, "M4 ttfb p50 ms", name, r["p50_ms"])
     # M1: one stream of small records, no delay.
     before = srv.status()
-    r = loadgen("many", port, srv.url(stream_query(sz.m1_n, sz.m1_size)), 1, sz.m1_size,
-                sz.m1_n, 0, 300)
+    r = loadgen(
+        "many", port, srv.url(stream_query(sz.m1_n, sz.m1_size)), 1, sz.m1_size, sz.m1_n, 0, 300
+    )
     after = srv.status()
     if r["complete"] == 1:
         record(results, "M1 records/s", name, sz.m1_n / r["busy_s"])
@@ -298,9 +336,17 @@ def m3_run(peer: Peer, c: int, sz: Sizes) -> tuple[dict[str, Any], float, int, f
         base = srv.status()["VmRSS"]
         deadline = sz.m3_n * sz.m3_interval_ms / 1000 + (10 if peer.name == "flask-sync" else 60)
         before = srv.status()
-        r = loadgen("many", srv.port, srv.url(stream_query(sz.m3_n, sz.m3_size,
-                                                           sz.m3_interval_ms)),
-                    c, sz.m3_size, sz.m3_n, sz.m3_interval_ms, deadline, timeout=deadline + 60)
+        r = loadgen(
+            "many",
+            srv.port,
+            srv.url(stream_query(sz.m3_n, sz.m3_size, sz.m3_interval_ms)),
+            c,
+            sz.m3_size,
+            sz.m3_n,
+            sz.m3_interval_ms,
+            deadline,
+            timeout=deadline + 60,
+        )
         after = srv.status()
     return r, cpu_s(before, after), base, after["VmHWM"]
 
@@ -343,8 +389,11 @@ def capacity(peer: Peer, sz: Sizes, results: Results) -> None:
             t0 = time.monotonic()
             r = m3_run(peer, probe, sz)[0]
             seen[probe] = r["jitter_p99_ms"] if r["held"] else float("inf")
-            print(f"  capacity {peer.name} C={probe}: p99 {seen[probe]:.0f} ms, "
-                  f"{time.monotonic() - t0:.1f} s", flush=True)
+            print(
+                f"  capacity {peer.name} C={probe}: p99 {seen[probe]:.0f} ms, "
+                f"{time.monotonic() - t0:.1f} s",
+                flush=True,
+            )
         ok, over = _bracket(seen, limit)
         text = f"≥ {ok:,}" if over is None else f"< {over:,}" if not ok else f"{ok:,}"
         record(results, f"M3 streams held at jitter p99 ≤ {limit:,} ms", peer.name, text)
@@ -353,8 +402,7 @@ def capacity(peer: Peer, sz: Sizes, results: Results) -> None:
 def _bracket(seen: dict[int, float], limit: float) -> tuple[int, int | None]:
     """The fewest streams seen over ``limit``, and the most seen within it below that."""
     over = min((c for c, p in seen.items() if p > limit), default=None)
-    ok = max((c for c, p in seen.items() if p <= limit and (over is None or c < over)),
-             default=0)
+    ok = max((c for c, p in seen.items() if p <= limit and (over is None or c < over)), default=0)
     return ok, over
 
 
@@ -399,8 +447,9 @@ class Section:
 SECTIONS = [
     Section("M5", "M5 the async adapter", "bench_adapter.py", "streamer/adapter"),
     Section("M6", "M6 the client", "bench_client.py", "streamer/client", pinned=False),
-    Section("M7", "M7 chat on the OpenAI path", "bench_chat.py", "tests/fake_openai.py",
-            pinned=False),
+    Section(
+        "M7", "M7 chat on the OpenAI path", "bench_chat.py", "tests/fake_openai.py", pinned=False
+    ),
 ]
 
 
@@ -416,11 +465,11 @@ def run_section(section: Section, smoke: bool, streamer_url: str | None) -> str:
     srv_core, cli_core = cores()
     if srv_core:
         env["STREAMER_BENCH_CORES"] = f"{srv_core[-1]},{cli_core[-1]}"
-    argv = [*(srv_core if section.pinned else []), PY, str(script),
-            *(["--smoke"] if smoke else [])]
+    argv = [*(srv_core if section.pinned else []), PY, str(script), *(["--smoke"] if smoke else [])]
     try:
-        out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=600, check=True)
+        out = subprocess.run(
+            argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         tail = (getattr(exc, "stderr", "") or "")[-1500:]
         return f"Failed: `{' '.join(argv[-2:])}`:\n\n```\n{tail}\n```\n"
@@ -452,8 +501,16 @@ def fmt(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
-DIGITS = {"M4 ttfb p50 ms": 3, "M1 server CPU µs/record": 2, "wall s": 1, "peak RSS MiB": 0,
-          "KiB/stream": 1, "jitter p50 ms": 1, "jitter p99 ms": 1, "server CPU s": 1}
+DIGITS = {
+    "M4 ttfb p50 ms": 3,
+    "M1 server CPU µs/record": 2,
+    "wall s": 1,
+    "peak RSS MiB": 0,
+    "KiB/stream": 1,
+    "jitter p50 ms": 1,
+    "jitter p99 ms": 1,
+    "server CPU s": 1,
+}
 
 
 def digits_for(metric: str) -> int:
@@ -465,24 +522,30 @@ def digits_for(metric: str) -> int:
 
 def versions() -> dict[str, str]:
     found: dict[str, str] = {"python": platform.python_version()}
-    code = ("import importlib.metadata as m, json\n"
-            "def v(n):\n"
-            "    try:\n        return m.version(n)\n"
-            "    except m.PackageNotFoundError:\n        return 'absent'\n"
-            "print(json.dumps({n: v(n) for n in %r}))")
-    for py, names in ((PY, ["flask", "gunicorn", "gevent", "greenlet", "werkzeug"]),
-                      (str(VENV_PY), ["starlette", "uvicorn", "uvloop", "httptools"])):
+    code = (
+        "import importlib.metadata as m, json\n"
+        "def v(n):\n"
+        "    try:\n        return m.version(n)\n"
+        "    except m.PackageNotFoundError:\n        return 'absent'\n"
+        "print(json.dumps({n: v(n) for n in %r}))"
+    )
+    for py, names in (
+        (PY, ["flask", "gunicorn", "gevent", "greenlet", "werkzeug"]),
+        (str(VENV_PY), ["starlette", "uvicorn", "uvloop", "httptools"]),
+    ):
         if not Path(py).exists():
             continue
         try:
-            out = subprocess.run([py, "-c", code % names], capture_output=True, text=True,
-                                 check=True).stdout
+            out = subprocess.run(
+                [py, "-c", code % names], capture_output=True, text=True, check=True
+            ).stdout
             found.update(json.loads(out))
         except (subprocess.CalledProcessError, json.JSONDecodeError):
             pass
     if shutil.which("node"):
-        found["node"] = subprocess.run(["node", "--version"], capture_output=True,
-                                       text=True).stdout.strip()
+        found["node"] = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True
+        ).stdout.strip()
     return found
 
 
@@ -496,8 +559,10 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-            f"{mem:.0f} GiB RAM")
+    return (
+        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
+        f"{mem:.0f} GiB RAM"
+    )
 
 
 @dataclass
@@ -520,6 +585,7 @@ def goals(sz: Sizes) -> list[Goal]:
                 return "not measured", None
             r = x / y
             return f"{r:.2f}x", (r >= need) if higher else (r <= need)
+
         verb = "≥" if higher else "≤"
         return Goal(f"{metric}: {a} / {b} {verb} {need:g}", check)
 
@@ -533,10 +599,18 @@ def goals(sz: Sizes) -> list[Goal]:
     ]
 
 
-def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespace,
-                 peers: list[Peer], skipped: dict[str, str], sections: dict[str, str],
-                 started: float, load: tuple[tuple[float, ...], tuple[float, ...]],
-                 plot: str | None) -> None:
+def write_report(
+    path: Path,
+    results: Results,
+    sz: Sizes,
+    args: argparse.Namespace,
+    peers: list[Peer],
+    skipped: dict[str, str],
+    sections: dict[str, str],
+    started: float,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
+    plot: str | None,
+) -> None:
     order = sorted(results, key=lambda m: m.split(" ", 1)[0])  # M1, M2, M3 ..., M4 (stable)
     med = {m: {p: median(v) for p, v in results[m].items()} for m in order}
     names = [p.name for p in peers]
@@ -551,15 +625,19 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         f"- Machine: {machine()}. Load average before/after: "
         f"{' '.join(f'{x:.2f}' for x in load[0])} / {' '.join(f'{x:.2f}' for x in load[1])}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".",
-        "- Pinning: " + (f"servers `{' '.join(cores()[0])}`, load client "
-                         f"`{' '.join(cores()[1])}`" if cores()[0] else "none (one core)") +
-        ". One worker process per server; streamer runs with its own `gunicorn.conf.py`.",
+        "- Pinning: "
+        + (
+            f"servers `{' '.join(cores()[0])}`, load client `{' '.join(cores()[1])}`"
+            if cores()[0]
+            else "none (one core)"
+        )
+        + ". One worker process per server; streamer runs with its own `gunicorn.conf.py`.",
         f"- Settings: M1 {sz.m1_n:,} records x {sz.m1_size} B, no delay; M2 "
         f"{sz.m2_bytes / 2**20:,.0f} MiB in {sz.m2_chunk // 1024} KiB records; M3 "
         f"C = {', '.join(f'{c:,}' for c in sz.m3_cs)} streams x {sz.m3_n} records x "
         f"{sz.m3_size} B every {sz.m3_interval_ms} ms, fresh server per cell; M4 "
         f"{sz.m4_count} sequential requests on new connections, time to the first body byte.",
-        f"- Capacity (\"M3 streams held at jitter p99 ≤ ...\"): the M3 steps, then "
+        f'- Capacity ("M3 streams held at jitter p99 ≤ ..."): the M3 steps, then '
         f"{sz.capacity_probes} more M3 runs per limit at the geometric middle of the step "
         f"that crosses it (up to {sz.capacity_max:,} streams, {sz.capacity_budget_s:.0f} s in "
         f"all); the largest count that met it.",
@@ -568,10 +646,13 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
     ]
     for peer, why in skipped.items():
         lines.append(f"- {peer} not measured: {why}.")
-    lines += ["", "## Results (medians)", "",
-              "| metric | " + " | ".join(names) + (" | loopback pair |" if
-                                                     "M2 MB/s" in med else " |"),
-              "| --- |" + " ---: |" * (len(names) + (1 if "M2 MB/s" in med else 0))]
+    lines += [
+        "",
+        "## Results (medians)",
+        "",
+        "| metric | " + " | ".join(names) + (" | loopback pair |" if "M2 MB/s" in med else " |"),
+        "| --- |" + " ---: |" * (len(names) + (1 if "M2 MB/s" in med else 0)),
+    ]
     for metric, by in med.items():
         if metric.endswith("pcts") or metric.endswith("complete"):
             continue
@@ -581,15 +662,28 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     others = [n for n in names if n != "streamer"]
     lines += ["", "## streamer against each peer (ratio of medians)", ""] if others else []
-    lines += [] if not others else [
-              "Higher is better for records/s and MB/s; lower is better for ttfb, jitter and "
-              "memory.", "",
-              "| metric | " + " | ".join(f"vs {n}" for n in names if n != "streamer") + " |",
-              "| --- |" + " ---: |" * (len(names) - 1)]
+    lines += (
+        []
+        if not others
+        else [
+            "Higher is better for records/s and MB/s; lower is better for ttfb, jitter and memory.",
+            "",
+            "| metric | " + " | ".join(f"vs {n}" for n in names if n != "streamer") + " |",
+            "| --- |" + " ---: |" * (len(names) - 1),
+        ]
+    )
     for metric, by in med.items() if others else []:
-        if not any(metric.endswith(s) for s in ("records/s", "MB/s", "ttfb p50 ms",
-                                                 "server CPU s", "jitter p99 ms",
-                                                 "KiB/stream")):
+        if not any(
+            metric.endswith(s)
+            for s in (
+                "records/s",
+                "MB/s",
+                "ttfb p50 ms",
+                "server CPU s",
+                "jitter p99 ms",
+                "KiB/stream",
+            )
+        ):
             continue
         s = by.get("streamer")
         cells = []
@@ -599,8 +693,13 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
             o = by.get(n)
             cells.append(f"{s / o:.2f}x" if s is not None and o else "-")
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines += ["", "## Goals (issue 17; M7's is in its own section below)", "",
-              "| goal | measured | met |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## Goals (issue 17; M7's is in its own section below)",
+        "",
+        "| goal | measured | met |",
+        "| --- | --- | --- |",
+    ]
     for goal in goals(sz):
         text, ok = goal.check(med)
         lines.append(f"| {goal.text} | {text} | {'-' if ok is None else fmt(ok)} |")
@@ -617,10 +716,19 @@ def write_report(path: Path, results: Results, sz: Sizes, args: argparse.Namespa
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -637,8 +745,12 @@ def plot_m3(results: Results, sz: Sizes, names: list[str], path: Path) -> bool:
             kib = median(results.get(f"M3 C={c} KiB/stream", {}).get(n, []))
             data["series"].setdefault(n, {})[str(c)] = {"pcts": pcts, "kib": kib}
     script = BENCH / "plot.py"
-    r = subprocess.run([str(VENV_PY), str(script), str(path)], input=json.dumps(data),
-                       text=True, capture_output=True)
+    r = subprocess.run(
+        [str(VENV_PY), str(script), str(path)],
+        input=json.dumps(data),
+        text=True,
+        capture_output=True,
+    )
     if r.returncode:
         print(r.stderr, file=sys.stderr)
     return r.returncode == 0
@@ -654,8 +766,10 @@ def ensure_venv(install: bool) -> bool:
         return False
     print("creating bench/.venv from bench/requirements.txt", flush=True)
     subprocess.run([PY, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "-r",
-                    str(BENCH / "requirements.txt")], check=True)
+    subprocess.run(
+        [str(VENV_PY), "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")],
+        check=True,
+    )
     return True
 
 
@@ -664,13 +778,24 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="everything tiny, in seconds")
     ap.add_argument("--rounds", type=int, default=None, help="repeats (default 3; smoke 1)")
     ap.add_argument("--peers", default=",".join(p.name for p in PEERS))
-    ap.add_argument("--only", default="M1,M2,M3,M4,M5,M6,M7",
-                    help="measurements to run (M1, M2 and M4 share a server)")
-    ap.add_argument("--capacity", default="streamer", metavar="PEERS",
-                    help="peers to find the M3 capacity figure for (extra M3 runs; '' for none)")
+    ap.add_argument(
+        "--only",
+        default="M1,M2,M3,M4,M5,M6,M7",
+        help="measurements to run (M1, M2 and M4 share a server)",
+    )
+    ap.add_argument(
+        "--capacity",
+        default="streamer",
+        metavar="PEERS",
+        help="peers to find the M3 capacity figure for (extra M3 runs; '' for none)",
+    )
     ap.add_argument("--no-install", action="store_true", help="do not create bench/.venv")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="report path (default bench/RESULTS.md; smoke: bench/out/)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report path (default bench/RESULTS.md; smoke: bench/out/)",
+    )
     args = ap.parse_args()
     started = time.monotonic()
     load0 = os.getloadavg()
@@ -697,7 +822,7 @@ def main() -> None:
 
     results: Results = {}
     for rnd in range(args.rounds):
-        order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
+        order = peers[rnd % len(peers) :] + peers[: rnd % len(peers)]
         print(f"round {rnd + 1}/{args.rounds}: {', '.join(p.name for p in order)}", flush=True)
         if only & {"M1", "M2", "M4"}:
             if "M2" in only:
@@ -728,7 +853,8 @@ def main() -> None:
             for section in wanted:
                 print(f"  {section.key}", flush=True)
                 sections[section.title] = run_section(
-                    section, args.smoke, f"http://127.0.0.1:{srv.port}")
+                    section, args.smoke, f"http://127.0.0.1:{srv.port}"
+                )
 
     plot = None
     if "M3" in only and have_venv:
@@ -736,9 +862,11 @@ def main() -> None:
         if plot_m3(results, sz, [p.name for p in peers], png):
             plot = png.name
     (OUT / ("results-smoke.json" if args.smoke else "results.json")).write_text(
-        json.dumps(results, indent=1))
-    write_report(out, results, sz, args, peers, skipped, sections, started,
-                 (load0, os.getloadavg()), plot)
+        json.dumps(results, indent=1)
+    )
+    write_report(
+        out, results, sz, args, peers, skipped, sections, started, (load0, os.getloadavg()), plot
+    )
     print(f"wrote {out} in {(time.monotonic() - started) / 60:.1f} min")
 
 

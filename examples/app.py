@@ -1,10 +1,10 @@
 """A Flask app that streams with streamer. Copy it, then change the producers.
 
-    pip install "/path/to/streamer[flask]"          # a checkout of this repository
-    gunicorn -k streamer.worker.Worker app:app      # or -k gevent; see examples/README.md
+pip install "/path/to/streamer[flask]"          # a checkout of this repository
+gunicorn -k streamer.worker.Worker app:app      # or -k gevent; see examples/README.md
 
-    curl -N localhost:8000/ticks                    # text
-    curl -N 'localhost:8000/words?format=ndjson'    # or -H 'Accept: text/event-stream'
+curl -N localhost:8000/ticks                    # text
+curl -N 'localhost:8000/words?format=ndjson'    # or -H 'Accept: text/event-stream'
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def release_resources(exc: BaseException | None) -> None:
 
 @app.get("/ticks")
 def ticks_view() -> Response:
-    return stream(ticks(int(request.args.get("count", "5")),
-                        float(request.args.get("interval", "0.5"))))
+    return stream(
+        ticks(int(request.args.get("count", "5")), float(request.args.get("interval", "0.5")))
+    )
 
 
 @app.get("/words")
@@ -79,5 +80,7 @@ def weather_view() -> Response:
 def report_view() -> Response:
     # Runs to the end even if the client leaves; X-Stream-Id names it, and
     # GET /streams/<id> with Last-Event-ID resumes it.
-    return stream(ticks(int(request.args.get("count", "10")),
-                        float(request.args.get("interval", "0.2"))), resumable=True)
+    return stream(
+        ticks(int(request.args.get("count", "10")), float(request.args.get("interval", "0.2"))),
+        resumable=True,
+    )

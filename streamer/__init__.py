@@ -42,8 +42,13 @@ if TYPE_CHECKING:
 # gunicorn's master imports streamer through gunicorn.conf.py, and ssl imported there, before
 # the gevent worker patches, left urllib3 unpatched in every worker (a MonkeyPatchWarning).
 # The server: a client-only install has no Flask.
-_LAZY = {"Client": ".client", "IncompleteStream": ".client", "StreamErrorRecord": ".client",
-         "Streamer": ".server", "stream": ".server"}
+_LAZY = {
+    "Client": ".client",
+    "IncompleteStream": ".client",
+    "StreamErrorRecord": ".client",
+    "Streamer": ".server",
+    "stream": ".server",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -59,10 +59,18 @@ class Setting:
     default_doc: str | None = None  # how the default reads in the docs, when not the value
 
 
-def setting(env: str | tuple[str, ...], default: T, doc: str, *, low: float | None = None,
-            high: float | None = None, choices: tuple[str, ...] = (),
-            check: Callable[[str], str | None] | None = None, secret: bool = False,
-            default_doc: str | None = None) -> T:
+def setting(
+    env: str | tuple[str, ...],
+    default: T,
+    doc: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+    check: Callable[[str], str | None] | None = None,
+    secret: bool = False,
+    default_doc: str | None = None,
+) -> T:
     """A :class:`Config` field with its :class:`Setting` (typed as its default for mypy)."""
     names = (env,) if isinstance(env, str) else env
     spec = Setting(names, doc, low, high, choices, check, secret, default_doc)
@@ -70,11 +78,14 @@ def setting(env: str | tuple[str, ...], default: T, doc: str, *, low: float | No
 
 
 def _redis_url(raw: str) -> str | None:
-    if raw.startswith(("redis://", "rediss://", "unix://", "redis+cluster://",
-                       "rediss+cluster://")):
+    if raw.startswith(
+        ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+    ):
         return None
-    return ("must start with redis://, rediss://, unix:// or (a Redis Cluster) "
-            "redis+cluster:// or rediss+cluster://")
+    return (
+        "must start with redis://, rediss://, unix:// or (a Redis Cluster) "
+        "redis+cluster:// or rediss+cluster://"
+    )
 
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
@@ -89,100 +100,173 @@ def _prefix(raw: str) -> str | None:
 def _token_secret(raw: str) -> str | None:
     if len(raw) >= 32:
         return None
-    return ("must be at least 32 characters "
-            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return (
+        "must be at least 32 characters "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     # Streams.
     heartbeat_s: float = setting(
-        "STREAMER_HEARTBEAT_S", 15.0,
+        "STREAMER_HEARTBEAT_S",
+        15.0,
         "silence before a `ping` (ndjson, sse); also how long the view waits for a "
-        "producer's first item before committing to 200", low=0.01, high=3600.0)
-    max_streams: int = setting("STREAMER_MAX_STREAMS", 10_000,
-                               "open streams per worker, running resumable producers included",
-                               low=1, high=1_000_000)
+        "producer's first item before committing to 200",
+        low=0.01,
+        high=3600.0,
+    )
+    max_streams: int = setting(
+        "STREAMER_MAX_STREAMS",
+        10_000,
+        "open streams per worker, running resumable producers included",
+        low=1,
+        high=1_000_000,
+    )
     max_stream_s: float = setting(
-        "STREAMER_MAX_STREAM_S", 3600.0,
+        "STREAMER_MAX_STREAM_S",
+        3600.0,
         "longest stream; past it the stream ends with an `error` record of type `timeout` "
         "(checked by one sweep per worker, so up to 2 s late, never more than an eighth of "
-        "this value)", low=0.1, high=7 * 86400.0)
+        "this value)",
+        low=0.1,
+        high=7 * 86400.0,
+    )
     stream_ttl_s: float = setting(
-        "STREAMER_STREAM_TTL_S", 600.0,
+        "STREAMER_STREAM_TTL_S",
+        600.0,
         "how long a finished resumable stream is kept (a running one: as long as its "
-        "producer renews its lease, plus this)", low=1.0, high=30 * 86400.0)
-    retry_ms: int = setting("STREAMER_RETRY_MS", 3000, "the SSE `retry:` hint",
-                            low=0, high=3_600_000)
+        "producer renews its lease, plus this)",
+        low=1.0,
+        high=30 * 86400.0,
+    )
+    retry_ms: int = setting(
+        "STREAMER_RETRY_MS", 3000, "the SSE `retry:` hint", low=0, high=3_600_000
+    )
     # Store, security.
     redis_url: str | None = setting(
-        ("STREAMER_REDIS_URL", "REDIS_URL"), None,
+        ("STREAMER_REDIS_URL", "REDIS_URL"),
+        None,
         "stream store on Redis: `redis://`, `rediss://` or `unix://`; a Redis Cluster: "
         "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS)",
-        check=_redis_url, default_doc="unset (in memory)")
-    streams_prefix: str = setting("STREAMER_STREAMS_PREFIX", "/streams",
-                                  "where the extension mounts `GET`/`DELETE <prefix>/<id>` "
-                                  "(resume and cancel)", check=_prefix)
+        check=_redis_url,
+        default_doc="unset (in memory)",
+    )
+    streams_prefix: str = setting(
+        "STREAMER_STREAMS_PREFIX",
+        "/streams",
+        "where the extension mounts `GET`/`DELETE <prefix>/<id>` (resume and cancel)",
+        check=_prefix,
+    )
     # Resumable streams (streamer.store, streamer.server.resumable).
     lease_s: float = setting(
-        "STREAMER_LEASE_S", 10.0,
+        "STREAMER_LEASE_S",
+        10.0,
         "a producer that has not renewed its lease for this long is declared lost; readers "
         "see `producer_lost` within about this long after its worker died",
-        low=0.3, high=3600.0)
+        low=0.3,
+        high=3600.0,
+    )
     resumable_max_streams: int = setting(
-        "STREAMER_RESUMABLE_MAX_STREAMS", 1000,
+        "STREAMER_RESUMABLE_MAX_STREAMS",
+        1000,
         "in-memory store only: streams kept per process; when all are running, new "
-        "resumable requests get `503` (`too_many_streams`)", low=1, high=1_000_000)
+        "resumable requests get `503` (`too_many_streams`)",
+        low=1,
+        high=1_000_000,
+    )
     resumable_max_records: int = setting(
-        "STREAMER_RESUMABLE_MAX_RECORDS", 10_000,
+        "STREAMER_RESUMABLE_MAX_RECORDS",
+        10_000,
         "records kept per stream; older ones are dropped (a resume that needs them gets "
         "`410`); the client that started a stream holds its producer back to this",
-        low=1, high=10_000_000)
+        low=1,
+        high=10_000_000,
+    )
     resumable_max_bytes: int = setting(
-        "STREAMER_RESUMABLE_MAX_BYTES", 256 << 20,
+        "STREAMER_RESUMABLE_MAX_BYTES",
+        256 << 20,
         "in-memory store only: bytes of records kept per process; finished streams are "
         "evicted oldest first, then new records and new streams are refused (`store_full`)",
-        low=1 << 20, high=1 << 40, default_doc="`268435456` (256 MiB)")
+        low=1 << 20,
+        high=1 << 40,
+        default_doc="`268435456` (256 MiB)",
+    )
     redis_timeout_s: float = setting(
-        "STREAMER_REDIS_TIMEOUT_S", 2.0,
+        "STREAMER_REDIS_TIMEOUT_S",
+        2.0,
         "Redis connect and command timeout (blocking reads wait at most 1 s more); also how "
-        "long a request waits for a free pooled connection", low=0.1, high=60.0)
+        "long a request waits for a free pooled connection",
+        low=0.1,
+        high=60.0,
+    )
     redis_max_connections: int = setting(
-        "STREAMER_REDIS_MAX_CONNECTIONS", 1000,
+        "STREAMER_REDIS_MAX_CONNECTIONS",
+        1000,
         "Redis connections per worker for blocking reads (each reader that waits for live "
-        "records holds one); a quarter of this again for quick commands", low=2, high=100_000)
+        "records holds one); a quarter of this again for quick commands",
+        low=2,
+        high=100_000,
+    )
     api_keys: tuple[str, ...] = setting(
-        "STREAMER_API_KEYS", (),
+        "STREAMER_API_KEYS",
+        (),
         "comma-separated client keys; when set, chat, `/streams/*` (and test/bench "
-        "endpoints) need `Authorization: Bearer <key>`", secret=True,
-        default_doc="unset (open, warned at start-up)")
+        "endpoints) need `Authorization: Bearer <key>`",
+        secret=True,
+        default_doc="unset (open, warned at start-up)",
+    )
     cors_origins: tuple[str, ...] = setting(
-        "STREAMER_CORS_ORIGINS", (),
+        "STREAMER_CORS_ORIGINS",
+        (),
         "comma-separated allowed browser origins (`https://app.example:8443`), or `*`",
-        default_doc="unset (no CORS headers)")
+        default_doc="unset (no CORS headers)",
+    )
     max_streams_per_key: int = setting(
-        "STREAMER_MAX_STREAMS_PER_KEY", 100,
+        "STREAMER_MAX_STREAMS_PER_KEY",
+        100,
         "concurrent streams per client key, per worker, running resumable producers "
-        "included; beyond it `429` JSON with `Retry-After: 1`", low=1, high=1_000_000)
+        "included; beyond it `429` JSON with `Retry-After: 1`",
+        low=1,
+        high=1_000_000,
+    )
     send_timeout_s: float = setting(
-        "STREAMER_SEND_TIMEOUT_S", 30.0,
+        "STREAMER_SEND_TIMEOUT_S",
+        30.0,
         "a write to a client that has not progressed for this long drops the stream "
-        "(outcome `send_timeout`); `0` turns it off", low=0.0, high=86400.0)
+        "(outcome `send_timeout`); `0` turns it off",
+        low=0.0,
+        high=86400.0,
+    )
     body_timeout_s: float = setting(
-        "STREAMER_BODY_TIMEOUT_S", 30.0,
+        "STREAMER_BODY_TIMEOUT_S",
+        30.0,
         "a request body must have arrived within this long of its head; else `408` JSON "
-        "(`body_timeout`)", low=0.1, high=3600.0)
+        "(`body_timeout`)",
+        low=0.1,
+        high=3600.0,
+    )
     body_min_rate: int = setting(
-        "STREAMER_BODY_MIN_RATE", 500,
+        "STREAMER_BODY_MIN_RATE",
+        500,
         "bytes per second a body must keep up after its first 5 s (`0`: no floor); else the "
-        "same `408`", low=0, high=1 << 30)
+        "same `408`",
+        low=0,
+        high=1 << 30,
+    )
     token_secret: str | None = setting(
-        "STREAMER_TOKEN_SECRET", None,
+        "STREAMER_TOKEN_SECRET",
+        None,
         "HMAC secret (32+ characters) of the read tokens `EventSource` uses; every instance "
-        "behind one balancer needs the same", check=_token_secret, secret=True,
-        default_doc="random per process (warned)")
-    token_ttl_s: float = setting("STREAMER_TOKEN_TTL_S", 300.0,
-                                 "how long a read token is accepted", low=1.0, high=86400.0)
+        "behind one balancer needs the same",
+        check=_token_secret,
+        secret=True,
+        default_doc="random per process (warned)",
+    )
+    token_ttl_s: float = setting(
+        "STREAMER_TOKEN_TTL_S", 300.0, "how long a read token is accepted", low=1.0, high=86400.0
+    )
 
     def __repr__(self) -> str:
         # Secrets never reach a log line through a repr.
@@ -222,8 +306,13 @@ class Config:
         variables' names; values may be strings or Python values (``5``, ``True``,
         ``["a", "b"]``). Names it does not set take :class:`Config`'s defaults, not the
         environment's."""
-        return cls.from_env({name: _as_text(value) for name, value in settings.items()
-                             if isinstance(name, str) and value is not None})
+        return cls.from_env(
+            {
+                name: _as_text(value)
+                for name, value in settings.items()
+                if isinstance(name, str) and value is not None
+            }
+        )
 
 
 def spec_of(f: Field[Any]) -> Setting:
@@ -264,8 +353,9 @@ def _parse(f: Field[Any], spec: Setting, name: str, raw: str) -> Any:
             raise ConfigError(f"{name} must be a number, got {echo(raw)}")
         low, high = spec.low, spec.high
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ConfigError(f"{name} must be between {_num(low, kind)} and "
-                              f"{_num(high, kind)}, got {echo(raw)}")
+            raise ConfigError(
+                f"{name} must be between {_num(low, kind)} and {_num(high, kind)}, got {echo(raw)}"
+            )
         return value
     if spec.choices and raw not in spec.choices:
         raise ConfigError(f"{name} must be one of {', '.join(spec.choices)}, got {echo(raw)}")
@@ -304,14 +394,22 @@ def markdown(cls: type[Config] = Config, generated_by: str = "streamer.config.ma
     ]
     for _name, kind, default, spec in settings(cls):
         names = ", ".join(f"`{n}`" for n in spec.env)
-        lines.append(f"| {names} | {_type_doc(kind)} | {_default_doc(default, spec)} | "
-                     f"{_bounds_doc(kind, spec)} | {spec.doc} |")
+        lines.append(
+            f"| {names} | {_type_doc(kind)} | {_default_doc(default, spec)} | "
+            f"{_bounds_doc(kind, spec)} | {spec.doc} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _type_doc(kind: str) -> str:
-    return {"int": "integer", "float": "number", "bool": "boolean", "str": "text",
-            "str | None": "text", "tuple[str, ...]": "list"}[kind]
+    return {
+        "int": "integer",
+        "float": "number",
+        "bool": "boolean",
+        "str": "text",
+        "str | None": "text",
+        "tuple[str, ...]": "list",
+    }[kind]
 
 
 def _default_doc(default: Any, spec: Setting) -> str:
@@ -338,4 +436,3 @@ def _num_doc(bound: float | None, kind: str) -> str:
     if bound is None:
         return "any"
     return f"{bound:g}" if kind == "float" else str(int(bound))
-

@@ -51,11 +51,28 @@ from importlib import import_module
 from typing import Any
 
 __all__ = [
-    "BadRequest", "ClientError", "ConfigError", "ConnectFailed", "DecodeError",
-    "HTTPStatusError", "IdleTimeout", "IncompleteStream", "InvalidField", "InvalidParameter",
-    "InvalidToken", "LineTooLong", "NotFound", "ProtocolError", "RecordsExpired",
-    "StoreUnavailable", "StreamErrorRecord", "StreamTimeout", "StreamerError", "Unavailable",
-    "UpstreamError", "error_body",
+    "BadRequest",
+    "ClientError",
+    "ConfigError",
+    "ConnectFailed",
+    "DecodeError",
+    "HTTPStatusError",
+    "IdleTimeout",
+    "IncompleteStream",
+    "InvalidField",
+    "InvalidParameter",
+    "InvalidToken",
+    "LineTooLong",
+    "NotFound",
+    "ProtocolError",
+    "RecordsExpired",
+    "StoreUnavailable",
+    "StreamErrorRecord",
+    "StreamTimeout",
+    "StreamerError",
+    "Unavailable",
+    "UpstreamError",
+    "error_body",
 ]  # and, imported on use: BodyTimeout, StreamAborted (see _ELSEWHERE)
 
 
@@ -65,8 +82,14 @@ class StreamerError(Exception):
     type: str = "internal_error"
     status: int = 500  # the HTTP status the server sends for it (before the first byte)
 
-    def __init__(self, message: str = "internal error", *, type: str | None = None,
-                 status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "internal error",
+        *,
+        type: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if type is not None:
@@ -211,8 +234,15 @@ class HTTPStatusError(ClientError):
 
     type = "http_error"
 
-    def __init__(self, status_code: int, type: str, message: str, *,
-                 retry_after: float | None = None, url: str = "") -> None:
+    def __init__(
+        self,
+        status_code: int,
+        type: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        url: str = "",
+    ) -> None:
         super().__init__(message, type=type, retry_after=retry_after)
         self.status_code = status_code
         self.url = url
@@ -221,14 +251,20 @@ class HTTPStatusError(ClientError):
     def status(self) -> int:
         """Deprecated: the status received is ``status_code`` (``status`` is the status a
         server sends, everywhere else in the tree)."""
-        warnings.warn("HTTPStatusError.status is deprecated: use .status_code",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "HTTPStatusError.status is deprecated: use .status_code",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.status_code
 
     @status.setter
     def status(self, value: int) -> None:
-        warnings.warn("HTTPStatusError.status is deprecated: use .status_code",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "HTTPStatusError.status is deprecated: use .status_code",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.status_code = value
 
     def __str__(self) -> str:
@@ -250,8 +286,7 @@ class StreamErrorRecord(ClientError):
         self.last_id = last_id
 
     def __str__(self) -> str:
-        return (f"the stream failed after {self.received} record(s): "
-                f"{self.type}: {self.message}")
+        return f"the stream failed after {self.received} record(s): {self.type}: {self.message}"
 
 
 class IncompleteStream(ClientError, ConnectionError):
@@ -280,8 +315,9 @@ class IdleTimeout(ClientError, StreamTimeout):
     type = "idle_timeout"
 
     def __init__(self, timeout: float, *, received: int = 0) -> None:
-        super().__init__(f"no data for {timeout:g} s (the read timeout); "
-                         f"{received} record(s) had arrived")
+        super().__init__(
+            f"no data for {timeout:g} s (the read timeout); {received} record(s) had arrived"
+        )
         self.timeout = timeout
         self.received = received
 

@@ -42,9 +42,17 @@ class Server:
     ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/real/test_package.py);
     ``port`` restarts a server in place (tests/real/test_scale_out.py)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, *,
-                 argv: Callable[[int], list[str]] | None = None, cwd: Path = ROOT,
-                 ready_path: str = "/healthz", port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        workers: int = 1,
+        *,
+        argv: Callable[[int], list[str]] | None = None,
+        cwd: Path = ROOT,
+        ready_path: str = "/healthz",
+        port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.ready_path = ready_path
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -62,10 +70,17 @@ class Server:
             if name not in env:
                 full_env.pop(name, None)
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
-        command = (argv(self.port) if argv is not None else
-                   [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"])
+        command = (
+            argv(self.port)
+            if argv is not None
+            else [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+        )
         self.proc = subprocess.Popen(
-            command, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=cwd,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 
@@ -95,8 +110,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                             text=True, check=False).stdout
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
         return [int(p) for p in out.split()]
 
     def stop(self) -> None:

@@ -16,8 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 502: "Bad Gateway",
-           503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    404: "Not Found",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -37,8 +42,13 @@ class Conn:
     index: int  # 0 for the first connection, 1 for the second, ...
     stop: threading.Event = field(repr=False)
 
-    def head(self, status: int = 200, content_type: str | None = "application/x-ndjson",
-             headers: dict[str, str] | None = None, chunked: bool = True) -> None:
+    def head(
+        self,
+        status: int = 200,
+        content_type: str | None = "application/x-ndjson",
+        headers: dict[str, str] | None = None,
+        chunked: bool = True,
+    ) -> None:
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Whatever')}"]
         if content_type:
             lines.append(f"Content-Type: {content_type}")
@@ -67,8 +77,12 @@ class Conn:
         self.sock.sendall(data)
 
     def json(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.head(status, "application/json",
-                  {"Content-Length": str(len(body)), **(headers or {})}, chunked=False)
+        self.head(
+            status,
+            "application/json",
+            {"Content-Length": str(len(body)), **(headers or {})},
+            chunked=False,
+        )
         self.send(body)
 
     def wait(self, seconds: float) -> bool:
@@ -101,8 +115,12 @@ class HostileServer:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
         self._listener.close()

@@ -38,11 +38,29 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     if openssl is None:
         _unavailable("openssl is not installed")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run([str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [
+            str(openssl),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return cert, key
 
 
@@ -50,8 +68,9 @@ class Nginx:
     """nginx in front of ``upstreams`` (``host:port``); ``https_url(path)`` reaches it."""
 
     def __init__(self, folder: Path, upstreams: list[str]) -> None:
-        binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
-                                           else None)
+        binary = shutil.which("nginx") or (
+            "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+        )
         if binary is None:
             _unavailable("nginx is not installed (Debian: apt-get install nginx-light or nginx)")
         assert binary is not None
@@ -61,14 +80,19 @@ class Nginx:
         self.error_log = folder / "error.log"
         cert, key = make_certificate(folder)
         site = Template(TEMPLATE.read_text()).safe_substitute(
-            STREAMER_UPSTREAMS=" ".join(f"server {u} max_fails=1 fail_timeout=2s;"
-                                        for u in upstreams),
+            STREAMER_UPSTREAMS=" ".join(
+                f"server {u} max_fails=1 fail_timeout=2s;" for u in upstreams
+            ),
             NGINX_HTTPS_PORT=f"127.0.0.1:{self.https_port}",
             NGINX_HTTP_PORT=f"127.0.0.1:{self.http_port}",
-            NGINX_SERVER_NAME="127.0.0.1", NGINX_ACCESS_LOG=str(self.access_log),
-            NGINX_CERT=str(cert), NGINX_CERT_KEY=str(key))
-        unrendered = [line for line in site.split("\n")
-                      if "${" in line and not line.lstrip().startswith("#")]
+            NGINX_SERVER_NAME="127.0.0.1",
+            NGINX_ACCESS_LOG=str(self.access_log),
+            NGINX_CERT=str(cert),
+            NGINX_CERT_KEY=str(key),
+        )
+        unrendered = [
+            line for line in site.split("\n") if "${" in line and not line.lstrip().startswith("#")
+        ]
         assert not unrendered, unrendered
         (folder / "streamer.conf").write_text(site)
         temp = folder / "temp"
@@ -79,12 +103,17 @@ class Nginx:
             f"error_log {self.error_log} warn;\nworker_rlimit_nofile 16384;\n"
             "events { worker_connections 8192; }\n"
             "http {\n"
-            + "".join(f"  {kind}_temp_path {temp}/{kind};\n"
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            + f"  include {folder}/streamer.conf;\n}}\n")
+            + "".join(
+                f"  {kind}_temp_path {temp}/{kind};\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            )
+            + f"  include {folder}/streamer.conf;\n}}\n"
+        )
         self.proc = subprocess.Popen(
             [binary, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self._wait_listening()
 
     def https_url(self, path: str) -> str:

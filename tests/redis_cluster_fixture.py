@@ -36,13 +36,37 @@ class RedisCluster:
         for port in self.ports:
             node = self.workdir / str(port)
             node.mkdir(exist_ok=True)
-            self.procs.append(subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(node), "--logfile", str(node / "log"),
-                 "--protected-mode", "no", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(node / "nodes.conf"),
-                 "--cluster-port", str(_free_port()), "--cluster-node-timeout", "2000"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        server,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(node),
+                        "--logfile",
+                        str(node / "log"),
+                        "--protected-mode",
+                        "no",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(node / "nodes.conf"),
+                        "--cluster-port",
+                        str(_free_port()),
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         deadline = time.monotonic() + timeout
         for port in self.ports:
             while not self._cli(cli, port, "PING").startswith("PONG"):
@@ -51,14 +75,26 @@ class RedisCluster:
                     _unavailable(f"a cluster node on {port} did not answer PING")
                 time.sleep(0.05)
         created = subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True, text=True, timeout=timeout, check=False)
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if created.returncode != 0:
             self.stop()
             _unavailable(f"redis-cli --cluster create failed:\n{created.stdout[-2000:]}")
-        while not all("cluster_state:ok" in self._cli(cli, p, "CLUSTER", "INFO")
-                      for p in self.ports):
+        while not all(
+            "cluster_state:ok" in self._cli(cli, p, "CLUSTER", "INFO") for p in self.ports
+        ):
             if time.monotonic() > deadline:
                 self.stop()
                 _unavailable(f"the cluster did not reach cluster_state:ok in {timeout} s")
@@ -67,9 +103,13 @@ class RedisCluster:
     @staticmethod
     def _cli(cli: str, port: int, *command: str) -> str:
         try:
-            return subprocess.run([cli, "-h", "127.0.0.1", "-p", str(port), *command],
-                                  capture_output=True, text=True, timeout=5,
-                                  check=False).stdout
+            return subprocess.run(
+                [cli, "-h", "127.0.0.1", "-p", str(port), *command],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout
         except subprocess.TimeoutExpired:
             return ""
 

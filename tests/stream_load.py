@@ -65,9 +65,13 @@ def tls_context() -> ssl.SSLContext:
     return ctx
 
 
-async def fetch(url: str, headers: dict[str, str] | None = None, gauge: Gauge | None = None,
-                timeout_s: float = 60.0,
-                on_headers: Callable[[Result], None] | None = None) -> Result:
+async def fetch(
+    url: str,
+    headers: dict[str, str] | None = None,
+    gauge: Gauge | None = None,
+    timeout_s: float = 60.0,
+    on_headers: Callable[[Result], None] | None = None,
+) -> Result:
     """GET ``url``; read the whole (NDJSON) body as it comes. Never raises for the network.
     ``on_headers(result)`` runs once the status and headers are in."""
     parts = urlsplit(url)
@@ -79,12 +83,14 @@ async def fetch(url: str, headers: dict[str, str] | None = None, gauge: Gauge | 
     try:
         async with asyncio.timeout(timeout_s):
             reader, writer = await asyncio.open_connection(
-                parts.hostname, port, ssl=tls_context() if tls else None)
+                parts.hostname, port, ssl=tls_context() if tls else None
+            )
             extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-                         f"Accept: application/x-ndjson\r\nConnection: close\r\n{extra}\r\n"
-                         .encode())
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+                f"Accept: application/x-ndjson\r\nConnection: close\r\n{extra}\r\n".encode()
+            )
             sent = time.monotonic()
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             status_line, *lines = head.split("\r\n")
@@ -119,8 +125,13 @@ async def fetch(url: str, headers: dict[str, str] | None = None, gauge: Gauge | 
                     if isinstance(record, Data) and result.first_data_s is None:
                         result.first_data_s = time.monotonic() - sent
                     result.records.append(record)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
-            TimeoutError) as exc:
+    except (
+        OSError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ValueError,
+        TimeoutError,
+    ) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         if counted and gauge is not None:
@@ -174,6 +185,8 @@ class Resumer:
             if result is not None and result.status not in (0, 200):
                 await asyncio.sleep(0.2)  # e.g. a 503 while an instance restarts
             last = self.ids[-1] if self.ids else 0
-            result = await fetch(f"{self.base}/streams/{self.stream_id}?format=ndjson",
-                                 headers={"Last-Event-ID": str(last)},
-                                 timeout_s=max(1.0, stop - time.monotonic()))
+            result = await fetch(
+                f"{self.base}/streams/{self.stream_id}?format=ndjson",
+                headers={"Last-Event-ID": str(last)},
+                timeout_s=max(1.0, stop - time.monotonic()),
+            )

@@ -28,5 +28,6 @@ def stream() -> Response:
     q = request.args
     n, size = int(q.get("n", 100)), int(q.get("size", 64))
     interval_s = float(q.get("interval", 0)) / 1000
-    return Response(records(n, size, interval_s), mimetype="text/plain",
-                    headers={"Cache-Control": "no-cache"})
+    return Response(
+        records(n, size, interval_s), mimetype="text/plain", headers={"Cache-Control": "no-cache"}
+    )

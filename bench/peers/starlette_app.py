@@ -28,12 +28,22 @@ async def stream(request: Request) -> StreamingResponse:
     q = request.query_params
     n, size = int(q.get("n", 100)), int(q.get("size", 64))
     interval_s = float(q.get("interval", 0)) / 1000
-    return StreamingResponse(records(n, size, interval_s), media_type="text/plain",
-                             headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        records(n, size, interval_s), media_type="text/plain", headers={"Cache-Control": "no-cache"}
+    )
 
 
 app = Starlette(routes=[Route("/stream", stream)])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                log_level="warning", access_log=False, backlog=4096, lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+        lifespan="off",
+    )

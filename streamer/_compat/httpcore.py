@@ -5,4 +5,3 @@ from __future__ import annotations
 from httpcore2._utils import is_socket_readable
 
 __all__ = ["is_socket_readable"]
-

@@ -148,4 +148,3 @@ class _Channel(Generic[T]):
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-

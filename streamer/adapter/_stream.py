@@ -101,7 +101,6 @@ class SyncStream(Iterator[T]):
             self._ch.request_close()
 
 
-
 def iterate_async(factory: Callable[[], AsyncIterator[T]], *, buffer: int = 64) -> SyncStream[T]:
     """Iterate the async iterator made by ``factory()`` as a plain, closeable iterator.
 

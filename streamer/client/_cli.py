@@ -63,30 +63,60 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m streamer.client",
         description="Print a streamer stream as it arrives.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("url", help="the stream's URL, e.g. "
-                        "http://127.0.0.1:8000/stream/data?count=5&interval=0.5")
-    parser.add_argument("--data", metavar="JSON",
-                        help="send a POST with this JSON body (default: GET)")
-    parser.add_argument("--format", choices=("text", "ndjson", "sse"), default="ndjson",
-                        help="wire format to ask for (default: ndjson; text cannot tell an "
-                        "in-band error from a cut)")
-    parser.add_argument("--token", help="API key sent as 'Authorization: Bearer ...' "
-                        "(default: $STREAMER_TOKEN)")
-    parser.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
-                        help="longest silence allowed, in seconds; heartbeats count as "
-                        "data (default: 60; 0: wait forever)")
-    parser.add_argument("--resume", action="store_true",
-                        help="reconnect after a dropped connection with Last-Event-ID "
-                        "(ndjson, sse)")
-    parser.add_argument("--max-retries", type=int, default=5, metavar="N",
-                        help="with --resume: failed reconnections in a row before giving "
-                        "up (default: 5)")
-    parser.add_argument("--max-line", type=int, default=DEFAULT_MAX_LINE, metavar="N",
-                        help=f"longest line accepted, in characters (default: "
-                        f"{DEFAULT_MAX_LINE})")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="NAME:VALUE",
-                        help="an extra request header (repeatable)")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "url", help="the stream's URL, e.g. http://127.0.0.1:8000/stream/data?count=5&interval=0.5"
+    )
+    parser.add_argument(
+        "--data", metavar="JSON", help="send a POST with this JSON body (default: GET)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "ndjson", "sse"),
+        default="ndjson",
+        help="wire format to ask for (default: ndjson; text cannot tell an "
+        "in-band error from a cut)",
+    )
+    parser.add_argument(
+        "--token", help="API key sent as 'Authorization: Bearer ...' (default: $STREAMER_TOKEN)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="S",
+        help="longest silence allowed, in seconds; heartbeats count as "
+        "data (default: 60; 0: wait forever)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reconnect after a dropped connection with Last-Event-ID (ndjson, sse)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="with --resume: failed reconnections in a row before giving up (default: 5)",
+    )
+    parser.add_argument(
+        "--max-line",
+        type=int,
+        default=DEFAULT_MAX_LINE,
+        metavar="N",
+        help=f"longest line accepted, in characters (default: {DEFAULT_MAX_LINE})",
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="an extra request header (repeatable)",
+    )
     return parser
 
 
@@ -100,8 +130,9 @@ def _seconds(value: str) -> float:
     return seconds
 
 
-def main(argv: Sequence[str] | None = None, stdout: BinaryIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: BinaryIO | None = None, stderr: TextIO | None = None
+) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = stdout if stdout is not None else sys.stdout.buffer
@@ -126,8 +157,9 @@ def main(argv: Sequence[str] | None = None, stdout: BinaryIO | None = None,
     token = args.token or os.environ.get("STREAMER_TOKEN") or None
     started = time.monotonic()
     summary, code = "", EXIT_COMPLETE
-    with Client(token=token, timeout=args.timeout or None, max_line=args.max_line,
-                headers=headers) as client:
+    with Client(
+        token=token, timeout=args.timeout or None, max_line=args.max_line, headers=headers
+    ) as client:
         try:
             summary = _run(client, args, body, out)
         except HTTPStatusError as exc:
@@ -162,13 +194,17 @@ def _run(client: Client, args: argparse.Namespace, body: Any, out: BinaryIO) -> 
                 write(piece.encode("utf-8"))
                 flush()
         return f"complete: {text.received} character(s), {text.bytes} byte(s)"
-    with client.records(args.url, format=args.format, json=body, resume=args.resume,
-                        max_retries=args.max_retries) as stream:
+    with client.records(
+        args.url, format=args.format, json=body, resume=args.resume, max_retries=args.max_retries
+    ) as stream:
         for record in stream:
             if type(record) is Data:
                 payload = record.data
-                write(payload.encode("utf-8") if isinstance(payload, str)
-                      else dumps(payload).encode("utf-8") + b"\n")
+                write(
+                    payload.encode("utf-8")
+                    if isinstance(payload, str)
+                    else dumps(payload).encode("utf-8") + b"\n"
+                )
                 flush()
     resumed = f", {stream.reconnects} reconnection(s)" if stream.reconnects else ""
     return f"complete: {stream.received} record(s), {stream.bytes} byte(s){resumed}"

@@ -36,10 +36,17 @@ class Client:
     End(count=3, extra={})
     """
 
-    def __init__(self, base_url: str = "", *, session: requests.Session | None = None,
-                 token: str | None = None, timeout: float | None = 60.0,
-                 connect_timeout: float | None = 10.0, max_line: int = DEFAULT_MAX_LINE,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        session: requests.Session | None = None,
+        token: str | None = None,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = 10.0,
+        max_line: int = DEFAULT_MAX_LINE,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.base_url = base_url
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
@@ -61,24 +68,41 @@ class Client:
             return url
         return self.base_url.rstrip("/") + "/" + url.lstrip("/")
 
-    def text(self, url: str, *, method: str | None = None,
-             params: Mapping[str, Any] | None = None, json: Any = None,
-             headers: Mapping[str, str] | None = None) -> TextStream:
+    def text(
+        self,
+        url: str,
+        *,
+        method: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TextStream:
         """Open a stream and read its body as text (``Accept: text/plain``).
 
         Sends a POST with ``json`` as the body when given, else a GET. Raises
         :class:`HTTPStatusError` for a 4xx/5xx status, :class:`ConnectFailed`,
         :class:`IdleTimeout`.
         """
-        response = self._open(method, url, params, json,
-                              {"Accept": ACCEPT["text"], **(headers or {})})
+        response = self._open(
+            method, url, params, json, {"Accept": ACCEPT["text"], **(headers or {})}
+        )
         return TextStream(response, self.timeout)
 
-    def records(self, url: str, *, format: str = "ndjson", method: str | None = None,
-                params: Mapping[str, Any] | None = None, json: Any = None,
-                headers: Mapping[str, str] | None = None, resume: bool = False,
-                resume_url: str | None = None, max_retries: int = 5, backoff: float = 0.5,
-                max_backoff: float = 30.0) -> RecordStream:
+    def records(
+        self,
+        url: str,
+        *,
+        format: str = "ndjson",
+        method: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        resume: bool = False,
+        resume_url: str | None = None,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> RecordStream:
         """Open a stream of records in ``format`` (``ndjson`` or ``sse``, asked for with
         ``Accept``; the response's ``Content-Type`` decides how it is parsed).
 
@@ -92,20 +116,33 @@ class Client:
         headers = {"Accept": ACCEPT[format], **(headers or {})}
         method = method or ("POST" if json is not None else "GET")
         response = self._open(method, url, params, json, headers)
-        reopen = self._reopener(response, method, url, params, headers, resume_url) \
-            if resume else None
+        reopen = (
+            self._reopener(response, method, url, params, headers, resume_url) if resume else None
+        )
         try:
-            return RecordStream(response, self.timeout, format=format,
-                                max_line=self.max_line, reopen=reopen,
-                                max_retries=max_retries, backoff=backoff,
-                                max_backoff=max_backoff)
+            return RecordStream(
+                response,
+                self.timeout,
+                format=format,
+                max_line=self.max_line,
+                reopen=reopen,
+                max_retries=max_retries,
+                backoff=backoff,
+                max_backoff=max_backoff,
+            )
         except BaseException:
             response.close()
             raise
 
-    def _reopener(self, response: requests.Response, method: str, url: str,
-                  params: Mapping[str, Any] | None, headers: Mapping[str, str],
-                  resume_url: str | None) -> Opener | None:
+    def _reopener(
+        self,
+        response: requests.Response,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        resume_url: str | None,
+    ) -> Opener | None:
         """How to reopen this stream after ``Last-Event-ID``; None if it cannot be."""
         if resume_url is not None:
             target, target_params = resume_url, None
@@ -122,12 +159,23 @@ class Client:
 
         return reopen
 
-    def _open(self, method: str | None, url: str, params: Mapping[str, Any] | None,
-              json: Any, headers: Mapping[str, str]) -> requests.Response:
+    def _open(
+        self,
+        method: str | None,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str],
+    ) -> requests.Response:
         return open_response(
-            self.session, method or ("POST" if json is not None else "GET"), self.url(url),
-            params=params, json_body=json, headers={**self.headers, **headers},
-            timeout=(self.connect_timeout, self.timeout))
+            self.session,
+            method or ("POST" if json is not None else "GET"),
+            self.url(url),
+            params=params,
+            json_body=json,
+            headers={**self.headers, **headers},
+            timeout=(self.connect_timeout, self.timeout),
+        )
 
     def close(self) -> None:
         """Close the session if this client created it."""
@@ -137,6 +185,10 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -18,5 +18,11 @@ from ..errors import (
     StreamErrorRecord,
 )
 
-__all__ = ["ClientError", "ConnectFailed", "HTTPStatusError", "IdleTimeout",
-           "IncompleteStream", "StreamErrorRecord"]
+__all__ = [
+    "ClientError",
+    "ConnectFailed",
+    "HTTPStatusError",
+    "IdleTimeout",
+    "IncompleteStream",
+    "StreamErrorRecord",
+]

@@ -34,14 +34,27 @@ class Dropped(Exception):
         self.timeout = timeout
 
 
-def open_response(session: requests.Session, method: str, url: str, *,
-                  params: Mapping[str, Any] | None, json_body: Any,
-                  headers: Mapping[str, str], timeout: tuple[float | None, float | None],
-                  ) -> requests.Response:
+def open_response(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None,
+    json_body: Any,
+    headers: Mapping[str, str],
+    timeout: tuple[float | None, float | None],
+) -> requests.Response:
     """Send the request and return the streaming response, or raise for a 4xx/5xx status."""
     try:
-        response = session.request(method, url, params=params, json=json_body,
-                                   headers=dict(headers), stream=True, timeout=timeout)
+        response = session.request(
+            method,
+            url,
+            params=params,
+            json=json_body,
+            headers=dict(headers),
+            stream=True,
+            timeout=timeout,
+        )
     except requests.ReadTimeout as exc:  # waiting for the status line
         raise IdleTimeout(timeout[1] or 0.0) from exc
     except requests.ConnectionError as exc:  # ConnectTimeout included
@@ -66,9 +79,13 @@ def status_error(response: requests.Response) -> HTTPStatusError:
     if message is None:
         first = body.decode("utf-8", "replace").strip().partition("\n")[0][:200]
         message = first or reason
-    return HTTPStatusError(response.status_code, type_, message,
-                           retry_after=retry_after(response.headers.get("Retry-After")),
-                           url=response.url)
+    return HTTPStatusError(
+        response.status_code,
+        type_,
+        message,
+        retry_after=retry_after(response.headers.get("Retry-After")),
+        url=response.url,
+    )
 
 
 def _read_bounded(response: requests.Response, limit: int) -> bytes:
@@ -91,8 +108,10 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     error = obj.get("error") if isinstance(obj, dict) else None
     if isinstance(error, dict):
         type_, message = error.get("type"), error.get("message")
-        return (str(type_) if type_ is not None else None,
-                str(message) if message is not None else None)
+        return (
+            str(type_) if type_ is not None else None,
+            str(message) if message is not None else None,
+        )
     if isinstance(error, str):  # {"error": "..."}, a common shape elsewhere
         return None, error
     return None, None
@@ -141,11 +160,14 @@ class Body:
                     yield chunk
         except (requests.ConnectionError, urllib3.exceptions.ReadTimeoutError) as exc:
             # requests turns a read timeout while streaming into ConnectionError(ReadTimeout).
-            cause = exc.args[0] if exc.args and isinstance(exc, requests.ConnectionError) \
-                else exc
+            cause = exc.args[0] if exc.args and isinstance(exc, requests.ConnectionError) else exc
             raise Dropped(isinstance(cause, urllib3.exceptions.ReadTimeoutError)) from exc
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
-                urllib3.exceptions.HTTPError, OSError) as exc:
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            urllib3.exceptions.HTTPError,
+            OSError,
+        ) as exc:
             raise Dropped(False) from exc
 
 

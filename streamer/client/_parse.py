@@ -35,8 +35,7 @@ def text_encoding(content_type: str | None) -> str:
             try:
                 return codecs.lookup(charset).name
             except LookupError:
-                raise ProtocolError(f"the server sent an unknown charset {echo(charset)}") \
-                    from None
+                raise ProtocolError(f"the server sent an unknown charset {echo(charset)}") from None
     return "utf-8"
 
 
@@ -86,7 +85,9 @@ class RecordParser:
         return IncompleteStream(
             f"{why}: the stream is incomplete after {self.received} record(s)"
             + (f" (last id {self.last_id})" if self.last_id else ""),
-            received=self.received, last_id=self.last_id)
+            received=self.received,
+            last_id=self.last_id,
+        )
 
     def parse(self, chunks: Iterable[bytes | bool]) -> Iterator[Data | End]:
         # The hot loop. Everything per record is inline (no nested generators): one class
@@ -113,7 +114,8 @@ class RecordParser:
                             if last == self._resume_point and last:
                                 raise self.incomplete(
                                     f"the resumed stream went on at id {id} after id {last}, "
-                                    f"so records {last + 1}..{id - 1} were lost")
+                                    f"so records {last + 1}..{id - 1} were lost"
+                                )
                         self.last_id = id
                         self.received += 1
                         yield record
@@ -123,8 +125,11 @@ class RecordParser:
                         break
                     elif record.__class__ is Error:
                         raise StreamErrorRecord(
-                            record.type, record.message,
-                            received=self.received, last_id=self.last_id)
+                            record.type,
+                            record.message,
+                            received=self.received,
+                            last_id=self.last_id,
+                        )
                     # Ping: a heartbeat has done its job by arriving.
         finally:
             self._keep_retry_hint(decoder)
@@ -137,8 +142,9 @@ class RecordParser:
 _FLUSH = (True,)
 
 
-def parse_records(chunks: Iterable[bytes], format: str = "ndjson",
-                  max_line: int = DEFAULT_MAX_LINE) -> Iterator[Data | End]:
+def parse_records(
+    chunks: Iterable[bytes], format: str = "ndjson", max_line: int = DEFAULT_MAX_LINE
+) -> Iterator[Data | End]:
     """Records of one complete body: data records, then the ``end`` record.
 
     Raises :class:`StreamErrorRecord` for an in-band error, :class:`IncompleteStream` if the

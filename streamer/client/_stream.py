@@ -40,8 +40,12 @@ class _Stream:
     def __enter__(self) -> _Stream:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def _start(self) -> None:
@@ -86,11 +90,13 @@ class TextStream(_Stream):
             except Dropped as exc:
                 self._count_bytes()
                 if exc.timeout:
-                    raise IdleTimeout(self._read_timeout or 0.0,
-                                      received=self.received) from exc.__cause__
+                    raise IdleTimeout(
+                        self._read_timeout or 0.0, received=self.received
+                    ) from exc.__cause__
                 raise IncompleteStream(
                     f"the connection was cut after {self.bytes} byte(s) of text "
-                    f"({self.received} character(s))", received=self.received,
+                    f"({self.received} character(s))",
+                    received=self.received,
                 ) from exc.__cause__
             self._count_bytes()
             self.complete = True
@@ -116,9 +122,18 @@ class RecordStream(_Stream):
     delivered are dropped, so none arrives twice.
     """
 
-    def __init__(self, response: requests.Response, read_timeout: float | None, *,
-                 format: str, max_line: int, reopen: Opener | None, max_retries: int,
-                 backoff: float, max_backoff: float) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        read_timeout: float | None,
+        *,
+        format: str,
+        max_line: int,
+        reopen: Opener | None,
+        max_retries: int,
+        backoff: float,
+        max_backoff: float,
+    ) -> None:
         super().__init__(response, read_timeout)
         self.format = _body_format(response, format)
         self._parser = RecordParser(self.format, max_line)
@@ -174,7 +189,9 @@ class RecordStream(_Stream):
                 cause: BaseException | None = exc.__cause__
                 failure: Exception = (
                     IdleTimeout(self._read_timeout or 0.0, received=parser.received)
-                    if exc.timeout else parser.incomplete("the connection was cut"))
+                    if exc.timeout
+                    else parser.incomplete("the connection was cut")
+                )
             else:
                 self._count_bytes()
                 yield True
@@ -188,8 +205,7 @@ class RecordStream(_Stream):
                 failures += 1  # a reconnection that brought nothing new
             self._reconnect(failure, cause, failures)
 
-    def _reconnect(self, failure: Exception, cause: BaseException | None,
-                   failures: int) -> None:
+    def _reconnect(self, failure: Exception, cause: BaseException | None, failures: int) -> None:
         """Reopen the stream after ``last_id``, or raise ``failure`` when that is not possible
         or ``max_retries`` attempts in a row have failed."""
         if self._reopen is None:
@@ -240,6 +256,8 @@ def _body_format(response: requests.Response, requested: str) -> str:
     fmt = MEDIA_TYPES.get(media)
     if fmt == "text":
         response.close()
-        raise ProtocolError(f"the server sent {media}, which has no records: "
-                            "read it as text, or ask for ndjson or sse")
+        raise ProtocolError(
+            f"the server sent {media}, which has no records: "
+            "read it as text, or ask for ndjson or sse"
+        )
     return fmt or requested

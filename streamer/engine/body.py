@@ -33,12 +33,22 @@ class StreamBody(Watchers, Endings):
 
     __slots__ = ()
 
-    def __init__(self, producer: Iterable[Any], encoder: type[Encoder], *,
-                 heartbeat_s: float, max_stream_s: float, retry_ms: int = 3000,
-                 sock: Any = None, first_id: int = 1,
-                 on_finish: Callable[[StreamStats], None] | None = None,
-                 registry: StreamRegistry | None = None, chunked: bool = False,
-                 send_timeout_s: float = 0.0, hold: Hold | None = None) -> None:
+    def __init__(
+        self,
+        producer: Iterable[Any],
+        encoder: type[Encoder],
+        *,
+        heartbeat_s: float,
+        max_stream_s: float,
+        retry_ms: int = 3000,
+        sock: Any = None,
+        first_id: int = 1,
+        on_finish: Callable[[StreamStats], None] | None = None,
+        registry: StreamRegistry | None = None,
+        chunked: bool = False,
+        send_timeout_s: float = 0.0,
+        hold: Hold | None = None,
+    ) -> None:
         self._producer = producer
         # The request's context, released once the stream is closed and the producer is done
         # (streamer.engine.request_context); the producer runs in its contextvars.
@@ -75,8 +85,12 @@ class StreamBody(Watchers, Endings):
         # No import here: a SyncStream exists only once its module is loaded (and an import
         # statement per stream ran importlib's Python-level fromlist handling).
         adapter = sys.modules.get("streamer.adapter")
-        inline = (sock is not None and chunked and not encoder.framed
-                  and not (adapter is not None and isinstance(producer, adapter.SyncStream)))
+        inline = (
+            sock is not None
+            and chunked
+            and not encoder.framed
+            and not (adapter is not None and isinstance(producer, adapter.SyncStream))
+        )
         self._strategy = INLINE if inline else PUMP
         self._handler = None
         self._in_producer = False
@@ -90,9 +104,17 @@ class StreamBody(Watchers, Endings):
         self._watcher = DisconnectWatcher(sock, self._client_gone) if sock is not None else None
         # With a registry, its sweep checks the deadline and the send guard (tick()): no
         # timers of this stream's own.
-        self._send_guard = (SendGuard(sock, send_timeout_s, self._bytes_handed_over,
-                                      self._send_timed_out, timer=registry is None)
-                            if sock is not None and send_timeout_s > 0 else None)
+        self._send_guard = (
+            SendGuard(
+                sock,
+                send_timeout_s,
+                self._bytes_handed_over,
+                self._send_timed_out,
+                timer=registry is None,
+            )
+            if sock is not None and send_timeout_s > 0
+            else None
+        )
         if registry is not None:
             registry.add(self)  # last: its sweep may tick() this body from now on
 
@@ -109,8 +131,11 @@ class StreamBody(Watchers, Endings):
         # before it included: tests/real/test_resumable_live.py).
         if self._failure is not None and not self._buf and self._exc is not None:
             exc = self._exc
-            error = exc if isinstance(exc, StreamerError) else StreamerError(
-                self._failure.message, type=self._failure.type)
+            error = (
+                exc
+                if isinstance(exc, StreamerError)
+                else StreamerError(self._failure.message, type=self._failure.type)
+            )
             self.stats.outcome, self.stats.error_type = "error", self._failure.type
             self.stats.status = error.status
             self.close()

@@ -42,13 +42,44 @@ MAX_BATCH_S = 0.005
 class BodyCore:
     """The shared fields (set in :meth:`streamer.engine.body.StreamBody.__init__`)."""
 
-    __slots__ = ("_buf", "_buf_bytes", "_deadline", "_deadline_timer", "_enc", "_exc",
-                 "_failure", "_flusher", "_handler", "_heartbeat_s", "_held_check", "_hold",
-                 "_hub_passes", "_in_producer", "_interrupt_pending", "_it", "_last_write",
-                 "_max_stream_s", "_next_id", "_on_finish", "_producer", "_producer_done",
-                 "_pump", "_pump_done", "_registry", "_retry_ms", "_send_guard", "_socket",
-                 "_space", "_state", "_stop", "_strategy", "_terminal", "_wake", "_watcher",
-                 "stats")
+    __slots__ = (
+        "_buf",
+        "_buf_bytes",
+        "_deadline",
+        "_deadline_timer",
+        "_enc",
+        "_exc",
+        "_failure",
+        "_flusher",
+        "_handler",
+        "_heartbeat_s",
+        "_held_check",
+        "_hold",
+        "_hub_passes",
+        "_in_producer",
+        "_interrupt_pending",
+        "_it",
+        "_last_write",
+        "_max_stream_s",
+        "_next_id",
+        "_on_finish",
+        "_producer",
+        "_producer_done",
+        "_pump",
+        "_pump_done",
+        "_registry",
+        "_retry_ms",
+        "_send_guard",
+        "_socket",
+        "_space",
+        "_state",
+        "_stop",
+        "_strategy",
+        "_terminal",
+        "_wake",
+        "_watcher",
+        "stats",
+    )
 
     # The producer and the wire.
     _producer: Iterable[Any]
@@ -95,6 +126,7 @@ class BodyCore:
     _flusher: Any
 
     if TYPE_CHECKING:  # the parts and the strategies call each other through the body
+
         def _client_gone(self) -> None: ...
         def _start_deadline_timer(self) -> None: ...
         def _finish(self) -> bytes: ...
@@ -137,7 +169,8 @@ class BodyCore:
     def _producer_failed(self, exc: Exception) -> None:
         if isinstance(exc, StreamerError):
             self.stats.upstream_error = isinstance(exc, UpstreamError) or exc.type.startswith(
-                "upstream")
+                "upstream"
+            )
             self._fail(Error(exc.type, exc.message), exc)
         else:
             log.exception("stream producer failed", exc_info=exc)

@@ -57,15 +57,15 @@ class Endings(BodyCore):
         if not self._enc.framed:
             self._abort()
         message = "the server is restarting; reconnect to continue"
-        return self._emit(self._enc.prelude(self._retry_ms) +
-                          self._enc.error("shutdown", message))
+        return self._emit(self._enc.prelude(self._retry_ms) + self._enc.error("shutdown", message))
 
     def _timed_out(self) -> bytes:
         kill_pump(self)
         self._buf.clear()
         self.stats.outcome, self.stats.error_type = "timeout", "timeout"
-        self._failure = Error("timeout", f"the stream exceeded its maximum duration of "
-                                         f"{self._max_stream_s:g} s")
+        self._failure = Error(
+            "timeout", f"the stream exceeded its maximum duration of {self._max_stream_s:g} s"
+        )
         self._state = advance(self._state, ENDING)
         if not self._enc.framed:
             self._abort()
@@ -109,8 +109,7 @@ class Endings(BodyCore):
         if self._state in FINAL:
             return
         # Final now (a second close() returns above); DONE only once ``end`` went out.
-        self._state = advance(self._state, DONE if self.stats.outcome == "complete"
-                              else ABORTED)
+        self._state = advance(self._state, DONE if self.stats.outcome == "complete" else ABORTED)
         if self._registry is not None:
             self._registry.discard(self)
         if self._deadline_timer is not None:

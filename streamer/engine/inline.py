@@ -97,9 +97,12 @@ class InlineStrategy:
             n = 0
             while not body._pull(it):
                 n += 1
-                if (loop.now() != now or body._hub_passes != passes
-                        or body._buf_bytes >= MAX_BUFFER
-                        or (not n & 63 and time.monotonic() - batch_started > MAX_BATCH_S)):
+                if (
+                    loop.now() != now
+                    or body._hub_passes != passes
+                    or body._buf_bytes >= MAX_BUFFER
+                    or (not n & 63 and time.monotonic() - batch_started > MAX_BATCH_S)
+                ):
                     break
                 if not body._held_check:
                     body._held_check = True
@@ -121,8 +124,12 @@ class InlineStrategy:
         if body._flusher is not None:
             body._flusher.join()  # the held records first, then these
             body._flusher = None
-        if (body._buf_bytes >= MAX_BUFFER and loop.now() == now
-                and body._hub_passes == passes and len(body._buf) > 8):
+        if (
+            body._buf_bytes >= MAX_BUFFER
+            and loop.now() == now
+            and body._hub_passes == passes
+            and len(body._buf) > 8
+        ):
             # A full buffer without a single block: a bulk producer. It gains more from
             # running in a pump while this greenlet waits on the socket (M1, M2) than it
             # saves inline; the generator sits at a ``yield``, so a new pump resumes it.

@@ -63,8 +63,12 @@ class Stop(enum.IntEnum):
     SEND_TIMEOUT = 4  # the client stopped reading: the send guard resets the socket
 
 
-CLIENT_GONE, SHUTDOWN, DEADLINE, SEND_TIMEOUT = (Stop.CLIENT_GONE, Stop.SHUTDOWN, Stop.DEADLINE,
-                                                 Stop.SEND_TIMEOUT)
+CLIENT_GONE, SHUTDOWN, DEADLINE, SEND_TIMEOUT = (
+    Stop.CLIENT_GONE,
+    Stop.SHUTDOWN,
+    Stop.DEADLINE,
+    Stop.SEND_TIMEOUT,
+)
 
 
 class IllegalTransition(RuntimeError):

@@ -54,6 +54,7 @@ class Kind(enum.IntEnum):
 # As module names: an Enum class attribute costs a Python-level lookup, once per item here.
 PAYLOAD, DATA, PING, END, ERROR = Kind.PAYLOAD, Kind.DATA, Kind.PING, Kind.END, Kind.ERROR
 
+
 def kind_of(item: Any) -> Kind:
     """The kind of one yielded item. A ``str`` is the common case and is checked first."""
     if type(item) is str:

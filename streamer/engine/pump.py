@@ -48,8 +48,9 @@ class PumpStrategy:
             # Text has no ping: it only waits for data or the deadline.
             body._start_deadline_timer()
             wake.wait()
-        elif not wake.wait(loop_s(min(body._last_write + body._heartbeat_s,
-                                      body._deadline) - time.monotonic())):
+        elif not wake.wait(
+            loop_s(min(body._last_write + body._heartbeat_s, body._deadline) - time.monotonic())
+        ):
             if time.monotonic() - body._last_write >= body._heartbeat_s:
                 body.stats.heartbeats += 1
                 return body._emit(body._enc.ping())

@@ -43,11 +43,27 @@ class SendGuard:
     """Calls ``on_stuck()`` once, from the event loop, then resets the connection, when
     ``progress()`` has not changed for ``timeout_s`` while ``sock`` is not writable."""
 
-    __slots__ = ("_last_acked", "_last_progress", "_on_stuck", "_progress", "_since", "_sock",
-                 "_stopped", "_timeout_s", "_timer")  # one per open stream
+    __slots__ = (
+        "_last_acked",
+        "_last_progress",
+        "_on_stuck",
+        "_progress",
+        "_since",
+        "_sock",
+        "_stopped",
+        "_timeout_s",
+        "_timer",
+    )  # one per open stream
 
-    def __init__(self, sock: Any, timeout_s: float, progress: Callable[[], int],
-                 on_stuck: Callable[[], None], *, timer: bool = True) -> None:
+    def __init__(
+        self,
+        sock: Any,
+        timeout_s: float,
+        progress: Callable[[], int],
+        on_stuck: Callable[[], None],
+        *,
+        timer: bool = True,
+    ) -> None:
         self._sock = sock
         self._timeout_s = timeout_s
         self._progress = progress

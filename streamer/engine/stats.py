@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
-
-
 class StreamStats:
     """What one stream did, for logs and metrics."""
 

@@ -60,7 +60,8 @@ class Watchers(BodyCore):
         (none with a registry, whose sweep calls tick())."""
         if self._deadline_timer is None and self._registry is None:
             self._deadline_timer = gevent.get_hub().loop.timer(
-                loop_s(self._deadline - time.monotonic()))
+                loop_s(self._deadline - time.monotonic())
+            )
             self._deadline_timer.start(self._on_deadline)
 
     def _on_deadline(self) -> None:  # in the hub

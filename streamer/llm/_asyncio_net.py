@@ -182,12 +182,17 @@ class _Stream(httpcore2.AsyncNetworkStream):
             self._timer = None
         self._transport.close()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore2.AsyncNetworkStream:
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
                 transport = await self._loop.start_tls(
-                    self._transport, self._p, ssl_context, server_hostname=server_hostname)
+                    self._transport, self._p, ssl_context, server_hostname=server_hostname
+                )
         except TimeoutError:
             self._transport.close()
             raise ConnectTimeout("timed out in the TLS handshake") from None
@@ -212,13 +217,18 @@ class _Stream(httpcore2.AsyncNetworkStream):
             # Data or EOF already read into our buffer count too: an idle keep-alive connection
             # that the server closed must not be reused.
             p = self._p
-            return (p.eof or bool(p.chunks) or t.is_closing()
-                    or is_socket_readable(t.get_extra_info("socket")))
+            return (
+                p.eof
+                or bool(p.chunks)
+                or t.is_closing()
+                or is_socket_readable(t.get_extra_info("socket"))
+            )
         return None
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, host: str, port: int,
-                   local_address: str | None) -> socket.socket:
+async def _connect(
+    loop: asyncio.AbstractEventLoop, host: str, port: int, local_address: str | None
+) -> socket.socket:
     """A connected non-blocking socket of the *original* socket class: under gevent's patching
     ``socket.socket`` is gevent's, whose ``recv`` is a Python wrapper (~6 µs per read here);
     the loop only needs a non-blocking socket. Addresses are tried in getaddrinfo's order."""
@@ -252,10 +262,14 @@ async def _connect(loop: asyncio.AbstractEventLoop, host: str, port: int,
 class AsyncioBackend(httpcore2.AsyncNetworkBackend):
     """httpcore's network backend on asyncio protocols; see the module docstring."""
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None
-                          ) -> httpcore2.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -267,9 +281,9 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
             raise ConnectError(str(exc)) from exc
         return self._stream(transport, protocol, socket_options)
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None
-                                  ) -> httpcore2.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -281,8 +295,11 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
         return self._stream(transport, protocol, socket_options)
 
     @staticmethod
-    def _stream(transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol,
-                socket_options: Iterable[Any] | None) -> _Stream:
+    def _stream(
+        transport: asyncio.BaseTransport,
+        protocol: asyncio.BaseProtocol,
+        socket_options: Iterable[Any] | None,
+    ) -> _Stream:
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)

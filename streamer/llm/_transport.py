@@ -73,10 +73,12 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
     """``httpx2.AsyncClient(transport=AsyncioTransport())``: HTTP/1.1 over
     :class:`AsyncioBackend`."""
 
-    def __init__(self, *, limits: httpx2.Limits | None = None, verify: Any = True,
-                 trust_env: bool = True) -> None:
-        limits = limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20,
-                                         keepalive_expiry=5.0)
+    def __init__(
+        self, *, limits: httpx2.Limits | None = None, verify: Any = True, trust_env: bool = True
+    ) -> None:
+        limits = limits or httpx2.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0
+        )
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(verify=verify, trust_env=trust_env),
             max_connections=limits.max_connections,
@@ -90,8 +92,9 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
         url = request.url
         core = httpcore2.Request(
             method=request.method,
-            url=httpcore2.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
-                              target=url.raw_path),
+            url=httpcore2.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
             headers=request.headers.raw,
             content=request.stream,
             extensions=request.extensions,
@@ -100,9 +103,12 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
             response = await self._pool.handle_async_request(core)
         assert isinstance(response.stream, AsyncIterable)
         stream = _ResponseStream(response.stream)
-        return httpx2.Response(status_code=response.status, headers=response.headers,
-                               stream=stream,
-                               extensions={**response.extensions, _RAW_BODY: stream})
+        return httpx2.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=stream,
+            extensions={**response.extensions, _RAW_BODY: stream},
+        )
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -39,8 +39,9 @@ log = logging.getLogger("streamer.chat")
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, api_key: str, base_url: str | None, timeout_s: float,
-                 max_retries: int) -> None:
+    def __init__(
+        self, api_key: str, base_url: str | None, timeout_s: float, max_retries: int
+    ) -> None:
         self._api_key = api_key
         self._base_url = base_url
         self._timeout_s = timeout_s
@@ -51,12 +52,20 @@ class OpenAIProvider:
         # Reads without anyio's per-read cancel scope and selector churn (see _asyncio_net),
         # through the SDK's public http_client= and httpx2's public transport interface. The
         # limits are the SDK's own defaults (DefaultAsyncHttpxClient's).
-        http_client = openai.DefaultAsyncHttpxClient(transport=AsyncioTransport(
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100,
-                                 keepalive_expiry=5.0)))
-        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self._base_url,
-                                  timeout=self._timeout_s, max_retries=self._max_retries,
-                                  http_client=http_client)
+        http_client = openai.DefaultAsyncHttpxClient(
+            transport=AsyncioTransport(
+                limits=httpx2.Limits(
+                    max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0
+                )
+            )
+        )
+        return openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=self._timeout_s,
+            max_retries=self._max_retries,
+            http_client=http_client,
+        )
 
     def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
         usage: dict[str, Any] | None = None
@@ -80,8 +89,9 @@ class OpenAIProvider:
             # rather than chat.completions.create(): create() walks the validated messages
             # through the SDK's TypedDict transform, ~1 ms of CPU per stream. cast_to=Response
             # and stream=True: the response comes back unread.
-            response = await client.post("/chat/completions", body=_body(request),
-                                         cast_to=httpx2.Response, stream=True)
+            response = await client.post(
+                "/chat/completions", body=_body(request), cast_to=httpx2.Response, stream=True
+            )
             try:
                 lines = LineDecoder()
                 async with contextlib.aclosing(raw_body(response)) as body:
@@ -107,35 +117,43 @@ class OpenAIProvider:
                             yield batch
             finally:
                 await response.aclose()
-            raise UpstreamError("the upstream ended the answer without [DONE]",
-                                type="upstream_incomplete")
+            raise UpstreamError(
+                "the upstream ended the answer without [DONE]", type="upstream_incomplete"
+            )
         except StreamerError:
             raise
         except openai.APIStatusError as exc:
             raise _status_error(exc) from None
         except (openai.APITimeoutError, httpx2.TimeoutException):
             log.warning("upstream timeout (after first token: %s)", started)
-            raise StreamTimeout("the model did not answer in time",
-                                type="upstream_timeout") from None
+            raise StreamTimeout(
+                "the model did not answer in time", type="upstream_timeout"
+            ) from None
         except (openai.APIConnectionError, httpx2.TransportError, OSError) as exc:
             log.warning("upstream connection failed: %s", type(exc).__name__)
-            raise UpstreamError("the connection to the model failed" +
-                                (" mid-answer" if started else ""),
-                                type="upstream_disconnected" if started
-                                else "upstream_unreachable") from None
+            raise UpstreamError(
+                "the connection to the model failed" + (" mid-answer" if started else ""),
+                type="upstream_disconnected" if started else "upstream_unreachable",
+            ) from None
         except Exception as exc:
             # httpx2 errors from the raw body (a cut chunked read), JSON errors: the answer
             # broke; say so without the details, which may quote the upstream.
             log.warning("upstream stream failed: %s", type(exc).__name__)
-            raise UpstreamError("the model's answer broke off" if started
-                                else "the model's answer could not be read",
-                                type="upstream_disconnected" if started
-                                else "upstream_error") from None
+            raise UpstreamError(
+                "the model's answer broke off"
+                if started
+                else "the model's answer could not be read",
+                type="upstream_disconnected" if started else "upstream_error",
+            ) from None
 
 
 def _body(request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model, "messages": list(request.messages),
-                            "stream": True, "stream_options": {"include_usage": True}}
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": list(request.messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
@@ -163,17 +181,23 @@ def _status_error(exc: openai.APIStatusError) -> StreamerError:
     status = exc.status_code
     log.warning("upstream answered %d", status)
     if status in (401, 403):
-        return UpstreamError("the model provider rejected the service's credentials",
-                             type="upstream_auth")
+        return UpstreamError(
+            "the model provider rejected the service's credentials", type="upstream_auth"
+        )
     if status == 429:
         retry = exc.response.headers.get("retry-after")
         try:
             retry_after = float(retry) if retry is not None else None
         except ValueError:
             retry_after = None
-        return StreamerError("the model provider is rate limiting this service; retry later",
-                             type="upstream_rate_limited", status=429, retry_after=retry_after)
+        return StreamerError(
+            "the model provider is rate limiting this service; retry later",
+            type="upstream_rate_limited",
+            status=429,
+            retry_after=retry_after,
+        )
     if status in (400, 404, 422):
-        return UpstreamError(f"the model provider refused the request ({status})",
-                             type="upstream_rejected")
+        return UpstreamError(
+            f"the model provider refused the request ({status})", type="upstream_rejected"
+        )
     return UpstreamError(f"the model provider failed ({status})", type="upstream_error")

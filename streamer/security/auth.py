@@ -127,7 +127,8 @@ def unauthorized(message: str, invalid: bool) -> Response:
     response = _error(401, "unauthorized", message)
     # RFC 6750 section 3: no error attribute when no credentials were sent at all.
     response.headers["WWW-Authenticate"] = (
-        'Bearer realm="streamer", error="invalid_token"' if invalid else 'Bearer realm="streamer"')
+        'Bearer realm="streamer", error="invalid_token"' if invalid else 'Bearer realm="streamer"'
+    )
     return response
 
 
@@ -139,8 +140,14 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
-            demo_endpoints: Iterable[str] = (), stream_endpoints: Iterable[str] = ()) -> None:
+def install(
+    app: Flask,
+    config: Config,
+    *,
+    open_endpoints: Iterable[str] = (),
+    demo_endpoints: Iterable[str] = (),
+    stream_endpoints: Iterable[str] = (),
+) -> None:
     """Register the checks on ``app`` (after CORS, whose preflights need no key).
 
     ``open_endpoints`` never need a key; ``demo_endpoints`` need none, but a key sent to one
@@ -155,9 +162,11 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
     state_of(app).owners = KeyPolicy(config, slots)
     signer = signer_for(config)
     if not config.token_secret:
-        log.warning("STREAMER_TOKEN_SECRET is not set: stream read tokens are signed with a "
-                    "random secret of this process; set it when several workers or "
-                    "instances serve one client")
+        log.warning(
+            "STREAMER_TOKEN_SECRET is not set: stream read tokens are signed with a "
+            "random secret of this process; set it when several workers or "
+            "instances serve one client"
+        )
 
     @app.before_request
     def authenticate() -> Response | None:
@@ -172,16 +181,18 @@ def install(app: Flask, config: Config, *, open_endpoints: Iterable[str] = (),
         if endpoint in RESUME_ENDPOINTS and header is None and "token" in request.args:
             # EventSource cannot send a header: a read token of this one stream instead.
             try:
-                key_id = signer.verify(request.args["token"],
-                                       str((request.view_args or {}).get("stream_id")))
+                key_id = signer.verify(
+                    request.args["token"], str((request.view_args or {}).get("stream_id"))
+                )
             except InvalidToken as exc:
                 return _error(401, exc.type, exc.message)
             # A stream started without a key (the open demo) is read without one too.
             return _take_slot(key_id) if key_id else None
         token = bearer_token(header)
         if token is None:
-            return unauthorized("this endpoint needs Authorization: Bearer <key>",
-                                invalid=bool(header))
+            return unauthorized(
+                "this endpoint needs Authorization: Bearer <key>", invalid=bool(header)
+            )
         key_id = ring.match(token)
         if key_id is None:
             return unauthorized("the key is not valid", invalid=True)
@@ -237,8 +248,9 @@ class KeyPolicy(OwnerPolicy):
     def claim(self) -> Claim | Response:
         key_id = key_of_request()
         if key_id is None:
-            return unauthorized("starting a resumable stream needs Authorization: Bearer <key>",
-                                invalid=False)
+            return unauthorized(
+                "starting a resumable stream needs Authorization: Bearer <key>", invalid=False
+            )
         if not self.slots.acquire(key_id):
             return _too_many(self.slots.limit)
         done = False
@@ -262,8 +274,11 @@ class KeyPolicy(OwnerPolicy):
 
 
 def _too_many(limit: int) -> Response:
-    response = _error(429, "too_many_streams_for_key",
-                      f"this key already has {limit} open streams; retry when one ends")
+    response = _error(
+        429,
+        "too_many_streams_for_key",
+        f"this key already has {limit} open streams; retry when one ends",
+    )
     response.headers["Retry-After"] = "1"
     return response
 

@@ -23,11 +23,13 @@ from ..errors import ConfigError
 from ..quote import echo
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
-ALLOW_HEADERS = ("Authorization, Content-Type, Accept, Last-Event-ID, X-Streamer-Resumable, "
-                 # What the openai npm package sends from a browser (streamer.service.openai_api).
-                 "OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, "
-                 "X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Retry-Count, "
-                 "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout")
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, Accept, Last-Event-ID, X-Streamer-Resumable, "
+    # What the openai npm package sends from a browser (streamer.service.openai_api).
+    "OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, "
+    "X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Retry-Count, "
+    "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout"
+)
 EXPOSE_HEADERS = "X-Stream-Id, X-Stream-Token, Retry-After"
 MAX_AGE_S = "600"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
@@ -36,8 +38,10 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 def install(app: Flask, origins: tuple[str, ...]) -> None:
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
-            raise ConfigError("STREAMER_CORS_ORIGINS must list origins such as "
-                              f"https://app.example:8443 (or *), got {echo(origin)}")
+            raise ConfigError(
+                "STREAMER_CORS_ORIGINS must list origins such as "
+                f"https://app.example:8443 (or *), got {echo(origin)}"
+            )
     if not origins:
         return
     wildcard = "*" in origins
@@ -53,8 +57,7 @@ def install(app: Flask, origins: tuple[str, ...]) -> None:
 
     @app.before_request
     def preflight() -> Response | None:
-        if (request.method != "OPTIONS"
-                or "Access-Control-Request-Method" not in request.headers):
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
             return None
         response = Response(status=204)
         del response.headers["Content-Type"]

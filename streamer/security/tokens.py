@@ -63,8 +63,9 @@ class TokenSigner:
         self.ttl_s = ttl_s
 
     def _sign(self, payload: str) -> str:
-        mac = hmac.new(self._secret, b"streamer-read-token." + payload.encode("ascii"),
-                       hashlib.sha256)
+        mac = hmac.new(
+            self._secret, b"streamer-read-token." + payload.encode("ascii"), hashlib.sha256
+        )
         return _b64(mac.digest())
 
     def issue(self, stream_id: str, key_id: str | None, now: float | None = None) -> str:
@@ -83,8 +84,9 @@ class TokenSigner:
         payload, dot, signature = token.partition(".")
         if not dot or len(token) > _MAX_TOKEN_CHARS or not payload.isascii():
             raise InvalidToken("the stream token is malformed")
-        if not hmac.compare_digest(self._sign(payload).encode(), signature.encode("utf-8",
-                                                                                  "replace")):
+        if not hmac.compare_digest(
+            self._sign(payload).encode(), signature.encode("utf-8", "replace")
+        ):
             raise InvalidToken("the stream token is not valid")
         try:
             body = json.loads(_unb64(payload))

@@ -22,7 +22,13 @@ class AccessLog:
         access_log.info(
             "stream route=%s status=%d format=%s outcome=%s records=%d bytes=%d "
             "duration_s=%.3f ttfb_ms=%s%s",
-            route, stats.status, stats.format,
-            stats.outcome, stats.records, stats.bytes, stats.duration_s,
+            route,
+            stats.status,
+            stats.format,
+            stats.outcome,
+            stats.records,
+            stats.bytes,
+            stats.duration_s,
             "-" if ttfb is None else f"{ttfb * 1000:.1f}",
-            f" error={stats.error_type}" if stats.error_type else "")
+            f" error={stats.error_type}" if stats.error_type else "",
+        )

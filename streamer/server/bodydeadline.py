@@ -69,21 +69,32 @@ class _Expired(Exception):
 class BodyDeadline:
     """WSGI middleware: ``app.wsgi_app = BodyDeadline(app.wsgi_app, timeout_s=30, ...)``."""
 
-    def __init__(self, app: WSGIApp, *, timeout_s: float, min_rate: int,
-                 on_drop: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        timeout_s: float,
+        min_rate: int,
+        on_drop: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self.timeout_s = timeout_s
         self.min_rate = min_rate
         self.on_drop = on_drop
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         # Only requests that have a body pay for the wrapper (a GET stream has none).
         length = environ.get("CONTENT_LENGTH")
         if (length and length != "0") or environ.get("HTTP_TRANSFER_ENCODING"):
             environ["wsgi.input"] = DeadlineInput(
-                environ["wsgi.input"], timeout_s=self.timeout_s, min_rate=self.min_rate,
-                on_drop=self.on_drop, length=_length(length))
+                environ["wsgi.input"],
+                timeout_s=self.timeout_s,
+                min_rate=self.min_rate,
+                on_drop=self.on_drop,
+                length=_length(length),
+            )
         return self.app(environ, start_response)
 
 
@@ -91,9 +102,16 @@ class DeadlineInput:
     """``wsgi.input`` with the deadline; PEP 3333's ``read``, ``readline``, ``readlines`` and
     iteration."""
 
-    def __init__(self, inner: Any, *, timeout_s: float, min_rate: int,
-                 on_drop: Callable[[str], None] | None = None, length: int | None = None,
-                 start: float | None = None) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        timeout_s: float,
+        min_rate: int,
+        on_drop: Callable[[str], None] | None = None,
+        length: int | None = None,
+        start: float | None = None,
+    ) -> None:
         self._inner = inner
         self._start = time.monotonic() if start is None else start
         self._timeout_s = timeout_s
@@ -176,16 +194,24 @@ class DeadlineInput:
         elapsed = time.monotonic() - self._start
         of = f" of {self._length}" if self._length is not None else ""
         if reason == "slow":
-            message = (f"the request body arrived slower than {self._min_rate} bytes/s "
-                       f"({self._received}{of} bytes in {elapsed:.1f} s)")
+            message = (
+                f"the request body arrived slower than {self._min_rate} bytes/s "
+                f"({self._received}{of} bytes in {elapsed:.1f} s)"
+            )
         else:
-            message = (f"the request body did not arrive within {self._timeout_s:g} s "
-                       f"({self._received}{of} bytes)")
+            message = (
+                f"the request body did not arrive within {self._timeout_s:g} s "
+                f"({self._received}{of} bytes)"
+            )
         self._dropped = BodyTimeout(message)
-        log.warning("request body dropped: reason=%s route=%s received=%d length=%s "
-                    "after_s=%.1f", reason, _route(), self._received,
-                    "-" if self._length is None else self._length,
-                    elapsed)
+        log.warning(
+            "request body dropped: reason=%s route=%s received=%d length=%s after_s=%.1f",
+            reason,
+            _route(),
+            self._received,
+            "-" if self._length is None else self._length,
+            elapsed,
+        )
         if self._on_drop is not None:
             self._on_drop(reason)
         raise self._dropped

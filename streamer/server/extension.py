@@ -64,8 +64,10 @@ class Streamer:
         :class:`~streamer.errors.ConfigError` (it would leave two registries and two stores,
         and the routes registered twice)."""
         if EXTENSION in app.extensions:
-            raise ConfigError("streamer is already set up on this app: call Streamer(app) or "
-                              "init_app(app) once per app")
+            raise ConfigError(
+                "streamer is already set up on this app: call Streamer(app) or "
+                "init_app(app) once per app"
+            )
         config = self._config if self._config is not None else Config.from_mapping(app.config)
         metrics = _metrics()
         observers: list[StreamObserver] = [AccessLog()]
@@ -82,8 +84,11 @@ class Streamer:
         # Request edges (docs/hardening.md): every read of a request body has a deadline, and
         # the router's own redirects never carry the request's Host.
         app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
-            app.wsgi_app, timeout_s=config.body_timeout_s, min_rate=config.body_min_rate,
-            on_drop=metrics.body_dropped if metrics is not None else None)
+            app.wsgi_app,
+            timeout_s=config.body_timeout_s,
+            min_rate=config.body_min_rate,
+            on_drop=metrics.body_dropped if metrics is not None else None,
+        )
         redirects.install(app)
         app.register_blueprint(blueprint(config.streams_prefix))
 
@@ -91,6 +96,7 @@ class Streamer:
 def error_response(exc: StreamerError) -> Response:
     """``{"error": {"type", "message"}}`` with the error's status (and ``Retry-After``)."""
     return json_error(exc.status, exc.type, exc.message, exc.retry_after)
+
 
 def sweep_interval(cfg: Config) -> float:
     """How often the registry checks each stream's send guard and deadline: each at most

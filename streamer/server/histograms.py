@@ -27,17 +27,24 @@ from prometheus_client.utils import floatToGoString
 class BucketedHistogram:
     """A histogram, as two counters: observations per bucket (label ``le``) and their sum."""
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
-                 buckets: Sequence[float], registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
         self._bounds = (*buckets, math.inf)
-        self.les: tuple[str, ...] = tuple(
-            floatToGoString(b) for b in self._bounds)  # type: ignore[no-untyped-call]
+        self.les: tuple[str, ...] = tuple(floatToGoString(b) for b in self._bounds)  # type: ignore[no-untyped-call]
         self.raw = (f"{name}_bucketed", f"{name}_bucketed_sum")  # the counters' names
-        self.counts = Counter(self.raw[0], f"{name}, observations per bucket.",
-                              [*labelnames, "le"], registry=registry)
-        self.sums = Counter(self.raw[1], f"{name}, the sum of observations.", labelnames,
-                            registry=registry)
+        self.counts = Counter(
+            self.raw[0], f"{name}, observations per bucket.", [*labelnames, "le"], registry=registry
+        )
+        self.sums = Counter(
+            self.raw[1], f"{name}, the sum of observations.", labelnames, registry=registry
+        )
 
         self._children: dict[tuple[Any, ...], Any] = {}  # (which, *labels) -> counter child
         # Observations since the last flush: (*labels, le) -> count, labels -> sum.

@@ -9,8 +9,7 @@ from flask import Response, jsonify
 from ..errors import error_body
 
 
-def json_error(status: int, type: str, message: str,
-               retry_after: float | None = None) -> Response:
+def json_error(status: int, type: str, message: str, retry_after: float | None = None) -> Response:
     response = jsonify(error_body(type, message))
     response.status_code = status
     if retry_after is not None:

@@ -45,40 +45,64 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.open = Gauge("streamer_open_streams", "Streams open now.", ["route"],
-                          registry=r, multiprocess_mode="livesum")
-        self.started_total = Counter("streamer_streams_started", "Streams started.",
-                                     ["route", "format"], registry=r)
+        self.open = Gauge(
+            "streamer_open_streams",
+            "Streams open now.",
+            ["route"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.started_total = Counter(
+            "streamer_streams_started", "Streams started.", ["route", "format"], registry=r
+        )
         self.finished_total = Counter(
             "streamer_streams_finished",
             "Streams finished, by outcome: complete, error, timeout, disconnect, shutdown, "
             "send_timeout (the client stopped reading).",
-            ["route", "format", "outcome"], registry=r)
-        self.disconnects = Counter("streamer_client_disconnects",
-                                   "Streams whose client left before the end.", ["route"],
-                                   registry=r)
+            ["route", "format", "outcome"],
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "streamer_client_disconnects",
+            "Streams whose client left before the end.",
+            ["route"],
+            registry=r,
+        )
         self.bytes = Counter("streamer_bytes_sent", "Body bytes sent.", ["format"], registry=r)
-        self.records = Counter("streamer_records_sent", "Data records sent.", ["format"],
-                               registry=r)
-        self.heartbeats = Counter("streamer_heartbeats_sent", "Pings sent during silence.",
-                                  registry=r)
-        self.errors = Counter("streamer_stream_errors", "Streams that failed, by error type.",
-                              ["type"], registry=r)
-        self.upstream_errors = Counter("streamer_upstream_errors",
-                                       "Upstream (LLM API, store) failures, by error type.",
-                                       ["type"], registry=r)
+        self.records = Counter(
+            "streamer_records_sent", "Data records sent.", ["format"], registry=r
+        )
+        self.heartbeats = Counter(
+            "streamer_heartbeats_sent", "Pings sent during silence.", registry=r
+        )
+        self.errors = Counter(
+            "streamer_stream_errors", "Streams that failed, by error type.", ["type"], registry=r
+        )
+        self.upstream_errors = Counter(
+            "streamer_upstream_errors",
+            "Upstream (LLM API, store) failures, by error type.",
+            ["type"],
+            registry=r,
+        )
         self.bodies_dropped = Counter(
             "streamer_request_bodies_dropped",
             "Request bodies dropped for arriving too slowly (streamer.server.bodydeadline), by "
             "reason: timeout (the whole body was late), slow (below the minimum rate).",
-            ["reason"], registry=r)
+            ["reason"],
+            registry=r,
+        )
         # Observations are bucketed here and written summed at the flush
         # (streamer.server.histograms).
-        self.ttfb = BucketedHistogram("streamer_time_to_first_byte_seconds",
-                                      "From request to the first body byte.", ["route"],
-                                      _TTFB_BUCKETS, r)
-        self.duration = BucketedHistogram("streamer_stream_duration_seconds",
-                                          "Stream duration.", ["route"], _DURATION_BUCKETS, r)
+        self.ttfb = BucketedHistogram(
+            "streamer_time_to_first_byte_seconds",
+            "From request to the first body byte.",
+            ["route"],
+            _TTFB_BUCKETS,
+            r,
+        )
+        self.duration = BucketedHistogram(
+            "streamer_stream_duration_seconds", "Stream duration.", ["route"], _DURATION_BUCKETS, r
+        )
         # Label children by (metric, labels): ``labels()`` validates and locks on every call,
         # ~10% of streamer's own per-stream CPU. Label values are few (routes, formats,
         # outcomes, error types), so this stays small.

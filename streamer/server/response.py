@@ -40,8 +40,16 @@ from ..wire.http1 import NODELAY_ENVIRON
 from ..wire.negotiate import choose_request_format
 from .state import current_state
 
-__all__ = ["MAX_BATCH_S", "MAX_BUFFER", "STREAM_HEADERS", "StreamAborted", "StreamBody",
-           "StreamStats", "stream_for_request", "stream_response"]
+__all__ = [
+    "MAX_BATCH_S",
+    "MAX_BUFFER",
+    "STREAM_HEADERS",
+    "StreamAborted",
+    "StreamBody",
+    "StreamStats",
+    "stream_for_request",
+    "stream_response",
+]
 
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
@@ -53,11 +61,15 @@ STREAM_HEADERS = {
 _STREAM_HEADER_LIST = list(STREAM_HEADERS.items())
 
 
-def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
-                       headers: dict[str, str] | None = None,
-                       fmt: str | None = None,
-                       encoder: type[Encoder] | None = None,
-                       request_context: bool = True) -> Response:
+def stream_for_request(
+    producer: Iterable[Any],
+    *,
+    first_id: int = 1,
+    headers: dict[str, str] | None = None,
+    fmt: str | None = None,
+    encoder: type[Encoder] | None = None,
+    request_context: bool = True,
+) -> Response:
     """In a Flask view: :func:`stream_response` with the format the request asks for (or
     ``fmt``, or ``encoder`` for an API with a wire format of its own), the app's config, its
     registry of open streams (limit, graceful shutdown), and its observers (access log,
@@ -82,8 +94,11 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
     if registry.shutting_down:
         raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
     if len(registry) >= config.max_streams:
-        raise Unavailable("too many open streams on this server; retry shortly",
-                          type="too_many_streams", retry_after=1)
+        raise Unavailable(
+            "too many open streams on this server; retry shortly",
+            type="too_many_streams",
+            retry_after=1,
+        )
     route = request.url_rule.rule if request.url_rule is not None else request.path
     observers = state.observers
     for observer in observers:
@@ -95,23 +110,37 @@ def stream_for_request(producer: Iterable[Any], *, first_id: int = 1,
 
     hold = hold_request() if request_context else None
     try:
-        return stream_response(producer, fmt=fmt, config=config, environ=request.environ,
-                               first_id=first_id, headers=headers, on_finish=on_finish,
-                               registry=registry, hold=hold,
-                               encoder=encoder)
+        return stream_response(
+            producer,
+            fmt=fmt,
+            config=config,
+            environ=request.environ,
+            first_id=first_id,
+            headers=headers,
+            on_finish=on_finish,
+            registry=registry,
+            hold=hold,
+            encoder=encoder,
+        )
     except BaseException:
         if hold is not None:
             hold.release()  # if the body did not already: the view's own teardown runs
         raise
 
 
-def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
-                    environ: dict[str, Any] | None = None, first_id: int = 1,
-                    headers: dict[str, str] | None = None,
-                    on_finish: Callable[[StreamStats], None] | None = None,
-                    registry: StreamRegistry | None = None,
-                    hold: Hold | None = None,
-                    encoder: type[Encoder] | None = None) -> Response:
+def stream_response(
+    producer: Iterable[Any],
+    *,
+    fmt: str,
+    config: Config,
+    environ: dict[str, Any] | None = None,
+    first_id: int = 1,
+    headers: dict[str, str] | None = None,
+    on_finish: Callable[[StreamStats], None] | None = None,
+    registry: StreamRegistry | None = None,
+    hold: Hold | None = None,
+    encoder: type[Encoder] | None = None,
+) -> Response:
     """A streamed response of ``producer`` in format ``fmt`` (or with ``encoder``, which
     then wins: a wire format that is not one of :data:`~streamer.wire.framing.FORMATS`).
 
@@ -135,16 +164,30 @@ def stream_response(producer: Iterable[Any], *, fmt: str, config: Config,
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-    body = StreamBody(producer, encoder, heartbeat_s=config.heartbeat_s,
-                      max_stream_s=config.max_stream_s, retry_ms=config.retry_ms, sock=sock,
-                      first_id=first_id, on_finish=on_finish, registry=registry,
-                      chunked=env.get("SERVER_PROTOCOL") == "HTTP/1.1"
-                      and env.get("REQUEST_METHOD") != "HEAD",
-                      send_timeout_s=config.send_timeout_s, hold=hold)
+    body = StreamBody(
+        producer,
+        encoder,
+        heartbeat_s=config.heartbeat_s,
+        max_stream_s=config.max_stream_s,
+        retry_ms=config.retry_ms,
+        sock=sock,
+        first_id=first_id,
+        on_finish=on_finish,
+        registry=registry,
+        chunked=env.get("SERVER_PROTOCOL") == "HTTP/1.1" and env.get("REQUEST_METHOD") != "HEAD",
+        send_timeout_s=config.send_timeout_s,
+        hold=hold,
+    )
     body.wait_first(config.heartbeat_s)
     # Headers as a list: Headers.update() searches for each name to replace it.
-    response = Response(body, status=200, headers=_STREAM_HEADER_LIST, mimetype=None,
-                        content_type=encoder.media_type, direct_passthrough=True)
+    response = Response(
+        body,
+        status=200,
+        headers=_STREAM_HEADER_LIST,
+        mimetype=None,
+        content_type=encoder.media_type,
+        direct_passthrough=True,
+    )
     if headers:
         response.headers.update(headers)
     return response

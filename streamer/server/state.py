@@ -97,8 +97,10 @@ def state_of(app: Flask) -> StreamerState:
     try:
         state: StreamerState = app.extensions[EXTENSION]
     except KeyError:
-        raise ConfigError("streamer is not set up on this app: call Streamer(app) or "
-                          "Streamer().init_app(app) first") from None
+        raise ConfigError(
+            "streamer is not set up on this app: call Streamer(app) or "
+            "Streamer().init_app(app) first"
+        ) from None
     return state
 
 

@@ -15,9 +15,14 @@ from flask import Response
 from .response import stream_for_request
 
 
-def stream(producer: Iterable[Any] | AsyncIterable[Any], *, format: str | None = None,
-           resumable: bool = False, headers: dict[str, str] | None = None,
-           request_context: bool = True) -> Response:
+def stream(
+    producer: Iterable[Any] | AsyncIterable[Any],
+    *,
+    format: str | None = None,
+    resumable: bool = False,
+    headers: dict[str, str] | None = None,
+    request_context: bool = True,
+) -> Response:
     """A streamed response of ``producer``, in a view of an app set up with
     :class:`streamer.Streamer`.
 
@@ -51,8 +56,7 @@ def stream(producer: Iterable[Any] | AsyncIterable[Any], *, format: str | None =
         from .resumable import resumable_response
 
         return resumable_response(it, fmt=format, headers=headers)
-    return stream_for_request(it, headers=headers, fmt=format,
-                              request_context=request_context)
+    return stream_for_request(it, headers=headers, fmt=format, request_context=request_context)
 
 
 def _sync(producer: Iterable[Any] | AsyncIterable[Any]) -> Iterable[Any]:

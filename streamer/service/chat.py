@@ -7,8 +7,14 @@ from .chat_body import InvalidField, parse_chat_body
 from .echo_provider import EchoProvider
 from .settings import ServiceConfig
 
-__all__ = ["ChatProvider", "ChatRequest", "EchoProvider", "InvalidField", "make_provider",
-           "parse_chat_body"]
+__all__ = [
+    "ChatProvider",
+    "ChatRequest",
+    "EchoProvider",
+    "InvalidField",
+    "make_provider",
+    "parse_chat_body",
+]
 
 
 def make_provider(config: ServiceConfig) -> ChatProvider:
@@ -17,6 +23,10 @@ def make_provider(config: ServiceConfig) -> ChatProvider:
         # Imported here: only an openai deployment pays for importing the SDK.
         from ..llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider(config.openai_api_key, config.openai_base_url,
-                              config.upstream_timeout_s, config.upstream_retries)
+        return OpenAIProvider(
+            config.openai_api_key,
+            config.openai_base_url,
+            config.upstream_timeout_s,
+            config.upstream_retries,
+        )
     return EchoProvider(config.echo_delay_s)

@@ -30,8 +30,11 @@ _FIELDS = {"messages", "model", "temperature", "max_tokens", "resumable", "strea
 def parse_chat_body(content_type: str | None, raw: bytes, default_model: str) -> ChatRequest:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise BadRequest("the body must be JSON (Content-Type: application/json)",
-                         type="unsupported_media_type", status=415)
+        raise BadRequest(
+            "the body must be JSON (Content-Type: application/json)",
+            type="unsupported_media_type",
+            status=415,
+        )
     body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", type="invalid_json")
@@ -65,8 +68,9 @@ def _messages(value: Any) -> tuple[dict[str, str], ...]:
         if not isinstance(content, str):
             raise InvalidField(f"field '{where}.content' must be a string")
         if len(content) > MAX_CONTENT_CHARS:
-            raise InvalidField(f"field '{where}.content' is longer than {MAX_CONTENT_CHARS} "
-                               "characters")
+            raise InvalidField(
+                f"field '{where}.content' is longer than {MAX_CONTENT_CHARS} characters"
+            )
         total += len(content)
         out.append({"role": role, "content": content})
     if total > MAX_TOTAL_CHARS:

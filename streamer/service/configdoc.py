@@ -13,8 +13,10 @@ import sys
 from ..config import markdown
 from .settings import ServiceConfig
 
-GENERATED_BY = ("`python -m streamer.service.configdoc > docs/configuration.md` from "
-                "streamer/config.py and streamer/service/settings.py")
+GENERATED_BY = (
+    "`python -m streamer.service.configdoc > docs/configuration.md` from "
+    "streamer/config.py and streamer/service/settings.py"
+)
 
 
 def page() -> str:

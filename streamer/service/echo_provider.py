@@ -19,8 +19,10 @@ _TOKEN = re.compile(r"\s*\S+|\s+")
 def echo_reply(prompt: str) -> str:
     said = " ".join(prompt.split())[:500] or "nothing"
     end = "" if said[-1] in ".!?" else "."
-    return (f"You said: {said}{end} This is streamer's offline echo provider: each word arrives "
-            "as it is produced, the way a model's tokens would.")
+    return (
+        f"You said: {said}{end} This is streamer's offline echo provider: each word arrives "
+        "as it is produced, the way a model's tokens would."
+    )
 
 
 def tokens(text: str) -> list[str]:
@@ -47,5 +49,10 @@ class EchoProvider:
 
 def _usage(request: ChatRequest, completion: int) -> dict[str, Any]:
     prompt = sum(len(tokens(m["content"])) for m in request.messages)
-    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion}}
+    return {
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    }

@@ -49,8 +49,9 @@ class _NotJson(Exception):
     pass
 
 
-def parse_json_body(raw: bytes, *, max_depth: int = MAX_DEPTH,
-                    max_number_chars: int = MAX_NUMBER_CHARS) -> Any:
+def parse_json_body(
+    raw: bytes, *, max_depth: int = MAX_DEPTH, max_number_chars: int = MAX_NUMBER_CHARS
+) -> Any:
     """``raw`` (UTF-8 JSON) as Python values, or :class:`BadRequest` (400, type
     ``invalid_json``) whose message says what is wrong: not UTF-8, not JSON (with the
     position), nested deeper than ``max_depth``, a number longer than ``max_number_chars``."""
@@ -59,8 +60,7 @@ def parse_json_body(raw: bytes, *, max_depth: int = MAX_DEPTH,
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8", type="invalid_json") from None
     if _too_deep(raw, max_depth):
-        raise BadRequest(f"the body nests deeper than {max_depth} levels",
-                         type="invalid_json")
+        raise BadRequest(f"the body nests deeper than {max_depth} levels", type="invalid_json")
 
     def integer(literal: str) -> int:
         if len(literal) > max_number_chars:
@@ -76,17 +76,19 @@ def parse_json_body(raw: bytes, *, max_depth: int = MAX_DEPTH,
         raise _NotJson(name)
 
     try:
-        return json.loads(text, parse_int=integer, parse_float=fraction,
-                          parse_constant=constant)
+        return json.loads(text, parse_int=integer, parse_float=fraction, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
-                         type="invalid_json") from None
+        raise BadRequest(
+            f"the body is not valid JSON: {exc.msg} at position {exc.pos}", type="invalid_json"
+        ) from None
     except _NumberTooLong:
-        raise BadRequest(f"the body has a number longer than {max_number_chars} characters",
-                         type="invalid_json") from None
+        raise BadRequest(
+            f"the body has a number longer than {max_number_chars} characters", type="invalid_json"
+        ) from None
     except _NotJson as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.args[0]} is not a JSON value",
-                         type="invalid_json") from None
+        raise BadRequest(
+            f"the body is not valid JSON: {exc.args[0]} is not a JSON value", type="invalid_json"
+        ) from None
     except (RecursionError, ValueError):  # not expected after the bounds; never a 500
         raise BadRequest("the body is not valid JSON", type="invalid_json") from None
 

@@ -28,15 +28,22 @@ _STREAM_DOC = (
     "payloads themselves. `ndjson`: one JSON object per line, `data` records "
     '(`{"event":"data","id":N,"data":...}`), then `end` on success or `error` on failure, '
     "with `ping` during silence. `sse`: the same as Server-Sent Events. A stream that fails "
-    "after its first byte ends without the chunked terminator.")
+    "after its first byte ends without the chunked terminator."
+)
 
 
 def _json_error(description: str, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description,
-                                "content": {"application/json": {"schema": _ERROR}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR}},
+    }
     if retry_after:
-        response["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1},
-                                               "description": "seconds to wait"}}
+        response["headers"] = {
+            "Retry-After": {
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "seconds to wait",
+            }
+        }
     return response
 
 
@@ -51,33 +58,54 @@ def _stream(description: str, stream_id: bool = False) -> dict[str, Any]:
     }
     if stream_id:
         response["headers"] = {
-            "X-Stream-Id": {"schema": {"type": "string"},
-                            "description": "the id of a resumable stream"},
-            "X-Stream-Token": {"schema": {"type": "string"},
-                               "description": "with client keys: a short-lived read token "
-                                              "of this stream, for GET /streams/{id}?token="}}
+            "X-Stream-Id": {
+                "schema": {"type": "string"},
+                "description": "the id of a resumable stream",
+            },
+            "X-Stream-Token": {
+                "schema": {"type": "string"},
+                "description": "with client keys: a short-lived read token "
+                "of this stream, for GET /streams/{id}?token=",
+            },
+        }
     return response
 
 
-def _query(name: str, schema: dict[str, Any], description: str,
-           empty: bool = True) -> dict[str, Any]:
+def _query(
+    name: str, schema: dict[str, Any], description: str, empty: bool = True
+) -> dict[str, Any]:
     # ``empty``: an empty value (``?count=``) means the default, as if the name were absent.
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description, "allowEmptyValue": empty}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+        "allowEmptyValue": empty,
+    }
 
 
-_FORMAT = _query("format", {"type": "string", "enum": ["text", "ndjson", "sse"]},
-                 "the wire format; otherwise from Accept; default text", empty=False)
+_FORMAT = _query(
+    "format",
+    {"type": "string", "enum": ["text", "ndjson", "sse"]},
+    "the wire format; otherwise from Accept; default text",
+    empty=False,
+)
 _BOOL = {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", "off"]}
 _COMMON_ERRORS = {
     "400": _json_error("a parameter is out of range or malformed"),
-    "401": _json_error("a client key is needed (when STREAMER_API_KEYS is set; on the demo "
-                       "endpoints, to start a resumable stream)"),
-    "429": _json_error("this key has too many open streams (running resumable ones included)",
-                       retry_after=True),
-    "503": _json_error("too many open streams on this worker (running resumable ones "
-                       "included), the stream store is full or unreachable, or restarting",
-                       retry_after=True),
+    "401": _json_error(
+        "a client key is needed (when STREAMER_API_KEYS is set; on the demo "
+        "endpoints, to start a resumable stream)"
+    ),
+    "429": _json_error(
+        "this key has too many open streams (running resumable ones included)", retry_after=True
+    ),
+    "503": _json_error(
+        "too many open streams on this worker (running resumable ones "
+        "included), the stream store is full or unreachable, or restarting",
+        retry_after=True,
+    ),
 }
 
 _NOT_YOURS = _json_error("unknown or expired stream, or one that another key started")
@@ -85,10 +113,21 @@ _NOT_YOURS = _json_error("unknown or expired stream, or one that another key sta
 
 def _count_interval(default_count: int, default_interval: float) -> list[dict[str, Any]]:
     return [
-        _query("count", {"type": "integer", "minimum": 0, "maximum": MAX_COUNT,
-                         "default": default_count}, "how many records"),
-        _query("interval", {"type": "number", "minimum": 0, "maximum": MAX_INTERVAL_S,
-                            "default": default_interval}, "seconds between records"),
+        _query(
+            "count",
+            {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": default_count},
+            "how many records",
+        ),
+        _query(
+            "interval",
+            {
+                "type": "number",
+                "minimum": 0,
+                "maximum": MAX_INTERVAL_S,
+                "default": default_interval,
+            },
+            "seconds between records",
+        ),
     ]
 
 
@@ -98,12 +137,18 @@ _CHAT_REQUEST: dict[str, Any] = {
     "required": ["messages"],
     "properties": {
         "messages": {
-            "type": "array", "minItems": 1, "maxItems": MAX_MESSAGES,
-            "contains": {"type": "object", "required": ["role"],
-                         "properties": {"role": {"const": "user"}}},
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_MESSAGES,
+            "contains": {
+                "type": "object",
+                "required": ["role"],
+                "properties": {"role": {"const": "user"}},
+            },
             "description": "at least one with role user; at most 200,000 characters in all",
             "items": {
-                "type": "object", "required": ["role", "content"],
+                "type": "object",
+                "required": ["role", "content"],
                 "properties": {
                     "role": {"type": "string", "enum": list(ROLES)},
                     "content": {"type": "string", "maxLength": MAX_CONTENT_CHARS},
@@ -121,11 +166,16 @@ _CHAT_REQUEST: dict[str, Any] = {
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {
-            "type": "object", "required": ["type", "message"],
-            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-        }},
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
     },
     "ChatRequest": _CHAT_REQUEST,
     # OpenAPI 3.1 (before 3.2's itemSchema): the schema of text/event-stream is one event.
@@ -143,110 +193,241 @@ _SCHEMAS: dict[str, Any] = {
 
 def document(config: ServiceConfig) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an app built with ``config``."""
-    stream_id = {"name": "stream_id", "in": "path", "required": True,
-                 "schema": {"type": "string"}, "description": "from X-Stream-Id"}
+    stream_id = {
+        "name": "stream_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "from X-Stream-Id",
+    }
     paths: dict[str, Any] = {
-        "/": {"get": {"operationId": "page", "summary": "the demo page",
-                      "responses": {"200": {"description": "HTML", "content": {
-                          "text/html": {"schema": {"type": "string"}}}}}}},
-        "/api": {"get": {"operationId": "index", "summary": "what the service offers",
-                      "responses": {"200": {"description": "a summary", "content": {
-                          "application/json": {"schema": {"type": "object"}}}}}}},
-        "/stream/data": {"get": {
-            "operationId": "stream_data", "summary": "the classic generator",
-            "parameters": [*_count_interval(1000, 1.0), _FORMAT,
-                           _query("resumable", _BOOL, "run detached and resumable")],
-            "responses": {"200": _stream("`data chunk i` records.", stream_id=True),
-                          **_COMMON_ERRORS}}},
-        "/stream/series": {"get": {
-            "operationId": "stream_series", "summary": "numeric points for a chart",
-            "parameters": [*_count_interval(200, 0.1), _FORMAT,
-                           _query("seed", {"type": "integer", "minimum": 0,
-                                           "maximum": MAX_SEED}, "makes the series repeat")],
-            "responses": {"200": _stream("`{\"i\": 1, \"y\": 50.0}` points."), **_COMMON_ERRORS}}},
-        "/chat": {"post": {
-            "operationId": "chat", "summary": "stream an assistant's answer",
-            "parameters": [_FORMAT],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
-            "responses": {
-                "200": _stream("The answer's text, token by token; `end` carries usage.",
-                               stream_id=True),
-                **_COMMON_ERRORS,
-                "408": _json_error("the body arrived too slowly (STREAMER_BODY_TIMEOUT_S, "
-                                   "STREAMER_BODY_MIN_RATE); the connection then closes"),
-                "413": _json_error("the body is larger than 1 MiB"),
-                "415": _json_error("the body is not sent as JSON"),
-                "422": _json_error("a field is missing or wrong; the message names it"),
-                "502": _json_error("the upstream model API failed"),
-                "504": _json_error("the upstream did not answer in time"),
-            }}},
+        "/": {
+            "get": {
+                "operationId": "page",
+                "summary": "the demo page",
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/api": {
+            "get": {
+                "operationId": "index",
+                "summary": "what the service offers",
+                "responses": {
+                    "200": {
+                        "description": "a summary",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/stream/data": {
+            "get": {
+                "operationId": "stream_data",
+                "summary": "the classic generator",
+                "parameters": [
+                    *_count_interval(1000, 1.0),
+                    _FORMAT,
+                    _query("resumable", _BOOL, "run detached and resumable"),
+                ],
+                "responses": {
+                    "200": _stream("`data chunk i` records.", stream_id=True),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/stream/series": {
+            "get": {
+                "operationId": "stream_series",
+                "summary": "numeric points for a chart",
+                "parameters": [
+                    *_count_interval(200, 0.1),
+                    _FORMAT,
+                    _query(
+                        "seed",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+                        "makes the series repeat",
+                    ),
+                ],
+                "responses": {"200": _stream('`{"i": 1, "y": 50.0}` points.'), **_COMMON_ERRORS},
+            }
+        },
+        "/chat": {
+            "post": {
+                "operationId": "chat",
+                "summary": "stream an assistant's answer",
+                "parameters": [_FORMAT],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}
+                    },
+                },
+                "responses": {
+                    "200": _stream(
+                        "The answer's text, token by token; `end` carries usage.", stream_id=True
+                    ),
+                    **_COMMON_ERRORS,
+                    "408": _json_error(
+                        "the body arrived too slowly (STREAMER_BODY_TIMEOUT_S, "
+                        "STREAMER_BODY_MIN_RATE); the connection then closes"
+                    ),
+                    "413": _json_error("the body is larger than 1 MiB"),
+                    "415": _json_error("the body is not sent as JSON"),
+                    "422": _json_error("a field is missing or wrong; the message names it"),
+                    "502": _json_error("the upstream model API failed"),
+                    "504": _json_error("the upstream did not answer in time"),
+                },
+            }
+        },
         "/streams/{stream_id}": {
             "parameters": [stream_id],
             "get": {
-                "operationId": "get_stream", "summary": "resume or follow a resumable stream",
+                "operationId": "get_stream",
+                "summary": "resume or follow a resumable stream",
                 "parameters": [
                     _FORMAT,
-                    {"name": "Last-Event-ID", "in": "header", "required": False,
-                     "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
-                    _query("last_event_id", {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                           "the last id seen, if no Last-Event-ID header"),
-                    _query("token", {"type": "string"},
-                           "instead of Authorization (EventSource): this stream's read token "
-                           "from X-Stream-Token; 401 invalid_token if wrong or expired",
-                           empty=False),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                    },
+                    _query(
+                        "last_event_id",
+                        {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                        "the last id seen, if no Last-Event-ID header",
+                    ),
+                    _query(
+                        "token",
+                        {"type": "string"},
+                        "instead of Authorization (EventSource): this stream's read token "
+                        "from X-Stream-Token; 401 invalid_token if wrong or expired",
+                        empty=False,
+                    ),
                 ],
-                "responses": {"200": _stream("The records after the last id, then live ones.",
-                                             stream_id=True),
-                              **_COMMON_ERRORS,
-                              "404": _NOT_YOURS,
-                              "410": _json_error("the records after that id were dropped")}},
-            "delete": {
-                "operationId": "delete_stream", "summary": "cancel a resumable stream",
                 "responses": {
-                    "202": {"description": "cancelled", "content": {"application/json": {
-                        "schema": {"type": "object", "required": ["id", "status"]}}}},
-                    "204": {"description": "the stream had already finished"},
-                    "400": _COMMON_ERRORS["400"], "401": _COMMON_ERRORS["401"],
+                    "200": _stream(
+                        "The records after the last id, then live ones.", stream_id=True
+                    ),
+                    **_COMMON_ERRORS,
                     "404": _NOT_YOURS,
-                    "503": _COMMON_ERRORS["503"]}}},
-        "/static/{filename}": {"get": {
-            "operationId": "static", "summary": "the demo page's static files",
-            "parameters": [{"name": "filename", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "the file", "content": {"*/*": {}}},
-                          "401": _COMMON_ERRORS["401"],
-                          "404": _json_error("no such file")}}},
-        "/healthz": {"get": {"operationId": "healthz", "summary": "liveness", "security": [],
-                             "responses": {"200": {"description": "alive", "content": {
-                                 "application/json": {"schema": {"type": "object"}}}}}}},
-        "/readyz": {"get": {"operationId": "readyz", "summary": "readiness (store reachable)",
-                            "security": [],
-                            "responses": {
-                                "200": {"description": "ready", "content": {
-                                    "application/json": {"schema": {"type": "object"}}}},
-                                "503": {"description": "the store is unreachable",
-                                        "content": {"application/json": {
-                                            "schema": {"type": "object"}}}}}}},
-        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics",
-                             "security": [],
-                             "responses": {"200": {"description": "text exposition format",
-                                                   "content": {"text/plain": {
-                                                       "schema": {"type": "string"}}}}}}},
-        "/openapi.json": {"get": {"operationId": "openapi", "summary": "this document",
-                                  "security": [],
-                                  "responses": {"200": {"description": "OpenAPI 3.1",
-                                                        "content": {"application/json": {
-                                                            "schema": {"type": "object"}}}}}}},
+                    "410": _json_error("the records after that id were dropped"),
+                },
+            },
+            "delete": {
+                "operationId": "delete_stream",
+                "summary": "cancel a resumable stream",
+                "responses": {
+                    "202": {
+                        "description": "cancelled",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "required": ["id", "status"]}
+                            }
+                        },
+                    },
+                    "204": {"description": "the stream had already finished"},
+                    "400": _COMMON_ERRORS["400"],
+                    "401": _COMMON_ERRORS["401"],
+                    "404": _NOT_YOURS,
+                    "503": _COMMON_ERRORS["503"],
+                },
+            },
+        },
+        "/static/{filename}": {
+            "get": {
+                "operationId": "static",
+                "summary": "the demo page's static files",
+                "parameters": [
+                    {
+                        "name": "filename",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "the file", "content": {"*/*": {}}},
+                    "401": _COMMON_ERRORS["401"],
+                    "404": _json_error("no such file"),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "liveness",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "alive",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "readiness (store reachable)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "ready",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "503": {
+                        "description": "the store is unreachable",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "this document",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
     }
     paths.update(openai_paths())
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "streamer", "version": "0.1.0",
-                 "description": "HTTP streaming of data and LLM answers."},
+        "info": {
+            "title": "streamer",
+            "version": "0.1.0",
+            "description": "HTTP streaming of data and LLM answers.",
+        },
         "paths": paths,
-        "components": {"schemas": {**_SCHEMAS, **OPENAI_SCHEMAS},
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": {**_SCHEMAS, **OPENAI_SCHEMAS},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
     }
     if config.api_keys:
         doc["security"] = [{"bearer": []}]

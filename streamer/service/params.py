@@ -27,8 +27,9 @@ def int_param(args: Mapping[str, str], name: str, default: int, low: int, high: 
     return value
 
 
-def float_param(args: Mapping[str, str], name: str, default: float, low: float,
-                high: float) -> float:
+def float_param(
+    args: Mapping[str, str], name: str, default: float, low: float, high: float
+) -> float:
     raw = args.get(name)
     if raw is None or raw == "":
         return default

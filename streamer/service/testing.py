@@ -29,8 +29,16 @@ def _record(tag: str, event: str) -> None:
     del _events[:-10_000]
 
 
-def scripted(tag: str, count: int, interval: float, fail_before: bool, fail_after: int,
-             idle_first: float, idle_after: float, error: str) -> Iterator[str]:
+def scripted(
+    tag: str,
+    count: int,
+    interval: float,
+    fail_before: bool,
+    fail_after: int,
+    idle_first: float,
+    idle_after: float,
+    error: str,
+) -> Iterator[str]:
     _record(tag, "start")
     try:
         if idle_first:

@@ -34,8 +34,13 @@ MAX_BODY_BYTES = 1 << 20
 #: STREAMER_OPEN_DEMO is on, and whose responses are streams (a per-key slot while open).
 OPEN_ENDPOINTS = ("healthz", "readyz", "metrics", "openapi")
 DEMO_ENDPOINTS = ("page", "index", "static", "stream_data", "stream_series")
-STREAM_ENDPOINTS = ("chat", "stream_data", "stream_series", "testing.stream",
-                    "benchmark.stream_bench")
+STREAM_ENDPOINTS = (
+    "chat",
+    "stream_data",
+    "stream_series",
+    "testing.stream",
+    "benchmark.stream_bench",
+)
 
 
 def register(app: Flask, provider: ChatProvider, config: ServiceConfig) -> None:
@@ -43,25 +48,35 @@ def register(app: Flask, provider: ChatProvider, config: ServiceConfig) -> None:
     streams, ``POST /chat`` answered by ``provider``, health, readiness, metrics and the
     OpenAPI document; and its error pages (every error a JSON body)."""
     _register_errors(app)
+
     @app.get("/")
     def page() -> Response:
         return app.send_static_file("index.html")
 
     @app.get("/api")
     def index() -> Response:
-        return jsonify({
-            "service": "streamer",
-            "endpoints": ["/stream/data", "/stream/series", "POST /chat", "/streams/<id>",
-                          "/healthz", "/readyz", "/metrics", "/openapi.json"],
-            "formats": ["text", "ndjson", "sse"],
-        })
+        return jsonify(
+            {
+                "service": "streamer",
+                "endpoints": [
+                    "/stream/data",
+                    "/stream/series",
+                    "POST /chat",
+                    "/streams/<id>",
+                    "/healthz",
+                    "/readyz",
+                    "/metrics",
+                    "/openapi.json",
+                ],
+                "formats": ["text", "ndjson", "sse"],
+            }
+        )
 
     @app.get("/stream/data")
     def stream_data() -> Response:
         count = int_param(request.args, "count", 1000, 0, MAX_COUNT)
         interval = float_param(request.args, "interval", 1.0, 0.0, MAX_INTERVAL_S)
-        return stream(data_chunks(count, interval),
-                      resumable=bool_param(request.args, "resumable"))
+        return stream(data_chunks(count, interval), resumable=bool_param(request.args, "resumable"))
 
     @app.get("/stream/series")
     def stream_series() -> Response:
@@ -101,8 +116,9 @@ def register(app: Flask, provider: ChatProvider, config: ServiceConfig) -> None:
         try:
             store.ping()
         except StreamerError as exc:
-            response = jsonify({"status": "unavailable", "store": store.name,
-                                "error": exc.to_json()})
+            response = jsonify(
+                {"status": "unavailable", "store": store.name, "error": exc.to_json()}
+            )
             response.status_code = 503
             response.headers["Retry-After"] = "5"
             return response

@@ -59,8 +59,18 @@ from ._base import (
     valid_stream_id,
 )
 
-__all__ = ["CANCELLED", "MAX_BLOCK_S", "PRODUCER_LOST", "Entry", "StreamStore", "new_stream_id",
-           "open_store", "owner_limit_reached", "past_end", "valid_stream_id"]
+__all__ = [
+    "CANCELLED",
+    "MAX_BLOCK_S",
+    "PRODUCER_LOST",
+    "Entry",
+    "StreamStore",
+    "new_stream_id",
+    "open_store",
+    "owner_limit_reached",
+    "past_end",
+    "valid_stream_id",
+]
 
 
 def open_store(config: Config) -> StreamStore:
@@ -71,8 +81,9 @@ def open_store(config: Config) -> StreamStore:
         try:
             from .redis import RedisStore
         except ImportError as exc:
-            raise ConfigError("REDIS_URL is set but redis-py is not installed: "
-                              'pip install "streamer[redis]"') from exc
+            raise ConfigError(
+                'REDIS_URL is set but redis-py is not installed: pip install "streamer[redis]"'
+            ) from exc
         return RedisStore(config)
     from .memory import MemoryStore
 

@@ -32,14 +32,19 @@ def new_stream_id() -> str:
 
 def owner_limit_reached(limit: int) -> StreamerError:
     """The error for an owner already running ``limit`` resumable streams: 429."""
-    return StreamerError(f"this key already runs {limit} resumable streams; retry when one ends",
-                         type="too_many_streams_for_key", status=429, retry_after=1)
+    return StreamerError(
+        f"this key already runs {limit} resumable streams; retry when one ends",
+        type="too_many_streams_for_key",
+        status=429,
+        retry_after=1,
+    )
 
 
 def past_end(after_id: int) -> BadRequest:
     """The error for a resume from an id the stream never had."""
-    return BadRequest(f"Last-Event-ID {after_id} is past the end of the stream",
-                      type="invalid_last_event_id")
+    return BadRequest(
+        f"Last-Event-ID {after_id} is past the end of the stream", type="invalid_last_event_id"
+    )
 
 
 def valid_stream_id(stream_id: str) -> str:
@@ -72,8 +77,9 @@ class StreamStore(ABC):
         """Check the backend answers (readiness); raise ``StoreUnavailable`` if not."""
 
     @abstractmethod
-    def create(self, stream_id: str, owner: str | None = None,
-               owner_limit: int | None = None) -> None:
+    def create(
+        self, stream_id: str, owner: str | None = None, owner_limit: int | None = None
+    ) -> None:
         """Create an empty, running stream and take its lease for the caller. ``owner`` (a key
         id) is kept with the stream; with ``owner_limit``, raise a 429 ``StreamerError`` if
         that owner already runs that many streams in this store."""

@@ -57,16 +57,28 @@ def _size(record: Entry) -> int:
 
 
 def store_full() -> Unavailable:
-    return Unavailable("the stream store is full; try again later", type="store_full",
-                       retry_after=5)
+    return Unavailable(
+        "the stream store is full; try again later", type="store_full", retry_after=5
+    )
 
 
 class _Stream:
-    __slots__ = ("bytes", "changed", "expires", "finished", "first", "last", "lease_until",
-                 "owner", "records", "stop")
+    __slots__ = (
+        "bytes",
+        "changed",
+        "expires",
+        "finished",
+        "first",
+        "last",
+        "lease_until",
+        "owner",
+        "records",
+        "stop",
+    )
 
-    def __init__(self, max_records: int, now: float, lease_s: float, ttl_s: float,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self, max_records: int, now: float, lease_s: float, ttl_s: float, owner: str | None = None
+    ) -> None:
         self.owner = owner
         self.bytes = 0  # _size() of the records kept
         self.records: deque[Entry] = deque(maxlen=max_records)
@@ -102,11 +114,15 @@ class MemoryStore(StreamStore):
     def ping(self) -> None:
         pass
 
-    def create(self, stream_id: str, owner: str | None = None,
-               owner_limit: int | None = None) -> None:
+    def create(
+        self, stream_id: str, owner: str | None = None, owner_limit: int | None = None
+    ) -> None:
         now = self._clock()
-        if (owner is not None and owner_limit is not None
-                and self._running_of(owner, now) >= owner_limit):
+        if (
+            owner is not None
+            and owner_limit is not None
+            and self._running_of(owner, now) >= owner_limit
+        ):
             raise owner_limit_reached(owner_limit)
         if len(self._streams) >= self.config.resumable_max_streams:
             self._make_room(now)
@@ -117,8 +133,9 @@ class MemoryStore(StreamStore):
             if not self._evict_finished():
                 raise store_full()
         cfg = self.config
-        self._streams[stream_id] = _Stream(cfg.resumable_max_records, now, cfg.lease_s,
-                                           cfg.stream_ttl_s, owner)
+        self._streams[stream_id] = _Stream(
+            cfg.resumable_max_records, now, cfg.lease_s, cfg.stream_ttl_s, owner
+        )
         if owner is not None:
             self._owned.setdefault(owner, set()).add(stream_id)
 
@@ -161,8 +178,11 @@ class MemoryStore(StreamStore):
                 self._drop(sid)
                 break  # the dict changed; one eviction is all a create needs
         if len(self._streams) >= self.config.resumable_max_streams:
-            raise Unavailable("too many resumable streams are running; try again later",
-                              type="too_many_streams", retry_after=self.config.lease_s)
+            raise Unavailable(
+                "too many resumable streams are running; try again later",
+                type="too_many_streams",
+                retry_after=self.config.lease_s,
+            )
 
     def _get(self, stream_id: str) -> _Stream:
         st = self._streams.get(stream_id)
@@ -242,7 +262,7 @@ class MemoryStore(StreamStore):
         if after_id + 1 < st.first:
             raise RecordsExpired(f"records after {after_id} are no longer kept")
         records = list(st.records)
-        return records[after_id + 1 - st.first:]
+        return records[after_id + 1 - st.first :]
 
     def cancel(self, stream_id: str) -> bool:
         st = self._get(stream_id)
@@ -260,4 +280,3 @@ class MemoryStore(StreamStore):
             return False
         self._push(st, PRODUCER_LOST, stream_id)
         return True
-

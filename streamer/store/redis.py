@@ -164,8 +164,9 @@ class RedisStore(StreamStore):
             # pooled sockets (a ConnectionError); more would only stretch the time to a clear
             # 503. Not on a timeout: a stalled server would double every reader's wait, and a
             # producer's writes retry for a lease of their own (_retrying).
-            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1,
-                           supported_errors=(redis.ConnectionError,)),
+            "retry": Retry(
+                ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,)
+            ),
             "timeout": timeout,  # waiting for a free connection in the pool
         }
         quick_max = max(2, config.redis_max_connections // 4)
@@ -173,19 +174,30 @@ class RedisStore(StreamStore):
         self._blocking: Any
         if is_cluster_url(url):
             # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
-            self._quick = LazyCluster(url, max_connections=quick_max, socket_timeout=timeout,
-                                      connection_pool_class=redis.BlockingConnectionPool,
-                                      **common)
-            self._blocking = LazyCluster(url, max_connections=config.redis_max_connections,
-                                         socket_timeout=timeout + MAX_BLOCK_S,
-                                         connection_pool_class=redis.BlockingConnectionPool,
-                                         **common)
+            self._quick = LazyCluster(
+                url,
+                max_connections=quick_max,
+                socket_timeout=timeout,
+                connection_pool_class=redis.BlockingConnectionPool,
+                **common,
+            )
+            self._blocking = LazyCluster(
+                url,
+                max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S,
+                connection_pool_class=redis.BlockingConnectionPool,
+                **common,
+            )
         else:
             quick_pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=quick_max, socket_timeout=timeout, **common)
+                url, max_connections=quick_max, socket_timeout=timeout, **common
+            )
             blocking_pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=config.redis_max_connections,
-                socket_timeout=timeout + MAX_BLOCK_S, **common)
+                url,
+                max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S,
+                **common,
+            )
             self._quick = redis.Redis(connection_pool=quick_pool)
             self._blocking = redis.Redis(connection_pool=blocking_pool)
         self._append = self._quick.register_script(_APPEND)
@@ -207,9 +219,12 @@ class RedisStore(StreamStore):
         url = self.config.redis_url or ""
         if is_cluster_url(url):
             url = split_cluster_url(url)[0]
-        client = redis.Redis.from_url(url, protocol=2,
-                                      socket_connect_timeout=self.config.redis_timeout_s,
-                                      socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S)
+        client = redis.Redis.from_url(
+            url,
+            protocol=2,
+            socket_connect_timeout=self.config.redis_timeout_s,
+            socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S,
+        )
         return client.pubsub()  # type: ignore[no-untyped-call]
 
     @property
@@ -226,19 +241,25 @@ class RedisStore(StreamStore):
 
     def ping(self) -> None:
         if self._blocked >= self._blocking_max:
-            raise StoreUnavailable("every Redis connection for blocking reads is in use "
-                                   "(STREAMER_REDIS_MAX_CONNECTIONS)", retry_after=5)
+            raise StoreUnavailable(
+                "every Redis connection for blocking reads is in use "
+                "(STREAMER_REDIS_MAX_CONNECTIONS)",
+                retry_after=5,
+            )
         with _guard():
             self._quick.ping()
 
-    def create(self, stream_id: str, owner: str | None = None,
-               owner_limit: int | None = None) -> None:
+    def create(
+        self, stream_id: str, owner: str | None = None, owner_limit: int | None = None
+    ) -> None:
         k = _Keys(stream_id)
         if owner is not None:
             with _guard():
                 # Its own command: the owner's set is on another cluster slot than the stream.
-                taken = self._slot(keys=[_owner_key(owner)],
-                                   args=[stream_id, self._lease_ms, owner_limit or 1 << 30])
+                taken = self._slot(
+                    keys=[_owner_key(owner)],
+                    args=[stream_id, self._lease_ms, owner_limit or 1 << 30],
+                )
             if not taken:
                 raise owner_limit_reached(owner_limit or 0)
         try:
@@ -298,17 +319,28 @@ class RedisStore(StreamStore):
                     # Once per process per interval, not once per producer: a stall with a
                     # thousand producers is one event.
                     self._warned_at = now
-                    log.warning("resumable streams: the store did not answer a %s; retrying "
-                                "for up to the lease", what)
+                    log.warning(
+                        "resumable streams: the store did not answer a %s; retrying "
+                        "for up to the lease",
+                        what,
+                    )
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    def _write(self, stream_id: str, mode: str, record: Entry, data_id: int = 0,
-               retry: bool = False) -> int:
+    def _write(
+        self, stream_id: str, mode: str, record: Entry, data_id: int = 0, retry: bool = False
+    ) -> int:
         k = _Keys(stream_id)
-        args: list[str | bytes | int] = [mode, NDJSON.encode(record), data_id,
-                                         self.config.resumable_max_records, self._ttl_ms,
-                                         self._running_ttl_ms, stream_id, CHANNEL]
+        args: list[str | bytes | int] = [
+            mode,
+            NDJSON.encode(record),
+            data_id,
+            self.config.resumable_max_records,
+            self._ttl_ms,
+            self._running_ttl_ms,
+            stream_id,
+            CHANNEL,
+        ]
 
         def call() -> int:
             return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
@@ -332,15 +364,23 @@ class RedisStore(StreamStore):
 
     def keep_alive(self, stream_id: str, wait_s: float) -> bool:
         k = _Keys(stream_id)
-        renewed = self._retrying("lease renewal", stream_id, lambda: self._renew(
-            keys=[k.meta, k.log, k.lease], args=[self._lease_ms, self._running_ttl_ms]))
+        renewed = self._retrying(
+            "lease renewal",
+            stream_id,
+            lambda: self._renew(
+                keys=[k.meta, k.log, k.lease], args=[self._lease_ms, self._running_ttl_ms]
+            ),
+        )
         if not renewed:
             self._stopped(stream_id)
             return False
         owner = self._producers.get(stream_id)
         if owner is not None:
-            self._retrying("lease renewal", stream_id, lambda: self._slot(
-                keys=[_owner_key(owner)], args=[stream_id, self._lease_ms, 0]))
+            self._retrying(
+                "lease renewal",
+                stream_id,
+                lambda: self._slot(keys=[_owner_key(owner)], args=[stream_id, self._lease_ms, 0]),
+            )
         stopped = self._stops.event(stream_id).wait(max(wait_s, 0.01))
         if stopped:
             self._stopped(stream_id)
@@ -366,8 +406,9 @@ class RedisStore(StreamStore):
             raise RecordsExpired(f"records after {after_id} are no longer kept")
         return [_decode(fields[b"r"]) for _, fields in entries]
 
-    def _xread(self, key: str, after_id: int,
-               block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def _xread(
+        self, key: str, after_id: int, block_ms: int | None
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         client = self._quick if block_ms is None else self._blocking
         if block_ms is not None and self._blocked >= self._blocking_max:
             # Every blocking connection is taken: poll instead of failing the reader.

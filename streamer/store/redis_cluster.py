@@ -55,16 +55,19 @@ class LazyCluster:
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         self._first, others = split_cluster_url(url)
-        self._others = [ClusterNode(host, port)  # type: ignore[no-untyped-call]
-                        for host, port in others]
+        self._others = [
+            ClusterNode(host, port)  # type: ignore[no-untyped-call]
+            for host, port in others
+        ]
         self._kwargs = kwargs
         self._client: RedisCluster | None = None
 
     def _get(self) -> RedisCluster:
         if self._client is None:
             try:
-                self._client = RedisCluster(url=self._first, startup_nodes=list(self._others),
-                                            **self._kwargs)
+                self._client = RedisCluster(
+                    url=self._first, startup_nodes=list(self._others), **self._kwargs
+                )
             except RedisClusterException as exc:
                 raise redis.ConnectionError("no Redis Cluster node is reachable") from exc
         return self._client

@@ -44,8 +44,7 @@ class StopListener:
         if ev is None:
             ev = self._events[stream_id] = threading.Event()
         if self._thread is None and not self._closed:
-            self._thread = threading.Thread(target=self._run, name="streamer-stops",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="streamer-stops", daemon=True)
             self._thread.start()
         return ev
 

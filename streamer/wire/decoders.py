@@ -88,8 +88,8 @@ class LineDecoder:
         # A complete line over the limit is refused too, or the outcome would depend on
         # whether its newline arrived in the same chunk. Only a long buffer needs the scan.
         if len(buffer) > self._max_line and (
-                len(self._buffer) > self._max_line
-                or any(len(line) > self._max_line for line in lines)):
+            len(self._buffer) > self._max_line or any(len(line) > self._max_line for line in lines)
+        ):
             self._buffer = ""
             raise LineTooLong(f"a line is longer than {self._max_line} characters")
         return lines

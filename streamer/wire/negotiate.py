@@ -20,8 +20,10 @@ def choose_format(query: str | None, accept: str | None) -> str:
     """``?format=`` wins, then the first media type of ``Accept`` we serve, else ``text``."""
     if query is not None:
         if query not in FORMATS:
-            raise BadRequest(f"parameter 'format' must be one of {', '.join(FORMATS)}, "
-                             f"got {echo(query)}", type="invalid_parameter")
+            raise BadRequest(
+                f"parameter 'format' must be one of {', '.join(FORMATS)}, got {echo(query)}",
+                type="invalid_parameter",
+            )
         return query
     if accept:
         for part in accept.split(","):

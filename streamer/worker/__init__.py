@@ -99,7 +99,6 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
 
-
     def _drain_producers(self) -> None:
         """The connections are closed; before the process goes, let its resumable producers
         finish (their readers reconnect to another instance and keep getting records), within

@@ -84,9 +84,11 @@ class LeanResponse(Response):  # type: ignore[misc]  # gunicorn is untyped
         else:
             connection = "keep-alive"
         version = self.req.version
-        lines = [f"HTTP/{version[0]}.{version[1]} {self.status}\r\n"
-                 f"Server: {self.version}\r\nDate: {http_date()}\r\n"
-                 f"Connection: {connection}\r\n"]
+        lines = [
+            f"HTTP/{version[0]}.{version[1]} {self.status}\r\n"
+            f"Server: {self.version}\r\nDate: {http_date()}\r\n"
+            f"Connection: {connection}\r\n"
+        ]
         if self.chunked:
             lines.append("Transfer-Encoding: chunked\r\n")
         lines.extend([f"{k}: {v}\r\n" for k, v in self.headers])
@@ -99,8 +101,12 @@ class LeanResponse(Response):  # type: ignore[misc]  # gunicorn is untyped
             send_all(self.sock, self._head())
 
     def write(self, arg: Any) -> None:
-        if (not self.chunked or type(arg) is not bytes or not arg
-                or self.response_length is not None):
+        if (
+            not self.chunked
+            or type(arg) is not bytes
+            or not arg
+            or self.response_length is not None
+        ):
             super().write(arg)  # gunicorn's own checks and framing
             return
         self.sent += len(arg)
@@ -163,8 +169,9 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
     resp = None
     try:
         cfg.pre_request(worker, req)
-        resp, environ = wsgi.create(req, sock, addr, listener_name, cfg,
-                                    response_class=LeanResponse)
+        resp, environ = wsgi.create(
+            req, sock, addr, listener_name, cfg, response_class=LeanResponse
+        )
         environ["wsgi.multithread"] = True
         if listener_name in worker.nodelay_listeners:
             environ[NODELAY_ENVIRON] = True

@@ -69,8 +69,10 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         # for nothing when nothing is buffered, as in ``sys.stderr`` (a text layer that writes
         # through to an unbuffered file).
         stream = self.stream
-        if not (getattr(stream, "write_through", False)
-                and isinstance(getattr(stream, "buffer", None), io.RawIOBase)):
+        if not (
+            getattr(stream, "write_through", False)
+            and isinstance(getattr(stream, "buffer", None), io.RawIOBase)
+        ):
             super().flush()
 
     def createLock(self) -> None:

@@ -67,10 +67,11 @@ def json_refusal(written: bytes, exc: BaseException | None) -> bytes | None:
         type_ = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "bad_request"
         detail = _detail(str(exc)) if exc is not None else ""
         message = f"{reason.lower()}: {detail}" if detail else reason.lower()
-    body = json.dumps(error_body(type_, message),
-                      separators=(",", ":")).encode() + b"\n"
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(error_body(type_, message), separators=(",", ":")).encode() + b"\n"
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 

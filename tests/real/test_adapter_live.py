@@ -118,8 +118,13 @@ def test_a_process_that_used_the_executor_exits_promptly(patched: bool) -> None:
         script = script.replace("monkey.patch_all()", "")
     for _ in range(5):
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=10, cwd=HERE.parent)
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=HERE.parent,
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "[1]"
         assert time.monotonic() - started < 10

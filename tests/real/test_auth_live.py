@@ -16,8 +16,7 @@ from ..unit.test_security_auth import KEYS, bearer
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_per_key_limit_through_gunicorn(make_server: Any) -> None:
-    server: Server = make_server({"STREAMER_API_KEYS": KEYS,
-                                  "STREAMER_MAX_STREAMS_PER_KEY": "3"})
+    server: Server = make_server({"STREAMER_API_KEYS": KEYS, "STREAMER_MAX_STREAMS_PER_KEY": "3"})
     url = server.url("/_test/stream?count=1000&interval=0.1")
     key = bearer("alpha-key-0001")
     streams = [requests.get(url, headers=key, stream=True, timeout=10) for _ in range(3)]
@@ -37,5 +36,3 @@ def test_per_key_limit_through_gunicorn(make_server: Any) -> None:
         raise AssertionError("the slot was not released after the client left")
     for s in streams:
         s.close()
-
-

@@ -16,8 +16,7 @@ MIB = 1 << 20
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-def assert_json_error(response: requests.Response, status: int, type: str | None = None
-                      ) -> None:
+def assert_json_error(response: requests.Response, status: int, type: str | None = None) -> None:
     assert response.status_code == status, response.text[:300]
     assert response.headers["Content-Type"] == "application/json"
     error = response.json()["error"]
@@ -30,48 +29,81 @@ def assert_json_error(response: requests.Response, status: int, type: str | None
 @pytest.mark.timeout(60)
 def test_oversized_bodies_are_413_json_with_and_without_content_length(server: Server) -> None:
     big = json.dumps({"messages": [{"role": "user", "content": "x" * (MIB + 10)}]}).encode()
-    with_length = requests.post(server.url("/chat"), data=big,
-                                headers={"Content-Type": "application/json"}, timeout=10)
+    with_length = requests.post(
+        server.url("/chat"), data=big, headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert_json_error(with_length, 413, "request_entity_too_large")
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(big), 64 * 1024):
-            yield big[i:i + 64 * 1024]
+            yield big[i : i + 64 * 1024]
 
-    chunked = requests.post(server.url("/chat"), data=chunks(),
-                            headers={"Content-Type": "application/json"}, timeout=10)
+    chunked = requests.post(
+        server.url("/chat"), data=chunks(), headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert chunked.request.headers.get("Transfer-Encoding") == "chunked"
     assert_json_error(chunked, 413, "request_entity_too_large")
     # Just under the limit is read (and then judged on its fields).
     fits = json.dumps({"messages": [{"role": "user", "content": "x" * (MIB - 100)}]})
-    assert_json_error(requests.post(server.url("/chat"), data=fits, timeout=10,
-                                    headers={"Content-Type": "application/json"}), 422)
+    assert_json_error(
+        requests.post(
+            server.url("/chat"), data=fits, timeout=10, headers={"Content-Type": "application/json"}
+        ),
+        422,
+    )
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("body", "content_type", "status", "type"), [
-    pytest.param(b'{"messages": [', "application/json", 400, "invalid_json", id="truncated"),
-    pytest.param(b"\xff\xfe{}", "application/json", 400, "invalid_json", id="not-utf8"),
-    pytest.param(b"[1, 2]", "application/json", 400, "invalid_json", id="not-an-object"),
-    pytest.param(b"", "application/json", 400, "invalid_json", id="empty"),
-    pytest.param(json.dumps(CHAT).encode(), "text/plain", 415, "unsupported_media_type",
-                 id="text-plain"),
-    pytest.param(json.dumps(CHAT).encode(), None, 415, "unsupported_media_type",
-                 id="no-content-type"),
-    pytest.param(b"messages=hi", "application/x-www-form-urlencoded", 415,
-                 "unsupported_media_type", id="form"),
-    pytest.param(b'{"messages": []}', "application/json", 422, "invalid_field", id="no-message"),
-    pytest.param(json.dumps({"messages": [{"role": "user", "content": "x"}] * 101}).encode(),
-                 "application/json", 422, "invalid_field", id="too-many-messages"),
-    pytest.param(b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e400}',
-                 "application/json", 422, "invalid_field", id="huge-number"),
-    pytest.param(b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "application/json",
-                 200, None, id="lone-surrogate"),
-])
-def test_malformed_bodies_and_content_types(server: Server, body: bytes,
-                                            content_type: str | None, status: int,
-                                            type: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "type"),
+    [
+        pytest.param(b'{"messages": [', "application/json", 400, "invalid_json", id="truncated"),
+        pytest.param(b"\xff\xfe{}", "application/json", 400, "invalid_json", id="not-utf8"),
+        pytest.param(b"[1, 2]", "application/json", 400, "invalid_json", id="not-an-object"),
+        pytest.param(b"", "application/json", 400, "invalid_json", id="empty"),
+        pytest.param(
+            json.dumps(CHAT).encode(), "text/plain", 415, "unsupported_media_type", id="text-plain"
+        ),
+        pytest.param(
+            json.dumps(CHAT).encode(), None, 415, "unsupported_media_type", id="no-content-type"
+        ),
+        pytest.param(
+            b"messages=hi",
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+            id="form",
+        ),
+        pytest.param(
+            b'{"messages": []}', "application/json", 422, "invalid_field", id="no-message"
+        ),
+        pytest.param(
+            json.dumps({"messages": [{"role": "user", "content": "x"}] * 101}).encode(),
+            "application/json",
+            422,
+            "invalid_field",
+            id="too-many-messages",
+        ),
+        pytest.param(
+            b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e400}',
+            "application/json",
+            422,
+            "invalid_field",
+            id="huge-number",
+        ),
+        pytest.param(
+            b'{"messages": [{"role": "user", "content": "\\ud800"}]}',
+            "application/json",
+            200,
+            None,
+            id="lone-surrogate",
+        ),
+    ],
+)
+def test_malformed_bodies_and_content_types(
+    server: Server, body: bytes, content_type: str | None, status: int, type: str | None
+) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     response = requests.post(server.url("/chat"), data=body, headers=headers, timeout=10)
     if status == 200:
@@ -82,34 +114,61 @@ def test_malformed_bodies_and_content_types(server: Server, body: bytes,
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("query", [
-    "count=%FF", "count=%C0%AF", "interval=nan", "interval=inf", "count=1e999",
-    "count=99999999999999999999999", "format=%00", "seed=-1", "seed=1.5",
-    "format=" + "x" * 3000,
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "count=%FF",
+        "count=%C0%AF",
+        "interval=nan",
+        "interval=inf",
+        "count=1e999",
+        "count=99999999999999999999999",
+        "format=%00",
+        "seed=-1",
+        "seed=1.5",
+        "format=" + "x" * 3000,
+    ],
+)
 def test_bad_query_strings_are_400_json(server: Server, query: str) -> None:
-    assert_json_error(requests.get(server.url(f"/stream/series?{query}"), timeout=10), 400,
-                      "invalid_parameter")
-    assert_json_error(requests.get(server.url("/stream/data?resumable=maybe"), timeout=10),
-                      400, "invalid_parameter")
+    assert_json_error(
+        requests.get(server.url(f"/stream/series?{query}"), timeout=10), 400, "invalid_parameter"
+    )
+    assert_json_error(
+        requests.get(server.url("/stream/data?resumable=maybe"), timeout=10),
+        400,
+        "invalid_parameter",
+    )
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("request_bytes", [
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
-                 id="field-over-8190"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" +
-                 b"".join(b"X-H%d: 1\r\n" % i for i in range(200)) + b"\r\n", id="200-fields"),
-    pytest.param(b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                 id="request-line-over-4094"),
-    pytest.param(b"GET /stream/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", id="non-utf8-path"),
-    pytest.param(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", id="smuggling"),
-    pytest.param(b"GARBAGE\r\n\r\n", id="garbage"),
-])
-def test_hostile_request_heads_get_a_4xx_not_a_5xx(server: Server, request_bytes: bytes
-                                                   ) -> None:
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+            id="field-over-8190",
+        ),
+        pytest.param(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+            + b"\r\n",
+            id="200-fields",
+        ),
+        pytest.param(
+            b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            id="request-line-over-4094",
+        ),
+        pytest.param(b"GET /stream/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", id="non-utf8-path"),
+        pytest.param(
+            b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            id="smuggling",
+        ),
+        pytest.param(b"GARBAGE\r\n\r\n", id="garbage"),
+    ],
+)
+def test_hostile_request_heads_get_a_4xx_not_a_5xx(server: Server, request_bytes: bytes) -> None:
     before = len(server.log())  # the session server's log: only what this test adds
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request_bytes)
@@ -121,4 +180,3 @@ def test_hostile_request_heads_get_a_4xx_not_a_5xx(server: Server, request_bytes
 
 
 # -- hypothesis, in process ------------------------------------------------------------------
-

@@ -33,12 +33,17 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def chat_server(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[Server]:
-    srv = Server({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream.base_url,
-                  "STREAMER_UPSTREAM_RETRIES": "0", "STREAMER_HEARTBEAT_S": "0.5",
-                  "STREAMER_UPSTREAM_TIMEOUT_S": "30"},
-                 tmp_path_factory.mktemp("chat") / "gunicorn.log")
+def chat_server(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(
+        {
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_HEARTBEAT_S": "0.5",
+            "STREAMER_UPSTREAM_TIMEOUT_S": "30",
+        },
+        tmp_path_factory.mktemp("chat") / "gunicorn.log",
+    )
     yield srv
     srv.stop()
     assert KEY not in srv.log(), "the upstream key reached a log line"
@@ -49,12 +54,14 @@ def body(model: str, **extra: Any) -> dict[str, Any]:
 
 
 def post(server: Server, model: str, fmt: str = "ndjson", **extra: Any) -> requests.Response:
-    return requests.post(server.url(f"/chat?format={fmt}"), json=body(model, **extra),
-                         stream=True, timeout=30)
+    return requests.post(
+        server.url(f"/chat?format={fmt}"), json=body(model, **extra), stream=True, timeout=30
+    )
 
 
-def read_records(response: requests.Response, on_first: Callable[[], None] | None = None
-                 ) -> tuple[list[Any], list[float]]:
+def read_records(
+    response: requests.Response, on_first: Callable[[], None] | None = None
+) -> tuple[list[Any], list[float]]:
     decoder = NDJSONDecoder()
     got: list[Any] = []
     times: list[float] = []
@@ -72,8 +79,9 @@ def read_records(response: requests.Response, on_first: Callable[[], None] | Non
 
 
 @pytest.mark.timeout(30)
-def test_chat_streams_tokens_as_the_upstream_produces_them(chat_server: Server,
-                                                           upstream: FakeOpenAI) -> None:
+def test_chat_streams_tokens_as_the_upstream_produces_them(
+    chat_server: Server, upstream: FakeOpenAI
+) -> None:
     n, delay = 8, 0.15
     with post(chat_server, fake_model(tokens=n, delay=delay)) as response:
         assert response.status_code == 200
@@ -94,17 +102,24 @@ def test_chat_streams_tokens_as_the_upstream_produces_them(chat_server: Server,
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("scenario", "status", "type"), [
-    pytest.param({"fail": 401}, 502, "upstream_auth", id="auth"),
-    pytest.param({"fail": 403}, 502, "upstream_auth", id="forbidden"),
-    pytest.param({"fail": 500}, 502, "upstream_error", id="server-error"),
-    pytest.param({"fail": 404}, 502, "upstream_rejected", id="unknown-model"),
-    pytest.param({"fail": 429, "retry_after": 7}, 429, "upstream_rate_limited", id="rate-limit"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "status", "type"),
+    [
+        pytest.param({"fail": 401}, 502, "upstream_auth", id="auth"),
+        pytest.param({"fail": 403}, 502, "upstream_auth", id="forbidden"),
+        pytest.param({"fail": 500}, 502, "upstream_error", id="server-error"),
+        pytest.param({"fail": 404}, 502, "upstream_rejected", id="unknown-model"),
+        pytest.param(
+            {"fail": 429, "retry_after": 7}, 429, "upstream_rate_limited", id="rate-limit"
+        ),
+    ],
+)
 def test_upstream_failures_before_the_first_token_are_mapped(
-        chat_server: Server, scenario: dict[str, Any], status: int, type: str) -> None:
-    response = requests.post(chat_server.url("/chat"), json=body(fake_model(**scenario)),
-                             timeout=10)
+    chat_server: Server, scenario: dict[str, Any], status: int, type: str
+) -> None:
+    response = requests.post(
+        chat_server.url("/chat"), json=body(fake_model(**scenario)), timeout=10
+    )
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/json"
     assert response.json()["error"]["type"] == type
@@ -114,11 +129,17 @@ def test_upstream_failures_before_the_first_token_are_mapped(
 
 
 @pytest.mark.timeout(30)
-def test_wrong_upstream_key_is_a_502_without_the_key(upstream: FakeOpenAI,
-                                                     make_server: Any) -> None:
+def test_wrong_upstream_key_is_a_502_without_the_key(
+    upstream: FakeOpenAI, make_server: Any
+) -> None:
     wrong = "sk-wrong-key-must-not-leak-42"
-    server: Server = make_server({"OPENAI_API_KEY": wrong, "OPENAI_BASE_URL": upstream.base_url,
-                                  "STREAMER_UPSTREAM_RETRIES": "0"})
+    server: Server = make_server(
+        {
+            "OPENAI_API_KEY": wrong,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+        }
+    )
     response = requests.post(server.url("/chat"), json=body("fake"), timeout=10)
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "upstream_auth"
@@ -127,28 +148,44 @@ def test_wrong_upstream_key_is_a_502_without_the_key(upstream: FakeOpenAI,
 
 
 @pytest.mark.timeout(30)
-def test_upstream_timeout_before_the_first_byte_is_504(upstream: FakeOpenAI,
-                                                       make_server: Any) -> None:
-    server: Server = make_server({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream.base_url,
-                                  "STREAMER_UPSTREAM_RETRIES": "0",
-                                  "STREAMER_UPSTREAM_TIMEOUT_S": "0.5",
-                                  "STREAMER_HEARTBEAT_S": "5"})
-    response = requests.post(server.url("/chat"), json=body(fake_model(hang="before_headers")),
-                             timeout=10)
+def test_upstream_timeout_before_the_first_byte_is_504(
+    upstream: FakeOpenAI, make_server: Any
+) -> None:
+    server: Server = make_server(
+        {
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_UPSTREAM_TIMEOUT_S": "0.5",
+            "STREAMER_HEARTBEAT_S": "5",
+        }
+    )
+    response = requests.post(
+        server.url("/chat"), json=body(fake_model(hang="before_headers")), timeout=10
+    )
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "upstream_timeout"
 
 
 @pytest.mark.timeout(30)
-def test_silent_upstream_gets_heartbeats_then_an_in_band_timeout(upstream: FakeOpenAI,
-                                                                 make_server: Any) -> None:
-    server: Server = make_server({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream.base_url,
-                                  "STREAMER_UPSTREAM_RETRIES": "0",
-                                  "STREAMER_UPSTREAM_TIMEOUT_S": "1.5",
-                                  "STREAMER_HEARTBEAT_S": "0.3"})
-    with requests.post(server.url("/chat?format=ndjson"),
-                       json=body(fake_model(hang="after_headers")), stream=True,
-                       timeout=10) as response:
+def test_silent_upstream_gets_heartbeats_then_an_in_band_timeout(
+    upstream: FakeOpenAI, make_server: Any
+) -> None:
+    server: Server = make_server(
+        {
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_UPSTREAM_TIMEOUT_S": "1.5",
+            "STREAMER_HEARTBEAT_S": "0.3",
+        }
+    )
+    with requests.post(
+        server.url("/chat?format=ndjson"),
+        json=body(fake_model(hang="after_headers")),
+        stream=True,
+        timeout=10,
+    ) as response:
         assert response.status_code == 200
         decoder = NDJSONDecoder()
         got: list[Any] = []
@@ -176,24 +213,31 @@ def raw_chat(server: Server, model: str) -> socket.socket:
 
     payload = json.dumps(body(model)).encode()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.sendall(b"POST /chat?format=ndjson HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                 b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
+    sock.sendall(
+        b"POST /chat?format=ndjson HTTP/1.1\r\nHost: t\r\nContent-Type: "
+        b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
+    )
     return sock
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("scenario", [
-    pytest.param({"tokens": 200, "delay": 0.1}, id="after-5-tokens"),
-    pytest.param({"hang": "after_headers"}, id="silent-before-first-token"),
-    pytest.param({"hang": "before_headers"}, id="hang-before-headers"),
-])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param({"tokens": 200, "delay": 0.1}, id="after-5-tokens"),
+        pytest.param({"hang": "after_headers"}, id="silent-before-first-token"),
+        pytest.param({"hang": "before_headers"}, id="hang-before-headers"),
+    ],
+)
 def test_client_disconnect_closes_the_upstream_within_100ms(
-        chat_server: Server, upstream: FakeOpenAI, scenario: dict[str, Any]) -> None:
+    chat_server: Server, upstream: FakeOpenAI, scenario: dict[str, Any]
+) -> None:
     model = fake_model(**scenario)
     before = len(upstream.requests)
     sock = raw_chat(chat_server, model)
     record = upstream.wait_for(
-        lambda: next((r for r in upstream.requests[before:] if r.model == model), None), 10)
+        lambda: next((r for r in upstream.requests[before:] if r.model == model), None), 10
+    )
     if "tokens" in scenario:
         record.wait_tokens(5, timeout=10)
     else:
@@ -220,8 +264,9 @@ def worker_cpu_s(server: Server) -> float:
 
 
 @pytest.mark.timeout(120)
-def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server,
-                                                  upstream: FakeOpenAI) -> None:
+def test_200_concurrent_chat_streams_flow_at_once(
+    chat_server: Server, upstream: FakeOpenAI
+) -> None:
     """All 200 are open at once: each upstream answer holds after its first token until every
     client has had its first record, then all flow to the end. Starting 200 chats costs the
     one worker real CPU (the SDK's request on the bridge loop); under load that took longer
@@ -251,15 +296,18 @@ def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server,
     for t in threads:
         t.start()
     try:
-        opened = sum(started.acquire(timeout=max(0.0, wall0 + 60 - time.monotonic()))
-                     for _ in range(n))
+        opened = sum(
+            started.acquire(timeout=max(0.0, wall0 + 60 - time.monotonic())) for _ in range(n)
+        )
     finally:
         upstream.release(hold)
     for t in threads:
         t.join(timeout=90)
     wall, cpu = time.monotonic() - wall0, worker_cpu_s(chat_server) - cpu0
-    print(f"\n200 chat streams x {tokens} tokens @ {delay * 1000:.0f} ms: wall {wall:.2f} s, "
-          f"worker CPU {cpu:.2f} s ({cpu / (n * tokens) * 1e6:.0f} us/token)")
+    print(
+        f"\n200 chat streams x {tokens} tokens @ {delay * 1000:.0f} ms: wall {wall:.2f} s, "
+        f"worker CPU {cpu:.2f} s ({cpu / (n * tokens) * 1e6:.0f} us/token)"
+    )
     assert not errors, errors[:3]
     assert opened == n, f"only {opened} of {n} streams had their first record at once"
     assert all(c == tokens for c in counts.values()) and len(counts) == n
@@ -267,8 +315,9 @@ def test_200_concurrent_chat_streams_flow_at_once(chat_server: Server,
 
 
 @pytest.mark.timeout(300)
-def test_threads_and_fds_stay_flat_over_1000_streams(chat_server: Server,
-                                                     upstream: FakeOpenAI) -> None:
+def test_threads_and_fds_stay_flat_over_1000_streams(
+    chat_server: Server, upstream: FakeOpenAI
+) -> None:
     def one(i: int) -> None:
         if i % 4 == 3:  # a quarter are cancelled by the client mid-answer
             sock = raw_chat(chat_server, fake_model(tokens=50, delay=0.01))

@@ -31,14 +31,20 @@ CLI = [sys.executable, "-X", "dev", "-W", "error", "-m", "streamer.client"]
 
 def env(**extra: str) -> dict[str, str]:
     # No PYTHONUNBUFFERED: the CLI must flush by itself, or the streaming test cannot fail.
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("STREAMER_TOKEN", "PYTHONUNBUFFERED")}
+    base = {k: v for k, v in os.environ.items() if k not in ("STREAMER_TOKEN", "PYTHONUNBUFFERED")}
     return {**base, "PYTHONIOENCODING": "utf-8", **extra}
 
 
 def run(*args: str, timeout: float = 30, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], cwd=ROOT, env=env(**extra_env), capture_output=True,
-                            text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        [*CLI, *args],
+        cwd=ROOT,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert "ResourceWarning" not in result.stderr, result.stderr
     return result
 
@@ -53,8 +59,13 @@ def summary(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.timeout(30)
 def test_prints_the_first_chunk_before_the_stream_ends(server: Server) -> None:
     # Five chunks 0.4 s apart: the stream lasts 1.6 s at least.
-    proc = subprocess.Popen([*CLI, server.url("/stream/data?count=5&interval=0.4")], cwd=ROOT,
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, server.url("/stream/data?count=5&interval=0.4")],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     arrivals: list[tuple[float, bytes]] = []
     try:
         assert proc.stdout is not None
@@ -72,7 +83,8 @@ def test_prints_the_first_chunk_before_the_stream_ends(server: Server) -> None:
                 pipe.close()
     assert code == EXIT_COMPLETE, stderr
     assert b"".join(d for _, d in arrivals) == b"".join(
-        f"data chunk {i}\n".encode() for i in range(1, 6))
+        f"data chunk {i}\n".encode() for i in range(1, 6)
+    )
     assert arrivals[0][1].startswith(b"data chunk 1\n")
     assert ended - arrivals[0][0] > 1.0, "the first chunk was held back until the end"
     assert len(arrivals) >= 3, arrivals
@@ -124,8 +136,9 @@ def test_incomplete_exit_5_for_a_cut_text_stream_and_for_silence(server: Server)
     assert cut.returncode == EXIT_INCOMPLETE, cut.stderr
     assert cut.stdout == "item 1\nitem 2\nitem 3\n"
     assert "incomplete: the connection was cut" in summary(cut)
-    silent = run(server.url("/_test/stream?count=1&idle_first=5"), "--format", "text",
-                 "--timeout", "0.5")
+    silent = run(
+        server.url("/_test/stream?count=1&idle_first=5"), "--format", "text", "--timeout", "0.5"
+    )
     assert silent.returncode == EXIT_INCOMPLETE, silent.stderr
     assert "incomplete: no data for 0.5 s" in summary(silent)
 
@@ -166,14 +179,17 @@ def test_protocol_error_exit_7() -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("args", [
-    pytest.param([], id="no-url"),
-    pytest.param(["ftp://example.invalid/"], id="not-http"),
-    pytest.param(["http://127.0.0.1:9/", "--format", "xml"], id="bad-format"),
-    pytest.param(["http://127.0.0.1:9/", "--data", "{not json"], id="bad-json"),
-    pytest.param(["http://127.0.0.1:9/", "--timeout", "-1"], id="bad-timeout"),
-    pytest.param(["http://127.0.0.1:9/", "-H", "no colon"], id="bad-header"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param([], id="no-url"),
+        pytest.param(["ftp://example.invalid/"], id="not-http"),
+        pytest.param(["http://127.0.0.1:9/", "--format", "xml"], id="bad-format"),
+        pytest.param(["http://127.0.0.1:9/", "--data", "{not json"], id="bad-json"),
+        pytest.param(["http://127.0.0.1:9/", "--timeout", "-1"], id="bad-timeout"),
+        pytest.param(["http://127.0.0.1:9/", "-H", "no colon"], id="bad-header"),
+    ],
+)
 def test_bad_usage_exit_2(args: list[str]) -> None:
     result = run(*args)
     assert result.returncode == EXIT_USAGE
@@ -184,18 +200,27 @@ def test_bad_usage_exit_2(args: list[str]) -> None:
 def test_help_documents_the_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for code, words in [(0, "completed"), (2, "bad usage"), (3, "HTTP error status"),
-                        (4, "in-band error"), (5, "incomplete"), (6, "could not connect"),
-                        (7, "wire format")]:
-        assert any(line.strip().startswith(f"{code} ") and words in line
-                   for line in result.stdout.split("\n")), (code, words)
+    for code, words in [
+        (0, "completed"),
+        (2, "bad usage"),
+        (3, "HTTP error status"),
+        (4, "in-band error"),
+        (5, "incomplete"),
+        (6, "could not connect"),
+        (7, "wire format"),
+    ]:
+        assert any(
+            line.strip().startswith(f"{code} ") and words in line
+            for line in result.stdout.split("\n")
+        ), (code, words)
     assert "STREAMER_TOKEN" in result.stdout
 
 
 def auth_server(seen: list[Any]) -> Any:
     def script(conn: Conn) -> None:
-        seen.append((conn.request.method, conn.request.headers.get("authorization"),
-                     conn.request.body))
+        seen.append(
+            (conn.request.method, conn.request.headers.get("authorization"), conn.request.body)
+        )
         if conn.request.headers.get("authorization") != "Bearer s3cret":
             conn.json(401, b'{"error": {"type": "unauthorized", "message": "bad key"}}')
             return
@@ -216,8 +241,11 @@ def test_token_from_option_or_environment_and_post_with_data() -> None:
     assert none.returncode == EXIT_HTTP and "401 unauthorized: bad key" in summary(none)
     assert option.returncode == environ.returncode == EXIT_COMPLETE, option.stderr
     assert option.stdout == environ.stdout == "hello"
-    assert seen == [("GET", None, b""), ("POST", "Bearer s3cret", b'{"messages": []}'),
-                    ("GET", "Bearer s3cret", b"")]
+    assert seen == [
+        ("GET", None, b""),
+        ("POST", "Bearer s3cret", b'{"messages": []}'),
+        ("GET", "Bearer s3cret", b""),
+    ]
     assert all("s3cret" not in r.stderr for r in (none, option, environ))
 
 

@@ -15,13 +15,21 @@ import yaml
 from ..conftest import ROOT
 from ..nginx_fixture import TEMPLATE, make_certificate
 
-PLACEHOLDERS = {"STREAMER_UPSTREAMS", "NGINX_HTTPS_PORT", "NGINX_HTTP_PORT",
-                "NGINX_SERVER_NAME", "NGINX_ACCESS_LOG", "NGINX_CERT", "NGINX_CERT_KEY"}
+PLACEHOLDERS = {
+    "STREAMER_UPSTREAMS",
+    "NGINX_HTTPS_PORT",
+    "NGINX_HTTP_PORT",
+    "NGINX_SERVER_NAME",
+    "NGINX_ACCESS_LOG",
+    "NGINX_CERT",
+    "NGINX_CERT_KEY",
+}
 
 
 def test_no_private_key_is_committed() -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     marker = b"PRIVATE KEY" + b"-----"  # split, so that this file does not hold it
     for name in filter(None, files):
         path = ROOT / name
@@ -48,13 +56,20 @@ def test_compose_runs_the_projects_image_behind_nginx_on_redis() -> None:
 
 def test_the_template_renders_to_a_config_nginx_accepts(tmp_path: Path) -> None:
     text = TEMPLATE.read_text()
-    used = {m.group("braced") for m in Template.pattern.finditer(text)
-            if m.group("braced") and not text[:m.start()].rsplit("\n", 1)[-1].lstrip()
-            .startswith("#")}
+    used = {
+        m.group("braced")
+        for m in Template.pattern.finditer(text)
+        if m.group("braced") and not text[: m.start()].rsplit("\n", 1)[-1].lstrip().startswith("#")
+    }
     assert used == PLACEHOLDERS
-    for directive in ("proxy_buffering off;", "proxy_http_version 1.1;",
-                      'proxy_set_header Connection "";', "proxy_read_timeout 1h;",
-                      "ssl http2;", "keepalive 64;"):
+    for directive in (
+        "proxy_buffering off;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_read_timeout 1h;",
+        "ssl http2;",
+        "keepalive 64;",
+    ):
         assert directive in text
     # The access log must not hold query strings (a read token travels in one).
     log_format = text.split("\nlog_format", 1)[1].split(";", 1)[0]
@@ -65,15 +80,24 @@ def test_the_template_renders_to_a_config_nginx_accepts(tmp_path: Path) -> None:
         pytest.skip("nginx is not installed")
     cert, key = make_certificate(tmp_path)
     site = Template(text).safe_substitute(
-        STREAMER_UPSTREAMS="server 127.0.0.1:1;", NGINX_HTTPS_PORT="127.0.0.1:1",
-        NGINX_HTTP_PORT="127.0.0.1:2", NGINX_SERVER_NAME="_",
-        NGINX_ACCESS_LOG=str(tmp_path / "a.log"), NGINX_CERT=str(cert),
-        NGINX_CERT_KEY=str(key))
+        STREAMER_UPSTREAMS="server 127.0.0.1:1;",
+        NGINX_HTTPS_PORT="127.0.0.1:1",
+        NGINX_HTTP_PORT="127.0.0.1:2",
+        NGINX_SERVER_NAME="_",
+        NGINX_ACCESS_LOG=str(tmp_path / "a.log"),
+        NGINX_CERT=str(cert),
+        NGINX_CERT_KEY=str(key),
+    )
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/e.log; events {{}}\n"
-        f"http {{ include {tmp_path}/site.conf; }}\n")
-    checked = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c",
-                              str(tmp_path / "nginx.conf")],
-                             capture_output=True, text=True, timeout=30, check=False)
+        f"http {{ include {tmp_path}/site.conf; }}\n"
+    )
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stderr

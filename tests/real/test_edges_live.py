@@ -17,8 +17,10 @@ from ..conftest import Server
 from ..unit.test_worker_refusals import json_error, split
 from .test_slow_clients import metric
 
-SLOW_HEAD = (b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-             b"Content-Length: 100000\r\n\r\n")
+SLOW_HEAD = (
+    b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100000\r\n\r\n"
+)
 
 
 def read_response(sock: socket.socket, limit_s: float) -> tuple[bytes, bool]:
@@ -63,8 +65,7 @@ def test_a_late_body_is_408_json_logged_once_counted_and_closed(make_server: Any
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-def test_a_trickled_body_is_dropped_by_the_rate_floor_a_steady_one_is_not(make_server: Any
-                                                                         ) -> None:
+def test_a_trickled_body_is_dropped_by_the_rate_floor_a_steady_one_is_not(make_server: Any) -> None:
     server: Server = make_server()  # defaults: 30 s, 500 B/s after 5 s
     body = json.dumps({"messages": [{"role": "user", "content": "x" * 7000}]}).encode()
     steady = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -76,7 +77,7 @@ def test_a_trickled_body_is_dropped_by_the_rate_floor_a_steady_one_is_not(make_s
         sent = 0
         trickle.setblocking(False)
         while sent < len(body):  # ~2,000 B/s for ~3.5 s: above the floor
-            steady.sendall(body[sent:sent + 200])
+            steady.sendall(body[sent : sent + 200])
             sent += 200
             try:
                 trickle.send(b" ")  # ~10 B/s: far below it
@@ -96,12 +97,12 @@ def test_a_trickled_body_is_dropped_by_the_rate_floor_a_steady_one_is_not(make_s
 
 @pytest.mark.real
 @pytest.mark.timeout(90)
-def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_server: Any
-                                                                      ) -> None:
+def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_server: Any) -> None:
     # 250 slow bodies against 100 connection slots: without a deadline they hold every slot
     # and /healthz waits in the listen queue for as long as they like.
-    server: Server = make_server({"STREAMER_WORKER_CONNECTIONS": "100",
-                                  "STREAMER_BODY_TIMEOUT_S": "2"})
+    server: Server = make_server(
+        {"STREAMER_WORKER_CONNECTIONS": "100", "STREAMER_BODY_TIMEOUT_S": "2"}
+    )
     flood = []
     try:
         for _ in range(250):
@@ -117,8 +118,9 @@ def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_serve
         waited = time.monotonic() - start
         assert health.status_code == 200
         assert waited < 12, waited  # three rounds of 2 s, on a loaded box
-        stream = requests.get(server.url("/stream/data?count=3&interval=0&format=ndjson"),
-                              timeout=10)
+        stream = requests.get(
+            server.url("/stream/data?count=3&interval=0&format=ndjson"), timeout=10
+        )
         assert stream.status_code == 200 and b'"event":"end"' in stream.content
     finally:
         for s in flood:
@@ -129,22 +131,29 @@ def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_serve
 HOSTILE = [
     pytest.param(b"[" * 100_000, "nests deeper than 128 levels", id="100KB-of-brackets"),
     pytest.param(b'{"a":' * 50_000, "nests deeper than 128 levels", id="50000-objects"),
-    pytest.param(b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":' + b"9" * 5000
-                 + b"}", "number longer than 100 characters", id="5000-digit-max-tokens"),
-    pytest.param(b'{"messages":[{"role":"user","content":"hi"}],"temperature":NaN}',
-                 "NaN is not a JSON value", id="nan"),
+    pytest.param(
+        b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":' + b"9" * 5000 + b"}",
+        "number longer than 100 characters",
+        id="5000-digit-max-tokens",
+    ),
+    pytest.param(
+        b'{"messages":[{"role":"user","content":"hi"}],"temperature":NaN}',
+        "NaN is not a JSON value",
+        id="nan",
+    ),
 ]
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("body", "says"), HOSTILE)
-def test_hostile_json_is_400_naming_the_problem_without_a_traceback(server: Server,
-                                                                    body: bytes, says: str
-                                                                    ) -> None:
+def test_hostile_json_is_400_naming_the_problem_without_a_traceback(
+    server: Server, body: bytes, says: str
+) -> None:
     before = len(server.log())
-    response = requests.post(server.url("/chat"), data=body, timeout=10,
-                             headers={"Content-Type": "application/json"})
+    response = requests.post(
+        server.url("/chat"), data=body, timeout=10, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400, response.text[:300]
     assert response.headers["Content-Type"] == "application/json"
     assert response.json()["error"]["type"] == "invalid_json"
@@ -161,15 +170,20 @@ def raw_request(server: Server, request: bytes) -> bytes:
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("path", "location"), [
-    ("/static//x", "/static/x"),
-    ("/static///x?a=1", "/static/x?a=1"),
-    ("/static//page.css", "/static/page.css"),
-])
-def test_router_redirects_are_relative_and_never_name_the_host(server: Server, path: str,
-                                                               location: str) -> None:
-    response = raw_request(server, f"GET {path} HTTP/1.1\r\nHost: evil.example\r\n"
-                                   "Connection: close\r\n\r\n".encode())
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/static//x", "/static/x"),
+        ("/static///x?a=1", "/static/x?a=1"),
+        ("/static//page.css", "/static/page.css"),
+    ],
+)
+def test_router_redirects_are_relative_and_never_name_the_host(
+    server: Server, path: str, location: str
+) -> None:
+    response = raw_request(
+        server, f"GET {path} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".encode()
+    )
     status, headers, body = split(response)
     assert status == 308
     assert headers["location"] == location
@@ -189,53 +203,96 @@ def test_static_files_still_served_and_reached_through_the_redirect(server: Serv
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("request_bytes", "status", "type"), [
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n",
-                 431, "request_header_fields_too_large", id="10KB-header"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-                 + b"".join(b"X-H%d: 1\r\n" % i for i in range(200)) + b"\r\n",
-                 431, "request_header_fields_too_large", id="200-fields"),
-    pytest.param(b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                 414, "request_uri_too_long", id="long-request-line"),
-    pytest.param(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request", id="CL+TE"),
-    pytest.param(b"POST /chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + b"x" * 3000
-                 + b", chunked\r\n\r\n0\r\n\r\n", 501, "not_implemented", id="unknown-coding"),
-    pytest.param(b"GARBAGE\r\n\r\n", 400, "bad_request", id="garbage"),
-])
-def test_gunicorn_refusals_are_json(server: Server, request_bytes: bytes, status: int,
-                                    type: str) -> None:
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "type"),
+    [
+        pytest.param(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n",
+            431,
+            "request_header_fields_too_large",
+            id="10KB-header",
+        ),
+        pytest.param(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+            + b"\r\n",
+            431,
+            "request_header_fields_too_large",
+            id="200-fields",
+        ),
+        pytest.param(
+            b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+            "request_uri_too_long",
+            id="long-request-line",
+        ),
+        pytest.param(
+            b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            "bad_request",
+            id="CL+TE",
+        ),
+        pytest.param(
+            b"POST /chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+            + b"x" * 3000
+            + b", chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not_implemented",
+            id="unknown-coding",
+        ),
+        pytest.param(b"GARBAGE\r\n\r\n", 400, "bad_request", id="garbage"),
+    ],
+)
+def test_gunicorn_refusals_are_json(
+    server: Server, request_bytes: bytes, status: int, type: str
+) -> None:
     before = len(server.log())
     got_status, error = json_error(raw_request(server, request_bytes))
     assert (got_status, error["type"]) == (status, type)
-    assert len(error["message"]) < 200 and "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" not in \
-        error["message"]
+    assert (
+        len(error["message"]) < 200
+        and "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" not in error["message"]
+    )
     assert "Traceback" not in server.log()[before:]
     assert requests.get(server.url("/healthz"), timeout=5).status_code == 200
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("request_args", [
-    pytest.param({"method": "GET", "url": "/stream/data?count=" + "9" * 3000}, id="count"),
-    pytest.param({"method": "GET", "url": "/stream/data?count=" + "9" * 5000}, id="count-5000"),
-    pytest.param({"method": "GET", "url": "/stream/series?interval=" + "9" * 3000},
-                 id="interval"),
-    pytest.param({"method": "GET", "url": "/stream/data?format=" + "x" * 3000}, id="format"),
-    pytest.param({"method": "GET", "url": "/streams/" + "a" * 32,
-                  "headers": {"Last-Event-ID": "9" * 3000}}, id="last-event-id"),
-    pytest.param({"method": "POST", "url": "/chat",
-                  "json": {"messages": [{"role": "user", "content": "hi"}], "y" * 3000: 1}},
-                 id="unknown-field"),
-])
-def test_echoed_values_are_cut_at_40_characters(server: Server,
-                                                request_args: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        pytest.param({"method": "GET", "url": "/stream/data?count=" + "9" * 3000}, id="count"),
+        pytest.param({"method": "GET", "url": "/stream/data?count=" + "9" * 5000}, id="count-5000"),
+        pytest.param(
+            {"method": "GET", "url": "/stream/series?interval=" + "9" * 3000}, id="interval"
+        ),
+        pytest.param({"method": "GET", "url": "/stream/data?format=" + "x" * 3000}, id="format"),
+        pytest.param(
+            {
+                "method": "GET",
+                "url": "/streams/" + "a" * 32,
+                "headers": {"Last-Event-ID": "9" * 3000},
+            },
+            id="last-event-id",
+        ),
+        pytest.param(
+            {
+                "method": "POST",
+                "url": "/chat",
+                "json": {"messages": [{"role": "user", "content": "hi"}], "y" * 3000: 1},
+            },
+            id="unknown-field",
+        ),
+    ],
+)
+def test_echoed_values_are_cut_at_40_characters(
+    server: Server, request_args: dict[str, Any]
+) -> None:
     args = dict(request_args)
-    response = requests.request(args.pop("method"), server.url(args.pop("url")), timeout=10,
-                                **args)
+    response = requests.request(args.pop("method"), server.url(args.pop("url")), timeout=10, **args)
     assert 400 <= response.status_code < 500, response.text[:300]
     message = response.json()["error"]["message"]
     assert len(message) < 150, message
     assert not re.search(r"(9{41}|x{41}|y{41})", message), message
-
-

@@ -462,10 +462,12 @@ def test_hang_with_hang_s_ends_and_streams_normally(client: OpenAI) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_hold_stops_after_the_first_token_until_released(server: FakeOpenAI,
-                                                         client: OpenAI) -> None:
+def test_hold_stops_after_the_first_token_until_released(
+    server: FakeOpenAI, client: OpenAI
+) -> None:
     stream = client.chat.completions.create(
-        model=fake_model(tokens=4, hold="h1"), messages=MESSAGES, stream=True)
+        model=fake_model(tokens=4, hold="h1"), messages=MESSAGES, stream=True
+    )
     record = _only(server)
     assert record.wait_tokens(1, timeout=5) == 1
     time.sleep(0.3)  # held: nothing more comes, however long it waits

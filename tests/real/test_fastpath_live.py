@@ -25,7 +25,7 @@ def _read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes, bytes
         size = int(size_line, 16)
         while len(rest) < size + 2:
             rest += sock.recv(65536)
-        body, rest = body + rest[:size], rest[size + 2:]
+        body, rest = body + rest[:size], rest[size + 2 :]
         if not size:
             return head, body, rest
 
@@ -35,8 +35,9 @@ def test_two_streams_on_one_kept_alive_connection(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         rest = b""
         for count in (2, 3):
-            sock.sendall(f"GET /stream/data?count={count}&interval=0 HTTP/1.1\r\n"
-                         "Host: test\r\n\r\n".encode())
+            sock.sendall(
+                f"GET /stream/data?count={count}&interval=0 HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+            )
             head, body, rest = _read_response(sock, rest)
             assert head.startswith(b"HTTP/1.1 200 ")
             assert b"\r\nConnection: keep-alive" in head
@@ -47,8 +48,9 @@ def test_two_streams_on_one_kept_alive_connection(server: Server) -> None:
 @pytest.mark.timeout(20)
 def test_the_head_and_the_first_record_arrive_together(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /stream/data?count=1&interval=0 HTTP/1.1\r\nHost: t\r\n"
-                     b"Connection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /stream/data?count=1&interval=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
         first = sock.recv(65536)  # one send: one segment on loopback
     assert b"\r\nConnection: close" in first
     assert first.split(b"\r\n\r\n", 1)[1].startswith(b"D\r\ndata chunk 1\n\r\n")

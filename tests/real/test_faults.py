@@ -35,8 +35,7 @@ STREAMS = 10
 
 
 @pytest.mark.timeout(60)
-def test_sigkill_of_a_worker_cuts_its_streams_and_the_master_replaces_it(make_server: Any
-                                                                         ) -> None:
+def test_sigkill_of_a_worker_cuts_its_streams_and_the_master_replaces_it(make_server: Any) -> None:
     server: Server = make_server({"STREAMER_HEARTBEAT_S": "0.5"})
     [victim] = server.worker_pids()
     url = server.url("/_test/stream?count=10000&interval=0.02&format=ndjson")
@@ -94,8 +93,10 @@ def test_sigkill_of_a_worker_cuts_its_streams_and_the_master_replaces_it(make_se
 
     # streamer.client reports a killed worker's stream as IncompleteStream.
     [worker] = server.worker_pids()
-    with Client(server.base_url, timeout=10) as client, \
-            client.records("/_test/stream", params={"count": 10000, "interval": 0.02}) as stream:
+    with (
+        Client(server.base_url, timeout=10) as client,
+        client.records("/_test/stream", params={"count": 10000, "interval": 0.02}) as stream,
+    ):
         received = 0
         with pytest.raises(IncompleteStream):
             for record in stream:

@@ -24,8 +24,9 @@ def test_the_worker_runs_the_loop_that_GEVENT_LOOP_names(server: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["libev-cext", "libuv"])
-def test_a_text_stream_is_incremental_and_complete_on_each_loop(make_server: Any,
-                                                                name: str) -> None:
+def test_a_text_stream_is_incremental_and_complete_on_each_loop(
+    make_server: Any, name: str
+) -> None:
     # Text over HTTP/1.1 chunked runs the inline path, whose "did the producer block" check
     # once read libev's loop.iteration (always -1 on libuv).
     srv = make_server({"GEVENT_LOOP": name})

@@ -50,8 +50,9 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def start(url: str, headers: dict[str, str] | None = None,
-          json_body: Any = None) -> requests.Response:
+def start(
+    url: str, headers: dict[str, str] | None = None, json_body: Any = None
+) -> requests.Response:
     """Start a stream and drop the connection after its headers and first bytes (what an
     attacker does); the response keeps its status, headers and what was read."""
     method = requests.post if json_body is not None else requests.get
@@ -89,11 +90,13 @@ def records(body: bytes, fmt: str) -> list[Record]:
 @pytest.mark.real
 @pytest.mark.timeout(120)
 def test_row2_resumable_streams_do_not_grow_memory_past_the_byte_bound(
-        make_server: MakeServer) -> None:
+    make_server: MakeServer,
+) -> None:
     """120 x count=9999&interval=0&resumable=1 with no key would keep ~200 MB; a 16 MiB bound
     keeps the worker's growth near it, and a refusal is a 503 JSON before memory grows."""
-    server = make_server({"STREAMER_RESUMABLE_MAX_BYTES": str(16 << 20),
-                          "STREAMER_MAX_STREAM_S": "60"})
+    server = make_server(
+        {"STREAMER_RESUMABLE_MAX_BYTES": str(16 << 20), "STREAMER_MAX_STREAM_S": "60"}
+    )
     (pid,) = server.worker_pids()
     before = rss_mib(pid)
     statuses: Counter[int] = Counter()
@@ -119,7 +122,8 @@ def test_row2_resumable_streams_do_not_grow_memory_past_the_byte_bound(
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_row2_with_keys_a_resumable_stream_needs_a_key_even_on_the_demo_endpoint(
-        make_server: MakeServer) -> None:
+    make_server: MakeServer,
+) -> None:
     server = make_server({"STREAMER_API_KEYS": KEYS})
     url = server.url("/stream/data?count=2&interval=0&resumable=1")
     refused = requests.get(url, timeout=10)
@@ -141,9 +145,15 @@ def test_row2_with_keys_a_resumable_stream_needs_a_key_even_on_the_demo_endpoint
 @pytest.mark.real
 @pytest.mark.timeout(90)
 def test_row3_detached_producers_count_toward_the_key_and_worker_limits(
-        make_server: MakeServer) -> None:
-    server = make_server({"STREAMER_API_KEYS": KEYS, "STREAMER_MAX_STREAMS_PER_KEY": "5",
-                          "STREAMER_MAX_STREAMS": "8"})
+    make_server: MakeServer,
+) -> None:
+    server = make_server(
+        {
+            "STREAMER_API_KEYS": KEYS,
+            "STREAMER_MAX_STREAMS_PER_KEY": "5",
+            "STREAMER_MAX_STREAMS": "8",
+        }
+    )
     slow = "/stream/data?count=100000&interval=60&resumable=1"
     statuses: Counter[int] = Counter()
     for _ in range(15):
@@ -175,7 +185,8 @@ def test_row3_detached_producers_count_toward_the_key_and_worker_limits(
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_row3_without_keys_detached_producers_count_toward_the_worker_limit(
-        make_server: MakeServer) -> None:
+    make_server: MakeServer,
+) -> None:
     server = make_server({"STREAMER_MAX_STREAMS": "10"})
     statuses: Counter[int] = Counter()
     for _ in range(20):
@@ -191,10 +202,17 @@ def test_row3_without_keys_detached_producers_count_toward_the_worker_limit(
 @pytest.mark.real
 @pytest.mark.timeout(90)
 def test_row3_the_key_limit_holds_across_workers_on_redis_and_a_dead_workers_slots_lapse(
-        make_server: MakeServer, redis_server: RedisServer) -> None:
-    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_API_KEYS": KEYS,
-                          "STREAMER_MAX_STREAMS_PER_KEY": "3", "STREAMER_LEASE_S": "1.5"},
-                         workers=2)
+    make_server: MakeServer, redis_server: RedisServer
+) -> None:
+    server = make_server(
+        {
+            "REDIS_URL": redis_server.url,
+            "STREAMER_API_KEYS": KEYS,
+            "STREAMER_MAX_STREAMS_PER_KEY": "3",
+            "STREAMER_LEASE_S": "1.5",
+        },
+        workers=2,
+    )
     slow = "/stream/data?count=100000&interval=60&resumable=1"
     statuses: Counter[int] = Counter()
     for _ in range(12):
@@ -224,14 +242,22 @@ def test_row3_the_key_limit_holds_across_workers_on_redis_and_a_dead_workers_slo
 @pytest.mark.real
 @pytest.mark.timeout(120)
 def test_row4_running_producers_do_not_exhaust_the_redis_pool(
-        make_server: MakeServer, redis_server: RedisServer) -> None:
+    make_server: MakeServer, redis_server: RedisServer
+) -> None:
     """A pool of 8 blocking connections, 30 running producers: before, each producer held one
     (``BLPOP`` between renewals) and a new stream's reader got ``store_unavailable``."""
-    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_REDIS_MAX_CONNECTIONS": "8",
-                          "STREAMER_LEASE_S": "3"})
+    server = make_server(
+        {
+            "REDIS_URL": redis_server.url,
+            "STREAMER_REDIS_MAX_CONNECTIONS": "8",
+            "STREAMER_LEASE_S": "3",
+        }
+    )
     began = time.monotonic()
-    statuses = Counter(start(server.url("/stream/data?count=1000&interval=30&resumable=1"))
-                       .status_code for _ in range(30))
+    statuses = Counter(
+        start(server.url("/stream/data?count=1000&interval=30&resumable=1")).status_code
+        for _ in range(30)
+    )
     assert statuses == {200: 30}, statuses
     assert time.monotonic() - began < 30
     time.sleep(2)  # a lease renewal round for every producer
@@ -246,17 +272,25 @@ def test_row4_running_producers_do_not_exhaust_the_redis_pool(
 @pytest.mark.real
 @pytest.mark.timeout(90)
 def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_records(
-        make_server: MakeServer, redis_server: RedisServer) -> None:
-    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_REDIS_MAX_CONNECTIONS": "4",
-                          "STREAMER_LEASE_S": "3", "STREAMER_HEARTBEAT_S": "0.5"})
+    make_server: MakeServer, redis_server: RedisServer
+) -> None:
+    server = make_server(
+        {
+            "REDIS_URL": redis_server.url,
+            "STREAMER_REDIS_MAX_CONNECTIONS": "4",
+            "STREAMER_LEASE_S": "3",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     idle = start(server.url("/stream/data?count=2&interval=40&resumable=1"))
     sid = idle.headers["X-Stream-Id"]
     stop = threading.Event()
 
     def hold() -> None:  # a reader waiting for live records holds a blocking connection
         try:
-            with requests.get(server.url(f"/streams/{sid}?format=ndjson"), stream=True,
-                              timeout=30) as r:
+            with requests.get(
+                server.url(f"/streams/{sid}?format=ndjson"), stream=True, timeout=30
+            ) as r:
                 for _ in r.iter_content(chunk_size=None):  # pings every 0.5 s
                     if stop.is_set():
                         return
@@ -267,6 +301,7 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
     for t in threads:
         t.start()
     try:
+
         def not_ready() -> bool:
             r = requests.get(server.url("/readyz"), timeout=10)
             return r.status_code == 503 and "in use" in r.json()["error"]["message"]
@@ -281,8 +316,11 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
         requests.delete(server.url(f"/streams/{sid}"), timeout=10)
         for t in threads:
             t.join(10)
-    wait_for(lambda: requests.get(server.url("/readyz"), timeout=10).status_code == 200, 15,
-             "/readyz to recover")
+    wait_for(
+        lambda: requests.get(server.url("/readyz"), timeout=10).status_code == 200,
+        15,
+        "/readyz to recover",
+    )
 
 
 # -- row 5: a short Redis stall costs time, not the stream --------------------------------------
@@ -292,9 +330,16 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("fmt", ["ndjson", "sse"])
 def test_row5_a_redis_stall_shorter_than_the_lease_loses_nothing(
-        make_server: MakeServer, fresh_redis: RedisServer, fmt: str) -> None:
-    server = make_server({"REDIS_URL": fresh_redis.url, "STREAMER_LEASE_S": "8",
-                          "STREAMER_REDIS_TIMEOUT_S": "0.5", "STREAMER_HEARTBEAT_S": "0.5"})
+    make_server: MakeServer, fresh_redis: RedisServer, fmt: str
+) -> None:
+    server = make_server(
+        {
+            "REDIS_URL": fresh_redis.url,
+            "STREAMER_LEASE_S": "8",
+            "STREAMER_REDIS_TIMEOUT_S": "0.5",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     assert fresh_redis.proc is not None
     reader = Reader(fmt)
     stopped_at: list[float] = []
@@ -307,8 +352,9 @@ def test_row5_a_redis_stall_shorter_than_the_lease_loses_nothing(
         return False
 
     try:
-        finished = reader.read(server.url("/stream/data?count=40&interval=0.1&resumable=1"),
-                               stop=stall_at_5)
+        finished = reader.read(
+            server.url("/stream/data?count=40&interval=0.1&resumable=1"), stop=stall_at_5
+        )
         assert stopped_at, "the stream ended before the stall"
         # Within a blocking read's socket timeout (redis_timeout_s + 1 s), not after retries:
         # a reader that took longer would stretch this stall past the lease.
@@ -335,15 +381,24 @@ def test_row5_a_redis_stall_shorter_than_the_lease_loses_nothing(
 @pytest.mark.real
 @pytest.mark.timeout(90)
 def test_row5_a_stall_longer_than_the_lease_is_never_stored_as_the_streams_end(
-        make_server: MakeServer, fresh_redis: RedisServer) -> None:
+    make_server: MakeServer, fresh_redis: RedisServer
+) -> None:
     """The producer gives up after a lease of retries and writes nothing: once Redis is back,
     readers see ``producer_lost`` (what happened), never a stored ``store_unavailable``."""
-    server = make_server({"REDIS_URL": fresh_redis.url, "STREAMER_LEASE_S": "1.5",
-                          "STREAMER_REDIS_TIMEOUT_S": "0.3", "STREAMER_HEARTBEAT_S": "0.5"})
+    server = make_server(
+        {
+            "REDIS_URL": fresh_redis.url,
+            "STREAMER_LEASE_S": "1.5",
+            "STREAMER_REDIS_TIMEOUT_S": "0.3",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     assert fresh_redis.proc is not None
     reader = Reader("ndjson")
-    assert not reader.read(server.url("/stream/data?count=200&interval=0.05&resumable=1"),
-                           stop=lambda r: isinstance(r, Data) and r.id == 5)
+    assert not reader.read(
+        server.url("/stream/data?count=200&interval=0.05&resumable=1"),
+        stop=lambda r: isinstance(r, Data) and r.id == 5,
+    )
     fresh_redis.proc.send_signal(signal.SIGSTOP)
     try:
         time.sleep(4)
@@ -367,7 +422,8 @@ def test_row5_a_stall_longer_than_the_lease_is_never_stored_as_the_streams_end(
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_row6_another_key_cannot_read_or_cancel_a_stream(
-        make_server: MakeServer, backend: str, request: pytest.FixtureRequest) -> None:
+    make_server: MakeServer, backend: str, request: pytest.FixtureRequest
+) -> None:
     env = {"STREAMER_API_KEYS": KEYS, "STREAMER_ECHO_DELAY_S": "0.2"}
     if backend == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_server").url
@@ -377,20 +433,25 @@ def test_row6_another_key_cannot_read_or_cancel_a_stream(
     sid = started.headers["X-Stream-Id"]
     unknown = new_stream_id()
     for method in ("get", "delete"):
-        theirs = getattr(requests, method)(server.url(f"/streams/{sid}"), headers=bearer(KB),
-                                           timeout=10)
-        nobody = getattr(requests, method)(server.url(f"/streams/{unknown}"),
-                                           headers=bearer(KB), timeout=10)
+        theirs = getattr(requests, method)(
+            server.url(f"/streams/{sid}"), headers=bearer(KB), timeout=10
+        )
+        nobody = getattr(requests, method)(
+            server.url(f"/streams/{unknown}"), headers=bearer(KB), timeout=10
+        )
         assert theirs.status_code == nobody.status_code == 404, (method, theirs.text)
         assert theirs.content == nobody.content
         assert theirs.headers["Content-Type"] == nobody.headers["Content-Type"]
     # Its owner reads and cancels it.
-    mine = requests.get(server.url(f"/streams/{sid}?format=ndjson"), headers=bearer(KA),
-                        stream=True, timeout=10)
+    mine = requests.get(
+        server.url(f"/streams/{sid}?format=ndjson"), headers=bearer(KA), stream=True, timeout=10
+    )
     assert mine.status_code == 200
     mine.close()
-    assert requests.delete(server.url(f"/streams/{sid}"), headers=bearer(KA),
-                           timeout=10).status_code == 202
+    assert (
+        requests.delete(server.url(f"/streams/{sid}"), headers=bearer(KA), timeout=10).status_code
+        == 202
+    )
     if backend == "redis":
         client = redis.Redis.from_url(request.getfixturevalue("redis_server").url)
         meta = client.hgetall(f"streamer:{{{sid}}}:meta")
@@ -407,7 +468,8 @@ def test_row6_another_key_cannot_read_or_cancel_a_stream(
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("fmt", ["ndjson", "sse"])
 def test_a_resume_whose_next_record_is_producer_lost_gets_it_in_band(
-        make_server: MakeServer, redis_server: RedisServer, fmt: str) -> None:
+    make_server: MakeServer, redis_server: RedisServer, fmt: str
+) -> None:
     """The stream's producer dies after 3 records (here: it is written from this process and
     then never renewed). A resume from id 3 gets 200 and the ``error`` record, not a 500."""
     server = make_server({"REDIS_URL": redis_server.url, "STREAMER_LEASE_S": "0.5"})
@@ -421,12 +483,14 @@ def test_a_resume_whose_next_record_is_producer_lost_gets_it_in_band(
         store.close()
     lost = Error("producer_lost", "the stream's producer stopped responding")
     for _ in range(2):  # the first resume reaps; the second finds the stored terminal record
-        with requests.get(server.url(f"/streams/{sid}?format={fmt}"), stream=True,
-                          headers={"Last-Event-ID": "3"}, timeout=10) as resumed:
+        with requests.get(
+            server.url(f"/streams/{sid}?format={fmt}"),
+            stream=True,
+            headers={"Last-Event-ID": "3"},
+            timeout=10,
+        ) as resumed:
             assert resumed.status_code == 200, resumed.text
             assert records(read_all(resumed), fmt) == [lost]
-    with requests.get(server.url(f"/streams/{sid}?format={fmt}"), stream=True,
-                      timeout=10) as whole:
+    with requests.get(server.url(f"/streams/{sid}?format={fmt}"), stream=True, timeout=10) as whole:
         assert whole.status_code == 200
         assert records(read_all(whole), fmt) == [*chunks(3), lost]
-

@@ -43,10 +43,16 @@ def upstream() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The openai provider over the fake upstream; no client keys."""
-    srv = Server({"OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": upstream.base_url,
-                  "STREAMER_UPSTREAM_RETRIES": "0", "STREAMER_HEARTBEAT_S": "0.3",
-                  "STREAMER_UPSTREAM_TIMEOUT_S": "30"},
-                 tmp_path_factory.mktemp("v1-openai") / "gunicorn.log")
+    srv = Server(
+        {
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_HEARTBEAT_S": "0.3",
+            "STREAMER_UPSTREAM_TIMEOUT_S": "30",
+        },
+        tmp_path_factory.mktemp("v1-openai") / "gunicorn.log",
+    )
     yield srv
     srv.stop()
     assert UPSTREAM_KEY not in srv.log(), "the upstream key reached a log line"
@@ -55,10 +61,16 @@ def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The echo provider with client keys and a per-key limit of 2 streams."""
-    srv = Server({"STREAMER_API_KEYS": f"{CLIENT_KEY},sk-client-key-two-abcdef",
-                  "STREAMER_MAX_STREAMS_PER_KEY": "2", "STREAMER_ECHO_DELAY_S": "0.05",
-                  "STREAMER_HEARTBEAT_S": "0.5", "STREAMER_CHAT_MODEL": "echo-1"},
-                 tmp_path_factory.mktemp("v1-echo") / "gunicorn.log")
+    srv = Server(
+        {
+            "STREAMER_API_KEYS": f"{CLIENT_KEY},sk-client-key-two-abcdef",
+            "STREAMER_MAX_STREAMS_PER_KEY": "2",
+            "STREAMER_ECHO_DELAY_S": "0.05",
+            "STREAMER_HEARTBEAT_S": "0.5",
+            "STREAMER_CHAT_MODEL": "echo-1",
+        },
+        tmp_path_factory.mktemp("v1-echo") / "gunicorn.log",
+    )
     yield srv
     srv.stop()
     assert CLIENT_KEY not in srv.log(), "a client key reached a log line"
@@ -83,8 +95,7 @@ def sdk(server: Server, key: str = "unused", **options: Any) -> OpenAI:
 
 
 def stream_text(client: OpenAI, model: str, **extra: Any) -> tuple[str, list[Any]]:
-    stream = client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
-                                            **extra)
+    stream = client.chat.completions.create(model=model, messages=MESSAGES, stream=True, **extra)
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     return text, chunks
@@ -92,8 +103,10 @@ def stream_text(client: OpenAI, model: str, **extra: Any) -> tuple[str, list[Any
 
 def upstream_request(upstream: FakeOpenAI, model: str, before: int) -> FakeRequest:
     return upstream.wait_for(
-        lambda: next((r for r in upstream.requests[before:] if r.model == model), None), 10,
-        f"the upstream request for {model}")
+        lambda: next((r for r in upstream.requests[before:] if r.model == model), None),
+        10,
+        f"the upstream request for {model}",
+    )
 
 
 # -- the echo provider ------------------------------------------------------------------------
@@ -122,8 +135,9 @@ def test_echo_streamed_text_equals_the_whole_answer(echo: Server) -> None:
 @pytest.mark.timeout(60)
 def test_echo_first_delta_arrives_long_before_the_last(echo: Server) -> None:
     times: list[float] = []
-    stream = sdk(echo, CLIENT_KEY).chat.completions.create(model="echo-1", messages=MESSAGES,
-                                                            stream=True)
+    stream = sdk(echo, CLIENT_KEY).chat.completions.create(
+        model="echo-1", messages=MESSAGES, stream=True
+    )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             times.append(time.monotonic())
@@ -146,32 +160,45 @@ def test_models_lists_the_configured_model(echo: Server) -> None:
 def test_a_bad_client_key_is_authentication_error(echo: Server) -> None:
     with pytest.raises(openai.AuthenticationError) as info:
         sdk(echo, "sk-wrong-key-00000000").chat.completions.create(
-            model="echo-1", messages=MESSAGES, stream=True)
+            model="echo-1", messages=MESSAGES, stream=True
+        )
     error = info.value.body
     assert isinstance(error, dict)
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error" and error["code"] == "unauthorized"
-    missing = requests.post(echo.url("/v1/chat/completions"), timeout=10,
-                            json={"model": "echo-1", "messages": MESSAGES})
+    missing = requests.post(
+        echo.url("/v1/chat/completions"), timeout=10, json={"model": "echo-1", "messages": MESSAGES}
+    )
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"]
     assert missing.json()["error"]["param"] is None
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("extra", "param"), [
-    pytest.param({"messages": []}, "messages", id="empty-messages"),
-    pytest.param({"messages": [{"role": "user", "content": 5}]}, "messages[0].content",
-                 id="content-type"),
-    pytest.param({"temperature": 3}, "temperature", id="temperature"),
-    pytest.param({"n": 2}, "n", id="n"),
-    pytest.param({"stream_options": {"include_usage": True}}, "stream_options",
-                 id="stream-options-without-stream"),
-    pytest.param({"tools": []}, "tools", id="unsupported"),
-    pytest.param({"extra_body": {"streamer": {"resumable": "yes"}}, "stream": True},
-                 "streamer.resumable", id="streamer-option"),
-])
-def test_invalid_bodies_are_bad_request_naming_the_parameter(echo: Server, extra: dict[str, Any],
-                                                             param: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        pytest.param({"messages": []}, "messages", id="empty-messages"),
+        pytest.param(
+            {"messages": [{"role": "user", "content": 5}]}, "messages[0].content", id="content-type"
+        ),
+        pytest.param({"temperature": 3}, "temperature", id="temperature"),
+        pytest.param({"n": 2}, "n", id="n"),
+        pytest.param(
+            {"stream_options": {"include_usage": True}},
+            "stream_options",
+            id="stream-options-without-stream",
+        ),
+        pytest.param({"tools": []}, "tools", id="unsupported"),
+        pytest.param(
+            {"extra_body": {"streamer": {"resumable": "yes"}}, "stream": True},
+            "streamer.resumable",
+            id="streamer-option",
+        ),
+    ],
+)
+def test_invalid_bodies_are_bad_request_naming_the_parameter(
+    echo: Server, extra: dict[str, Any], param: str
+) -> None:
     kwargs: dict[str, Any] = {"model": "echo-1", "messages": MESSAGES, **extra}
     with pytest.raises(openai.BadRequestError) as info:
         sdk(echo, CLIENT_KEY).chat.completions.create(**kwargs)
@@ -182,8 +209,10 @@ def test_invalid_bodies_are_bad_request_naming_the_parameter(echo: Server, extra
 @pytest.mark.timeout(60)
 def test_per_key_limit_is_rate_limit_error_and_the_sdk_retries_after(echo: Server) -> None:
     client = sdk(echo, CLIENT_KEY)
-    held = [client.chat.completions.create(model="echo-1", messages=MESSAGES, stream=True)
-            for _ in range(2)]
+    held = [
+        client.chat.completions.create(model="echo-1", messages=MESSAGES, stream=True)
+        for _ in range(2)
+    ]
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="echo-1", messages=MESSAGES, stream=True)
     assert info.value.response.headers["retry-after"] == "1"
@@ -215,14 +244,14 @@ def test_streamed_text_equals_the_whole_answer_over_the_upstream(gateway: Server
 
 
 @pytest.mark.timeout(60)
-def test_first_delta_arrives_before_the_upstream_finishes(gateway: Server,
-                                                         upstream: FakeOpenAI) -> None:
+def test_first_delta_arrives_before_the_upstream_finishes(
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
     n, delay = 8, 0.15
     model = fake_model(tokens=n, delay=delay)
     before = len(upstream.requests)
     first = None
-    for chunk in sdk(gateway).chat.completions.create(model=model, messages=MESSAGES,
-                                                      stream=True):
+    for chunk in sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True):
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.monotonic()
     record = upstream_request(upstream, model, before)
@@ -244,46 +273,61 @@ def test_include_usage_adds_the_usage_chunk_and_nothing_else(gateway: Server) ->
     assert last.usage.completion_tokens == 6 and last.usage.total_tokens > 6
     assert all(c.usage is None for c in counted[:-1])
     strip = {"id", "created", "usage"}
-    assert ([c.model_dump(exclude=strip) for c in counted[:-1]]
-            == [c.model_dump(exclude=strip) for c in plain])
-    raw = requests.post(gateway.url("/v1/chat/completions"), json={
-        "model": model, "messages": MESSAGES, "stream": True,
-        "stream_options": {"include_usage": True}}, timeout=30).text
-    events = [json.loads(line[6:]) for line in raw.split("\n")
-              if line.startswith("data: {")]
+    assert [c.model_dump(exclude=strip) for c in counted[:-1]] == [
+        c.model_dump(exclude=strip) for c in plain
+    ]
+    raw = requests.post(
+        gateway.url("/v1/chat/completions"),
+        json={
+            "model": model,
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        timeout=30,
+    ).text
+    events = [json.loads(line[6:]) for line in raw.split("\n") if line.startswith("data: {")]
     assert all("usage" in e and e["usage"] is None for e in events[:-1])
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("resumable", [False, True], ids=["plain", "resumable"])
 def test_upstream_rate_limit_is_rate_limit_error_and_retry_after_is_honoured(
-        gateway: Server, upstream: FakeOpenAI, resumable: bool) -> None:
+    gateway: Server, upstream: FakeOpenAI, resumable: bool
+) -> None:
     model = fake_model(fail=429, retry_after=1)
     headers = {"X-Streamer-Resumable": "1"} if resumable else {}
     with pytest.raises(openai.RateLimitError) as info:
-        sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True,
-                                             extra_headers=headers)
+        sdk(gateway).chat.completions.create(
+            model=model, messages=MESSAGES, stream=True, extra_headers=headers
+        )
     assert info.value.response.headers["retry-after"] == "1"
     assert UPSTREAM_KEY not in info.value.message
     before = len(upstream.requests)
     with pytest.raises(openai.RateLimitError):
-        sdk(gateway, max_retries=1).chat.completions.create(model=model, messages=MESSAGES,
-                                                            stream=True, extra_headers=headers)
+        sdk(gateway, max_retries=1).chat.completions.create(
+            model=model, messages=MESSAGES, stream=True, extra_headers=headers
+        )
     tries = [r for r in upstream.requests[before:] if r.model == model]
     assert len(tries) == 2
     assert tries[1].started_at - tries[0].started_at >= 0.9
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("scenario", [pytest.param({"cut": 4}, id="cut"),
-                                      pytest.param({"error": 4}, id="in-band-error")])
+@pytest.mark.parametrize(
+    "scenario", [pytest.param({"cut": 4}, id="cut"), pytest.param({"error": 4}, id="in-band-error")]
+)
 def test_an_upstream_failure_mid_answer_raises_and_never_looks_complete(
-        gateway: Server, scenario: dict[str, Any]) -> None:
+    gateway: Server, scenario: dict[str, Any]
+) -> None:
     seen: list[Any] = []
     with pytest.raises(openai.APIError) as info:
         stream = sdk(gateway).chat.completions.create(
-            model=fake_model(tokens=10, delay=0.01, **scenario), messages=MESSAGES,
-            stream=True, stream_options={"include_usage": True})
+            model=fake_model(tokens=10, delay=0.01, **scenario),
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         for chunk in stream:
             seen.append(chunk)
     assert not isinstance(info.value, openai.APIStatusError)
@@ -295,7 +339,8 @@ def test_an_upstream_failure_mid_answer_raises_and_never_looks_complete(
 
 @pytest.mark.timeout(60)
 def test_stream_close_after_3_chunks_closes_the_upstream_within_100ms(
-        gateway: Server, upstream: FakeOpenAI) -> None:
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
     model = fake_model(tokens=200, delay=0.05)
     before = len(upstream.requests)
     stream = sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, stream=True)
@@ -312,7 +357,8 @@ def test_stream_close_after_3_chunks_closes_the_upstream_within_100ms(
 
 @pytest.mark.timeout(60)
 def test_stream_close_before_the_first_token_closes_the_upstream_within_100ms(
-        gateway: Server, upstream: FakeOpenAI) -> None:
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
     model = fake_model(hang="after_headers")  # the model is silent; streamer sends pings
     before = len(upstream.requests)
     # create() returns once streamer sent its headers (after one heartbeat of silence).
@@ -328,7 +374,8 @@ def test_stream_close_before_the_first_token_closes_the_upstream_within_100ms(
 
 @pytest.mark.timeout(60)
 def test_sdk_timeout_before_the_first_token_closes_the_upstream(
-        gateway: Server, upstream: FakeOpenAI) -> None:
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
     model = fake_model(hang="before_headers")
     before = len(upstream.requests)
     started = time.monotonic()
@@ -343,9 +390,12 @@ def test_sdk_timeout_before_the_first_token_closes_the_upstream(
 
 @pytest.mark.timeout(60)
 def test_heartbeats_are_comment_lines_and_done_ends_the_body(gateway: Server) -> None:
-    with requests.post(gateway.url("/v1/chat/completions"), json={
-            "model": fake_model(tokens=3, delay=1.0), "messages": MESSAGES, "stream": True},
-            stream=True, timeout=30) as response:
+    with requests.post(
+        gateway.url("/v1/chat/completions"),
+        json={"model": fake_model(tokens=3, delay=1.0), "messages": MESSAGES, "stream": True},
+        stream=True,
+        timeout=30,
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
         body = b"".join(response.iter_content(chunk_size=None)).decode()
@@ -376,8 +426,9 @@ def test_usage_is_recorded_on_every_exit_path(gateway: Server, upstream: FakeOpe
 
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not all(
-            any(f"model={m} " in line for line in usage_lines())
-            for m in (model, complete, fake_model(tokens=9, cut=2))):
+        any(f"model={m} " in line for line in usage_lines())
+        for m in (model, complete, fake_model(tokens=9, cut=2))
+    ):
         time.sleep(0.05)
     lines = usage_lines()
     line = next(line for line in lines if f"model={model} " in line)
@@ -389,12 +440,20 @@ def test_usage_is_recorded_on_every_exit_path(gateway: Server, upstream: FakeOpe
     assert "outcome=error" in line and "completion_tokens=2" in line and "partial=1" in line
     time.sleep(0.5)
     metrics = requests.get(gateway.url("/metrics"), timeout=10).text
-    assert re.search(r'streamer_chat_tokens_total\{key="-",kind="completion",'
-                     r'model="fake\?tokens=5",outcome="complete"\} 5\.0', metrics) or \
-        re.search(r'streamer_chat_tokens_total\{[^}]*model="fake\?tokens=5"[^}]*'
-                  r'outcome="complete"[^}]*\} 5\.0', metrics), metrics[-3000:]
-    assert re.search(r'streamer_chat_answers_total\{[^}]*outcome="disconnect"[^}]*'
-                     r'partial="1"[^}]*\} 1\.0', metrics)
+    assert re.search(
+        r'streamer_chat_tokens_total\{key="-",kind="completion",'
+        r'model="fake\?tokens=5",outcome="complete"\} 5\.0',
+        metrics,
+    ) or re.search(
+        r'streamer_chat_tokens_total\{[^}]*model="fake\?tokens=5"[^}]*'
+        r'outcome="complete"[^}]*\} 5\.0',
+        metrics,
+    ), metrics[-3000:]
+    assert re.search(
+        r'streamer_chat_answers_total\{[^}]*outcome="disconnect"[^}]*'
+        r'partial="1"[^}]*\} 1\.0',
+        metrics,
+    )
 
 
 # -- resumable --------------------------------------------------------------------------------
@@ -417,9 +476,11 @@ def resume_across(first: Server, second: Server, model: str, messages: list[Any]
     ``second`` from the last id; check the ids and the chunks; return the whole text."""
     payload = json.dumps({"model": model, "messages": messages, "stream": True}).encode()
     sock = socket.create_connection(("127.0.0.1", first.port), timeout=10)
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                 b"application/json\r\nX-Streamer-Resumable: 1\r\nContent-Length: %d\r\n\r\n%s"
-                 % (len(payload), payload))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: "
+        b"application/json\r\nX-Streamer-Resumable: 1\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(payload), payload)
+    )
     got = b""
     while got.count(b"\nid: ") < 4:
         got += sock.recv(65536)
@@ -431,8 +492,9 @@ def resume_across(first: Server, second: Server, model: str, messages: list[Any]
     seen = [e for e in sse_events(text.rsplit("\n\n", 1)[0]) if e[0] is not None]
     last_id = seen[-1][0]
     assert last_id is not None and [e[0] for e in seen] == list(range(1, last_id + 1))
-    with requests.get(second.url(f"/v1/streams/{stream_id}"),
-                      headers={"Last-Event-ID": str(last_id)}, timeout=30) as response:
+    with requests.get(
+        second.url(f"/v1/streams/{stream_id}"), headers={"Last-Event-ID": str(last_id)}, timeout=30
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
         rest = sse_events(response.text)
@@ -445,8 +507,7 @@ def resume_across(first: Server, second: Server, model: str, messages: list[Any]
 
 
 @pytest.mark.timeout(60)
-def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
-        gateway: Server) -> None:
+def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(gateway: Server) -> None:
     model = fake_model(tokens=12, delay=0.05)
     assert resume_across(gateway, gateway, model, MESSAGES) == expected_reply(PROMPT, tokens=12)
     # The detached answer ran to its end, whoever was reading: its usage is the provider's.
@@ -455,9 +516,14 @@ def test_resumable_answer_continues_in_the_same_format_after_a_reconnect(
 
 @pytest.mark.timeout(60)
 def test_resumable_answer_continues_on_another_instance_over_redis(
-        make_server: Any, redis_server: RedisServer) -> None:
-    env = {"REDIS_URL": redis_server.url, "STREAMER_ECHO_DELAY_S": "0.05",
-           "WEB_CONCURRENCY": "1", "STREAMER_HEARTBEAT_S": "0.5"}
+    make_server: Any, redis_server: RedisServer
+) -> None:
+    env = {
+        "REDIS_URL": redis_server.url,
+        "STREAMER_ECHO_DELAY_S": "0.05",
+        "WEB_CONCURRENCY": "1",
+        "STREAMER_HEARTBEAT_S": "0.5",
+    }
     a, b = make_server(env), make_server(env)
     whole = sdk(a).chat.completions.create(model="m", messages=MESSAGES)
     assert resume_across(a, b, "m", MESSAGES) == whole.choices[0].message.content
@@ -465,10 +531,12 @@ def test_resumable_answer_continues_on_another_instance_over_redis(
 
 @pytest.mark.timeout(60)
 def test_resumable_through_extra_body_keeps_the_sdk_working_across_heartbeats(
-        gateway: Server) -> None:
+    gateway: Server,
+) -> None:
     model = fake_model(tokens=3, delay=0.8)  # silences longer than the 0.3 s heartbeat
     raw = sdk(gateway).chat.completions.with_raw_response.create(
-        model=model, messages=MESSAGES, stream=True, extra_body={"streamer": {"resumable": True}})
+        model=model, messages=MESSAGES, stream=True, extra_body={"streamer": {"resumable": True}}
+    )
     assert raw.headers["x-stream-id"]
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert text == expected_reply(PROMPT, tokens=3)
@@ -483,11 +551,24 @@ def test_curl_shows_data_lines_as_they_come_and_done_last(echo: Server) -> None:
     assert curl, "curl is missing: run .ci/setup"
     body = json.dumps({"model": "echo-1", "messages": MESSAGES, "stream": True})
     lines: list[tuple[float, str]] = []
-    with subprocess.Popen([curl, "-N", "-sS", "--max-time", "30",
-                           echo.url("/v1/chat/completions"),
-                           "-H", f"Authorization: Bearer {CLIENT_KEY}",
-                           "-H", "Content-Type: application/json", "-d", body],
-                          stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [
+            curl,
+            "-N",
+            "-sS",
+            "--max-time",
+            "30",
+            echo.url("/v1/chat/completions"),
+            "-H",
+            f"Authorization: Bearer {CLIENT_KEY}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append((time.monotonic(), line.rstrip("\n")))
@@ -495,9 +576,12 @@ def test_curl_shows_data_lines_as_they_come_and_done_last(echo: Server) -> None:
     data = [(t, line) for t, line in lines if line.startswith("data: ")]
     assert data[-1][1] == "data: [DONE]"
     assert lines[-1][1] == "" and lines[-2][1] == "data: [DONE]"
-    contents = [t for t, line in data[:-1]
-                if json.loads(line[6:])["choices"] and
-                json.loads(line[6:])["choices"][0]["delta"].get("content")]
+    contents = [
+        t
+        for t, line in data[:-1]
+        if json.loads(line[6:])["choices"]
+        and json.loads(line[6:])["choices"][0]["delta"].get("content")
+    ]
     # The lines came one by one, ~50 ms apart, not all at the end.
     assert contents[-1] - contents[0] > 0.5
 
@@ -511,9 +595,13 @@ def usage_line(server: Server, outcome: str, model: str = "", timeout: float = 5
     """The last usage access line with ``outcome`` (and ``model``), waiting for it."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [line for line in server.log().splitlines()
-                 if " usage route=/v1/chat/completions " in line and f"outcome={outcome} " in line
-                 and f"model={model}" in line]
+        found = [
+            line
+            for line in server.log().splitlines()
+            if " usage route=/v1/chat/completions " in line
+            and f"outcome={outcome} " in line
+            and f"model={model}" in line
+        ]
         if found or time.monotonic() > deadline:
             assert found, server.log()[-3000:]
             return found[-1]

@@ -28,8 +28,9 @@ PROMPT = "streaming answers token by token through the gateway"
 def node() -> str:
     path = shutil.which("node")
     assert path, "node is missing: run .ci/setup"
-    assert (NODE_DIR / "node_modules" / "openai").is_dir(), \
+    assert (NODE_DIR / "node_modules" / "openai").is_dir(), (
         "the openai npm package is missing: run .ci/setup (npm ci in tests/node)"
+    )
     return path
 
 
@@ -41,24 +42,35 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream.base_url,
-                  "STREAMER_UPSTREAM_RETRIES": "0", "STREAMER_HEARTBEAT_S": "0.3"},
-                 tmp_path_factory.mktemp("v1-node") / "gunicorn.log")
+    srv = Server(
+        {
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_HEARTBEAT_S": "0.3",
+        },
+        tmp_path_factory.mktemp("v1-node") / "gunicorn.log",
+    )
     yield srv
     srv.stop()
 
 
 def run(node: str, *args: str, timeout: float = 30) -> dict[str, Any]:
-    done = subprocess.run([node, "openai_client.mjs", *args], cwd=NODE_DIR, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [node, "openai_client.mjs", *args],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
 @pytest.mark.timeout(60)
-def test_node_sdk_streams_the_same_text_without_and_with_usage(node: str,
-                                                               gateway: Server) -> None:
+def test_node_sdk_streams_the_same_text_without_and_with_usage(node: str, gateway: Server) -> None:
     model = fake_model(tokens=10, delay=0.02)
     plain = run(node, "stream", gateway.url("/v1"), model)
     assert plain["text"] == expected_reply(PROMPT, tokens=10)
@@ -71,38 +83,43 @@ def test_node_sdk_streams_the_same_text_without_and_with_usage(node: str,
 
 
 @pytest.mark.timeout(60)
-def test_node_sdk_reads_a_resumable_answer_with_ids_and_pings(node: str,
-                                                             gateway: Server) -> None:
+def test_node_sdk_reads_a_resumable_answer_with_ids_and_pings(node: str, gateway: Server) -> None:
     model = fake_model(tokens=3, delay=0.8)  # silences longer than the 0.3 s heartbeat
     result = run(node, "stream", gateway.url("/v1"), model, "resumable")
     assert result["text"] == expected_reply(PROMPT, tokens=3) and result["finish"] == "stop"
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("scenario", [pytest.param({"cut": 3}, id="cut"),
-                                      pytest.param({"error": 3}, id="in-band-error")])
-def test_node_sdk_rejects_on_an_error_mid_stream(node: str, gateway: Server,
-                                                 scenario: dict[str, Any]) -> None:
-    result = run(node, "error", gateway.url("/v1"),
-                 fake_model(tokens=10, delay=0.01, **scenario))
+@pytest.mark.parametrize(
+    "scenario", [pytest.param({"cut": 3}, id="cut"), pytest.param({"error": 3}, id="in-band-error")]
+)
+def test_node_sdk_rejects_on_an_error_mid_stream(
+    node: str, gateway: Server, scenario: dict[str, Any]
+) -> None:
+    result = run(node, "error", gateway.url("/v1"), fake_model(tokens=10, delay=0.01, **scenario))
     assert result["rejected"] and result["isAPIError"], result
     assert result["text"] == expected_reply(PROMPT, tokens=3)
 
 
 @pytest.mark.timeout(60)
 def test_node_abort_controller_closes_the_upstream_within_100ms(
-        node: str, gateway: Server, upstream: FakeOpenAI) -> None:
+    node: str, gateway: Server, upstream: FakeOpenAI
+) -> None:
     model = fake_model(tokens=200, delay=0.05)
     before = len(upstream.requests)
-    with subprocess.Popen([node, "openai_client.mjs", "abort", gateway.url("/v1"), model],
-                          cwd=NODE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          text=True) as proc:
+    with subprocess.Popen(
+        [node, "openai_client.mjs", "abort", gateway.url("/v1"), model],
+        cwd=NODE_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             assert json.loads(proc.stdout.readline()) == {"ready": True}
             record = upstream.wait_for(
-                lambda: next((r for r in upstream.requests[before:] if r.model == model), None),
-                10)
+                lambda: next((r for r in upstream.requests[before:] if r.model == model), None), 10
+            )
             assert record.closed_at is None
             aborted = time.monotonic()  # before node is even told to abort
             proc.stdin.write("abort\n")

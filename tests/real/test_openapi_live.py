@@ -25,9 +25,15 @@ EXAMPLES = 50
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server({"STREAMER_API_KEYS": KEY, "STREAMER_ECHO_DELAY_S": "0",
-                  "STREAMER_HEARTBEAT_S": "0.5", "STREAMER_MAX_STREAM_S": "10"},
-                 tmp_path_factory.mktemp("openapi") / "gunicorn.log")
+    srv = Server(
+        {
+            "STREAMER_API_KEYS": KEY,
+            "STREAMER_ECHO_DELAY_S": "0",
+            "STREAMER_HEARTBEAT_S": "0.5",
+            "STREAMER_MAX_STREAM_S": "10",
+        },
+        tmp_path_factory.mktemp("openapi") / "gunicorn.log",
+    )
     yield srv
     srv.stop()
     assert "Traceback" not in srv.log()
@@ -60,16 +66,19 @@ def _operations(base_url: str) -> list[Any]:
 
 @pytest.mark.real
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                         ids=["valid", "invalid"])
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"]
+)
 def test_schemathesis_finds_no_5xx_and_every_response_matches_the_document(
-        live: Server, mode: GenerationMode) -> None:
+    live: Server, mode: GenerationMode
+) -> None:
     operations = _operations(live.base_url)
     doc = requests.get(live.url("/openapi.json"), timeout=5).json()
     documented = _documented(doc)
     # schemathesis leaves out the document's own path.
     assert {(op.method.lower(), op.path) for op in operations} == documented - {
-        ("get", "/openapi.json")}
+        ("get", "/openapi.json")
+    }
     calls: dict[str, int] = {}
     # Invalid requests must get a documented 4xx JSON error, never a 5xx; but "invalid data
     # was accepted" is not a failure here: the service deliberately ignores unknown query
@@ -78,8 +87,13 @@ def test_schemathesis_finds_no_5xx_and_every_response_matches_the_document(
     for operation in operations:
         label = operation.label
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: Any) -> None:
             _bounded(case)
@@ -87,9 +101,12 @@ def test_schemathesis_finds_no_5xx_and_every_response_matches_the_document(
             # The default checks: no 5xx, documented status, content type, headers and
             # JSON schema (errors included), valid data accepted, invalid data rejected,
             # and (with the key left off) that auth is not ignored.
-            case.call_and_validate(base_url=live.base_url,
-                                   headers={"Authorization": f"Bearer {KEY}"}, timeout=15,
-                                   excluded_checks=excluded)
+            case.call_and_validate(
+                base_url=live.base_url,
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=15,
+                excluded_checks=excluded,
+            )
 
         try:
             check()
@@ -101,5 +118,3 @@ def test_schemathesis_finds_no_5xx_and_every_response_matches_the_document(
         assert set(calls) == {op.label for op in operations}
     else:
         assert {"POST /chat", "GET /stream/data", "GET /streams/{stream_id}"} <= set(calls)
-
-

@@ -59,20 +59,30 @@ def test_metrics_move_across_workers(make_server: Any) -> None:
     before = scrape(server)
     n = 6
     for _ in range(n):  # complete streams, spread over both workers by the kernel
-        body = requests.get(server.url("/stream/data?count=3&interval=0&format=ndjson"),
-                            timeout=5).content
+        body = requests.get(
+            server.url("/stream/data?count=3&interval=0&format=ndjson"), timeout=5
+        ).content
         assert body.endswith(b'{"event":"end","count":3}\n')
     # A failed stream, an open-failure, a disconnect, and an open stream.
-    with requests.get(server.url("/_test/stream?count=5&fail_after=2&format=ndjson"),
-                      stream=True, timeout=5) as r, pytest.raises(requests.RequestException):
+    with (
+        requests.get(
+            server.url("/_test/stream?count=5&fail_after=2&format=ndjson"), stream=True, timeout=5
+        ) as r,
+        pytest.raises(requests.RequestException),
+    ):
         r.content  # noqa: B018  (read to the cut)
-    assert requests.get(server.url("/_test/stream?fail_before=1&error=upstream"),
-                        timeout=5).status_code == 502
+    assert (
+        requests.get(
+            server.url("/_test/stream?fail_before=1&error=upstream"), timeout=5
+        ).status_code
+        == 502
+    )
     gone = requests.get(server.url("/_test/stream?count=1&idle_after=30"), stream=True, timeout=5)
     next(gone.iter_content(chunk_size=None))
     gone.close()
-    held = requests.get(server.url("/_test/stream?count=1&idle_after=30&tag=held"), stream=True,
-                        timeout=5)
+    held = requests.get(
+        server.url("/_test/stream?count=1&idle_after=30&tag=held"), stream=True, timeout=5
+    )
     # Keep the iterator: a discarded iter_content() generator closes the connection.
     held_chunks = held.iter_content(chunk_size=None)
     next(held_chunks)
@@ -99,12 +109,18 @@ def test_metrics_move_across_workers(make_server: Any) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any,
-                                                            tmp_path: Path) -> None:
+def test_sigterm_during_open_streams_ends_each_with_shutdown(
+    make_server: Any, tmp_path: Path
+) -> None:
     prom = tmp_path / "prom"  # given, so it outlives the master and its counts can be read
     prom.mkdir()
-    server: Server = make_server({"STREAMER_HEARTBEAT_S": "1", "STREAMER_GRACEFUL_TIMEOUT_S": "10",
-                                  "PROMETHEUS_MULTIPROC_DIR": str(prom)})
+    server: Server = make_server(
+        {
+            "STREAMER_HEARTBEAT_S": "1",
+            "STREAMER_GRACEFUL_TIMEOUT_S": "10",
+            "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        }
+    )
     results: dict[int, tuple[list[Any], str]] = {}
     opened = threading.Barrier(21)
 
@@ -114,8 +130,11 @@ def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any,
         got: list[Any] = []
         outcome = "complete"
         try:
-            with requests.get(server.url(f"/stream/data?count=1000&interval=0.2&format={fmt}"),
-                              stream=True, timeout=15) as response:
+            with requests.get(
+                server.url(f"/stream/data?count=1000&interval=0.2&format={fmt}"),
+                stream=True,
+                timeout=15,
+            ) as response:
                 first = True
                 for chunk in response.iter_content(chunk_size=None):
                     got.extend(decoder.feed(chunk))
@@ -150,17 +169,23 @@ def test_sigterm_during_open_streams_ends_each_with_shutdown(make_server: Any,
     # The worker counted those endings just before it exited: none may be lost with it.
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(prom))  # type: ignore[no-untyped-call]
-    shutdowns = sum(sample.value for metric in registry.collect() for sample in metric.samples
-                    if sample.name == "streamer_streams_finished_total"
-                    and sample.labels.get("outcome") == "shutdown")
+    shutdowns = sum(
+        sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == "streamer_streams_finished_total"
+        and sample.labels.get("outcome") == "shutdown"
+    )
     assert shutdowns == 20
 
 
 @pytest.mark.timeout(60)
 def test_open_stream_limit_answers_503_with_retry_after(make_server: Any) -> None:
     server: Server = make_server({"STREAMER_MAX_STREAMS": "3"})
-    held = [requests.get(server.url("/stream/data?count=100&interval=1"), stream=True, timeout=5)
-            for _ in range(3)]
+    held = [
+        requests.get(server.url("/stream/data?count=100&interval=1"), stream=True, timeout=5)
+        for _ in range(3)
+    ]
     # Keep the iterators: a discarded iter_content() generator closes the connection.
     chunks = [r.iter_content(chunk_size=None) for r in held]
     try:

@@ -39,8 +39,14 @@ class Installed:
 
 
 def _run(*argv: str | Path, cwd: Path | None = None, timeout: float = 400) -> str:
-    result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert result.returncode == 0, f"{argv}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -54,11 +60,23 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "streamer", src / "streamer",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        ROOT / "streamer", src / "streamer", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     dist = top / "dist"
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-q", "-w", dist, src)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--disable-pip-version-check",
+        "-q",
+        "-w",
+        dist,
+        src,
+    )
     (wheel,) = dist.glob("streamer-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     # The library, with its types; the demo service is not in it (docs/design.md).
@@ -69,8 +87,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         venv = top / ("venv-flask" if extra else "venv-base")
         _run(sys.executable, "-m", "venv", venv)
         python = venv / "bin" / "python"
-        _run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "-c", ROOT / "requirements.txt", f"{wheel}{extra}", cwd=top)
+        _run(
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            ROOT / "requirements.txt",
+            f"{wheel}{extra}",
+            cwd=top,
+        )
         pythons[extra] = python
     example = top / "example"
     example.mkdir()
@@ -79,18 +107,29 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 
 @pytest.fixture(scope="session", params=["gevent", "streamer.worker.Worker"])
-def example(request: pytest.FixtureRequest, installed: Installed,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def example(
+    request: pytest.FixtureRequest, installed: Installed, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """examples/app.py from the installed wheel, under gunicorn with the given worker."""
     gunicorn = installed.flask.parent / "gunicorn"
 
     def argv(port: int) -> list[str]:
-        return [str(gunicorn), "-k", request.param, "-b", f"127.0.0.1:{port}", "-w", "1",
-                "--graceful-timeout", "10", "--no-control-socket", "app:app"]
+        return [
+            str(gunicorn),
+            "-k",
+            request.param,
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--graceful-timeout",
+            "10",
+            "--no-control-socket",
+            "app:app",
+        ]
 
     log = tmp_path_factory.mktemp("example") / "gunicorn.log"
-    srv = Server({}, log, argv=argv, cwd=installed.example,
-                 ready_path="/ticks?count=1&interval=0")
+    srv = Server({}, log, argv=argv, cwd=installed.example, ready_path="/ticks?count=1&interval=0")
     yield srv
     srv.stop()
 
@@ -98,17 +137,35 @@ def example(request: pytest.FixtureRequest, installed: Installed,
 # -- the base install: a client, no server --------------------------------------------------
 
 
-def test_the_base_install_is_a_client_without_flask_or_gevent(installed: Installed,
-                                                              example: Server) -> None:
+def test_the_base_install_is_a_client_without_flask_or_gevent(
+    installed: Installed, example: Server
+) -> None:
     for module in ("flask", "gevent"):
-        result = subprocess.run([installed.base, "-c", f"import {module}"], capture_output=True,
-                                text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [installed.base, "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr, module
-    where = _run(installed.base, "-c", "import streamer, streamer.client; "
-                 "print(streamer.__file__); print(streamer.Client)", cwd=installed.example)
+    where = _run(
+        installed.base,
+        "-c",
+        "import streamer, streamer.client; print(streamer.__file__); print(streamer.Client)",
+        cwd=installed.example,
+    )
     assert str(installed.base.parent.parent) in where  # the wheel's, not this checkout's
-    out = _run(installed.base, "-m", "streamer.client", "--format", "ndjson",
-               example.url("/ticks?count=3&interval=0.05"), cwd=installed.example, timeout=60)
+    out = _run(
+        installed.base,
+        "-m",
+        "streamer.client",
+        "--format",
+        "ndjson",
+        example.url("/ticks?count=3&interval=0.05"),
+        cwd=installed.example,
+        timeout=60,
+    )
     assert out == "tick 1\ntick 2\ntick 3\n"
 
 
@@ -124,10 +181,13 @@ def _arrivals(url: str, timeout: float = 20) -> list[tuple[float, bytes]]:
     return got
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param("/ticks?count=4&interval=0.5", id="sync-generator"),
-    pytest.param("/words?text=one+two+three+four&interval=0.5", id="async-generator"),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/ticks?count=4&interval=0.5", id="sync-generator"),
+        pytest.param("/words?text=one+two+three+four&interval=0.5", id="async-generator"),
+    ],
+)
 def test_streams_arrive_incrementally(example: Server, path: str) -> None:
     started = time.monotonic()
     got = _arrivals(example.url(path))
@@ -143,12 +203,10 @@ def _finally_lines(server: Server) -> int:
     return server.log().count("words: producer closed after 1 words")
 
 
-def test_a_client_leaving_an_idle_async_producer_runs_its_finally_at_once(
-        example: Server) -> None:
+def test_a_client_leaving_an_idle_async_producer_runs_its_finally_at_once(example: Server) -> None:
     before = _finally_lines(example)
     with socket.create_connection(("127.0.0.1", example.port), timeout=10) as sock:
-        sock.sendall(b"GET /words?text=first+never&interval=60 HTTP/1.1\r\n"
-                     b"Host: x\r\n\r\n")
+        sock.sendall(b"GET /words?text=first+never&interval=60 HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
         while b"first" not in received:
             data = sock.recv(4096)
@@ -180,16 +238,20 @@ def _ndjson(raw: bytes) -> list[object]:
 
 def test_a_resumable_stream_resumes_with_every_id_once(example: Server) -> None:
     seen: list[int] = []
-    with requests.get(example.url("/report?count=8&interval=0.15&format=ndjson"), stream=True,
-                      timeout=10) as first:
+    with requests.get(
+        example.url("/report?count=8&interval=0.15&format=ndjson"), stream=True, timeout=10
+    ) as first:
         stream_id = first.headers["X-Stream-Id"]
         decoder = NDJSONDecoder()
         for chunk in first.iter_content(chunk_size=None):
             seen += [r.id for r in decoder.feed(chunk) if isinstance(r, Data)]
             if len(seen) >= 3:
                 break  # the client leaves; the producer goes on
-    rest = requests.get(example.url(f"/streams/{stream_id}?format=ndjson"),
-                        headers={"Last-Event-ID": str(seen[-1])}, timeout=20)
+    rest = requests.get(
+        example.url(f"/streams/{stream_id}?format=ndjson"),
+        headers={"Last-Event-ID": str(seen[-1])},
+        timeout=20,
+    )
     records = _ndjson(rest.content)
     seen += [r.id for r in records if isinstance(r, Data)]
     assert seen == list(range(1, 9))
@@ -197,18 +259,34 @@ def test_a_resumable_stream_resumes_with_every_id_once(example: Server) -> None:
 
 
 def test_the_streamer_worker_ends_open_streams_with_shutdown_on_sigterm(
-        installed: Installed, tmp_path: Path) -> None:
+    installed: Installed, tmp_path: Path
+) -> None:
     gunicorn = installed.flask.parent / "gunicorn"
 
     def argv(port: int) -> list[str]:
-        return [str(gunicorn), "-k", "streamer.worker.Worker", "-b", f"127.0.0.1:{port}",
-                "--graceful-timeout", "20", "--no-control-socket", "app:app"]
+        return [
+            str(gunicorn),
+            "-k",
+            "streamer.worker.Worker",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "20",
+            "--no-control-socket",
+            "app:app",
+        ]
 
-    srv = Server({}, tmp_path / "gunicorn.log", argv=argv, cwd=installed.example,
-                 ready_path="/ticks?count=1&interval=0")
+    srv = Server(
+        {},
+        tmp_path / "gunicorn.log",
+        argv=argv,
+        cwd=installed.example,
+        ready_path="/ticks?count=1&interval=0",
+    )
     try:
-        with requests.get(srv.url("/ticks?count=1000&interval=0.1&format=ndjson"),
-                          stream=True, timeout=10) as response:
+        with requests.get(
+            srv.url("/ticks?count=1000&interval=0.1&format=ndjson"), stream=True, timeout=10
+        ) as response:
             decoder = NDJSONDecoder()
             chunks = response.iter_content(chunk_size=None)
             records = [*decoder.feed(next(chunks))]
@@ -233,10 +311,12 @@ def _teardowns(server: Server, path: str) -> list[str]:
 
 @pytest.mark.parametrize("fmt", ["text", "ndjson"])  # text runs inline, ndjson in a pump
 def test_teardown_runs_once_when_the_stream_ends_not_when_the_view_returns(
-        example: Server, fmt: str) -> None:
+    example: Server, fmt: str
+) -> None:
     before = len(_teardowns(example, "/ticks"))
-    with requests.get(example.url(f"/ticks?count=3&interval=0.3&format={fmt}"), stream=True,
-                      timeout=10) as response:
+    with requests.get(
+        example.url(f"/ticks?count=3&interval=0.3&format={fmt}"), stream=True, timeout=10
+    ) as response:
         chunks = response.iter_content(chunk_size=None)
         next(chunks)
         time.sleep(0.1)
@@ -254,8 +334,9 @@ def test_teardown_runs_once_when_the_stream_ends_not_when_the_view_returns(
 def test_teardown_runs_once_when_the_client_leaves(example: Server, fmt: str) -> None:
     before = len(_teardowns(example, "/ticks"))
     with socket.create_connection(("127.0.0.1", example.port), timeout=10) as sock:
-        sock.sendall(f"GET /ticks?count=1000&interval=0.2&format={fmt} HTTP/1.1\r\n"
-                     "Host: x\r\n\r\n".encode())
+        sock.sendall(
+            f"GET /ticks?count=1000&interval=0.2&format={fmt} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        )
         received = b""
         while b"tick 1" not in received:
             data = sock.recv(4096)

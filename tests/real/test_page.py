@@ -26,15 +26,23 @@ pytestmark = pytest.mark.real
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
     # Without these Chromium phones home at start-up, and this closed network refuses it.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Chromium's own log line for a body cut without the chunked terminator: what the server
 # does on purpose when a stream fails (docs/design.md, rule 2). Allowed only where a test
 # breaks one.
-TRUNCATED = re.compile(r"^Failed to load resource: net::ERR_(INCOMPLETE_CHUNKED_ENCODING|"
-                       r"CONNECTION_RESET|EMPTY_RESPONSE)")
+TRUNCATED = re.compile(
+    r"^Failed to load resource: net::ERR_(INCOMPLETE_CHUNKED_ENCODING|"
+    r"CONNECTION_RESET|EMPTY_RESPONSE)"
+)
 STATES = "() => [...document.querySelectorAll('.status')].map(e => e.id + '=' + e.dataset.state)"
 
 
@@ -60,8 +68,9 @@ def browser() -> Iterator[Any]:
         _unavailable("playwright is not installed (pip install -r requirements-dev.txt)")
         raise
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS,
-                                      timeout=30_000)
+        chromium = pw.chromium.launch(
+            executable_path=_chromium(), args=CHROMIUM_ARGS, timeout=30_000
+        )
         yield chromium
         chromium.close()
 
@@ -96,7 +105,9 @@ class Tab:
     def wait_state(self, view: str, *states: str, timeout_s: float = 15) -> str:
         self.page.wait_for_function(
             "([id, states]) => states.includes(document.getElementById(id).dataset.state)",
-            arg=[f"{view}-status", list(states)], timeout=timeout_s * 1000)
+            arg=[f"{view}-status", list(states)],
+            timeout=timeout_s * 1000,
+        )
         return self.state(view)
 
     def text(self, selector: str) -> str:
@@ -137,20 +148,24 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
 @pytest.mark.timeout(60)
 def test_chart_grows_while_the_stream_is_open(page_server: Server, tab: Tab) -> None:
     total = 60
-    tab.open(page_server,
-             series=f"/stream/series?count={total}&interval=0.1&seed=7&format=ndjson",
-             sse="/stream/data?count=20&interval=0.25&resumable=1")
+    tab.open(
+        page_server,
+        series=f"/stream/series?count={total}&interval=0.1&seed=7&format=ndjson",
+        sse="/stream/data?count=20&interval=0.25&resumable=1",
+    )
     tab.page.click("#series-start")
     tab.page.fill("#chat-input", "Draw me a chart, please.")
     tab.page.click("#chat-send")
     tab.page.click("#sse-start")
-    tab.page.wait_for_function("() => Number(document.getElementById('series-count')"
-                               ".textContent) > 0")
+    tab.page.wait_for_function(
+        "() => Number(document.getElementById('series-count').textContent) > 0"
+    )
 
     def read() -> tuple[int, str]:
         count, state = tab.page.evaluate(
             "() => [Number(document.getElementById('series-count').textContent),"
-            " document.getElementById('series-status').dataset.state]")
+            " document.getElementById('series-status').dataset.state]"
+        )
         return int(count), str(state)
 
     counts = sample(read, 4, every_s=0.5)
@@ -162,7 +177,10 @@ def test_chart_grows_while_the_stream_is_open(page_server: Server, tab: Tab) -> 
     shot = ARTIFACTS / "page-midstream.png"
     tab.page.screenshot(path=str(shot))
     assert tab.page.evaluate(STATES) == [
-        "series-status=streaming", "chat-status=streaming", "sse-status=streaming"]
+        "series-status=streaming",
+        "chat-status=streaming",
+        "sse-status=streaming",
+    ]
     assert shot.stat().st_size > 10_000
 
     assert tab.wait_state("series", "complete", "error", "incomplete") == "complete"
@@ -175,8 +193,7 @@ def test_chart_grows_while_the_stream_is_open(page_server: Server, tab: Tab) -> 
 
 
 @pytest.mark.timeout(60)
-def test_chat_answer_grows_token_by_token_and_ends_complete(page_server: Server,
-                                                            tab: Tab) -> None:
+def test_chat_answer_grows_token_by_token_and_ends_complete(page_server: Server, tab: Tab) -> None:
     prompt = "Tell me about streaming, ünïcödé included"
     expected = echo_reply(prompt)
     tab.open(page_server)
@@ -187,7 +204,8 @@ def test_chat_answer_grows_token_by_token_and_ends_complete(page_server: Server,
     def read() -> tuple[int, str]:
         text, state = tab.page.evaluate(
             "() => [document.getElementById('chat-answer').textContent,"
-            " document.getElementById('chat-status').dataset.state]")
+            " document.getElementById('chat-status').dataset.state]"
+        )
         assert expected.startswith(text), text
         return len(text), str(state)
 
@@ -204,22 +222,25 @@ def test_chat_answer_grows_token_by_token_and_ends_complete(page_server: Server,
 
 
 @pytest.mark.timeout(60)
-def test_stop_aborts_and_the_server_sees_the_disconnect(page_server: Server,
-                                                        tab: Tab) -> None:
+def test_stop_aborts_and_the_server_sees_the_disconnect(page_server: Server, tab: Tab) -> None:
     marker = "route=/chat status=200 format=ndjson outcome=disconnect"
     before = page_server.log().count(marker)
     expected = echo_reply("stop me")
     tab.open(page_server)
     tab.page.fill("#chat-input", "stop me")
     tab.page.click("#chat-send")
-    tab.page.wait_for_function("() => Number(document.getElementById('chat-tokens')"
-                               ".textContent) >= 3")
+    tab.page.wait_for_function(
+        "() => Number(document.getElementById('chat-tokens').textContent) >= 3"
+    )
     tab.page.click("#chat-stop")
     assert tab.wait_state("chat", "stopped", "complete", "error", "incomplete") == "stopped"
     # The server noticed the client leaving and closed the producer: its access log line
     # says disconnect, long before the 0.2 s-per-token answer could have finished.
-    wait_for(lambda: page_server.log().count(marker) == before + 1, 5,
-             "the server to log the chat stream's disconnect")
+    wait_for(
+        lambda: page_server.log().count(marker) == before + 1,
+        5,
+        "the server to log the chat stream's disconnect",
+    )
     shown = tab.text("#chat-answer")
     time.sleep(0.6)  # three more tokens' time: nothing more arrives
     assert tab.text("#chat-answer") == shown
@@ -231,8 +252,10 @@ def test_stop_aborts_and_the_server_sees_the_disconnect(page_server: Server,
 @pytest.mark.timeout(60)
 def test_stream_failing_in_band_is_shown_as_error(page_server: Server, tab: Tab) -> None:
     tag = f"page-broken-{time.monotonic_ns()}"
-    tab.open(page_server, series=f"/_test/stream?count=10&interval=0.2&fail_after=3"
-                                 f"&format=ndjson&tag={tag}")
+    tab.open(
+        page_server,
+        series=f"/_test/stream?count=10&interval=0.2&fail_after=3&format=ndjson&tag={tag}",
+    )
     tab.page.click("#series-start")
     assert tab.wait_state("series", "complete", "error", "incomplete") == "error"
     assert tab.text("#series-count") == "3"
@@ -247,8 +270,9 @@ def test_stream_cut_by_the_server_is_shown_as_incomplete(make_server: Any, tab: 
     srv: Server = make_server()
     tab.open(srv, series="/_test/stream?count=100&interval=0.2&format=ndjson&tag=page-cut")
     tab.page.click("#series-start")
-    tab.page.wait_for_function("() => Number(document.getElementById('series-count')"
-                               ".textContent) >= 3")
+    tab.page.wait_for_function(
+        "() => Number(document.getElementById('series-count').textContent) >= 3"
+    )
     # The worker dies mid-stream: no error record, no chunked terminator.
     for pid in srv.worker_pids():
         os.kill(pid, signal.SIGKILL)
@@ -266,12 +290,14 @@ def test_eventsource_resumes_after_the_last_event_id(page_server: Server, tab: T
     tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 3")
     tab.page.click("#sse-resume")
     assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete"
-    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
-                                          "e.textContent)")
+    lines = tab.page.eval_on_selector_all(
+        "#sse-log li:not(.note)", "els => els.map(e => e.textContent)"
+    )
     # Each id exactly once, in order, across the drop: nothing lost, nothing repeated.
     # (The payload is the chunk with its newline, which sse carries as a second data line.)
     assert lines == [f"#{i} data chunk {i}\n" for i in range(1, total + 1)] + [
-        f"end: {total} records"]
+        f"end: {total} records"
+    ]
     assert "reconnects 1" in tab.text("#sse-info")
     tab.assert_no_console_errors()
 
@@ -281,13 +307,14 @@ def test_page_files_are_served(page_server: Server) -> None:
 
     page = requests.get(page_server.url("/"), timeout=5)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for name, kind in [("page.js", "javascript"), ("ndjson.js", "javascript"),
-                       ("page.css", "text/css")]:
+    for name, kind in [
+        ("page.js", "javascript"),
+        ("ndjson.js", "javascript"),
+        ("page.css", "text/css"),
+    ]:
         r = requests.get(page_server.url(f"/static/{name}"), timeout=5)
         assert r.status_code == 200 and kind in r.headers["Content-Type"], name
     assert requests.get(page_server.url("/api"), timeout=5).json()["service"] == "streamer"
-
-
 
 
 PARSER_CHECK = """async (chunks) => {
@@ -304,14 +331,17 @@ PARSER_CHECK = """async (chunks) => {
 
 def _split_bytes(text: str, size: int) -> list[list[int]]:
     raw = text.encode()
-    return [list(raw[i:i + size]) for i in range(0, len(raw), size)]
+    return [list(raw[i : i + size]) for i in range(0, len(raw), size)]
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("newline", [
-    pytest.param("\n", id="lf"), pytest.param("\r\n", id="crlf"), pytest.param("\r", id="cr")])
-def test_page_parser_splits_only_on_line_breaks(page_server: Server, tab: Tab,
-                                                newline: str) -> None:
+@pytest.mark.parametrize(
+    "newline",
+    [pytest.param("\n", id="lf"), pytest.param("\r\n", id="crlf"), pytest.param("\r", id="cr")],
+)
+def test_page_parser_splits_only_on_line_breaks(
+    page_server: Server, tab: Tab, newline: str
+) -> None:
     """The page's own parser, fed one byte at a time: CR LF split across chunks is one line
     break, U+2028 inside a string is not a line break, a character split across chunks
     survives (one streaming TextDecoder), and no end record means incomplete."""
@@ -319,11 +349,15 @@ def test_page_parser_splits_only_on_line_breaks(page_server: Server, tab: Tab,
     lines = [f'{{"event":"data","id":1,"data":"{payload}"}}', '{"event":"end","count":1}']
     tab.open(page_server)
     done = tab.page.evaluate(PARSER_CHECK, _split_bytes(newline.join(lines) + newline, 1))
-    assert done == {"outcome": "complete", "records": [
-        {"event": "data", "id": 1, "data": payload}, {"event": "end", "count": 1}]}
+    assert done == {
+        "outcome": "complete",
+        "records": [{"event": "data", "id": 1, "data": payload}, {"event": "end", "count": 1}],
+    }
     cut = tab.page.evaluate(PARSER_CHECK, _split_bytes(lines[0], 3))  # no newline, no end
-    assert cut == {"outcome": "incomplete", "records": [
-        {"event": "data", "id": 1, "data": payload}]}
+    assert cut == {
+        "outcome": "incomplete",
+        "records": [{"event": "data", "id": 1, "data": payload}],
+    }
     tab.assert_no_console_errors()
 
 
@@ -349,8 +383,7 @@ def test_page_reader_closes_the_body_at_an_error_record(page_server: Server, tab
     the server, which cuts a failed stream only once the reader closed (or after a grace
     period), never cuts before the page has the record."""
     tab.open(page_server)
-    assert tab.page.evaluate(ERROR_CHECK) == {"outcome": "error", "cancelled": True,
-                                              "records": 1}
+    assert tab.page.evaluate(ERROR_CHECK) == {"outcome": "error", "cancelled": True, "records": 1}
     tab.assert_no_console_errors()
 
 
@@ -377,20 +410,21 @@ def test_api_key_goes_in_the_authorization_header_only(page_server: Server, tab:
     assert seen == {"/stream/series": f"Bearer {key}", "/chat": f"Bearer {key}"}
     assert urls and not [u for u in urls if key in u]
     # Page memory only: nothing stored where it would outlive the tab.
-    stored = tab.page.evaluate("() => [localStorage.length, sessionStorage.length, "
-                               "document.cookie]")
+    stored = tab.page.evaluate(
+        "() => [localStorage.length, sessionStorage.length, document.cookie]"
+    )
     assert stored == [0, 0, ""]
     tab.assert_no_console_errors()
 
 
 @pytest.mark.timeout(60)
-def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any,
-                                                                 tab: Tab) -> None:
+def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any, tab: Tab) -> None:
     # EventSource cannot send Authorization: the page reads /streams/<id> with the stream's
     # short-lived read token (X-Stream-Token), resumes included; the key never enters a URL.
     key = "page-token-key-123"
-    srv: Server = make_server({"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40,
-                               "STREAMER_HEARTBEAT_S": "0.5"})
+    srv: Server = make_server(
+        {"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40, "STREAMER_HEARTBEAT_S": "0.5"}
+    )
     urls: list[str] = []
     tab.page.on("request", lambda request: urls.append(request.url))
     tab.open(srv, sse="/stream/data?count=8&interval=0.2&resumable=1")
@@ -399,9 +433,11 @@ def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any
     tab.page.wait_for_function("() => document.querySelectorAll('#sse-log li').length >= 2")
     tab.page.click("#sse-resume")
     assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
-        "#sse-detail")
-    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
-                                          "e.textContent)")
+        "#sse-detail"
+    )
+    lines = tab.page.eval_on_selector_all(
+        "#sse-log li:not(.note)", "els => els.map(e => e.textContent)"
+    )
     assert lines == [f"#{i} data chunk {i}\n" for i in range(1, 9)] + ["end: 8 records"]
     readers = [u for u in urls if "/streams/" in u]
     assert len(readers) == 2 and all("token=" in u for u in readers), readers
@@ -410,13 +446,18 @@ def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any
 
 
 @pytest.mark.timeout(60)
-def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any,
-                                                              tab: Tab) -> None:
+def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any, tab: Tab) -> None:
     # Tokens live 1 s here: the resume after 2 s is refused (401), and the page, which has
     # the key, fetches a fresh token from /streams/<id> and carries on: nothing lost.
     key = "page-token-key-456"
-    srv: Server = make_server({"STREAMER_API_KEYS": key, "STREAMER_TOKEN_SECRET": "t" * 40,
-                               "STREAMER_TOKEN_TTL_S": "1", "STREAMER_HEARTBEAT_S": "0.5"})
+    srv: Server = make_server(
+        {
+            "STREAMER_API_KEYS": key,
+            "STREAMER_TOKEN_SECRET": "t" * 40,
+            "STREAMER_TOKEN_TTL_S": "1",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     tab.open(srv, sse="/stream/data?count=12&interval=0.4&resumable=1")
     tab.page.fill("#api-key", key)
     tab.page.click("#sse-start")
@@ -424,12 +465,14 @@ def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any,
     time.sleep(2.0)  # the token has expired: a 1 s token (whole seconds) lives under 2 s
     tab.page.click("#sse-resume")
     assert tab.wait_state("sse", "complete", "error", "incomplete") == "complete", tab.text(
-        "#sse-detail")
-    lines = tab.page.eval_on_selector_all("#sse-log li:not(.note)", "els => els.map(e => "
-                                          "e.textContent)")
+        "#sse-detail"
+    )
+    lines = tab.page.eval_on_selector_all(
+        "#sse-log li:not(.note)", "els => els.map(e => e.textContent)"
+    )
     assert lines == [f"#{i} data chunk {i}\n" for i in range(1, 13)] + ["end: 12 records"]
-    notes = tab.page.eval_on_selector_all("#sse-log li.note", "els => els.map(e => "
-                                          "e.textContent)")
+    notes = tab.page.eval_on_selector_all("#sse-log li.note", "els => els.map(e => e.textContent)")
     assert any("read token renewed" in n for n in notes), notes
-    tab.assert_no_console_errors(allow=re.compile(
-        r"^Failed to load resource: the server responded with a status of 401"))
+    tab.assert_no_console_errors(
+        allow=re.compile(r"^Failed to load resource: the server responded with a status of 401")
+    )

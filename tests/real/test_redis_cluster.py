@@ -29,7 +29,9 @@ __all__ = ["redis_cluster"]  # a fixture, imported for pytest
 def test_the_cluster_url_form() -> None:
     assert split_cluster_url("redis+cluster://127.0.0.1:7000") == ("redis://127.0.0.1:7000", [])
     assert split_cluster_url("rediss+cluster://u:p@a:1,b:2,c:3/0?ssl_cert_reqs=none") == (
-        "rediss://u:p@a:1/0?ssl_cert_reqs=none", [("b", 2), ("c", 3)])
+        "rediss://u:p@a:1/0?ssl_cert_reqs=none",
+        [("b", 2), ("c", 3)],
+    )
     with pytest.raises(ValueError, match="host:port"):
         split_cluster_url("redis+cluster://a:1,b")
     assert Config.from_env({"REDIS_URL": "redis+cluster://a:1,b:2"}).redis_url
@@ -39,7 +41,8 @@ def test_the_cluster_url_form() -> None:
 
 @pytest.mark.timeout(30)
 def test_each_streams_keys_share_a_slot_and_streams_spread_over_the_masters(
-        redis_cluster: RedisCluster) -> None:
+    redis_cluster: RedisCluster,
+) -> None:
     store = open_store(Config(redis_url=redis_cluster.url))
     first, _ = split_cluster_url(redis_cluster.url)
     client = PyRedisCluster.from_url(first)
@@ -62,13 +65,13 @@ def test_each_streams_keys_share_a_slot_and_streams_spread_over_the_masters(
 
 
 @pytest.mark.timeout(30)
-def test_an_unreachable_cluster_is_a_prompt_store_unavailable_and_nothing_connects_early(
-        ) -> None:
+def test_an_unreachable_cluster_is_a_prompt_store_unavailable_and_nothing_connects_early() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    store = open_store(Config(redis_url=f"redis+cluster://127.0.0.1:{port}",
-                              redis_timeout_s=0.5))  # no error here: nothing connected yet
+    store = open_store(
+        Config(redis_url=f"redis+cluster://127.0.0.1:{port}", redis_timeout_s=0.5)
+    )  # no error here: nothing connected yet
     try:
         start = time.monotonic()
         with pytest.raises(StoreUnavailable):
@@ -83,20 +86,24 @@ def test_an_unreachable_cluster_is_a_prompt_store_unavailable_and_nothing_connec
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_two_instances_on_the_cluster_resume_each_others_streams(
-        make_server: Callable[..., Server], redis_cluster: RedisCluster) -> None:
+    make_server: Callable[..., Server], redis_cluster: RedisCluster
+) -> None:
     env = {"REDIS_URL": redis_cluster.url, "STREAMER_HEARTBEAT_S": "0.5"}
     a, b = make_server(env), make_server(env)
-    assert requests.get(b.url("/readyz"), timeout=5).json() == {"status": "ready",
-                                                                "store": "redis"}
+    assert requests.get(b.url("/readyz"), timeout=5).json() == {"status": "ready", "store": "redis"}
     for _ in range(6):
-        start = requests.get(a.url("/stream/data?count=20&interval=0.02&resumable=1"
-                                   "&format=ndjson"), stream=True, timeout=10)
+        start = requests.get(
+            a.url("/stream/data?count=20&interval=0.02&resumable=1&format=ndjson"),
+            stream=True,
+            timeout=10,
+        )
         sid = start.headers["X-Stream-Id"]
         first = next(start.iter_content(chunk_size=None))
         start.close()  # dropped after record 1: resume on the other instance
         assert b'"id":1' in first
-        rest = requests.get(b.url(f"/streams/{sid}?format=ndjson"),
-                            headers={"Last-Event-ID": "1"}, timeout=10)
+        rest = requests.get(
+            b.url(f"/streams/{sid}?format=ndjson"), headers={"Last-Event-ID": "1"}, timeout=10
+        )
         ids = [line for line in rest.text.split("\n") if line]
         assert len(ids) == 20 and ids[0].startswith('{"event":"data","id":2,')
         assert ids[-1] == '{"event":"end","count":20}'

@@ -53,8 +53,9 @@ class Reader:
         last = self.records[-1] if self.records else None
         return None if last is None or isinstance(last, Data) else last
 
-    def read(self, url: str, stop: Callable[[Record], bool] | None = None,
-             timeout: float = 15.0) -> bool:
+    def read(
+        self, url: str, stop: Callable[[Record], bool] | None = None, timeout: float = 15.0
+    ) -> bool:
         sep = "&" if "?" in url else "?"
         headers: dict[str, str] = {}
         if self.last_id and self.via_query:
@@ -85,33 +86,46 @@ class Reader:
 
 
 def events(server: Server, tag: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = requests.get(server.url(f"/_test/events?tag={tag}"),
-                                                timeout=5).json()
+    result: list[dict[str, Any]] = requests.get(
+        server.url(f"/_test/events?tag={tag}"), timeout=5
+    ).json()
     return result
 
 
 @pytest.fixture
 def pair(make_server: MakeServer, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
     """Two instances, one gevent worker each, sharing one Redis; a short lease for the tests."""
-    env = {"REDIS_URL": redis_server.url, "STREAMER_LEASE_S": "1.5",
-           "STREAMER_HEARTBEAT_S": "0.5", "WEB_CONCURRENCY": "1",
-           "STREAMER_GRACEFUL_TIMEOUT_S": "1"}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "STREAMER_LEASE_S": "1.5",
+        "STREAMER_HEARTBEAT_S": "0.5",
+        "WEB_CONCURRENCY": "1",
+        "STREAMER_GRACEFUL_TIMEOUT_S": "1",
+    }
     yield make_server(env), make_server(env)
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_a_slow_originating_client_on_redis_gets_a_fast_stream_whole(
-        make_server: MakeServer, redis_server: RedisServer) -> None:
+    make_server: MakeServer, redis_server: RedisServer
+) -> None:
     # A bound of 20 records, a producer of 3000 with no pause (~100 KB, more than the
     # response's own 64 KiB buffer) and a client that reads 2 KiB at a time: the producer
     # waits for it, through the socket's backpressure, instead of dropping its records.
-    server = make_server({"REDIS_URL": redis_server.url, "STREAMER_RESUMABLE_MAX_RECORDS": "20",
-                          "STREAMER_HEARTBEAT_S": "0.5"})
+    server = make_server(
+        {
+            "REDIS_URL": redis_server.url,
+            "STREAMER_RESUMABLE_MAX_RECORDS": "20",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(b"GET /stream/data?count=3000&interval=0&resumable=1&format=ndjson HTTP/1.1"
-                 b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    sock.sendall(
+        b"GET /stream/data?count=3000&interval=0&resumable=1&format=ndjson HTTP/1.1"
+        b"\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     raw = b""
     with sock:
         while chunk := sock.recv(2048):
@@ -131,7 +145,7 @@ def _unchunk(body: bytes) -> bytes:
         size = int(size_line, 16)
         if size == 0:
             return out
-        out, rest = out + rest[:size], rest[size + 2:]
+        out, rest = out + rest[:size], rest[size + 2 :]
 
 
 def kill_worker(server: Server) -> int:
@@ -143,18 +157,24 @@ def kill_worker(server: Server) -> int:
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("fmt", "via_query"), [
-    pytest.param("ndjson", False, id="ndjson-header"),
-    pytest.param("sse", True, id="sse-query"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "via_query"),
+    [
+        pytest.param("ndjson", False, id="ndjson-header"),
+        pytest.param("sse", True, id="sse-query"),
+    ],
+)
 def test_a_dropped_connection_resumes_on_the_other_instance_exactly_once(
-        pair: tuple[Server, Server], fmt: str, via_query: bool) -> None:
+    pair: tuple[Server, Server], fmt: str, via_query: bool
+) -> None:
     a, b = pair
     reader = Reader(fmt, via_query)
     started = time.monotonic()
     # 40 records, 50 ms apart: the stream is still running when the connection drops.
-    finished = reader.read(a.url("/stream/data?count=40&interval=0.05&resumable=1"),
-                           stop=lambda r: isinstance(r, Data) and r.id == 5)
+    finished = reader.read(
+        a.url("/stream/data?count=40&interval=0.05&resumable=1"),
+        stop=lambda r: isinstance(r, Data) and r.id == 5,
+    )
     assert not finished and reader.stream_id
     assert reader.first_record_at is not None and reader.first_record_at - started < 1.5
     assert reader.read(b.url(f"/streams/{reader.stream_id}")) is True
@@ -164,13 +184,16 @@ def test_a_dropped_connection_resumes_on_the_other_instance_exactly_once(
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_the_readers_worker_killed_resume_elsewhere_gets_every_record_once(
-        pair: tuple[Server, Server]) -> None:
+    pair: tuple[Server, Server],
+) -> None:
     """Case 1 of the module docstring: the producer runs on A; the client reads through B;
     B's worker is SIGKILLed mid-stream; the client resumes on A with Last-Event-ID."""
     a, b = pair
     reader = Reader("ndjson")
-    assert not reader.read(a.url("/stream/data?count=60&interval=0.05&resumable=1"),
-                           stop=lambda r: isinstance(r, Data) and r.id == 3)
+    assert not reader.read(
+        a.url("/stream/data?count=60&interval=0.05&resumable=1"),
+        stop=lambda r: isinstance(r, Data) and r.id == 3,
+    )
     killed: list[int] = []
 
     def kill_b_at_10(record: Record) -> bool:
@@ -188,14 +211,15 @@ def test_the_readers_worker_killed_resume_elsewhere_gets_every_record_once(
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-def test_the_producers_worker_killed_readers_get_producer_lost(
-        pair: tuple[Server, Server]) -> None:
+def test_the_producers_worker_killed_readers_get_producer_lost(pair: tuple[Server, Server]) -> None:
     """Case 2: the producer's worker (A) is SIGKILLed; readers on B get ``producer_lost``
     once the 1.5 s lease lapses, and never hang; a later resume gets the same end."""
     a, b = pair
     reader = Reader("ndjson")
-    assert not reader.read(a.url("/stream/data?count=1000&interval=0.05&resumable=1"),
-                           stop=lambda r: isinstance(r, Data) and r.id == 2)
+    assert not reader.read(
+        a.url("/stream/data?count=1000&interval=0.05&resumable=1"),
+        stop=lambda r: isinstance(r, Data) and r.id == 2,
+    )
     killed_at: list[float] = []
 
     def kill_a_at_8(record: Record) -> bool:
@@ -218,11 +242,13 @@ def test_the_producers_worker_killed_readers_get_producer_lost(
 
 @pytest.mark.real
 @pytest.mark.timeout(90)
-def test_fifty_readers_of_one_stream_get_identical_records(
-        pair: tuple[Server, Server]) -> None:
+def test_fifty_readers_of_one_stream_get_identical_records(pair: tuple[Server, Server]) -> None:
     a, b = pair
-    with requests.get(a.url("/stream/data?count=30&interval=0.1&resumable=1&format=ndjson"),
-                      stream=True, timeout=10) as first:
+    with requests.get(
+        a.url("/stream/data?count=30&interval=0.1&resumable=1&format=ndjson"),
+        stream=True,
+        timeout=10,
+    ) as first:
         sid = first.headers["X-Stream-Id"]
     results: dict[int, list[Record]] = {}
     errors: list[BaseException] = []
@@ -250,14 +276,14 @@ def test_fifty_readers_of_one_stream_get_identical_records(
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-def test_cancel_on_b_stops_the_producer_on_a_within_one_second(
-        pair: tuple[Server, Server]) -> None:
+def test_cancel_on_b_stops_the_producer_on_a_within_one_second(pair: tuple[Server, Server]) -> None:
     a, b = pair
     tag = f"cancel-{time.monotonic_ns()}"
     reader = Reader("ndjson")
     assert not reader.read(
         a.url(f"/_test/stream?tag={tag}&count=100000&interval=0.05&resumable=1"),
-        stop=lambda r: isinstance(r, Data) and r.id == 3)
+        stop=lambda r: isinstance(r, Data) and r.id == 3,
+    )
     follower = Reader("sse")
     done = threading.Event()
 
@@ -273,8 +299,10 @@ def test_cancel_on_b_stops_the_producer_on_a_within_one_second(
     response = requests.delete(b.url(f"/streams/{reader.stream_id}"), timeout=5)
     assert response.status_code == 202
     finally_events = wait_for(
-        lambda: [e for e in events(a, tag) if e["event"] == "finally"], 5,
-        "the producer's finally on A")
+        lambda: [e for e in events(a, tag) if e["event"] == "finally"],
+        5,
+        "the producer's finally on A",
+    )
     assert finally_events[0]["t"] - cancelled_at < 1.0, finally_events[0]["t"] - cancelled_at
     assert done.wait(10), "the follower on B never ended"
     thread.join(5)
@@ -282,16 +310,18 @@ def test_cancel_on_b_stops_the_producer_on_a_within_one_second(
     assert follower.data == [Data(i, f"item {i}\n") for i in range(1, follower.last_id + 1)]
     assert requests.delete(b.url(f"/streams/{reader.stream_id}"), timeout=5).status_code == 204
     # The id is a capability (read, cancel): it never reaches a log line.
-    wait_for(lambda: "stream route=/streams/<stream_id> " in b.log(), 5,
-             "the follower's access-log line")
+    wait_for(
+        lambda: "stream route=/streams/<stream_id> " in b.log(), 5, "the follower's access-log line"
+    )
     assert reader.stream_id not in a.log() + b.log()
 
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_expired_and_unknown_streams_are_404(make_server: MakeServer, backend: str,
-                                             request: pytest.FixtureRequest) -> None:
+def test_expired_and_unknown_streams_are_404(
+    make_server: MakeServer, backend: str, request: pytest.FixtureRequest
+) -> None:
     env = {"STREAMER_STREAM_TTL_S": "1"}
     if backend == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_server").url
@@ -317,24 +347,31 @@ def test_expired_and_unknown_streams_are_404(make_server: MakeServer, backend: s
 def test_the_memory_store_bound_refuses_new_streams_with_503(make_server: MakeServer) -> None:
     server = make_server({"STREAMER_RESUMABLE_MAX_STREAMS": "1"})
     reader = Reader("ndjson")
-    assert not reader.read(server.url("/stream/data?count=1000&interval=0.05&resumable=1"),
-                           stop=lambda r: True)
+    assert not reader.read(
+        server.url("/stream/data?count=1000&interval=0.05&resumable=1"), stop=lambda r: True
+    )
     refused = requests.get(server.url("/stream/data?count=1&resumable=1"), timeout=5)
     assert refused.status_code == 503
     assert refused.json()["error"]["type"] == "too_many_streams"
     assert int(refused.headers["Retry-After"]) >= 1
-    assert requests.delete(server.url(f"/streams/{reader.stream_id}"),
-                           timeout=5).status_code == 202
+    assert requests.delete(server.url(f"/streams/{reader.stream_id}"), timeout=5).status_code == 202
     # The cancelled (finished) stream makes room for a new one.
     assert Reader("ndjson").read(server.url("/stream/data?count=1&resumable=1"))
 
 
 @pytest.mark.real
 @pytest.mark.timeout(90)
-def test_a_redis_restart_mid_stream_ends_readers_clearly(make_server: MakeServer,
-                                                         fresh_redis: RedisServer) -> None:
-    server = make_server({"REDIS_URL": fresh_redis.url, "STREAMER_REDIS_TIMEOUT_S": "0.5",
-                          "STREAMER_LEASE_S": "1.5", "STREAMER_HEARTBEAT_S": "0.5"})
+def test_a_redis_restart_mid_stream_ends_readers_clearly(
+    make_server: MakeServer, fresh_redis: RedisServer
+) -> None:
+    server = make_server(
+        {
+            "REDIS_URL": fresh_redis.url,
+            "STREAMER_REDIS_TIMEOUT_S": "0.5",
+            "STREAMER_LEASE_S": "1.5",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
     reader = Reader("ndjson")
     stopped_at: list[float] = []
 
@@ -344,8 +381,9 @@ def test_a_redis_restart_mid_stream_ends_readers_clearly(make_server: MakeServer
             stopped_at.append(time.monotonic())
         return False
 
-    finished = reader.read(server.url("/stream/data?count=1000&interval=0.05&resumable=1"),
-                           stop=stop_redis_at_5)
+    finished = reader.read(
+        server.url("/stream/data?count=1000&interval=0.05&resumable=1"), stop=stop_redis_at_5
+    )
     # A clear end, soon: an error record, never a silent hang and never a false `end`.
     assert time.monotonic() - stopped_at[0] < 10
     assert finished and isinstance(reader.terminal, Error), reader.records[-3:]
@@ -356,8 +394,11 @@ def test_a_redis_restart_mid_stream_ends_readers_clearly(make_server: MakeServer
 
     fresh_redis.start()
     # No persistence: the stream is gone, and a resume says so; new streams work again.
-    gone = requests.get(server.url(f"/streams/{reader.stream_id}"),
-                        headers={"Last-Event-ID": str(reader.last_id)}, timeout=10)
+    gone = requests.get(
+        server.url(f"/streams/{reader.stream_id}"),
+        headers={"Last-Event-ID": str(reader.last_id)},
+        timeout=10,
+    )
     assert gone.status_code == 404
     assert requests.get(server.url("/readyz"), timeout=10).status_code == 200
     again = Reader("ndjson")
@@ -373,8 +414,9 @@ def test_unreachable_redis_is_503_json_within_a_bounded_time(make_server: MakeSe
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = make_server({"REDIS_URL": f"redis://127.0.0.1:{port}/0",
-                          "STREAMER_REDIS_TIMEOUT_S": "1"})
+    server = make_server(
+        {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "STREAMER_REDIS_TIMEOUT_S": "1"}
+    )
     start = time.monotonic()
     ready = requests.get(server.url("/readyz"), timeout=10)
     assert ready.status_code == 503

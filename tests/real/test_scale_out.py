@@ -61,8 +61,12 @@ class Deployment:
 
     def __init__(self, folder: Path, redis: RedisServer) -> None:
         self.folder = folder
-        self.env = {"REDIS_URL": redis.url, "STREAMER_HEARTBEAT_S": "0.5",
-                    "STREAMER_LEASE_S": str(LEASE_S), "STREAMER_GRACEFUL_TIMEOUT_S": "20"}
+        self.env = {
+            "REDIS_URL": redis.url,
+            "STREAMER_HEARTBEAT_S": "0.5",
+            "STREAMER_LEASE_S": str(LEASE_S),
+            "STREAMER_GRACEFUL_TIMEOUT_S": "20",
+        }
         self.servers: list[Server] = []
         self.nginx: Nginx | None = None
         try:
@@ -70,16 +74,16 @@ class Deployment:
             self.b = self.start("b")
             nginx_dir = folder / "nginx"
             nginx_dir.mkdir()
-            self.nginx = Nginx(nginx_dir, [f"127.0.0.1:{self.a.port}",
-                                           f"127.0.0.1:{self.b.port}"])
+            self.nginx = Nginx(nginx_dir, [f"127.0.0.1:{self.a.port}", f"127.0.0.1:{self.b.port}"])
         except BaseException:
             self.stop()
             raise
         self.base = f"https://127.0.0.1:{self.proxy.https_port}"
 
     def start(self, name: str, port: int | None = None) -> Server:
-        server = Server(self.env, self.folder / f"{name}-{len(self.servers)}.log", workers=2,
-                        port=port)
+        server = Server(
+            self.env, self.folder / f"{name}-{len(self.servers)}.log", workers=2, port=port
+        )
         self.servers.append(server)
         return server
 
@@ -146,8 +150,7 @@ def whole_stream(base: str, stream_id: str) -> list[Any]:
 
 
 @pytest.mark.timeout(180)
-def test_500_streams_through_nginx_spread_complete_and_unbuffered(
-        deployment: Deployment) -> None:
+def test_500_streams_through_nginx_spread_complete_and_unbuffered(deployment: Deployment) -> None:
     n, count, interval = 500, 20, 0.5  # each stream 9.5 s: all 500 are open together
     path = f"/stream/data?count={count}&interval={interval}&format=ndjson"
     direct_urls = [(deployment.a if i % 2 else deployment.b).url(path) for i in range(n)]
@@ -170,8 +173,7 @@ def test_500_streams_through_nginx_spread_complete_and_unbuffered(
 
     expected = [*(Data(i, f"data chunk {i}\n") for i in range(1, count + 1)), End(count)]
     for results in (direct, proxied):
-        bad = [r for r in results if r.status != 200 or not r.terminated
-               or r.records != expected]
+        bad = [r for r in results if r.status != 200 or not r.terminated or r.records != expected]
         assert not bad, (len(bad), bad[0].status, bad[0].error, bad[0].records[-2:])
     assert gauge.most == n, gauge  # all 500 held open through nginx at once
 
@@ -183,11 +185,14 @@ def test_500_streams_through_nginx_spread_complete_and_unbuffered(
     first_proxied = sorted(r.first_data_s or 99 for r in proxied)
     median_direct = statistics.median(first_direct)
     median_proxied = statistics.median(first_proxied)
-    report(streams_held_through_nginx=gauge.most, streams_per_instance=dict(spread),
-           first_chunk_median_ms_direct=round(median_direct * 1000, 1),
-           first_chunk_median_ms_nginx=round(median_proxied * 1000, 1),
-           first_chunk_p95_ms_direct=round(first_direct[int(n * 0.95)] * 1000, 1),
-           first_chunk_p95_ms_nginx=round(first_proxied[int(n * 0.95)] * 1000, 1))
+    report(
+        streams_held_through_nginx=gauge.most,
+        streams_per_instance=dict(spread),
+        first_chunk_median_ms_direct=round(median_direct * 1000, 1),
+        first_chunk_median_ms_nginx=round(median_proxied * 1000, 1),
+        first_chunk_p95_ms_direct=round(first_direct[int(n * 0.95)] * 1000, 1),
+        first_chunk_p95_ms_nginx=round(first_proxied[int(n * 0.95)] * 1000, 1),
+    )
     # Nothing buffers: the first record arrives long before the producer's last (9.5 s), and
     # as early as without nginx (a generous margin for a loaded 2-core machine).
     assert first_proxied[-1] < 3.0, first_proxied[-5:]
@@ -203,9 +208,15 @@ def test_an_instance_killed_mid_stream(deployment: Deployment) -> None:
     base = deployment.base
 
     async def scenario() -> dict[str, Any]:
-        plain = [asyncio.create_task(fetch(
-            f"{base}/stream/data?count={count}&interval={interval}&format=ndjson",
-            timeout_s=60)) for _ in range(plain_n)]
+        plain = [
+            asyncio.create_task(
+                fetch(
+                    f"{base}/stream/data?count={count}&interval={interval}&format=ndjson",
+                    timeout_s=60,
+                )
+            )
+            for _ in range(plain_n)
+        ]
         readers: list[tuple[str, Resumer, asyncio.Task[None]]] = []  # (role, reader, task)
         origins: list[tuple[Resumer, Result]] = []
 
@@ -218,9 +229,11 @@ def test_an_instance_killed_mid_stream(deployment: Deployment) -> None:
                 readers.append(("follower", follower, task))
                 follower_started.append(task)
 
-            first = await fetch(f"{base}/stream/data?count={count}&interval={interval}"
-                                f"&resumable=1&format=ndjson", timeout_s=60,
-                                on_headers=start_follower)
+            first = await fetch(
+                f"{base}/stream/data?count={count}&interval={interval}&resumable=1&format=ndjson",
+                timeout_s=60,
+                on_headers=start_follower,
+            )
             origin = Resumer(base, first.headers["x-stream-id"])
             origins.append((origin, first))
             await origin.run(first, deadline_s=60)
@@ -231,14 +244,22 @@ def test_an_instance_killed_mid_stream(deployment: Deployment) -> None:
         killed_at = time.monotonic()
         await asyncio.to_thread(sigkill, deployment.a)
         # New streams keep being served, by the survivor.
-        fresh = await asyncio.gather(*(fetch(
-            f"{base}/stream/data?count=5&interval=0.05&format=ndjson", timeout_s=30)
-            for _ in range(20)))
+        fresh = await asyncio.gather(
+            *(
+                fetch(f"{base}/stream/data?count=5&interval=0.05&format=ndjson", timeout_s=30)
+                for _ in range(20)
+            )
+        )
         plain_results = await asyncio.gather(*plain)
         await asyncio.gather(*starters)
         await asyncio.gather(*(t for role, _, t in readers if role == "follower"))
-        return {"plain": plain_results, "readers": readers, "origins": origins,
-                "fresh": fresh, "killed_at": killed_at}
+        return {
+            "plain": plain_results,
+            "readers": readers,
+            "origins": origins,
+            "fresh": fresh,
+            "killed_at": killed_at,
+        }
 
     out = asyncio.run(scenario())
     upstream = deployment.proxy.upstream_of()
@@ -259,7 +280,8 @@ def test_an_instance_killed_mid_stream(deployment: Deployment) -> None:
     # New streams after the kill: all served (by b) and complete.
     fresh: list[Result] = out["fresh"]
     assert all(r.status == 200 and r.terminal == End(5) for r in fresh), [
-        (r.status, r.error) for r in fresh]
+        (r.status, r.error) for r in fresh
+    ]
     assert {where(r) for r in fresh} == {"b"}
 
     # Resumable readers: every record exactly once, whichever instance they were on.
@@ -279,19 +301,26 @@ def test_an_instance_killed_mid_stream(deployment: Deployment) -> None:
         assert reader.ids == stored_ids, (role, producer_of[sid], reader.statuses)
         assert reader.terminal == stored[-1], (role, reader.terminal, reader.statuses)
         if producer_of[sid] == "a":
-            assert reader.terminal == Error("producer_lost",
-                                            "the stream's producer stopped responding")
+            assert reader.terminal == Error(
+                "producer_lost", "the stream's producer stopped responding"
+            )
             assert reader.terminal_at is not None
             to_producer_lost.append(reader.terminal_at - out["killed_at"])
         else:
             assert reader.terminal == End(count) and stored_ids == list(range(1, count + 1))
     assert to_producer_lost
     resumed = sum(1 for _, r, _ in out["readers"] if r.connections > 1)
-    report(kill_plain_streams_cut=len(on_a), kill_plain_streams_complete=len(on_b),
-           kill_resumable_readers=len(out["readers"]), kill_readers_that_resumed=resumed,
-           kill_records_lost=lost, kill_records_duplicated=duplicated,
-           kill_producer_lost_s_median=round(statistics.median(to_producer_lost), 2),
-           kill_producer_lost_s_max=round(max(to_producer_lost), 2), lease_s=LEASE_S)
+    report(
+        kill_plain_streams_cut=len(on_a),
+        kill_plain_streams_complete=len(on_b),
+        kill_resumable_readers=len(out["readers"]),
+        kill_readers_that_resumed=resumed,
+        kill_records_lost=lost,
+        kill_records_duplicated=duplicated,
+        kill_producer_lost_s_median=round(statistics.median(to_producer_lost), 2),
+        kill_producer_lost_s_max=round(max(to_producer_lost), 2),
+        lease_s=LEASE_S,
+    )
     assert resumed > 0
     assert (lost, duplicated) == (0, 0)
     # The lease, plus one reader's lease check (lease/2) and a reconnect: generous margins.
@@ -308,8 +337,10 @@ def test_a_rolling_restart_loses_nothing(deployment: Deployment) -> None:
 
     async def wave() -> list[asyncio.Task[Resumer]]:
         async def one() -> Resumer:
-            first = await fetch(f"{base}/stream/data?count={count}&interval={interval}"
-                                f"&resumable=1&format=ndjson", timeout_s=60)
+            first = await fetch(
+                f"{base}/stream/data?count={count}&interval={interval}&resumable=1&format=ndjson",
+                timeout_s=60,
+            )
             assert first.status == 200, first
             reader = Resumer(base, first.headers["x-stream-id"])
             await reader.run(first, deadline_s=90)
@@ -347,12 +378,18 @@ def test_a_rolling_restart_loses_nothing(deployment: Deployment) -> None:
         missing, dup = lost_and_duplicated(reader.ids, list(range(1, count + 1)))
         lost, duplicated = lost + missing, duplicated + dup
     resumed = sum(1 for r in readers if r.connections > 1)
-    ends = Counter(type(r.terminal).__name__ if not isinstance(r.terminal, Error)
-                   else r.terminal.type for r in readers)
-    report(rolling_readers=len(readers), rolling_readers_that_resumed=resumed,
-           rolling_records_lost=lost, rolling_records_duplicated=duplicated,
-           rolling_terminals=dict(ends),
-           rolling_old_instance_exit_s={k: round(v, 1) for k, v in drained.items()})
+    ends = Counter(
+        type(r.terminal).__name__ if not isinstance(r.terminal, Error) else r.terminal.type
+        for r in readers
+    )
+    report(
+        rolling_readers=len(readers),
+        rolling_readers_that_resumed=resumed,
+        rolling_records_lost=lost,
+        rolling_records_duplicated=duplicated,
+        rolling_terminals=dict(ends),
+        rolling_old_instance_exit_s={k: round(v, 1) for k, v in drained.items()},
+    )
     assert resumed > 0  # the restarts did cut readers
     assert (lost, duplicated) == (0, 0)
     assert ends == {"End": len(readers)}  # the stopping workers let their producers finish
@@ -369,9 +406,16 @@ def test_curl_over_http2_streams_incrementally(deployment: Deployment) -> None:
     if curl is None:
         pytest.skip("curl is not installed")
     proc = subprocess.Popen(
-        [curl, "-skN", "--http2", "-w", "\\nhttp_version=%{http_version}\\n",
-         deployment.base + "/stream/data?count=6&interval=0.5"],
-        stdout=subprocess.PIPE)
+        [
+            curl,
+            "-skN",
+            "--http2",
+            "-w",
+            "\\nhttp_version=%{http_version}\\n",
+            deployment.base + "/stream/data?count=6&interval=0.5",
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     start = time.monotonic()
     lines: list[tuple[float, str]] = []
@@ -384,8 +428,10 @@ def test_curl_over_http2_streams_incrementally(deployment: Deployment) -> None:
     assert lines[-1][1] == "http_version=2"
     # The first chunk long before the last (2.5 s later): each came as it was made.
     assert chunks[0][0] < 1.5 and chunks[-1][0] - chunks[0][0] > 2.0, chunks
-    report(curl_http2_first_chunk_s=round(chunks[0][0], 3),
-           curl_http2_last_chunk_s=round(chunks[-1][0], 3))
+    report(
+        curl_http2_first_chunk_s=round(chunks[0][0], 3),
+        curl_http2_last_chunk_s=round(chunks[-1][0], 3),
+    )
 
 
 _OPEN_TEN = """
@@ -417,8 +463,9 @@ def _browser_counts(deployment: Deployment, http2: bool) -> tuple[str, list[list
             context = browser.new_context(ignore_https_errors=True)
             page = context.new_page()
             page.goto(deployment.base + "/")
-            protocol = str(page.evaluate(
-                "() => performance.getEntriesByType('navigation')[0].nextHopProtocol"))
+            protocol = str(
+                page.evaluate("() => performance.getEntriesByType('navigation')[0].nextHopProtocol")
+            )
             page.evaluate(_OPEN_TEN, 10)
             readings = []
             for _ in range(3):
@@ -432,7 +479,8 @@ def _browser_counts(deployment: Deployment, http2: bool) -> tuple[str, list[list
 
 @pytest.mark.timeout(90)
 def test_a_browser_keeps_ten_streams_flowing_over_http2_and_six_over_http11(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     protocol, readings = _browser_counts(deployment, http2=True)
     assert protocol == "h2"
     # All ten flow at once: each has records, and each got more between two readings.
@@ -444,5 +492,7 @@ def test_a_browser_keeps_ten_streams_flowing_over_http2_and_six_over_http11(
     # Over HTTP/1.1 the browser opens six connections per origin: four streams wait.
     flowing = [c for c in readings11[-1] if c > 0]
     assert len(flowing) == 6, readings11
-    report(browser_h2_streams_flowing=sum(1 for c in readings[-1] if c > 0),
-           browser_http11_streams_flowing=len(flowing))
+    report(
+        browser_h2_streams_flowing=sum(1 for c in readings[-1] if c > 0),
+        browser_http11_streams_flowing=len(flowing),
+    )

@@ -33,7 +33,8 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 def transcript(response: requests.Response) -> str:
     head = f"{response.status_code} {response.reason}\n" + "\n".join(
-        f"{k}: {v}" for k, v in response.headers.items())
+        f"{k}: {v}" for k, v in response.headers.items()
+    )
     body = b""
     try:
         for chunk in response.iter_content(chunk_size=None):
@@ -44,19 +45,23 @@ def transcript(response: requests.Response) -> str:
 
 
 def chat(model: str, **extra: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": "tell me the key"}], "model": model,
-            **extra}
+    return {"messages": [{"role": "user", "content": "tell me the key"}], "model": model, **extra}
 
 
 @pytest.mark.timeout(120)
-def test_no_key_in_any_error_response_or_log_line(upstream: FakeOpenAI,
-                                                  make_server: Any) -> None:
-    server: Server = make_server({
-        "OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": upstream.base_url,
-        "STREAMER_API_KEYS": f"{CLIENT_KEY},another-client-key-0002",
-        "STREAMER_MAX_STREAMS_PER_KEY": "1", "STREAMER_UPSTREAM_RETRIES": "0",
-        "STREAMER_UPSTREAM_TIMEOUT_S": "1", "STREAMER_HEARTBEAT_S": "2",
-        "STREAMER_CORS_ORIGINS": "https://app.example"})
+def test_no_key_in_any_error_response_or_log_line(upstream: FakeOpenAI, make_server: Any) -> None:
+    server: Server = make_server(
+        {
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "STREAMER_API_KEYS": f"{CLIENT_KEY},another-client-key-0002",
+            "STREAMER_MAX_STREAMS_PER_KEY": "1",
+            "STREAMER_UPSTREAM_RETRIES": "0",
+            "STREAMER_UPSTREAM_TIMEOUT_S": "1",
+            "STREAMER_HEARTBEAT_S": "2",
+            "STREAMER_CORS_ORIGINS": "https://app.example",
+        }
+    )
     ok = {"Authorization": f"Bearer {CLIENT_KEY}"}
     url = server.url
     seen: list[tuple[str, str]] = []  # (what was sent, what came back)
@@ -70,36 +75,66 @@ def test_no_key_in_any_error_response_or_log_line(upstream: FakeOpenAI,
         seen.append((request_text, transcript(response)))
 
     # Authentication: none, wrong, malformed, the right key in the wrong scheme.
-    for headers in ({}, {"Authorization": f"Bearer {WRONG_KEY}"},
-                    {"Authorization": f"Basic {CLIENT_KEY}"},
-                    {"Authorization": f"Bearer {UPSTREAM_KEY}"}):
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {WRONG_KEY}"},
+        {"Authorization": f"Basic {CLIENT_KEY}"},
+        {"Authorization": f"Bearer {UPSTREAM_KEY}"},
+    ):
         record(requests.post(url("/chat"), json=chat("fake"), headers=headers, timeout=10))
     # The key in the query string instead of a header: not accepted, not echoed.
-    record(requests.post(url(f"/chat?key={CLIENT_KEY}&format={CLIENT_KEY}"),
-                         json=chat("fake"), headers=ok, timeout=10))
+    record(
+        requests.post(
+            url(f"/chat?key={CLIENT_KEY}&format={CLIENT_KEY}"),
+            json=chat("fake"),
+            headers=ok,
+            timeout=10,
+        )
+    )
     # Upstream failures before the first token, and after it (cut, silence).
-    for scenario in ({"fail": 401}, {"fail": 403}, {"fail": 500}, {"fail": 404},
-                     {"fail": 429, "retry_after": 3}, {"hang": "before_headers"},
-                     {"hang": "after_headers"}, {"tokens": 5, "cut": 2}):
-        record(requests.post(url("/chat?format=ndjson"), json=chat(fake_model(**scenario)),
-                             headers=ok, timeout=15, stream=True))
+    for scenario in (
+        {"fail": 401},
+        {"fail": 403},
+        {"fail": 500},
+        {"fail": 404},
+        {"fail": 429, "retry_after": 3},
+        {"hang": "before_headers"},
+        {"hang": "after_headers"},
+        {"tokens": 5, "cut": 2},
+    ):
+        record(
+            requests.post(
+                url("/chat?format=ndjson"),
+                json=chat(fake_model(**scenario)),
+                headers=ok,
+                timeout=15,
+                stream=True,
+            )
+        )
     # The upstream key sent as the model name, as a message and as an unknown field.
     record(requests.post(url("/chat"), json=chat(UPSTREAM_KEY), headers=ok, timeout=10))
-    record(requests.post(url("/chat"), json={**chat("fake"), UPSTREAM_KEY: 1}, headers=ok,
-                         timeout=10))
+    record(
+        requests.post(url("/chat"), json={**chat("fake"), UPSTREAM_KEY: 1}, headers=ok, timeout=10)
+    )
     # Bad bodies.
-    for body, ctype in ((b"{", "application/json"), (b"\xff", "application/json"),
-                        (json.dumps(chat("fake")).encode(), "text/plain"),
-                        (b"x" * ((1 << 20) + 1), "application/json")):
-        record(requests.post(url("/chat"), data=body, headers={**ok, "Content-Type": ctype},
-                             timeout=10))
+    for body, ctype in (
+        (b"{", "application/json"),
+        (b"\xff", "application/json"),
+        (json.dumps(chat("fake")).encode(), "text/plain"),
+        (b"x" * ((1 << 20) + 1), "application/json"),
+    ):
+        record(
+            requests.post(
+                url("/chat"), data=body, headers={**ok, "Content-Type": ctype}, timeout=10
+            )
+        )
     # Streams: unknown, malformed id, bad Last-Event-ID; the per-key limit (429).
     record(requests.get(url("/streams/" + "a" * 20), headers=ok, timeout=10))
     record(requests.get(url(f"/streams/{CLIENT_KEY}"), headers=ok, timeout=10))
-    record(requests.get(url("/streams/x"), headers={**ok, "Last-Event-ID": CLIENT_KEY},
-                        timeout=10))
-    with requests.get(url("/_test/stream?count=100&interval=0.1"), headers=ok, stream=True,
-                      timeout=10) as holding:
+    record(requests.get(url("/streams/x"), headers={**ok, "Last-Event-ID": CLIENT_KEY}, timeout=10))
+    with requests.get(
+        url("/_test/stream?count=100&interval=0.1"), headers=ok, stream=True, timeout=10
+    ) as holding:
         assert holding.status_code == 200
         record(requests.get(url("/_test/stream"), headers=ok, timeout=10))
     # A producer's internal error (its message must not leak either), and a 404, a 405.
@@ -108,15 +143,22 @@ def test_no_key_in_any_error_response_or_log_line(upstream: FakeOpenAI,
     record(requests.get(url("/nowhere"), headers=ok, timeout=10))
     record(requests.put(url("/chat"), headers=ok, timeout=10))
     # CORS preflight, the open endpoints.
-    record(requests.options(url("/chat"), headers={"Origin": "https://app.example",
-                                                   "Access-Control-Request-Method": "POST"},
-                            timeout=10))
+    record(
+        requests.options(
+            url("/chat"),
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            timeout=10,
+        )
+    )
     for path in ("/metrics", "/openapi.json", "/readyz", "/healthz"):
         record(requests.get(url(path), timeout=10))
     # A huge header that gunicorn refuses itself.
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                     CLIENT_KEY.encode() * 400 + b"\r\n\r\n")
+        sock.sendall(
+            b"GET /chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + CLIENT_KEY.encode() * 400
+            + b"\r\n\r\n"
+        )
         seen.append((CLIENT_KEY, sock.recv(65536).decode("latin-1")))
 
     # Every kind of error was produced.

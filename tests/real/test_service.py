@@ -44,8 +44,9 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 def events(server: Server, tag: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = requests.get(server.url(f"/_test/events?tag={tag}"),
-                                                timeout=5).json()
+    result: list[dict[str, Any]] = requests.get(
+        server.url(f"/_test/events?tag={tag}"), timeout=5
+    ).json()
     return result
 
 
@@ -70,8 +71,9 @@ def test_chunked_on_the_wire_with_a_terminator(server: Server) -> None:
 def test_first_chunk_arrives_well_before_the_last(server: Server) -> None:
     start = time.monotonic()
     arrivals: list[tuple[float, bytes]] = []
-    with requests.get(server.url("/stream/data?count=5&interval=0.3"), stream=True,
-                      timeout=10) as response:
+    with requests.get(
+        server.url("/stream/data?count=5&interval=0.3"), stream=True, timeout=10
+    ) as response:
         assert response.headers["Transfer-Encoding"] == "chunked"
         for chunk in response.iter_content(chunk_size=None):
             arrivals.append((time.monotonic() - start, chunk))
@@ -96,8 +98,11 @@ def test_200_concurrent_slow_streams_flow_at_once(server: Server) -> None:
     def client(i: int) -> None:
         try:
             barrier.wait(timeout=20)
-            with requests.get(server.url(f"/stream/data?count={count}&interval={interval}"),
-                              stream=True, timeout=20) as response:
+            with requests.get(
+                server.url(f"/stream/data?count={count}&interval={interval}"),
+                stream=True,
+                timeout=20,
+            ) as response:
                 body = b""
                 for chunk in response.iter_content(chunk_size=None):
                     first.setdefault(i, time.monotonic() - start)
@@ -122,8 +127,9 @@ def test_200_concurrent_slow_streams_flow_at_once(server: Server) -> None:
 
 @pytest.mark.timeout(20)
 def test_text_failure_after_third_item_is_a_truncated_body(server: Server) -> None:
-    with requests.get(server.url("/_test/stream?count=10&fail_after=3"), stream=True,
-                      timeout=10) as response:
+    with requests.get(
+        server.url("/_test/stream?count=10&fail_after=3"), stream=True, timeout=10
+    ) as response:
         assert response.status_code == 200
         got = b""
         with pytest.raises(requests.exceptions.ChunkedEncodingError):
@@ -158,7 +164,7 @@ def dechunk(body: bytes) -> bytes:
         size = int(size_line, 16)
         if size == 0:
             break
-        out, rest = out + rest[:size], rest[size + 2:]
+        out, rest = out + rest[:size], rest[size + 2 :]
     return out
 
 
@@ -167,8 +173,9 @@ def test_failure_before_first_item_is_a_5xx_with_json(server: Server) -> None:
     response = requests.get(server.url("/_test/stream?fail_before=1&error=upstream"), timeout=10)
     assert response.status_code == 502
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json() == {"error": {"type": "upstream_error",
-                                         "message": "the upstream failed"}}
+    assert response.json() == {
+        "error": {"type": "upstream_error", "message": "the upstream failed"}
+    }
     internal = requests.get(server.url("/_test/stream?fail_before=1"), timeout=10)
     assert internal.status_code == 500
     assert internal.json()["error"]["type"] == "internal_error"
@@ -177,8 +184,7 @@ def test_failure_before_first_item_is_a_5xx_with_json(server: Server) -> None:
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("fmt", ["text", "sse"])
-def test_disconnect_from_an_idle_stream_runs_finally_within_100ms(server: Server,
-                                                                   fmt: str) -> None:
+def test_disconnect_from_an_idle_stream_runs_finally_within_100ms(server: Server, fmt: str) -> None:
     tag = f"idle-{fmt}-{time.monotonic_ns()}"
     sock = raw_get(server, f"/_test/stream?tag={tag}&count=1&idle_after=60&format={fmt}")
     read_until(sock, b"item 1")
@@ -201,8 +207,9 @@ def test_heartbeats_arrive_during_silence(server: Server) -> None:
     # server heartbeat is 0.5 s; the producer is silent 1.6 s before its only item.
     start = time.monotonic()
     pings: list[float] = []
-    with requests.get(server.url("/_test/stream?count=1&idle_first=1.6&format=ndjson"),
-                      stream=True, timeout=10) as response:
+    with requests.get(
+        server.url("/_test/stream?count=1&idle_first=1.6&format=ndjson"), stream=True, timeout=10
+    ) as response:
         decoder = NDJSONDecoder()
         got = []
         for chunk in response.iter_content(chunk_size=None):
@@ -234,18 +241,23 @@ def test_bad_parameters_give_400_json(server: Server) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == {
         "type": "invalid_parameter",
-        "message": "parameter 'count' must be between 0 and 100000, got -5"}
+        "message": "parameter 'count' must be between 0 and 100000, got -5",
+    }
     assert requests.get(server.url("/stream/data?interval=inf"), timeout=5).status_code == 400
     assert requests.get(server.url("/nope"), timeout=5).json()["error"]["type"] == "not_found"
 
 
 @pytest.mark.timeout(20)
 def test_one_log_line_per_stream_without_query_strings(server: Server) -> None:
-    requests.get(server.url("/stream/data?count=2&interval=0&format=ndjson&secretparam=x"),
-                 timeout=5)
+    requests.get(
+        server.url("/stream/data?count=2&interval=0&format=ndjson&secretparam=x"), timeout=5
+    )
     time.sleep(0.2)
-    lines = [line for line in server.log().splitlines()
-             if "stream route=/stream/data status=200 format=ndjson" in line]
+    lines = [
+        line
+        for line in server.log().splitlines()
+        if "stream route=/stream/data status=200 format=ndjson" in line
+    ]
     assert lines and "outcome=complete records=2" in lines[-1]
     assert "secretparam" not in server.log()
 
@@ -264,8 +276,7 @@ def test_health_and_readiness(server: Server) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_records_made_together_are_not_held_while_the_producer_then_idles(
-        server: Server) -> None:
+def test_records_made_together_are_not_held_while_the_producer_then_idles(server: Server) -> None:
     # Items 2 and 3 come at once after item 1, then the producer idles: they must be on the
     # wire during the idle, not after it (text runs the producer inline in the handler).
     with raw_get(server, "/_test/stream?count=3&idle_after=3") as sock:
@@ -303,8 +314,7 @@ def test_text_silent_before_first_item_gets_headers_after_one_heartbeat(server: 
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("idle", [0.2, 0.8], ids=["before-heartbeat", "after-heartbeat"])
-def test_text_disconnect_while_first_item_pending_runs_finally(server: Server,
-                                                               idle: float) -> None:
+def test_text_disconnect_while_first_item_pending_runs_finally(server: Server, idle: float) -> None:
     tag = f"first-{idle}-{time.monotonic_ns()}"
     sock = raw_get(server, f"/_test/stream?tag={tag}&count=1&idle_first=60")
     time.sleep(idle)
@@ -323,7 +333,8 @@ def test_text_disconnect_while_first_item_pending_runs_finally(server: Server,
 
 @pytest.mark.timeout(20)
 def test_text_failure_after_a_short_silence_is_a_5xx(server: Server) -> None:
-    response = requests.get(server.url("/_test/stream?idle_first=0.2&fail_before=1"
-                                       "&error=upstream"), timeout=10)
+    response = requests.get(
+        server.url("/_test/stream?idle_first=0.2&fail_before=1&error=upstream"), timeout=10
+    )
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "upstream_error"

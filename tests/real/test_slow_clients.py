@@ -79,8 +79,9 @@ def read_all(sock: socket.socket, limit_s: float = 20.0) -> tuple[bytes, str]:
 
 @pytest.mark.timeout(HOLD_S + 90)
 def test_fifty_stuck_clients_bounded_memory_then_dropped_and_counted(make_server: Any) -> None:
-    server: Server = make_server({"STREAMER_BENCH": "1",
-                                  "STREAMER_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)})
+    server: Server = make_server(
+        {"STREAMER_BENCH": "1", "STREAMER_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)}
+    )
     [pid] = server.worker_pids()
     requests.get(server.url("/stream/bench?n=1000&size=1024"), timeout=10).raise_for_status()
     idle_kib = rss_kib(pid)
@@ -92,20 +93,25 @@ def test_fifty_stuck_clients_bounded_memory_then_dropped_and_counted(make_server
             sock.close()
 
 
-def check_stuck_clients(server: Server, pid: int, idle_kib: int,
-                        clients: list[socket.socket]) -> None:
+def check_stuck_clients(
+    server: Server, pid: int, idle_kib: int, clients: list[socket.socket]
+) -> None:
     started = time.monotonic()
     peak = idle_kib
     dropped_at = None
     while time.monotonic() - started < HOLD_S:
         peak = max(peak, rss_kib(pid))
-        if dropped_at is None and metric(server, "streamer_streams_finished_total",
-                                         outcome="send_timeout") >= CLIENTS:
+        if (
+            dropped_at is None
+            and metric(server, "streamer_streams_finished_total", outcome="send_timeout") >= CLIENTS
+        ):
             dropped_at = time.monotonic() - started
         time.sleep(0.5)
-    print(f"\nworker RSS idle {idle_kib / 1024:.1f} MiB, peak with {CLIENTS} stuck clients "
-          f"{peak / 1024:.1f} MiB (+{(peak - idle_kib) / 1024:.1f} MiB); all dropped after "
-          f"{dropped_at} s (send timeout {SEND_TIMEOUT_S:g} s)")
+    print(
+        f"\nworker RSS idle {idle_kib / 1024:.1f} MiB, peak with {CLIENTS} stuck clients "
+        f"{peak / 1024:.1f} MiB (+{(peak - idle_kib) / 1024:.1f} MiB); all dropped after "
+        f"{dropped_at} s (send timeout {SEND_TIMEOUT_S:g} s)"
+    )
     assert (peak - idle_kib) / 1024 < RSS_BOUND_MIB
     assert dropped_at is not None, "the stuck streams were not dropped within the hold"
     assert dropped_at >= SEND_TIMEOUT_S * 0.9, "dropped before the send timeout"
@@ -160,6 +166,7 @@ def test_a_reader_behind_with_unread_input_still_gets_the_error_record(make_serv
             time.sleep(0.1)
         # The server is done and ~90 KiB are still queued for this reader.
         data, how = read_all(sock)
-    assert data.endswith(b'{"event":"error","error":{"type":"internal_error",'
-                         b'"message":"internal error"}}\n\r\n'), (how, data[-200:])
+    assert data.endswith(
+        b'{"event":"error","error":{"type":"internal_error","message":"internal error"}}\n\r\n'
+    ), (how, data[-200:])
     assert how == "eof"

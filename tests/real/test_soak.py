@@ -58,8 +58,8 @@ def _unchunk(body: bytes) -> tuple[bytes, bool]:
             return bytes(out), False
         size = int(body[pos:end].split(b";")[0], 16)
         if size == 0:
-            return bytes(out), body[end:end + 4] == b"\r\n\r\n"
-        out += body[end + 2:end + 2 + size]
+            return bytes(out), body[end : end + 4] == b"\r\n\r\n"
+        out += body[end + 2 : end + 2 + size]
         if len(body) < end + 2 + size + 2:
             return bytes(out), False
         pos = end + 2 + size + 2
@@ -89,8 +89,10 @@ async def one_stream(port: int, rng: random.Random, tally: Tally) -> None:
     leave_after = rng.randint(100, 1500) if rng.random() < DISCONNECT_P else None
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(f"GET /stream/data?count={count}&interval={interval}&format=ndjson "
-                     f"HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET /stream/data?count={count}&interval={interval}&format=ndjson "
+            f"HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
         if leave_after is not None:
             got = 0
@@ -129,8 +131,12 @@ async def client_loop(port: int, seed: int, until: float, tally: Tally) -> None:
 def sample(pid: int) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"t": time.monotonic(), "fds": len(os.listdir(f"/proc/{pid}/fd")),
-            "threads": int(values["Threads"]), "rss_mib": int(values["VmRSS"].split()[0]) / 1024}
+    return {
+        "t": time.monotonic(),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(values["Threads"]),
+        "rss_mib": int(values["VmRSS"].split()[0]) / 1024,
+    }
 
 
 async def run_soak(server: Server, pid: int) -> tuple[Tally, list[dict[str, float]]]:
@@ -161,8 +167,9 @@ def test_soak_2000_concurrent_streams_with_random_disconnects(make_server: Any) 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < CONCURRENCY + 500:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, CONCURRENCY * 2 + 500), hard))
-    server: Server = make_server({"STREAMER_WORKER_CONNECTIONS": str(CONCURRENCY * 2),
-                                  "STREAMER_HEARTBEAT_S": "5"})
+    server: Server = make_server(
+        {"STREAMER_WORKER_CONNECTIONS": str(CONCURRENCY * 2), "STREAMER_HEARTBEAT_S": "5"}
+    )
     [pid] = server.worker_pids()
     started = time.monotonic()
     tally, samples = asyncio.run(run_soak(server, pid))
@@ -170,11 +177,13 @@ def test_soak_2000_concurrent_streams_with_random_disconnects(make_server: Any) 
     first = window(samples, t0, t0 + WINDOW_S)
     last = window(samples, started + SOAK_S - WINDOW_S, started + SOAK_S)
     peak = max(s["fds"] for s in samples)
-    print(f"\nsoak {SOAK_S:g} s, {CONCURRENCY} concurrent: {tally.complete} complete streams "
-          f"({tally.records} records), {tally.disconnected} client disconnects, "
-          f"{len(tally.errors)} errors; fds first/last/peak {first['fds']:.0f}/"
-          f"{last['fds']:.0f}/{peak}, threads {first['threads']:.0f}/{last['threads']:.0f}, "
-          f"RSS MiB {first['rss_mib']:.1f}/{last['rss_mib']:.1f}")
+    print(
+        f"\nsoak {SOAK_S:g} s, {CONCURRENCY} concurrent: {tally.complete} complete streams "
+        f"({tally.records} records), {tally.disconnected} client disconnects, "
+        f"{len(tally.errors)} errors; fds first/last/peak {first['fds']:.0f}/"
+        f"{last['fds']:.0f}/{peak}, threads {first['threads']:.0f}/{last['threads']:.0f}, "
+        f"RSS MiB {first['rss_mib']:.1f}/{last['rss_mib']:.1f}"
+    )
     assert not tally.errors, tally.errors[:10]
     assert tally.complete > CONCURRENCY and tally.disconnected > CONCURRENCY * DISCONNECT_P / 2
     assert peak > CONCURRENCY * 0.8, "2,000 streams were never open at once"

@@ -76,8 +76,9 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
 def test_redis_keys_are_bounded_and_expire(redis_server: RedisServer) -> None:
     import redis
 
-    store = open_store(Config(redis_url=redis_server.url, resumable_max_records=5,
-                              stream_ttl_s=30, lease_s=5))
+    store = open_store(
+        Config(redis_url=redis_server.url, resumable_max_records=5, stream_ttl_s=30, lease_s=5)
+    )
     client = redis.Redis.from_url(redis_server.url)
     try:
         sid = started(store, 50, end=True)
@@ -114,8 +115,7 @@ def test_a_redis_that_never_answers_times_out() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         port = listener.getsockname()[1]
-        store = open_store(Config(redis_url=f"redis://127.0.0.1:{port}/0",
-                                  redis_timeout_s=0.5))
+        store = open_store(Config(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.5))
         try:
             start = time.monotonic()
             with pytest.raises(StoreUnavailable):
@@ -152,7 +152,8 @@ def test_a_redis_restart_is_unavailable_then_not_found(fresh_redis: RedisServer)
 
 @pytest.mark.timeout(30)
 def test_a_stall_during_a_blocked_read_fails_it_after_one_socket_timeout(
-        fresh_redis: RedisServer) -> None:
+    fresh_redis: RedisServer,
+) -> None:
     """A reader blocked on a Redis that then stops hears of it after its wait plus
     redis_timeout_s, not after redis-py's retry doubled that: a stall shorter than the lease
     must stay shorter than the lease for the stream's readers too."""
@@ -186,5 +187,3 @@ def test_a_stall_during_a_blocked_read_fails_it_after_one_socket_timeout(
 
 
 # -- owners, slots and the byte bound (issue 18) ---------------------------------------------
-
-

@@ -21,7 +21,8 @@ __all__ = ["redis_server"]  # a fixture, imported for pytest
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_tokens_work_across_workers_and_never_reach_a_log_line(
-        make_server: Callable[..., Server], redis_server: RedisServer) -> None:
+    make_server: Callable[..., Server], redis_server: RedisServer
+) -> None:
     # Two workers on Redis, no secret configured: gunicorn.conf.py makes one for the
     # instance, so a token issued by one worker reads on the other. Nothing logs the token.
     env = {k: v for k, v in KEYS.items() if k != "STREAMER_TOKEN_SECRET"}
@@ -29,14 +30,16 @@ def test_tokens_work_across_workers_and_never_reach_a_log_line(
     server = make_server(env, workers=2)
     tokens = []
     for _ in range(8):  # several starts, so both workers issue and both verify
-        start = requests.get(server.url("/stream/data?count=2&interval=0&resumable=1"),
-                             headers=BEARER, timeout=10)
+        start = requests.get(
+            server.url("/stream/data?count=2&interval=0&resumable=1"), headers=BEARER, timeout=10
+        )
         assert start.status_code == 200
         sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
         tokens.append(token)
         for _ in range(2):
-            read = requests.get(server.url(f"/streams/{sid}?format=ndjson&token={token}"),
-                                timeout=10)
+            read = requests.get(
+                server.url(f"/streams/{sid}?format=ndjson&token={token}"), timeout=10
+            )
             assert read.status_code == 200, read.text
             assert read.text.endswith('{"event":"end","count":2}\n'), read.text
         bad = requests.get(server.url(f"/streams/{sid}?token={token}x"), timeout=10)

@@ -16,13 +16,22 @@ from flask.testing import FlaskClient
 from app import create_app
 from streamer.service.settings import ServiceConfig
 
-REAL_PROGRAMS = ("gunicorn", "redis-server", "nginx", "chromium", "chrome", "docker", "podman",
-                 "hadolint")
+REAL_PROGRAMS = (
+    "gunicorn",
+    "redis-server",
+    "nginx",
+    "chromium",
+    "chrome",
+    "docker",
+    "podman",
+    "hadolint",
+)
 
 
 def _refuse(what: str) -> None:
-    pytest.fail(f"the fast tier does not start {what}: this test belongs in tests/real/",
-                pytrace=False)
+    pytest.fail(
+        f"the fast tier does not start {what}: this test belongs in tests/real/", pytrace=False
+    )
 
 
 @pytest.fixture

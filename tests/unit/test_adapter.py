@@ -27,6 +27,8 @@ from streamer.adapter import CLOSE_WAIT_S, SyncStream, iterate_async, loop_local
 
 T = TypeVar("T")
 DEADLINE = 30.0  # seconds; generous: the machine is shared and noisy
+
+
 def in_thread(fn: Callable[[], T]) -> T:
     """Run fn in a fresh OS thread (no gevent hub there) and return its result."""
     box: dict[str, Any] = {}
@@ -272,7 +274,8 @@ def test_close_stops_a_producer_blocked_by_backpressure(
 
 
 def test_close_returns_after_a_bounded_wait_when_cleanup_is_slow(
-    consume: Callable[[Callable[[], Any]], Any], monkeypatch: pytest.MonkeyPatch,
+    consume: Callable[[Callable[[], Any]], Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # close() reads CLOSE_WAIT_S from its own module at each call: a tenth of it here, to keep
     # the fast tier fast (the module of SyncStream, wherever the package keeps it).
@@ -608,5 +611,3 @@ def test_sync_stream_is_an_iterator() -> None:
     assert isinstance(stream, SyncStream)
     assert iter(stream) is stream
     assert in_thread(lambda: list(stream)) == [0]
-
-

@@ -55,7 +55,10 @@ print(gevent.get_hub().loop.__class__.__module__)
 def test_no_timer_under_a_millisecond_and_idle_hubs_end(loop: str, mode: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-W", "error", "-c", SCRIPT, mode],
-        capture_output=True, text=True, timeout=50, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=ROOT,
         env={**os.environ, "GEVENT_LOOP": loop, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -38,12 +38,17 @@ def collect(stream: Any) -> list[Any]:
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payloads=st.lists(tricky_text, min_size=1, max_size=6), fmt=st.sampled_from(
-    ["ndjson", "sse"]), data=st.data())
-def test_any_split_on_the_wire_yields_the_same_records(payloads: list[str], fmt: str,
-                                                       data: st.DataObject) -> None:
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payloads=st.lists(tricky_text, min_size=1, max_size=6),
+    fmt=st.sampled_from(["ndjson", "sse"]),
+    data=st.data(),
+)
+def test_any_split_on_the_wire_yields_the_same_records(
+    payloads: list[str], fmt: str, data: st.DataObject
+) -> None:
     raw = body(fmt, payloads, pings=2)
     pieces = split(raw, data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))
     media = "application/x-ndjson" if fmt == "ndjson" else "text/event-stream"
@@ -55,8 +60,11 @@ def test_any_split_on_the_wire_yields_the_same_records(payloads: list[str], fmt:
             time.sleep(0.001)  # let most chunks leave as their own TCP segment
         conn.terminate()
 
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
-            client.records("/", format=fmt) as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/", format=fmt) as stream,
+    ):
         assert list(stream) == expected(fmt, payloads)
 
 
@@ -86,8 +94,12 @@ def test_missing_terminator_makes_text_incomplete() -> None:
         conn.head(200, "text/plain; charset=utf-8")
         conn.chunks([b"data chunk 1\n", b"data chunk 2\n"])  # and no 0\r\n\r\n
 
-    with (HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client,
-          client.text("/") as text, pytest.raises(IncompleteStream) as info):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.text("/") as text,
+        pytest.raises(IncompleteStream) as info,
+    ):
         collect(text)
     assert "".join(info.value.got) == "data chunk 1\ndata chunk 2\n"  # type: ignore[attr-defined]
     assert info.value.received == 26 and "26 byte(s)" in str(info.value)
@@ -150,8 +162,10 @@ def test_ten_megabyte_line_is_refused_with_bounded_memory(fmt: str) -> None:
     with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client:
         tracemalloc.start()
         try:
-            with client.records("/", format=fmt) as stream, \
-                    pytest.raises(LineTooLong, match="longer than 1048576 characters"):
+            with (
+                client.records("/", format=fmt) as stream,
+                pytest.raises(LineTooLong, match="longer than 1048576 characters"),
+            ):
                 list(stream)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -168,8 +182,12 @@ def test_line_limit_is_configurable() -> None:
         conn.chunk(NDJSON.data(2, "y" * 5000))
         conn.terminate()
 
-    with (HostileServer(script) as srv, Client(srv.base_url, max_line=1000) as client,
-          client.records("/") as stream, pytest.raises(LineTooLong, match="1000") as info):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, max_line=1000) as client,
+        client.records("/") as stream,
+        pytest.raises(LineTooLong, match="1000") as info,
+    ):
         collect(stream)
     assert info.value.got == [Data(1, "short")]  # type: ignore[attr-defined]
 
@@ -183,11 +201,14 @@ def test_cr_only_line_endings(fmt: str) -> None:
     def script(conn: Conn) -> None:
         conn.head(200, "application/x-ndjson" if fmt == "ndjson" else "text/event-stream")
         for i in range(0, len(raw), 7):  # some chunks end on a CR: is an LF coming?
-            conn.chunk(raw[i:i + 7])
+            conn.chunk(raw[i : i + 7])
         conn.terminate()
 
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
-            client.records("/", format=fmt) as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/", format=fmt) as stream,
+    ):
         assert list(stream) == expected(fmt, ["one", "two", "three"])
 
 
@@ -198,13 +219,21 @@ def test_error_record_from_the_server(fmt: str) -> None:
 
     def script(conn: Conn) -> None:
         conn.head(200, "application/x-ndjson" if fmt == "ndjson" else "text/event-stream")
-        conn.chunks([encoder.data(1, "a"), encoder.data(2, "b"),
-                     encoder.error("upstream_error", "the model went away")])
+        conn.chunks(
+            [
+                encoder.data(1, "a"),
+                encoder.data(2, "b"),
+                encoder.error("upstream_error", "the model went away"),
+            ]
+        )
         # ... and the connection is cut, as the contract says
 
-    with (HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client,
-          client.records("/", format=fmt) as stream,
-          pytest.raises(StreamErrorRecord) as info):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/", format=fmt) as stream,
+        pytest.raises(StreamErrorRecord) as info,
+    ):
         collect(stream)
     assert (info.value.type, info.value.message) == ("upstream_error", "the model went away")
     assert info.value.received == 2
@@ -213,8 +242,11 @@ def test_error_record_from_the_server(fmt: str) -> None:
 
 @pytest.mark.timeout(20)
 def test_text_honours_charset_and_defaults_to_utf8() -> None:
-    cases = [("text/plain; charset=iso-8859-1", "café".encode("latin-1")),
-             ("text/plain", "café €".encode()), ("text/plain", b"caf\xe9")]
+    cases = [
+        ("text/plain; charset=iso-8859-1", "café".encode("latin-1")),
+        ("text/plain", "café €".encode()),
+        ("text/plain", b"caf\xe9"),
+    ]
 
     def script(conn: Conn) -> None:
         media, raw = cases[conn.index]

@@ -27,9 +27,11 @@ def test_every_request_carries_the_token_and_asks_for_no_compression() -> None:
         conn.chunks([NDJSON.end(0)])
         conn.terminate()
 
-    with HostileServer(script) as srv, \
-            Client(srv.base_url, token="k-123", headers={"X-Trace": "t1"}) as client, \
-            client.records("/") as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, token="k-123", headers={"X-Trace": "t1"}) as client,
+        client.records("/") as stream,
+    ):
         list(stream)
     headers = srv.requests[0].headers
     assert headers["authorization"] == "Bearer k-123" and headers["x-trace"] == "t1"

@@ -17,9 +17,12 @@ def test_each_client_error_is_a_streamer_error_exported_by_the_client(name: str)
     assert getattr(client, name) is cls
 
 
-@pytest.mark.parametrize(("name", "builtin"), [
-    ("ConnectFailed", ConnectionError),
-    ("IdleTimeout", TimeoutError),
-])
+@pytest.mark.parametrize(
+    ("name", "builtin"),
+    [
+        ("ConnectFailed", ConnectionError),
+        ("IdleTimeout", TimeoutError),
+    ],
+)
 def test_client_errors_are_also_the_builtin_they_resemble(name: str, builtin: type) -> None:
     assert issubclass(getattr(_errors, name), builtin)

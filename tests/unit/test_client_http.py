@@ -19,15 +19,24 @@ from .test_client import collect
 @pytest.mark.timeout(20)
 def test_401_with_a_json_body() -> None:
     def script(conn: Conn) -> None:
-        conn.json(401, b'{"error": {"type": "unauthorized", "message": "a valid API key '
-                       b'is required"}}', {"WWW-Authenticate": "Bearer"})
+        conn.json(
+            401,
+            b'{"error": {"type": "unauthorized", "message": "a valid API key is required"}}',
+            {"WWW-Authenticate": "Bearer"},
+        )
 
-    with (HostileServer(script) as srv, Client(srv.base_url, token="t0k3n") as client,
-          pytest.raises(HTTPStatusError) as info):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, token="t0k3n") as client,
+        pytest.raises(HTTPStatusError) as info,
+    ):
         client.records("/stream/data")
     err = info.value
-    assert (err.status_code, err.type, err.message) == (401, "unauthorized",
-                                                   "a valid API key is required")
+    assert (err.status_code, err.type, err.message) == (
+        401,
+        "unauthorized",
+        "a valid API key is required",
+    )
     assert err.retry_after is None and isinstance(err, StreamerError)
     assert str(err) == "HTTP 401 unauthorized: a valid API key is required"
     assert srv.requests[0].headers["authorization"] == "Bearer t0k3n"
@@ -38,8 +47,12 @@ def test_other_error_bodies_keep_status_retry_after_and_a_message() -> None:
     bodies = [
         (503, "text/html", b"<html>\n<h1>busy</h1>", {"Retry-After": "7"}),
         (502, "application/json", b"not json at all", {}),
-        (429, "application/json", b'{"error": {"type": "rate_limited", "message": "slow '
-                                  b'down"}}', {"Retry-After": "2"}),
+        (
+            429,
+            "application/json",
+            b'{"error": {"type": "rate_limited", "message": "slow down"}}',
+            {"Retry-After": "2"},
+        ),
     ]
 
     def script(conn: Conn) -> None:
@@ -52,11 +65,19 @@ def test_other_error_bodies_keep_status_retry_after_and_a_message() -> None:
         for _ in bodies:
             with pytest.raises(HTTPStatusError) as info:
                 client.text("/")
-            got.append((info.value.status_code, info.value.type, info.value.message,
-                        info.value.retry_after))
-    assert got == [(503, "service_unavailable", "<html>", 7.0),
-                   (502, "bad_gateway", "not json at all", None),
-                   (429, "rate_limited", "slow down", 2.0)]
+            got.append(
+                (
+                    info.value.status_code,
+                    info.value.type,
+                    info.value.message,
+                    info.value.retry_after,
+                )
+            )
+    assert got == [
+        (503, "service_unavailable", "<html>", 7.0),
+        (502, "bad_gateway", "not json at all", None),
+        (429, "rate_limited", "slow down", 2.0),
+    ]
 
 
 @pytest.mark.timeout(20)
@@ -88,15 +109,20 @@ def test_heartbeats_reset_the_read_timeout() -> None:
         conn.chunks([NDJSON.data(1, "late"), NDJSON.end(1)])
         conn.terminate()
 
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=0.4) as client, \
-            client.records("/") as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=0.4) as client,
+        client.records("/") as stream,
+    ):
         assert list(stream) == [Data(1, "late"), End(1)]
 
 
 @pytest.mark.timeout(20)
 def test_connection_refused() -> None:
-    with Client(f"http://127.0.0.1:{free_port()}", connect_timeout=5) as client, \
-            pytest.raises(ConnectFailed, match="could not connect"):
+    with (
+        Client(f"http://127.0.0.1:{free_port()}", connect_timeout=5) as client,
+        pytest.raises(ConnectFailed, match="could not connect"),
+    ):
         client.records("/")
 
 
@@ -107,6 +133,9 @@ def test_text_plain_asked_as_records_says_so() -> None:
         conn.chunk(b"data chunk 1\n")
         conn.terminate()
 
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
-            pytest.raises(ProtocolError, match="no records"):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        pytest.raises(ProtocolError, match="no records"),
+    ):
         client.records("/")

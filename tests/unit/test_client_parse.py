@@ -45,20 +45,28 @@ def expected(fmt: str, payloads: list[Any]) -> list[Data | End]:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 
 
 # Line and paragraph separators, NEL, CR, LF: the characters that break naive splitters.
-tricky_text = st.text(st.sampled_from("a é€😀\u2028\u2029\u0085\r\n\t\"\\:")
-                      | st.characters(exclude_categories=["Cs"]), max_size=30)
+tricky_text = st.text(
+    st.sampled_from('a é€😀\u2028\u2029\u0085\r\n\t"\\:')
+    | st.characters(exclude_categories=["Cs"]),
+    max_size=30,
+)
 
 
 @pytest.mark.timeout(120)
 @settings(deadline=None)
-@given(payloads=st.lists(json_values | tricky_text, max_size=8), pings=st.integers(0, 8),
-       data=st.data())
-def test_ndjson_any_split_yields_the_same_records(payloads: list[Any], pings: int,
-                                                  data: st.DataObject) -> None:
+@given(
+    payloads=st.lists(json_values | tricky_text, max_size=8),
+    pings=st.integers(0, 8),
+    data=st.data(),
+)
+def test_ndjson_any_split_yields_the_same_records(
+    payloads: list[Any], pings: int, data: st.DataObject
+) -> None:
     raw = body("ndjson", payloads, pings)
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
     assert list(parse_records(split(raw, cuts), "ndjson")) == expected("ndjson", payloads)
@@ -67,8 +75,9 @@ def test_ndjson_any_split_yields_the_same_records(payloads: list[Any], pings: in
 @pytest.mark.timeout(120)
 @settings(deadline=None)
 @given(payloads=st.lists(tricky_text, max_size=8), pings=st.integers(0, 8), data=st.data())
-def test_sse_any_split_yields_the_same_records(payloads: list[str], pings: int,
-                                               data: st.DataObject) -> None:
+def test_sse_any_split_yields_the_same_records(
+    payloads: list[str], pings: int, data: st.DataObject
+) -> None:
     raw = body("sse", payloads, pings)
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
     assert list(parse_records(split(raw, cuts), "sse")) == expected("sse", payloads)
@@ -96,11 +105,16 @@ def test_multibyte_characters_at_every_split_point() -> None:
 
 @pytest.mark.timeout(60)
 @settings(deadline=None)
-@given(text=st.text(min_size=1, max_size=20), bad=st.sampled_from(
-    [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"]),
-    data=st.data())
-def test_invalid_utf8_is_reported_not_crashed_on(text: str, bad: bytes,
-                                                 data: st.DataObject) -> None:
+@given(
+    text=st.text(min_size=1, max_size=20),
+    bad=st.sampled_from(
+        [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"]
+    ),
+    data=st.data(),
+)
+def test_invalid_utf8_is_reported_not_crashed_on(
+    text: str, bad: bytes, data: st.DataObject
+) -> None:
     for fmt in ("ndjson", "sse"):
         raw = body(fmt, [text])
         at = data.draw(st.integers(0, len(raw)))
@@ -129,8 +143,9 @@ def test_arbitrary_bytes_raise_only_streamer_errors(garbage: bytes, fmt: str) ->
 @pytest.mark.timeout(60)
 @settings(deadline=None)
 @given(length=st.integers(0, 120), fmt=st.sampled_from(["ndjson", "sse"]), data=st.data())
-def test_line_limit_does_not_depend_on_the_split(length: int, fmt: str,
-                                                 data: st.DataObject) -> None:
+def test_line_limit_does_not_depend_on_the_split(
+    length: int, fmt: str, data: st.DataObject
+) -> None:
     raw = body(fmt, ["x" * length])
     longest = max(len(line) for line in LINE_BREAK.split(raw.decode()))
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=6))
@@ -139,7 +154,8 @@ def test_line_limit_does_not_depend_on_the_split(length: int, fmt: str,
             list(parse_records(split(raw, cuts), fmt, max_line=100))
     else:
         assert list(parse_records(split(raw, cuts), fmt, max_line=100)) == expected(
-            fmt, ["x" * length])
+            fmt, ["x" * length]
+        )
 
 
 @pytest.mark.timeout(10)
@@ -160,7 +176,7 @@ def test_in_band_error_raises_after_the_records_before_it(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["ndjson", "sse"])
 def test_a_body_without_end_is_incomplete_and_says_how_many(fmt: str) -> None:
     encoder = NDJSON if fmt == "ndjson" else SSE
-    raw = body(fmt, ["a", "b", "c"])[:-len(encoder.end(3))]  # no end record
+    raw = body(fmt, ["a", "b", "c"])[: -len(encoder.end(3))]  # no end record
     got: list[Any] = []
     with pytest.raises(IncompleteStream, match=r"after 3 record\(s\) \(last id 3\)") as info:
         got.extend(parse_records([raw], fmt))
@@ -183,12 +199,15 @@ def test_records_are_never_delivered_twice_across_bodies() -> None:
         list(gap.parse(ndjson_body(6, first=5)))
 
 
-@pytest.mark.parametrize(("header", "encoding"), [
-    pytest.param("text/plain; charset=utf-8", "utf-8", id="utf8"),
-    pytest.param('text/plain; Charset="ISO-8859-1"', "iso8859-1", id="latin1-quoted"),
-    pytest.param("text/plain", "utf-8", id="text-without-charset-is-not-latin1"),
-    pytest.param(None, "utf-8", id="none"),
-])
+@pytest.mark.parametrize(
+    ("header", "encoding"),
+    [
+        pytest.param("text/plain; charset=utf-8", "utf-8", id="utf8"),
+        pytest.param('text/plain; Charset="ISO-8859-1"', "iso8859-1", id="latin1-quoted"),
+        pytest.param("text/plain", "utf-8", id="text-without-charset-is-not-latin1"),
+        pytest.param(None, "utf-8", id="none"),
+    ],
+)
 def test_text_encoding_honours_charset(header: str | None, encoding: str) -> None:
     assert text_encoding(header) == encoding
 

@@ -17,8 +17,9 @@ from ..hostile import Conn, HostileServer, ndjson_body
 from .test_client import collect
 
 
-def resumable(fmt: str, total: int, drops: dict[int, int], *, honour: bool = True,
-              retry_ms: int = 20) -> Any:
+def resumable(
+    fmt: str, total: int, drops: dict[int, int], *, honour: bool = True, retry_ms: int = 20
+) -> Any:
     """A server that honours Last-Event-ID (unless ``honour`` is False) and, on connection
     ``n``, drops the connection mid-chunk after record ``drops[n]``."""
     encoder = NDJSON if fmt == "ndjson" else SSE
@@ -45,8 +46,11 @@ def resumable(fmt: str, total: int, drops: dict[int, int], *, honour: bool = Tru
 @pytest.mark.parametrize("fmt", ["ndjson", "sse"])
 def test_resume_after_drops_yields_every_record_once(fmt: str, honour: bool) -> None:
     script = resumable(fmt, 20, {0: 7, 1: 14}, honour=honour)
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
-            client.records("/s?x=1", format=fmt, resume=True, backoff=0.01) as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/s?x=1", format=fmt, resume=True, backoff=0.01) as stream,
+    ):
         got = list(stream)
     assert got == [*(Data(i, f"record {i}") for i in range(1, 21)), End(20)]
     assert stream.reconnects == 2 and stream.received == 20
@@ -57,27 +61,33 @@ def test_resume_after_drops_yields_every_record_once(fmt: str, honour: bool) -> 
 @pytest.mark.timeout(30)
 def test_resume_gives_up_after_max_retries_without_progress() -> None:
     script = resumable("ndjson", 10, {i: 3 for i in range(20)})
-    with (HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client,
-          client.records("/", resume=True, max_retries=3, backoff=0.01) as stream,
-          pytest.raises(IncompleteStream, match=r"3 record\(s\) \(last id 3\)")):
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/", resume=True, max_retries=3, backoff=0.01) as stream,
+        pytest.raises(IncompleteStream, match=r"3 record\(s\) \(last id 3\)"),
+    ):
         collect(stream)
     assert len(srv.requests) == 1 + 3
 
 
 @pytest.mark.timeout(30)
-def test_resume_honours_retry_after_and_the_sse_retry_hint(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_honours_retry_after_and_the_sse_retry_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     def script(conn: Conn) -> None:
         if conn.index == 1:
-            conn.json(503, b'{"error": {"type": "unavailable", "message": "busy"}}',
-                      {"Retry-After": "1"})
+            conn.json(
+                503, b'{"error": {"type": "unavailable", "message": "busy"}}', {"Retry-After": "1"}
+            )
             return
         resumable("sse", 4, {0: 2}, retry_ms=300)(conn)
 
     delays: list[float] = []  # what the client waits, recorded instead of slept
     monkeypatch.setattr(client_stream, "sleep", delays.append)
-    with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client, \
-            client.records("/", format="sse", resume=True) as stream:
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/", format="sse", resume=True) as stream,
+    ):
         assert [r.id for r in stream if isinstance(r, Data)] == [1, 2, 3, 4]
     # 0.3 s (the server's retry hint) before the 503; after it, the hint doubled (0.6 s) but
     # at least its Retry-After (1 s).
@@ -97,13 +107,20 @@ def test_resume_gives_up_at_once_on_404_and_never_repeats_a_post() -> None:
         conn.cut_mid_chunk()
 
     with HostileServer(script) as srv, Client(srv.base_url, timeout=10) as client:
-        with client.records("/chat", json={"q": 1}, resume=True, backoff=0.01) as stream, \
-                pytest.raises(IncompleteStream):
+        with (
+            client.records("/chat", json={"q": 1}, resume=True, backoff=0.01) as stream,
+            pytest.raises(IncompleteStream),
+        ):
             collect(stream)
-        with client.records("/named", json={"q": 1}, resume=True, backoff=0.01) as stream, \
-                pytest.raises(HTTPStatusError, match="404 not_found: expired"):
+        with (
+            client.records("/named", json={"q": 1}, resume=True, backoff=0.01) as stream,
+            pytest.raises(HTTPStatusError, match="404 not_found: expired"),
+        ):
             collect(stream)
     assert [(r.method, r.path) for r in srv.requests] == [
-        ("POST", "/chat"), ("POST", "/named"), ("GET", "/streams/abc%2F1")]
+        ("POST", "/chat"),
+        ("POST", "/named"),
+        ("GET", "/streams/abc%2F1"),
+    ]
     assert json.loads(srv.requests[0].body) == {"q": 1}
     assert srv.requests[2].headers["last-event-id"] == "2"

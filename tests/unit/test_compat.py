@@ -30,17 +30,32 @@ def test_gunicorn_request_path_is_the_one_streamer_fastpath_follows() -> None:
     from gunicorn.workers.base_async import AsyncWorker
 
     source = inspect.getsource(AsyncWorker.handle_request)
-    for step in ("self.cfg.pre_request(self, req)", "wsgi.create(req, sock, addr",
-                 "self.nr += 1", "resp.force_close()", "self.is_already_handled(respiter)",
-                 "environ['wsgi.file_wrapper']", "resp.write(item)", "resp.close()",
-                 "self.log.access(resp, req, environ, request_time)", "resp.should_close()",
-                 "resp.headers_sent", "self.cfg.post_request(self, req, environ, resp)"):
+    for step in (
+        "self.cfg.pre_request(self, req)",
+        "wsgi.create(req, sock, addr",
+        "self.nr += 1",
+        "resp.force_close()",
+        "self.is_already_handled(respiter)",
+        "environ['wsgi.file_wrapper']",
+        "resp.write(item)",
+        "resp.close()",
+        "self.log.access(resp, req, environ, request_time)",
+        "resp.should_close()",
+        "resp.headers_sent",
+        "self.cfg.post_request(self, req, environ, resp)",
+    ):
         assert step in source, step
     assert source.count("\n") < 60, "gunicorn's request path grew: compare with fastpath"
     assert "response_class" in inspect.signature(wsgi.create).parameters
     fields = inspect.getsource(wsgi.Response.__init__)
-    for field in ("self.headers_sent", "self.chunked", "self.response_length", "self.sent",
-                  "self.upgrade", "self.version"):
+    for field in (
+        "self.headers_sent",
+        "self.chunked",
+        "self.response_length",
+        "self.sent",
+        "self.upgrade",
+        "self.version",
+    ):
         assert field in fields, field
     assert "util.write_chunk(self.sock" in inspect.getsource(wsgi.Response.close)
 
@@ -60,8 +75,12 @@ def test_no_module_outside_compat_touches_another_librarys_internals() -> None:
     root = Path(__file__).resolve().parents[2]
     patterns = [re.compile(p) for p in _PRIVATE_TOUCHES]
     found = []
-    for path in [*sorted((root / "streamer").rglob("*.py")), root / "gunicorn.conf.py",
-                 root / "app.py", root / "wsgi.py"]:
+    for path in [
+        *sorted((root / "streamer").rglob("*.py")),
+        root / "gunicorn.conf.py",
+        root / "app.py",
+        root / "wsgi.py",
+    ]:
         if "_compat" in path.parts:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -69,5 +88,6 @@ def test_no_module_outside_compat_touches_another_librarys_internals() -> None:
             code = re.sub(r"``[^`]*``", "", code)  # names quoted in docstrings
             if any(p.search(code) for p in patterns):
                 found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
-    assert not found, "private names of other libraries outside streamer._compat:\n" + \
-        "\n".join(found)
+    assert not found, "private names of other libraries outside streamer._compat:\n" + "\n".join(
+        found
+    )

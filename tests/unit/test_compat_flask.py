@@ -23,8 +23,9 @@ def _check_flask_request_context_tokens() -> None:
         tokens = compat_flask.context_tokens(ctx)
         assert isinstance(tokens, list) and len(tokens) == 1, "RequestContext._cv_tokens"
         request_token, app_ctx = tokens[0]
-        assert app_ctx is compat_flask.cv_app.get(None), \
+        assert app_ctx is compat_flask.cv_app.get(None), (
             "RequestContext._cv_tokens no longer holds (token, pushed app context)"
+        )
         assert len(compat_flask.context_tokens(app_ctx)) == 1, "AppContext._cv_tokens"
         assert request_token.var is compat_flask.cv_request
 

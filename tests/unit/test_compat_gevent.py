@@ -36,8 +36,9 @@ def test_gevent_socket_wraps_the_real_socket_in_sock() -> None:
     with contextlib.closing(a), contextlib.closing(b):
         raw = compat_gevent.raw_socket(a)
         # The C-level socket, not gevent's cooperative wrapper (whose methods may switch).
-        assert isinstance(raw, _socket.socket) and not isinstance(raw, gevent.socket.socket), \
+        assert isinstance(raw, _socket.socket) and not isinstance(raw, gevent.socket.socket), (
             "gevent socket's _sock changed"
+        )
         assert raw.fileno() == a.fileno()
     plain, other = socket.socketpair()
     with contextlib.closing(plain), contextlib.closing(other):
@@ -48,8 +49,9 @@ def test_gevent_selector_ready_is_the_event_select_waits_on() -> None:
     from gevent.selectors import GeventSelector
 
     source = inspect.getsource(GeventSelector)
-    assert "self._ready.wait(timeout)" in source and "self._ready.set()" in source, \
+    assert "self._ready.wait(timeout)" in source and "self._ready.set()" in source, (
         "GeventSelector no longer waits on its _ready event"
+    )
     a, b = socket.socketpair()
     selector = GeventSelector()
     with contextlib.closing(a), contextlib.closing(b), contextlib.closing(selector):

@@ -13,8 +13,13 @@ from streamer.service.settings import ServiceConfig
 
 
 def test_lists_and_secret_masking() -> None:
-    cfg = Config.from_env({"STREAMER_API_KEYS": " k1, k2 ,,", "OPENAI_API_KEY": "sk-secret",
-                           "STREAMER_CORS_ORIGINS": "http://a.test"})
+    cfg = Config.from_env(
+        {
+            "STREAMER_API_KEYS": " k1, k2 ,,",
+            "OPENAI_API_KEY": "sk-secret",
+            "STREAMER_CORS_ORIGINS": "http://a.test",
+        }
+    )
     assert cfg.api_keys == ("k1", "k2")
     assert cfg.cors_origins == ("http://a.test",)
     assert "k1" not in repr(cfg)
@@ -22,12 +27,18 @@ def test_lists_and_secret_masking() -> None:
     assert "sk-secret" not in repr(cfg) and "k1" not in repr(cfg)
 
 
-@pytest.mark.parametrize(("settings", "expected"), [
-    pytest.param({"STREAMER_REDIS_URL": "redis://a:1/0", "REDIS_URL": "redis://b:2/0"},
-                 "redis://a:1/0", id="streamer-name-first"),
-    pytest.param({"REDIS_URL": "redis://b:2/0"}, "redis://b:2/0", id="redis-url"),
-    pytest.param({}, None, id="memory"),
-])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param(
+            {"STREAMER_REDIS_URL": "redis://a:1/0", "REDIS_URL": "redis://b:2/0"},
+            "redis://a:1/0",
+            id="streamer-name-first",
+        ),
+        pytest.param({"REDIS_URL": "redis://b:2/0"}, "redis://b:2/0", id="redis-url"),
+        pytest.param({}, None, id="memory"),
+    ],
+)
 def test_the_redis_url_settings(settings: dict[str, str], expected: str | None) -> None:
     assert Config.from_mapping(settings).redis_url == expected
 
@@ -39,9 +50,14 @@ def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None
 
 
 def test_python_values_in_app_config() -> None:
-    config = ServiceConfig.from_mapping({"STREAMER_OPEN_DEMO": False,
-                                         "STREAMER_API_KEYS": ["a", "b"],
-                                         "STREAMER_HEARTBEAT_S": 2, "SECRET_KEY": object()})
+    config = ServiceConfig.from_mapping(
+        {
+            "STREAMER_OPEN_DEMO": False,
+            "STREAMER_API_KEYS": ["a", "b"],
+            "STREAMER_HEARTBEAT_S": 2,
+            "SECRET_KEY": object(),
+        }
+    )
     assert (config.open_demo, config.api_keys, config.heartbeat_s) == (False, ("a", "b"), 2.0)
 
 
@@ -65,25 +81,32 @@ def test_the_library_reads_none_of_the_services_settings() -> None:
 
 # Each setting with the class that declares it: the library's, then the demo service's own.
 DECLARED = [(Config, *s) for s in settings(Config)] + [
-    (ServiceConfig, *s) for s in settings(ServiceConfig)
-    if s[0] not in {f.name for f in fields(Config)}]
+    (ServiceConfig, *s)
+    for s in settings(ServiceConfig)
+    if s[0] not in {f.name for f in fields(Config)}
+]
 BOUNDED = [d for d in DECLARED if d[4].low is not None]
 
 
-@pytest.mark.parametrize(("cls", "name", "kind", "default", "spec"), DECLARED,
-                         ids=[d[1] for d in DECLARED])
+@pytest.mark.parametrize(
+    ("cls", "name", "kind", "default", "spec"), DECLARED, ids=[d[1] for d in DECLARED]
+)
 def test_defaults_from_an_empty_environment_are_the_declared_ones(
-        cls: type[Config], name: str, kind: str, default: object, spec: object) -> None:
+    cls: type[Config], name: str, kind: str, default: object, spec: object
+) -> None:
     if name in ("workers", "chat_provider"):
         pytest.skip("default depends on another setting (test_service_settings.py)")
     assert getattr(cls.from_env({}), name) == default == getattr(cls(), name)
 
 
-@pytest.mark.parametrize(("cls", "name", "kind", "default", "spec"), BOUNDED,
-                         ids=[d[1] for d in BOUNDED])
-def test_bounds_are_enforced_from_the_declaration(cls: type[Config], name: str, kind: str,
-                                                  default: object, spec: object) -> None:
+@pytest.mark.parametrize(
+    ("cls", "name", "kind", "default", "spec"), BOUNDED, ids=[d[1] for d in BOUNDED]
+)
+def test_bounds_are_enforced_from_the_declaration(
+    cls: type[Config], name: str, kind: str, default: object, spec: object
+) -> None:
     from streamer.config import Setting
+
     assert isinstance(spec, Setting) and spec.low is not None and spec.high is not None
     var = spec.env[0]
     low = int(spec.low) if kind == "int" else spec.low
@@ -108,7 +131,8 @@ def test_the_first_of_two_variables_wins_and_checks_name_it() -> None:
 
 
 def test_secrets_are_masked_by_declaration() -> None:
-    cfg = ServiceConfig.from_mapping({"STREAMER_TOKEN_SECRET": "s" * 40,
-                                      "STREAMER_API_KEYS": ["kk1"], "OPENAI_API_KEY": "sk-zz"})
+    cfg = ServiceConfig.from_mapping(
+        {"STREAMER_TOKEN_SECRET": "s" * 40, "STREAMER_API_KEYS": ["kk1"], "OPENAI_API_KEY": "sk-zz"}
+    )
     shown = repr(cfg)
     assert "s" * 40 not in shown and "kk1" not in shown and "sk-zz" not in shown

@@ -14,7 +14,10 @@ from streamer.server import response
 def test_the_package_exports_the_body_its_abort_and_its_stats() -> None:
     assert engine.__all__ == ["StreamAborted", "StreamBody", "StreamStats"]
     assert (engine.StreamBody, engine.StreamAborted, engine.StreamStats) == (
-        StreamBody, StreamAborted, StreamStats)
+        StreamBody,
+        StreamAborted,
+        StreamStats,
+    )
     assert response.StreamAborted is StreamAborted
 
 

@@ -18,10 +18,17 @@ from streamer.engine.pump import PUMP
 from streamer.wire.framing import Text
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [
-    (-1.0, 0.0), (0.0, 0.0), (0.00012, 0.001), (0.0009999, 0.001), (0.001, 0.001),
-    (0.25, 0.25),
-])
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (-1.0, 0.0),
+        (0.0, 0.0),
+        (0.00012, 0.001),
+        (0.0009999, 0.001),
+        (0.001, 0.001),
+        (0.25, 0.25),
+    ],
+)
 def test_no_timer_is_below_libuvs_millisecond(seconds: float, expected: float) -> None:
     assert loop_s(seconds) == expected
 
@@ -31,8 +38,9 @@ def inline_body(producer: Iterator[str]) -> Iterator[StreamBody]:
     """A text body over a chunked socket: the inline strategy's case."""
     ours, peer = gevent.socket.socketpair()
     with ours, peer:
-        body = StreamBody(producer, Text, heartbeat_s=30.0, max_stream_s=60.0, sock=ours,
-                          chunked=True)
+        body = StreamBody(
+            producer, Text, heartbeat_s=30.0, max_stream_s=60.0, sock=ours, chunked=True
+        )
         try:
             yield body
         finally:

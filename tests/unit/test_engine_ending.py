@@ -120,8 +120,8 @@ def pair() -> Iterator[tuple[gevent.socket.socket, gevent.socket.socket]]:
 
 @pytest.mark.timeout(20)
 def test_the_cut_waits_for_the_reader_to_close(
-        pair: tuple[gevent.socket.socket, gevent.socket.socket],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    pair: tuple[gevent.socket.socket, gevent.socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ending, "CUT_GRACE_S", 60.0)  # far beyond this test's waits
     server, client = pair
     body = StreamBody(failing(), NDJSON, heartbeat_s=5, max_stream_s=60, sock=server)
@@ -142,8 +142,8 @@ def test_the_cut_waits_for_the_reader_to_close(
 
 @pytest.mark.timeout(20)
 def test_a_reader_that_keeps_the_connection_is_cut_after_the_grace(
-        pair: tuple[gevent.socket.socket, gevent.socket.socket],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    pair: tuple[gevent.socket.socket, gevent.socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ending, "CUT_GRACE_S", 0.2)
     server, client = pair
     body = StreamBody(failing(), NDJSON, heartbeat_s=5, max_stream_s=60, sock=server)
@@ -169,8 +169,11 @@ def _left_early() -> Iterator[str]:
 @pytest.mark.parametrize("ending_", ["complete", "error", "disconnect"])
 @pytest.mark.parametrize("send_timeout_s", [0.0, 30.0])
 def test_a_finished_stream_is_freed_without_the_collector(
-        pair: tuple[gevent.socket.socket, gevent.socket.socket],
-        monkeypatch: pytest.MonkeyPatch, ending_: str, send_timeout_s: float) -> None:
+    pair: tuple[gevent.socket.socket, gevent.socket.socket],
+    monkeypatch: pytest.MonkeyPatch,
+    ending_: str,
+    send_timeout_s: float,
+) -> None:
     """No reference cycle through the disconnect watcher or the send guard (each holds a
     bound method of the body): thousands of finished streams must not wait, as garbage, for
     a full collection, which streamer.worker makes rare."""
@@ -185,8 +188,9 @@ def test_a_finished_stream_is_freed_without_the_collector(
     producer = make[ending_]()
     # The body itself takes no weak reference (__slots__); the producer lives exactly as long.
     gone = weakref.ref(producer)
-    body = StreamBody(producer, NDJSON, heartbeat_s=5, max_stream_s=60, sock=server,
-                      send_timeout_s=send_timeout_s)
+    body = StreamBody(
+        producer, NDJSON, heartbeat_s=5, max_stream_s=60, sock=server, send_timeout_s=send_timeout_s
+    )
     body.wait_first(5)
     out: list[bytes] = []
     handler = gevent.spawn(serve, body, out)

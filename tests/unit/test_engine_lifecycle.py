@@ -17,9 +17,14 @@ from streamer.wire.framing import NDJSON
 from streamer.wire.records import Data, Error
 
 EDGES = {
-    (State.NEW, State.OPEN), (State.NEW, State.DONE), (State.NEW, State.ABORTED),
-    (State.OPEN, State.ENDING), (State.OPEN, State.DONE), (State.OPEN, State.ABORTED),
-    (State.ENDING, State.DONE), (State.ENDING, State.ABORTED),
+    (State.NEW, State.OPEN),
+    (State.NEW, State.DONE),
+    (State.NEW, State.ABORTED),
+    (State.OPEN, State.ENDING),
+    (State.OPEN, State.DONE),
+    (State.OPEN, State.ABORTED),
+    (State.ENDING, State.DONE),
+    (State.ENDING, State.ABORTED),
 }
 
 
@@ -28,8 +33,9 @@ def test_the_diagram_edges_are_allowed(current: State, to: State) -> None:
     assert advance(current, to) is to
 
 
-@pytest.mark.parametrize(("current", "to"), sorted(
-    set(itertools.product(State, State)) - EDGES, key=str))
+@pytest.mark.parametrize(
+    ("current", "to"), sorted(set(itertools.product(State, State)) - EDGES, key=str)
+)
 def test_every_other_move_is_a_bug(current: State, to: State) -> None:
     with pytest.raises(IllegalTransition, match=f"{current.name.lower()} -> {to.name.lower()}"):
         advance(current, to)
@@ -57,10 +63,16 @@ ASK: dict[Stop, Callable[[StreamBody], None]] = {
     Stop.DEADLINE: lambda body: body._on_deadline(),
     Stop.SEND_TIMEOUT: lambda body: body._send_timed_out(),
 }
-OUTCOME = {Stop.CLIENT_GONE: "disconnect", Stop.SHUTDOWN: "shutdown", Stop.DEADLINE: "timeout",
-           Stop.SEND_TIMEOUT: "send_timeout"}
-LAST_RECORD = {Stop.SHUTDOWN: Error("shutdown", "the server is restarting; reconnect to continue"),
-               Stop.DEADLINE: Error("timeout", "the stream exceeded its maximum duration of 60 s")}
+OUTCOME = {
+    Stop.CLIENT_GONE: "disconnect",
+    Stop.SHUTDOWN: "shutdown",
+    Stop.DEADLINE: "timeout",
+    Stop.SEND_TIMEOUT: "send_timeout",
+}
+LAST_RECORD = {
+    Stop.SHUTDOWN: Error("shutdown", "the server is restarting; reconnect to continue"),
+    Stop.DEADLINE: Error("timeout", "the stream exceeded its maximum duration of 60 s"),
+}
 
 
 @pytest.mark.parametrize("first", list(Stop), ids=lambda stop: stop.name.lower())

@@ -11,17 +11,20 @@ from streamer.engine.producer import Kind, kind_of, returned
 from streamer.wire.records import Data, End, Error, Ping
 
 
-@pytest.mark.parametrize(("item", "kind"), [
-    ("text", Kind.PAYLOAD),
-    ({"a": 1}, Kind.PAYLOAD),
-    (b"bytes", Kind.PAYLOAD),
-    (3, Kind.PAYLOAD),
-    (None, Kind.PAYLOAD),
-    (Data(7, "x"), Kind.DATA),
-    (Ping(), Kind.PING),
-    (End(2, {"usage": 1}), Kind.END),
-    (Error("boom", "it broke"), Kind.ERROR),
-])
+@pytest.mark.parametrize(
+    ("item", "kind"),
+    [
+        ("text", Kind.PAYLOAD),
+        ({"a": 1}, Kind.PAYLOAD),
+        (b"bytes", Kind.PAYLOAD),
+        (3, Kind.PAYLOAD),
+        (None, Kind.PAYLOAD),
+        (Data(7, "x"), Kind.DATA),
+        (Ping(), Kind.PING),
+        (End(2, {"usage": 1}), Kind.END),
+        (Error("boom", "it broke"), Kind.ERROR),
+    ],
+)
 def test_each_item_has_one_kind(item: Any, kind: Kind) -> None:
     assert kind_of(item) is kind
 

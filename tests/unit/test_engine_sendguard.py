@@ -14,7 +14,8 @@ from streamer.engine.sendguard import SendGuard, check_interval
 
 @pytest.mark.parametrize(("timeout_s", "every"), [(0.1, 0.05), (8.0, 1.0), (600.0, 2.0)])
 def test_checks_come_about_every_eighth_of_the_timeout_within_bounds(
-        timeout_s: float, every: float) -> None:
+    timeout_s: float, every: float
+) -> None:
     assert check_interval(timeout_s) == every
 
 
@@ -48,7 +49,8 @@ def test_a_writable_socket_is_not_stuck(pair: tuple[socket.socket, socket.socket
 
 
 def test_a_full_socket_without_progress_is_dropped_once(
-        pair: tuple[socket.socket, socket.socket]) -> None:
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     server, _ = pair
     fill(server)
     stuck: list[bool] = []
@@ -57,8 +59,7 @@ def test_a_full_socket_without_progress_is_dropped_once(
     guard.check()
     assert stuck == [True]
     # Reset: linger 0 (the close that follows sends RST, dropping the unsent bytes) and shut.
-    assert struct.unpack("ii", server.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (
-        1, 0)
+    assert struct.unpack("ii", server.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (1, 0)
     with pytest.raises(OSError):
         server.send(b"more")
 

@@ -28,8 +28,13 @@ def _drawn_tree() -> list[tuple[str, str | None, list[str]]]:
         assert m, line
         depth = len(m.group(1)) // 4
         del parents[depth:]
-        rows.append((m.group(2), parents[-1] if parents else None,
-                     [b.strip() for b in (m.group(3) or "").split(",") if b.strip()]))
+        rows.append(
+            (
+                m.group(2),
+                parents[-1] if parents else None,
+                [b.strip() for b in (m.group(3) or "").split(",") if b.strip()],
+            )
+        )
         parents.append(m.group(2))
     return rows
 
@@ -37,8 +42,15 @@ def _drawn_tree() -> list[tuple[str, str | None, list[str]]]:
 def test_the_docstring_draws_the_real_tree() -> None:
     rows = _drawn_tree()
     names = {name for name, _, _ in rows}
-    assert {"StreamerError", "HTTPStatusError", "LineTooLong", "BodyTimeout",
-            "StreamAborted", "InvalidParameter", "ConnectFailed"} <= names
+    assert {
+        "StreamerError",
+        "HTTPStatusError",
+        "LineTooLong",
+        "BodyTimeout",
+        "StreamAborted",
+        "InvalidParameter",
+        "ConnectFailed",
+    } <= names
     for name, parent, bases in rows:
         cls = getattr(errors, name)
         assert issubclass(cls, StreamerError), name
@@ -62,18 +74,29 @@ def test_every_error_class_in_streamer_is_in_the_drawing() -> None:
                 assert getattr(errors, value.__name__) is value, (info.name, value.__name__)
 
 
-@pytest.mark.parametrize(("module", "name"), [
-    ("streamer.errors", n) for n in errors.__all__ if n != "error_body"] + [
-    ("streamer.wire.decoders", "ProtocolError"), ("streamer.wire.decoders", "DecodeError"),
-    ("streamer.wire.decoders", "LineTooLong"), ("streamer.security.tokens", "InvalidToken"),
-    ("streamer.client", "ClientError"), ("streamer.client", "HTTPStatusError"),
-    ("streamer.client._errors", "IdleTimeout"), ("streamer", "StreamerError"),
-    ("streamer", "StreamTimeout"), ("streamer", "UpstreamError"),
-    ("streamer.errors", "BodyTimeout"), ("streamer.server.bodydeadline", "BodyTimeout"),
-    ("streamer.errors", "StreamAborted"), ("streamer.server.response", "StreamAborted"),
-    ("streamer.service.chat", "InvalidField"), ("streamer.service.chat_body", "InvalidField"),
-    ("streamer.service.openai_api.errors", "InvalidParameter"),
-])
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("streamer.errors", n) for n in errors.__all__ if n != "error_body"]
+    + [
+        ("streamer.wire.decoders", "ProtocolError"),
+        ("streamer.wire.decoders", "DecodeError"),
+        ("streamer.wire.decoders", "LineTooLong"),
+        ("streamer.security.tokens", "InvalidToken"),
+        ("streamer.client", "ClientError"),
+        ("streamer.client", "HTTPStatusError"),
+        ("streamer.client._errors", "IdleTimeout"),
+        ("streamer", "StreamerError"),
+        ("streamer", "StreamTimeout"),
+        ("streamer", "UpstreamError"),
+        ("streamer.errors", "BodyTimeout"),
+        ("streamer.server.bodydeadline", "BodyTimeout"),
+        ("streamer.errors", "StreamAborted"),
+        ("streamer.server.response", "StreamAborted"),
+        ("streamer.service.chat", "InvalidField"),
+        ("streamer.service.chat_body", "InvalidField"),
+        ("streamer.service.openai_api.errors", "InvalidParameter"),
+    ],
+)
 def test_every_import_path_still_works_and_names_one_class(module: str, name: str) -> None:
     cls = getattr(__import__(module, fromlist=[name]), name)
     assert cls is getattr(errors, name)
@@ -108,6 +131,5 @@ def test_the_error_tree_imports_without_flask_or_gevent() -> None:
         assert "flask" not in sys.modules and "gevent" not in sys.modules
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr

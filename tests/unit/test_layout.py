@@ -60,15 +60,17 @@ def test_the_naming_rule() -> None:
     assert mirror("streamer/service/chat.py") == "test_service_chat.py"
     assert mirror("streamer/__init__.py") == "test_streamer.py"
     assert mirror("streamer/config.py") == "test_config.py"
-    assert covering("streamer/adapter/_bridge.py") == [
-        "test_adapter_bridge.py", "test_adapter.py"]
+    assert covering("streamer/adapter/_bridge.py") == ["test_adapter_bridge.py", "test_adapter.py"]
     assert covering("streamer/store/memory.py") == ["test_store_memory.py"]
 
 
 def test_every_library_module_has_a_fast_test_module() -> None:
-    missing = [f"{module} -> tests/unit/{mirror(module)}" for module in library_modules()
-               if module not in REAL_TIER_ONLY
-               and not any((HERE / name).is_file() for name in covering(module))]
+    missing = [
+        f"{module} -> tests/unit/{mirror(module)}"
+        for module in library_modules()
+        if module not in REAL_TIER_ONLY
+        and not any((HERE / name).is_file() for name in covering(module))
+    ]
     assert not missing, "modules without a test module:\n" + "\n".join(missing)
 
 
@@ -77,11 +79,14 @@ def test_the_real_tier_allow_list_names_existing_modules_without_fast_tests() ->
     assert not [m for m in REAL_TIER_ONLY if (HERE / mirror(m)).is_file()]
 
 
-@pytest.mark.parametrize("argv", [
-    pytest.param([sys.executable, "-m", "gunicorn", "--version"], id="gunicorn"),
-    pytest.param(["redis-server", "--version"], id="redis"),
-    pytest.param(["/usr/bin/chromium", "--version"], id="chromium"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param([sys.executable, "-m", "gunicorn", "--version"], id="gunicorn"),
+        pytest.param(["redis-server", "--version"], id="redis"),
+        pytest.param(["/usr/bin/chromium", "--version"], id="chromium"),
+    ],
+)
 def test_the_fast_tier_refuses_to_start_a_real_program(argv: list[str]) -> None:
     # tests/unit/conftest.py: a test that would start one fails, pointing at tests/real/.
     with pytest.raises(pytest.fail.Exception, match="belongs in tests/real/"):
@@ -90,8 +95,9 @@ def test_the_fast_tier_refuses_to_start_a_real_program(argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize("fixture", ["server", "make_server"])
-def test_the_fast_tier_refuses_the_gunicorn_fixtures(request: pytest.FixtureRequest,
-                                                     fixture: str) -> None:
+def test_the_fast_tier_refuses_the_gunicorn_fixtures(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
     with pytest.raises(pytest.fail.Exception, match="belongs in tests/real/"):
         request.getfixturevalue(fixture)
 
@@ -100,10 +106,26 @@ def test_the_fast_tier_refuses_the_gunicorn_fixtures(request: pytest.FixtureRequ
 
 #: The folders (and top-level modules) of streamer/, in the order the imports go: each may
 #: import only from those before it, and the ones in RESTRICTED only from what they list.
-ORDER = ("errors", "quote", "config", "_compat", "wire", "client", "adapter", "store", "engine",
-         "server", "llm", "security", "worker", "service")
+ORDER = (
+    "errors",
+    "quote",
+    "config",
+    "_compat",
+    "wire",
+    "client",
+    "adapter",
+    "store",
+    "engine",
+    "server",
+    "llm",
+    "security",
+    "worker",
+    "service",
+)
 RESTRICTED = {
-    "errors": set(), "quote": set(), "_compat": set(),
+    "errors": set(),
+    "quote": set(),
+    "_compat": set(),
     "config": {"errors", "quote"},
     "wire": {"errors", "quote"},
     "client": {"errors", "quote", "wire"},
@@ -223,19 +245,24 @@ def test_there_is_no_import_cycle() -> None:
 
 def test_the_checks_see_what_they_forbid() -> None:
     # A cycle, a library module importing the service, a client module importing the server.
-    graph = {"streamer.engine.a": {"streamer.engine.b"}, "streamer.engine.b": {"streamer.engine.a"},
-             "streamer.server.x": {"streamer.service.views"}, "streamer.service.views": set(),
-             "streamer.client.y": {"streamer.server.x"}, "streamer.security.auth": set(),
-             "streamer.server.z": {"streamer.security.auth"}}
+    graph = {
+        "streamer.engine.a": {"streamer.engine.b"},
+        "streamer.engine.b": {"streamer.engine.a"},
+        "streamer.server.x": {"streamer.service.views"},
+        "streamer.service.views": set(),
+        "streamer.client.y": {"streamer.server.x"},
+        "streamer.security.auth": set(),
+        "streamer.server.z": {"streamer.security.auth"},
+    }
     assert cycles(graph) == [["streamer.engine.a", "streamer.engine.b"]]
     assert wrong_imports(graph) == [
         "streamer.client.y imports streamer.server.x",
         "streamer.server.x imports streamer.service.views (later in the order)",
-        "streamer.server.z imports streamer.security.auth (later in the order)"]
+        "streamer.server.z imports streamer.security.auth (later in the order)",
+    ]
 
 
-def test_the_graph_reads_relative_type_checking_and_function_level_imports(
-        tmp_path: Path) -> None:
+def test_the_graph_reads_relative_type_checking_and_function_level_imports(tmp_path: Path) -> None:
     pkg = tmp_path / "streamer"
     (pkg / "engine").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
@@ -243,7 +270,8 @@ def test_the_graph_reads_relative_type_checking_and_function_level_imports(
     (pkg / "engine" / "__init__.py").write_text("from . import core\n")
     (pkg / "engine" / "core.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..errors import X\n"
-        "def f():\n    import streamer.engine\n")
+        "def f():\n    import streamer.engine\n"
+    )
     graph = import_graph(pkg)
     assert graph["streamer.engine"] == {"streamer.engine.core"}
     assert graph["streamer.engine.core"] == {"streamer.errors", "streamer.engine"}

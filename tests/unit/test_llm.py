@@ -40,6 +40,8 @@ def test_a_provider_of_the_protocol_streams_with_usage_in_end() -> None:
 
 
 def test_the_layer_loads_no_sdk_until_a_provider_is_built() -> None:
-    code = ("import sys, streamer.llm; "
-            "bad = {'flask', 'openai', 'httpx2', 'orjson'} & set(sys.modules); assert not bad, bad")
+    code = (
+        "import sys, streamer.llm; "
+        "bad = {'flask', 'openai', 'httpx2', 'orjson'} & set(sys.modules); assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

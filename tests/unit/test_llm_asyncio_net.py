@@ -167,8 +167,9 @@ def test_the_sdk_client_reads_through_the_asyncio_backend() -> None:
     from streamer.llm._transport import AsyncioTransport
     from streamer.llm.openai_provider import OpenAIProvider
 
-    provider = OpenAIProvider(api_key="sk-test", base_url="http://127.0.0.1:9/v1",
-                              timeout_s=5, max_retries=0)
+    provider = OpenAIProvider(
+        api_key="sk-test", base_url="http://127.0.0.1:9/v1", timeout_s=5, max_retries=0
+    )
     transport = provider._client()._client._transport
     assert isinstance(transport, AsyncioTransport)
     assert isinstance(transport._pool._network_backend, AsyncioBackend)

@@ -28,10 +28,17 @@ def status_error(status: int, headers: dict[str, str] | None = None) -> Any:
     return SimpleNamespace(status_code=status, response=SimpleNamespace(headers=headers or {}))
 
 
-@pytest.mark.parametrize(("status", "type"), [
-    (401, "upstream_auth"), (403, "upstream_auth"), (404, "upstream_rejected"),
-    (422, "upstream_rejected"), (500, "upstream_error"), (503, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("status", "type"),
+    [
+        (401, "upstream_auth"),
+        (403, "upstream_auth"),
+        (404, "upstream_rejected"),
+        (422, "upstream_rejected"),
+        (500, "upstream_error"),
+        (503, "upstream_error"),
+    ],
+)
 def test_upstream_statuses_become_streamer_errors(status: int, type: str) -> None:
     error = _status_error(status_error(status))
     assert isinstance(error, UpstreamError) and error.type == type

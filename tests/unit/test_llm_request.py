@@ -10,13 +10,20 @@ from streamer.llm.request import ChatRequest
 
 
 def test_the_last_user_message_is_what_the_provider_answers() -> None:
-    request = ChatRequest(messages=({"role": "user", "content": "one"},
-                                    {"role": "assistant", "content": "two"},
-                                    {"role": "user", "content": "three"},
-                                    {"role": "assistant", "content": "four"}), model="m")
+    request = ChatRequest(
+        messages=(
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "two"},
+            {"role": "user", "content": "three"},
+            {"role": "assistant", "content": "four"},
+        ),
+        model="m",
+    )
     assert request.last_user_message == "three"
-    assert ChatRequest(messages=({"role": "system", "content": "s"},), model="m"
-                       ).last_user_message == ""
+    assert (
+        ChatRequest(messages=({"role": "system", "content": "s"},), model="m").last_user_message
+        == ""
+    )
 
 
 def test_a_request_is_frozen_with_optional_sampling_settings() -> None:

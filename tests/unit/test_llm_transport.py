@@ -20,8 +20,9 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), 30))
 
 
-async def _server(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                    Awaitable[None]]) -> tuple[asyncio.Server, int]:
+async def _server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[asyncio.Server, int]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 
@@ -40,8 +41,11 @@ def test_a_chunked_body_streams_before_it_ends() -> None:
 
     async def test() -> None:
         server, port = await _server(handler)
-        async with server, httpx2.AsyncClient(transport=AsyncioTransport()) as client, \
-                client.stream("GET", f"http://127.0.0.1:{port}/") as response:
+        async with (
+            server,
+            httpx2.AsyncClient(transport=AsyncioTransport()) as client,
+            client.stream("GET", f"http://127.0.0.1:{port}/") as response,
+        ):
             pieces = []
             async for piece in response.aiter_raw():
                 pieces.append(piece)
@@ -77,8 +81,11 @@ def test_errors_are_httpx_errors_and_the_sdk_maps_them() -> None:
                     writer.close()
                     await writer.wait_closed()
         sdk = openai.AsyncOpenAI(
-            api_key="sk-test", base_url=f"http://127.0.0.1:{refused}/v1", max_retries=0,
-            http_client=openai.DefaultAsyncHttpxClient(transport=AsyncioTransport()))
+            api_key="sk-test",
+            base_url=f"http://127.0.0.1:{refused}/v1",
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(transport=AsyncioTransport()),
+        )
         async with sdk:
             with pytest.raises(openai.APIConnectionError):
                 await sdk.models.list()
@@ -93,8 +100,10 @@ def test_raw_body_reads_our_stream_and_leaves_encoded_bodies_to_httpx() -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         encoded = b"GET /gz " in head
         body = gzipped if encoded else b"data: hi\n\n"
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (
-            len(body), b"Content-Encoding: gzip\r\n" if encoded else b"", body))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (len(body), b"Content-Encoding: gzip\r\n" if encoded else b"", body)
+        )
         await writer.drain()
         writer.close()
 

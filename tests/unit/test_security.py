@@ -58,7 +58,8 @@ def test_a_stream_refused_for_a_full_worker_gives_its_keys_slot_back() -> None:
     client = app.test_client()
     for _ in range(2):  # the second would be a 429 if the first had kept its slot
         refused = client.get("/r", headers={"Authorization": "Bearer k1"})
-        assert refused.status_code == 503 and refused.get_json()["error"]["type"] == \
-            "too_many_streams"
+        assert (
+            refused.status_code == 503 and refused.get_json()["error"]["type"] == "too_many_streams"
+        )
     policy = state_of(app).owners
     assert isinstance(policy, KeyPolicy) and policy.slots.count("key1") == 0

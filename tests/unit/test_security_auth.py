@@ -18,8 +18,9 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 def client(**env: str) -> FlaskClient:
-    return create_app({"STREAMER_API_KEYS": KEYS, "STREAMER_ECHO_DELAY_S": "0",
-                       "STREAMER_TESTING": "1", **env}).test_client()
+    return create_app(
+        {"STREAMER_API_KEYS": KEYS, "STREAMER_ECHO_DELAY_S": "0", "STREAMER_TESTING": "1", **env}
+    ).test_client()
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -34,42 +35,57 @@ def assert_401(response: Any, invalid: bool) -> None:
     assert ("invalid_token" in challenge) is invalid
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs"), [
-    pytest.param("post", "/chat", {"json": CHAT}, id="chat"),
-    pytest.param("get", "/streams/abc", {}, id="follow"),
-    pytest.param("delete", "/streams/abc", {}, id="cancel"),
-    pytest.param("get", "/_test/stream", {}, id="test-endpoint"),
-])
-def test_protected_endpoints_need_a_valid_key(method: str, path: str,
-                                              kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        pytest.param("post", "/chat", {"json": CHAT}, id="chat"),
+        pytest.param("get", "/streams/abc", {}, id="follow"),
+        pytest.param("delete", "/streams/abc", {}, id="cancel"),
+        pytest.param("get", "/_test/stream", {}, id="test-endpoint"),
+    ],
+)
+def test_protected_endpoints_need_a_valid_key(
+    method: str, path: str, kwargs: dict[str, Any]
+) -> None:
     c = client()
     assert_401(getattr(c, method)(path, **kwargs), invalid=False)
     assert_401(getattr(c, method)(path, headers=bearer("wrong"), **kwargs), invalid=True)
-    assert_401(getattr(c, method)(path, headers={"Authorization": "Basic eDp5"}, **kwargs),
-               invalid=True)
-    assert_401(getattr(c, method)(path, headers=bearer("alpha-key-0001x"), **kwargs),
-               invalid=True)
+    assert_401(
+        getattr(c, method)(path, headers={"Authorization": "Basic eDp5"}, **kwargs), invalid=True
+    )
+    assert_401(getattr(c, method)(path, headers=bearer("alpha-key-0001x"), **kwargs), invalid=True)
     ok = getattr(c, method)(path, headers=bearer("beta-key-0002"), **kwargs)
     assert ok.status_code != 401
 
 
 def test_open_and_demo_endpoints() -> None:
     c = client()
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/api",
-                 "/stream/data?count=2&interval=0", "/stream/series?count=2&interval=0"):
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/",
+        "/api",
+        "/stream/data?count=2&interval=0",
+        "/stream/series?count=2&interval=0",
+    ):
         with c.get(path) as response:  # "/" is a file response: close it
             assert response.status_code == 200, path
     closed = client(STREAMER_OPEN_DEMO="false")
-    for path in ("/", "/api", "/stream/data?count=2&interval=0",
-                 "/stream/series?count=2&interval=0"):
+    for path in (
+        "/",
+        "/api",
+        "/stream/data?count=2&interval=0",
+        "/stream/series?count=2&interval=0",
+    ):
         assert_401(closed.get(path), invalid=False)
         with closed.get(path, headers=bearer("alpha-key-0001")) as response:
             assert response.status_code == 200
     assert closed.get("/healthz").status_code == 200
 
 
-def test_without_keys_the_service_is_open_and_says_so(caplog: pytest.LogCaptureFixture
-                                                      ) -> None:
+def test_without_keys_the_service_is_open_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="streamer"):
         c = create_app({"STREAMER_API_KEYS": "", "STREAMER_ECHO_DELAY_S": "0"}).test_client()
     assert "open to anyone" in caplog.text
@@ -97,7 +113,9 @@ def test_a_key_over_its_stream_limit_gets_429_until_one_closes() -> None:
     assert c.get(url, headers=bearer("beta-key-0002")).status_code == 200
     for _ in range(3):
         assert c.get("/stream/data?count=-1", headers=bearer("alpha-key-0001")).status_code in (
-            400, 429)
+            400,
+            429,
+        )
     first.close()
     assert c.get(url, headers=bearer("alpha-key-0001")).status_code == 200
     second.close()
@@ -106,10 +124,15 @@ def test_a_key_over_its_stream_limit_gets_429_until_one_closes() -> None:
 ORIGIN = "https://app.example"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("STREAMER_OPEN_DEMO", "sometimes"), ("STREAMER_MAX_STREAMS_PER_KEY", "0"),
-    ("STREAMER_SEND_TIMEOUT_S", "-1"), ("STREAMER_SEND_TIMEOUT_S", "nan"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STREAMER_OPEN_DEMO", "sometimes"),
+        ("STREAMER_MAX_STREAMS_PER_KEY", "0"),
+        ("STREAMER_SEND_TIMEOUT_S", "-1"),
+        ("STREAMER_SEND_TIMEOUT_S", "nan"),
+    ],
+)
 def test_new_settings_name_the_variable_when_bad(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         create_app({name: value})

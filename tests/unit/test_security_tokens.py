@@ -20,8 +20,11 @@ from streamer.service.settings import ServiceConfig
 
 SID = "a" * 43
 OTHER = "b" * 43
-KEYS = {"STREAMER_API_KEYS": "k-one-1234567890,k-two-1234567890",
-        "STREAMER_TOKEN_SECRET": "s" * 40, "STREAMER_HEARTBEAT_S": "0.2"}
+KEYS = {
+    "STREAMER_API_KEYS": "k-one-1234567890,k-two-1234567890",
+    "STREAMER_TOKEN_SECRET": "s" * 40,
+    "STREAMER_HEARTBEAT_S": "0.2",
+}
 BEARER = {"Authorization": "Bearer k-two-1234567890"}
 
 
@@ -35,8 +38,7 @@ def test_a_token_reads_its_stream_and_says_whose_it_is() -> None:
 
 
 @pytest.mark.parametrize("issued_at", [1000.0, 1000.4, 1000.99])
-def test_a_token_is_accepted_for_its_whole_lifetime_and_not_a_second_more(
-        issued_at: float) -> None:
+def test_a_token_is_accepted_for_its_whole_lifetime_and_not_a_second_more(issued_at: float) -> None:
     signer = TokenSigner(b"x" * 32, ttl_s=1)
     token = signer.issue(SID, "key1", now=issued_at)
     assert signer.verify(token, SID, now=issued_at + 0.999) == "key1"
@@ -44,20 +46,26 @@ def test_a_token_is_accepted_for_its_whole_lifetime_and_not_a_second_more(
         signer.verify(token, SID, now=issued_at + 2.0)
 
 
-@pytest.mark.parametrize("make, message", [
-    pytest.param(lambda s: s.issue(OTHER, "key1"), "another stream", id="other-stream"),
-    pytest.param(lambda s: s.issue(SID, "key1", now=time.time() - 61), "expired",
-                 id="expired"),
-    pytest.param(lambda s: TokenSigner(b"y" * 32, 60).issue(SID, "key1"), "not valid",
-                 id="other-secret"),
-    pytest.param(lambda s: s.issue(SID, "key1")[:-2] + "AA", "not valid", id="forged-mac"),
-    pytest.param(lambda s: "eyJ2IjoxLCJzIjoiYWFhIn0." + s.issue(SID, "k").split(".")[1],
-                 "not valid", id="swapped-payload"),
-    pytest.param(lambda s: "no-dot-at-all", "malformed", id="no-dot"),
-    pytest.param(lambda s: "x" * 2000 + ".y", "malformed", id="huge"),
-    pytest.param(lambda s: "\u00e9t\u00e9.abc", "malformed", id="not-ascii"),
-    pytest.param(lambda s: "", "malformed", id="empty"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        pytest.param(lambda s: s.issue(OTHER, "key1"), "another stream", id="other-stream"),
+        pytest.param(lambda s: s.issue(SID, "key1", now=time.time() - 61), "expired", id="expired"),
+        pytest.param(
+            lambda s: TokenSigner(b"y" * 32, 60).issue(SID, "key1"), "not valid", id="other-secret"
+        ),
+        pytest.param(lambda s: s.issue(SID, "key1")[:-2] + "AA", "not valid", id="forged-mac"),
+        pytest.param(
+            lambda s: "eyJ2IjoxLCJzIjoiYWFhIn0." + s.issue(SID, "k").split(".")[1],
+            "not valid",
+            id="swapped-payload",
+        ),
+        pytest.param(lambda s: "no-dot-at-all", "malformed", id="no-dot"),
+        pytest.param(lambda s: "x" * 2000 + ".y", "malformed", id="huge"),
+        pytest.param(lambda s: "\u00e9t\u00e9.abc", "malformed", id="not-ascii"),
+        pytest.param(lambda s: "", "malformed", id="empty"),
+    ],
+)
 def test_bad_tokens_are_refused(make: Callable[[TokenSigner], str], message: str) -> None:
     signer = TokenSigner(b"x" * 32, ttl_s=60)
     token = make(signer)
@@ -88,8 +96,9 @@ def client() -> FlaskClient:
 
 
 def started(client: FlaskClient) -> tuple[str, str]:
-    response = client.get("/stream/data?count=3&interval=0&resumable=1&format=ndjson",
-                          headers=BEARER)
+    response = client.get(
+        "/stream/data?count=3&interval=0&resumable=1&format=ndjson", headers=BEARER
+    )
     assert response.status_code == 200, response.data
     response.close()  # its per-key slot goes with it
     return response.headers["X-Stream-Id"], response.headers[TOKEN_HEADER]
@@ -126,8 +135,9 @@ def test_a_token_reads_its_own_stream_and_nothing_else(client: FlaskClient) -> N
 @pytest.mark.timeout(20)
 def test_a_token_reader_counts_against_the_key_that_started_the_stream() -> None:
     # Two slots: starting a resumable stream takes one for its reader and one for its producer.
-    client = create_app({**KEYS, "STREAMER_OPEN_DEMO": "false",
-                         "STREAMER_MAX_STREAMS_PER_KEY": "2"}).test_client()
+    client = create_app(
+        {**KEYS, "STREAMER_OPEN_DEMO": "false", "STREAMER_MAX_STREAMS_PER_KEY": "2"}
+    ).test_client()
     sid, token = started(client)
     whole = client.get(f"/streams/{sid}?format=ndjson&token={token}")
     assert b'"event":"end"' in whole.data  # the producer has finished...
@@ -143,8 +153,13 @@ def test_a_token_reader_counts_against_the_key_that_started_the_stream() -> None
     try:
         busy = client.get("/stream/data?count=1&interval=0", headers=BEARER)
         assert busy.status_code == 429  # key2's two slots: the token reader's and the other
-        assert client.get("/stream/data?count=1&interval=0", headers={
-            "Authorization": "Bearer k-one-1234567890"}).status_code == 200
+        assert (
+            client.get(
+                "/stream/data?count=1&interval=0",
+                headers={"Authorization": "Bearer k-one-1234567890"},
+            ).status_code
+            == 200
+        )
     finally:
         held.close()
         other.close()
@@ -157,5 +172,3 @@ def test_without_keys_there_is_no_token() -> None:
 
 
 # -- the real tier -----------------------------------------------------------------------------
-
-

@@ -43,8 +43,9 @@ def test_deadline_input_reads_like_wsgi_input() -> None:
 @pytest.mark.timeout(10)
 def test_deadline_input_drops_a_stalled_body_once() -> None:
     dropped: list[str] = []
-    body = DeadlineInput(_Stalling(b"x" * 5000, 3072), timeout_s=0.3, min_rate=0,
-                         on_drop=dropped.append, length=5000)
+    body = DeadlineInput(
+        _Stalling(b"x" * 5000, 3072), timeout_s=0.3, min_rate=0, on_drop=dropped.append, length=5000
+    )
     start = time.monotonic()
     with pytest.raises(BodyTimeout) as info:
         body.read()
@@ -59,7 +60,8 @@ def test_deadline_input_drops_a_stalled_body_once() -> None:
 @pytest.mark.timeout(10)
 def test_deadline_input_rate_floor_uses_the_start_time() -> None:
     # 5 s of credit are spent already: 1 KiB more at 100,000 B/s is due in 10 ms.
-    body = DeadlineInput(_Stalling(b"x" * 5000, 0), timeout_s=30, min_rate=100_000,
-                         start=time.monotonic() - 5)
+    body = DeadlineInput(
+        _Stalling(b"x" * 5000, 0), timeout_s=30, min_rate=100_000, start=time.monotonic() - 5
+    )
     with pytest.raises(BodyTimeout, match="slower than 100000 bytes/s"):
         body.read()

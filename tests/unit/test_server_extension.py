@@ -212,8 +212,7 @@ def test_teardown_runs_once_when_the_producer_fails_before_its_first_item() -> N
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_teardown_runs_once_after_the_producers_finally_when_the_client_leaves(
-        kind: str) -> None:
+def test_teardown_runs_once_after_the_producers_finally_when_the_client_leaves(kind: str) -> None:
     app, counts = make()
     order: list[str] = []
 
@@ -328,8 +327,13 @@ def test_interleaved_streams_in_one_thread_each_tear_down_once() -> None:
 
 
 def test_settings_come_from_app_config_under_the_environment_names() -> None:
-    app, _ = make({"STREAMER_MAX_STREAMS": 7, "STREAMER_SEND_TIMEOUT_S": "0",
-                   "STREAMER_STREAMS_PREFIX": "/resume"})
+    app, _ = make(
+        {
+            "STREAMER_MAX_STREAMS": 7,
+            "STREAMER_SEND_TIMEOUT_S": "0",
+            "STREAMER_STREAMS_PREFIX": "/resume",
+        }
+    )
     with app.test_request_context():
         config = current_config()
         assert (config.heartbeat_s, config.max_streams, config.send_timeout_s) == (0.2, 7, 0.0)
@@ -396,8 +400,7 @@ def test_resumable_stream_and_its_resume_route_under_a_custom_prefix() -> None:
     client = app.test_client()
     response = client.get("/s?format=ndjson")
     stream_id = response.headers["X-Stream-Id"]
-    assert decode(response.data, "ndjson") == [Data(1, "r1"), Data(2, "r2"), Data(3, "r3"),
-                                               End(3)]
+    assert decode(response.data, "ndjson") == [Data(1, "r1"), Data(2, "r2"), Data(3, "r3"), End(3)]
     resumed = client.get(f"/resume/{stream_id}?format=ndjson", headers={"Last-Event-ID": "2"})
     assert decode(resumed.data, "ndjson") == [Data(3, "r3"), End(3)]
     assert apps == [app.name]

@@ -11,8 +11,11 @@ VALUES = (0.0, 0.001, 0.0011, 0.01, 0.5, 1.0, 10.0, 11.0, 300.0)
 
 
 def _lines(text: bytes) -> list[str]:
-    return [line for line in text.decode().splitlines()
-            if not line.startswith("#") and "_created" not in line]
+    return [
+        line
+        for line in text.decode().splitlines()
+        if not line.startswith("#") and "_created" not in line
+    ]
 
 
 def _ours(values: dict[str, tuple[float, ...]]) -> bytes:

@@ -10,8 +10,7 @@ from streamer.server.response import StreamStats
 
 
 def _stats(ttfb: float | None, outcome: str = "complete") -> StreamStats:
-    stats = StreamStats("ndjson", started=0.0, finished=0.5, records=3, bytes=42,
-                        outcome=outcome)
+    stats = StreamStats("ndjson", started=0.0, finished=0.5, records=3, bytes=42, outcome=outcome)
     stats.first_byte = None if ttfb is None else ttfb
     return stats
 
@@ -31,13 +30,19 @@ def test_ttfb_histogram_matches_observe(ttfb: float) -> None:
     metrics.started("/r", "ndjson")
     metrics.finished("/r", _stats(ttfb))
     reference = CollectorRegistry()
-    Histogram("streamer_time_to_first_byte_seconds", "x", ["route"], buckets=_TTFB_BUCKETS,
-              registry=reference).labels("/r").observe(ttfb)
+    Histogram(
+        "streamer_time_to_first_byte_seconds",
+        "x",
+        ["route"],
+        buckets=_TTFB_BUCKETS,
+        registry=reference,
+    ).labels("/r").observe(ttfb)
     name = "streamer_time_to_first_byte_seconds"
     got = _samples(metrics.render(), name)
     want = _samples(generate_latest(reference), name)
     assert {k: v for k, v in got.items() if "_created" not in k} == {
-        k: v for k, v in want.items() if "_created" not in k}
+        k: v for k, v in want.items() if "_created" not in k
+    }
 
 
 def test_counters_and_open_gauge() -> None:

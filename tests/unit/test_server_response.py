@@ -19,15 +19,21 @@ def records(body: bytes, fmt: str = "ndjson") -> list[Any]:
     return [*decoder.feed(body), *decoder.close()]
 
 
-@pytest.mark.parametrize(("query", "accept", "media"), [
-    pytest.param("", None, "text/plain; charset=utf-8", id="default"),
-    pytest.param("&format=ndjson", None, "application/x-ndjson", id="query-ndjson"),
-    pytest.param("", "text/event-stream", "text/event-stream; charset=utf-8", id="accept-sse"),
-    pytest.param("", "application/x-ndjson;q=0.9, */*", "application/x-ndjson", id="accept"),
-    pytest.param("&format=text", "text/event-stream", "text/plain; charset=utf-8", id="query-wins"),
-])
-def test_format_negotiation_and_headers(client: FlaskClient, query: str, accept: str | None,
-                                        media: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "accept", "media"),
+    [
+        pytest.param("", None, "text/plain; charset=utf-8", id="default"),
+        pytest.param("&format=ndjson", None, "application/x-ndjson", id="query-ndjson"),
+        pytest.param("", "text/event-stream", "text/event-stream; charset=utf-8", id="accept-sse"),
+        pytest.param("", "application/x-ndjson;q=0.9, */*", "application/x-ndjson", id="accept"),
+        pytest.param(
+            "&format=text", "text/event-stream", "text/plain; charset=utf-8", id="query-wins"
+        ),
+    ],
+)
+def test_format_negotiation_and_headers(
+    client: FlaskClient, query: str, accept: str | None, media: str
+) -> None:
     headers = {"Accept": accept} if accept else {}
     response = client.get(f"/stream/data?count=2&interval=0{query}", headers=headers)
     assert response.status_code == 200
@@ -41,8 +47,12 @@ def test_text_ndjson_and_sse_bodies(client: FlaskClient) -> None:
     text = client.get("/stream/data?count=3&interval=0").data
     assert text == b"data chunk 1\ndata chunk 2\ndata chunk 3\n"
     nd = records(client.get("/stream/data?count=3&interval=0&format=ndjson").data)
-    assert nd == [Data(1, "data chunk 1\n"), Data(2, "data chunk 2\n"), Data(3, "data chunk 3\n"),
-                  End(3)]
+    assert nd == [
+        Data(1, "data chunk 1\n"),
+        Data(2, "data chunk 2\n"),
+        Data(3, "data chunk 3\n"),
+        End(3),
+    ]
     body = client.get("/stream/data?count=2&interval=0&format=sse").data
     assert body.startswith(b"retry: 3000\n\n")
     assert records(body, "sse") == [Data(1, "data chunk 1\n"), Data(2, "data chunk 2\n"), End(2)]
@@ -57,10 +67,18 @@ def test_series_is_reproducible_with_a_seed(client: FlaskClient) -> None:
     assert all(isinstance(r.data["y"], float) for r in first[:-1])
 
 
-@pytest.mark.parametrize("query", [
-    "count=-1", "count=abc", "count=100001", "interval=nan", "interval=61", "interval=-0.5",
-    "format=xml",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "count=-1",
+        "count=abc",
+        "count=100001",
+        "interval=nan",
+        "interval=61",
+        "interval=-0.5",
+        "format=xml",
+    ],
+)
 def test_bad_parameters_give_400_naming_the_parameter(client: FlaskClient, query: str) -> None:
     response = client.get(f"/stream/data?{query}")
     assert response.status_code == 400
@@ -73,7 +91,8 @@ def test_bad_parameters_give_400_naming_the_parameter(client: FlaskClient, query
 def test_unknown_paths_and_methods_are_json(client: FlaskClient) -> None:
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.json == {
-        "error": {"type": "not_found", "message": missing.json["error"]["message"]}}
+        "error": {"type": "not_found", "message": missing.json["error"]["message"]}
+    }
     wrong = client.delete("/stream/data")
     assert wrong.status_code == 405
     assert wrong.json is not None and wrong.json["error"]["type"] == "method_not_allowed"
@@ -87,8 +106,7 @@ def test_failure_before_first_item_is_a_real_status(client: FlaskClient) -> None
     assert b"secret" not in internal.data
     upstream = client.get("/_test/stream?fail_before=1&error=upstream")
     assert upstream.status_code == 502
-    assert upstream.json == {"error": {"type": "upstream_error",
-                                       "message": "the upstream failed"}}
+    assert upstream.json == {"error": {"type": "upstream_error", "message": "the upstream failed"}}
 
 
 def make_view_app(producer_factory: Any, **config: Any) -> FlaskClient:

@@ -77,13 +77,15 @@ def test_a_resumable_stream_carries_its_id_and_replays_from_any_id(client: Flask
     by_query = client.get(f"/streams/{sid}?format=sse&last_event_id=3")
     assert decode(by_query.data, "sse") == [chunks(4)[3], End(4)]
     assert client.get(f"/streams/{sid}?format=text").data == b"".join(
-        c.data.encode() for c in chunks(4))
+        c.data.encode() for c in chunks(4)
+    )
 
 
 @pytest.mark.timeout(20)
 def test_the_producer_runs_on_after_its_reader_leaves(client: FlaskClient) -> None:
-    response = client.get("/stream/data?count=6&interval=0.05&resumable=1&format=ndjson",
-                          buffered=False)
+    response = client.get(
+        "/stream/data?count=6&interval=0.05&resumable=1&format=ndjson", buffered=False
+    )
     sid = response.headers["X-Stream-Id"]
     first = next(iter(response.response))
     response.close()  # the only reader is gone
@@ -106,8 +108,7 @@ def test_a_resumable_producer_failing_on_open_gets_its_real_status(app: Flask) -
 
     def failing() -> Iterator[str]:
         gevent.sleep(0.05)
-        raise StreamerError("slow down", type="upstream_rate_limited", status=429,
-                            retry_after=2)
+        raise StreamerError("slow down", type="upstream_rate_limited", status=429, retry_after=2)
         yield "never"
 
     def slow() -> Iterator[str]:

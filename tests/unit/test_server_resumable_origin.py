@@ -17,12 +17,12 @@ def test_the_originating_reader_holds_a_fast_producer_back_until_it_leaves() -> 
     # A store bound of 5 records and a producer of 200 with no pause: the reader that started
     # the stream still gets all of it (tests/unit/test_service_openapi.py has the 410 this used to
     # be). Once it leaves, the producer runs free to the end; the bound then keeps only the tail.
-    client = create_app(ServiceConfig(heartbeat_s=0.2, max_stream_s=10, lease_s=1.0,
-                               resumable_max_records=5)).test_client()
+    client = create_app(
+        ServiceConfig(heartbeat_s=0.2, max_stream_s=10, lease_s=1.0, resumable_max_records=5)
+    ).test_client()
     whole = client.get("/stream/data?count=200&interval=0&resumable=1&format=ndjson")
     assert decode(whole.data) == [*chunks(200), End(200)]
-    left = client.get("/stream/data?count=200&interval=0&resumable=1&format=ndjson",
-                      buffered=False)
+    left = client.get("/stream/data?count=200&interval=0&resumable=1&format=ndjson", buffered=False)
     sid = left.headers["X-Stream-Id"]
     next(iter(left.response))
     left.close()

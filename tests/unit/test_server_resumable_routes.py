@@ -16,8 +16,9 @@ from .test_server_resumable import decode
 def test_stream_errors_are_json(client: FlaskClient) -> None:
     unknown = client.get("/streams/" + "x" * 43)
     assert unknown.status_code == 404
-    assert unknown.json == {"error": {"type": "not_found",
-                                      "message": "no such stream (unknown or expired)"}}
+    assert unknown.json == {
+        "error": {"type": "not_found", "message": "no such stream (unknown or expired)"}
+    }
     assert client.get("/streams/../etc").status_code == 404
     assert client.delete("/streams/" + "x" * 43).status_code == 404
     sid = client.get("/stream/data?count=1&interval=0&resumable=1").headers["X-Stream-Id"]
@@ -30,8 +31,9 @@ def test_stream_errors_are_json(client: FlaskClient) -> None:
 
 @pytest.mark.timeout(20)
 def test_delete_cancels_a_running_stream(client: FlaskClient) -> None:
-    response = client.get("/stream/data?count=1000&interval=0.05&resumable=1&format=ndjson",
-                          buffered=False)
+    response = client.get(
+        "/stream/data?count=1000&interval=0.05&resumable=1&format=ndjson", buffered=False
+    )
     sid = response.headers["X-Stream-Id"]
     cancelled = client.delete(f"/streams/{sid}")
     assert cancelled.status_code == 202

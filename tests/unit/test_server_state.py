@@ -33,7 +33,13 @@ def test_each_app_gets_its_own_observers_and_no_metrics_by_default() -> None:
 def test_the_state_is_slotted() -> None:
     assert "__slots__" in vars(StreamerState)
     assert [f.name for f in dataclasses.fields(StreamerState)] == [
-        "config", "registry", "store", "observers", "metrics", "owners"]
+        "config",
+        "registry",
+        "store",
+        "observers",
+        "metrics",
+        "owners",
+    ]
 
 
 def test_inside_a_request_the_state_is_the_apps() -> None:

@@ -36,8 +36,7 @@ def test_a_resumable_stream_carries_its_id_and_extra_headers() -> None:
 
     @app.get("/s")
     def view() -> object:
-        return stream(iter(["a", "b"]), format="ndjson", resumable=True,
-                      headers={"X-Extra": "1"})
+        return stream(iter(["a", "b"]), format="ndjson", resumable=True, headers={"X-Extra": "1"})
 
     response = app.test_client().get("/s")
     try:

@@ -18,22 +18,43 @@ def parse(body: object, content_type: str = "application/json") -> ChatRequest:
 
 
 def test_a_valid_body_with_defaults_and_the_last_user_message() -> None:
-    request = parse({"messages": [USER, {"role": "assistant", "content": "hello"},
-                                  {"role": "user", "content": "again"}]})
+    request = parse(
+        {
+            "messages": [
+                USER,
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "again"},
+            ]
+        }
+    )
     assert (request.model, request.temperature, request.max_tokens, request.resumable) == (
-        "echo-1", None, None, False)
+        "echo-1",
+        None,
+        None,
+        False,
+    )
     assert request.last_user_message == "again"
-    full = parse({"messages": [USER], "model": "m-2", "temperature": 0.5, "max_tokens": 9,
-                  "resumable": True}, "application/vnd.api+json; charset=utf-8")
-    assert (full.model, full.temperature, full.max_tokens, full.resumable) == (
-        "m-2", 0.5, 9, True)
+    full = parse(
+        {
+            "messages": [USER],
+            "model": "m-2",
+            "temperature": 0.5,
+            "max_tokens": 9,
+            "resumable": True,
+        },
+        "application/vnd.api+json; charset=utf-8",
+    )
+    assert (full.model, full.temperature, full.max_tokens, full.resumable) == ("m-2", 0.5, 9, True)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    pytest.param({"messages": [USER], "temperature": 3}, "temperature", id="temperature"),
-    pytest.param({"messages": [USER], "top_p": 1}, "top_p", id="unknown"),
-    pytest.param({"messages": [{"role": "user"}]}, "messages[0].content", id="content"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"messages": [USER], "temperature": 3}, "temperature", id="temperature"),
+        pytest.param({"messages": [USER], "top_p": 1}, "top_p", id="unknown"),
+        pytest.param({"messages": [{"role": "user"}]}, "messages[0].content", id="content"),
+    ],
+)
 def test_a_bad_field_is_a_422_naming_it(body: object, field: str) -> None:
     with pytest.raises(InvalidField) as info:
         parse(body)

@@ -35,8 +35,14 @@ def test_encoders_are_data_only_with_comment_line_pings() -> None:
     assert ChunkSSE.end(3, {"usage": USAGE}) == b"data: [DONE]\n\n"
     assert ChunkSSE.ping() == b": ping\n"  # no blank line: see the chunks module's docstring
     error = ChunkSSE.error("upstream_timeout", "too slow")
-    assert json.loads(error[6:]) == {"error": {"message": "too slow", "type": "server_error",
-                                               "param": None, "code": "upstream_timeout"}}
+    assert json.loads(error[6:]) == {
+        "error": {
+            "message": "too slow",
+            "type": "server_error",
+            "param": None,
+            "code": "upstream_timeout",
+        }
+    }
     # That openai-python survives pings between events with ids: the real tier
     # (test_resumable_through_extra_body_keeps_the_sdk_working_across_heartbeats).
 
@@ -47,8 +53,12 @@ def test_chunks_of_a_complete_answer(include_usage: bool) -> None:
     answer = Answer("m", include_usage=include_usage)
     got = list(chunks(provider(), answer, meter))
     deltas = [c["choices"][0]["delta"] for c in got if c["choices"]]
-    assert deltas == [{"role": "assistant", "content": "", "refusal": None},
-                      {"content": "Hello"}, {"content": " world"}, {}]
+    assert deltas == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {"content": "Hello"},
+        {"content": " world"},
+        {},
+    ]
     assert got[3]["choices"][0]["finish_reason"] == "stop"
     if include_usage:
         assert len(got) == 5 and got[4]["choices"] == [] and got[4]["usage"] == USAGE
@@ -69,17 +79,16 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_a_detached_answer_reports_its_usage_once_on_each_way_out(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, "streamer.access")
     for fail in (False, True):
-        it = chunks(provider(fail), Answer("m"), UsageMeter(None, "/r", "m", "key1"),
-                    detached=True)
+        it = chunks(provider(fail), Answer("m"), UsageMeter(None, "/r", "m", "key1"), detached=True)
         try:
             list(it)
         except UpstreamError:
             pass
-    closed = chunks(provider(), Answer("m"), UsageMeter(None, "/r", "m", "key1"),
-                    detached=True)
+    closed = chunks(provider(), Answer("m"), UsageMeter(None, "/r", "m", "key1"), detached=True)
     next(closed), next(closed)
     closed.close()
     assert log_lines(caplog) == [
@@ -118,9 +127,14 @@ def test_blueprint_answers_and_errors_in_openai_shape() -> None:
     assert whole["choices"][0]["message"]["content"].startswith("You said: hi.")
     missing = client.post("/v1/chat/completions", json=body)
     assert missing.status_code == 401
-    assert missing.get_json() == {"error": {
-        "message": "this endpoint needs Authorization: Bearer <key>",
-        "type": "invalid_request_error", "param": None, "code": "unauthorized"}}
+    assert missing.get_json() == {
+        "error": {
+            "message": "this endpoint needs Authorization: Bearer <key>",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "unauthorized",
+        }
+    }
     bad = client.post("/v1/chat/completions", json={**body, "temperature": 9}, headers=auth)
     assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "temperature"
     wrong_type = client.post("/v1/chat/completions", data="{}", headers=auth)
@@ -138,5 +152,7 @@ def test_blueprint_answers_and_errors_in_openai_shape() -> None:
     assert not_allowed.status_code == 405
     assert not_allowed.get_json()["error"]["type"] == "invalid_request_error"
     models = client.get("/v1/models", headers=auth).get_json()
-    assert models == {"object": "list", "data": [
-        {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "streamer"}]}
+    assert models == {
+        "object": "list",
+        "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "streamer"}],
+    }

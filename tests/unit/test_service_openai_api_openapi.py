@@ -8,8 +8,12 @@ from streamer.service.openai_api.openapi import paths
 
 def test_the_v1_paths_and_their_methods() -> None:
     doc = paths()
-    assert set(doc) == {"/v1/chat/completions", "/v1/models", "/v1/models/{model}",
-                        "/v1/streams/{stream_id}"}
+    assert set(doc) == {
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/models/{model}",
+        "/v1/streams/{stream_id}",
+    }
     assert "post" in doc["/v1/chat/completions"] and "get" in doc["/v1/models"]
 
 

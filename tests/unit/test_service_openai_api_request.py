@@ -15,8 +15,7 @@ USER = [{"role": "user", "content": "hi"}]
 
 
 def parse(body: Any, header: bool = False, content_type: str = "application/json") -> Any:
-    return parse_completion_body(content_type, json.dumps(body).encode(),
-                                 resumable_header=header)
+    return parse_completion_body(content_type, json.dumps(body).encode(), resumable_header=header)
 
 
 def test_a_minimal_body() -> None:
@@ -26,12 +25,25 @@ def test_a_minimal_body() -> None:
 
 
 def test_streamed_options_and_text_parts() -> None:
-    got = parse({"model": "m", "stream": True, "stream_options": {"include_usage": True},
-                 "max_completion_tokens": 7, "temperature": 0.5, "user": "u", "seed": 1,
-                 "streamer": {"resumable": True},
-                 "messages": [{"role": "system", "content": "be brief"},
-                              {"role": "user", "content": [{"type": "text", "text": "a"},
-                                                           {"type": "text", "text": "b"}]}]})
+    got = parse(
+        {
+            "model": "m",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_completion_tokens": 7,
+            "temperature": 0.5,
+            "user": "u",
+            "seed": 1,
+            "streamer": {"resumable": True},
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                },
+            ],
+        }
+    )
     assert got.stream and got.include_usage and got.resumable
     assert got.chat.max_tokens == 7 and got.chat.temperature == 0.5
     assert got.chat.last_user_message == "a\nb"
@@ -43,47 +55,73 @@ def test_the_header_makes_a_streamed_answer_resumable() -> None:
     assert not parse({"model": "m", "messages": USER}, header=True).resumable
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    pytest.param({"messages": USER}, "model", id="no-model"),
-    pytest.param({"model": "a b", "messages": USER}, "model", id="bad-model"),
-    pytest.param({"model": "m"}, "messages", id="no-messages"),
-    pytest.param({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "messages",
-                 id="no-user"),
-    pytest.param({"model": "m", "messages": [{"role": "tool", "content": "x"}]},
-                 "messages[0].role", id="role"),
-    pytest.param({"model": "m", "messages": [{"role": "user", "content": "x",
-                                              "tool_calls": []}]},
-                 "messages[0].tool_calls", id="message-field"),
-    pytest.param({"model": "m", "messages": [{"role": "user",
-                                              "content": [{"type": "image_url"}]}]},
-                 "messages[0].content[0]", id="image-part"),
-    pytest.param({"model": "m", "messages": USER, "stream": "yes"}, "stream", id="stream"),
-    pytest.param({"model": "m", "messages": USER, "stream": True,
-                  "stream_options": {"x": 1}}, "stream_options.x", id="stream-option"),
-    pytest.param({"model": "m", "messages": USER, "max_tokens": 0}, "max_tokens", id="max"),
-    pytest.param({"model": "m", "messages": USER, "n": 3}, "n", id="n"),
-    pytest.param({"model": "m", "messages": USER, "store": True}, "store", id="store"),
-    pytest.param({"model": "m", "messages": USER, "logprobs": True}, "logprobs",
-                 id="unsupported"),
-    pytest.param({"model": "m", "messages": USER, "streamer": {"resumable": True}},
-                 "streamer.resumable", id="resumable-needs-stream"),
-    pytest.param({"model": "m", "messages": USER, "stream": True, "streamer": {"x": 1}},
-                 "streamer.x", id="streamer-option"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        pytest.param({"messages": USER}, "model", id="no-model"),
+        pytest.param({"model": "a b", "messages": USER}, "model", id="bad-model"),
+        pytest.param({"model": "m"}, "messages", id="no-messages"),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "system", "content": "x"}]},
+            "messages",
+            id="no-user",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].role",
+            id="role",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
+            "messages[0].tool_calls",
+            id="message-field",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content[0]",
+            id="image-part",
+        ),
+        pytest.param({"model": "m", "messages": USER, "stream": "yes"}, "stream", id="stream"),
+        pytest.param(
+            {"model": "m", "messages": USER, "stream": True, "stream_options": {"x": 1}},
+            "stream_options.x",
+            id="stream-option",
+        ),
+        pytest.param({"model": "m", "messages": USER, "max_tokens": 0}, "max_tokens", id="max"),
+        pytest.param({"model": "m", "messages": USER, "n": 3}, "n", id="n"),
+        pytest.param({"model": "m", "messages": USER, "store": True}, "store", id="store"),
+        pytest.param(
+            {"model": "m", "messages": USER, "logprobs": True}, "logprobs", id="unsupported"
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "streamer": {"resumable": True}},
+            "streamer.resumable",
+            id="resumable-needs-stream",
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "stream": True, "streamer": {"x": 1}},
+            "streamer.x",
+            id="streamer-option",
+        ),
+    ],
+)
 def test_a_bad_field_is_a_400_naming_it(body: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidParameter) as info:
         parse(body)
     assert info.value.param == param and info.value.status == 400
 
 
-@pytest.mark.parametrize(("raw", "content_type", "status"), [
-    pytest.param(b"{", "application/json", 400, id="json"),
-    pytest.param(b"[]", "application/json", 400, id="not-object"),
-    pytest.param(b"\xff", "application/json", 400, id="utf8"),
-    pytest.param(b"{}", "text/plain", 415, id="media-type"),
-    pytest.param(b'{"n": ' + b"9" * 5000 + b"}", "application/json", 400, id="huge-int"),
-    pytest.param(b"[" * 100_000 + b"]" * 100_000, "application/json", 400, id="deep"),
-])
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [
+        pytest.param(b"{", "application/json", 400, id="json"),
+        pytest.param(b"[]", "application/json", 400, id="not-object"),
+        pytest.param(b"\xff", "application/json", 400, id="utf8"),
+        pytest.param(b"{}", "text/plain", 415, id="media-type"),
+        pytest.param(b'{"n": ' + b"9" * 5000 + b"}", "application/json", 400, id="huge-int"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, "application/json", 400, id="deep"),
+    ],
+)
 def test_a_body_that_is_not_a_json_object(raw: bytes, content_type: str, status: int) -> None:
     with pytest.raises(BadRequest) as info:
         parse_completion_body(content_type, raw)

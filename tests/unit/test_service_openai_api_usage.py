@@ -25,12 +25,22 @@ def test_without_provider_numbers_the_streamed_tokens_are_the_usage() -> None:
     labels = {"model": "m", "key": "-", "outcome": "disconnect"}
     assert sample(registry, "streamer_chat_tokens_total", kind="completion", **labels) == 3
     assert sample(registry, "streamer_chat_answers_total", partial="1", **labels) == 1
-    assert sample(registry, "streamer_chat_answers_total", model="m", key="-",
-                  outcome="complete", partial="1") is None
+    assert (
+        sample(
+            registry,
+            "streamer_chat_answers_total",
+            model="m",
+            key="-",
+            outcome="complete",
+            partial="1",
+        )
+        is None
+    )
 
 
 def test_provider_numbers_win_and_models_beyond_the_bound_are_other(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(usage, "MAX_MODELS", 1)
     registry = CollectorRegistry()
     counters = UsageCounters(registry)

@@ -7,8 +7,11 @@ import pytest
 from app import create_app
 
 KEYS = {"STREAMER_API_KEYS": "k-one-1234567890,k-two-1234567890", "STREAMER_ECHO_DELAY_S": "0"}
-BODY = {"model": "gpt-4o-mini", "stream": True,
-        "messages": [{"role": "user", "content": "hello there"}]}
+BODY = {
+    "model": "gpt-4o-mini",
+    "stream": True,
+    "messages": [{"role": "user", "content": "hello there"}],
+}
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -18,8 +21,11 @@ def bearer(key: str) -> dict[str, str]:
 @pytest.mark.timeout(20)
 def test_another_key_cannot_follow_a_resumable_answer() -> None:
     client = create_app(KEYS).test_client()
-    started = client.post("/v1/chat/completions", json=BODY,
-                          headers={**bearer("k-one-1234567890"), "X-Streamer-Resumable": "1"})
+    started = client.post(
+        "/v1/chat/completions",
+        json=BODY,
+        headers={**bearer("k-one-1234567890"), "X-Streamer-Resumable": "1"},
+    )
     assert started.status_code == 200, started.data
     assert started.get_data().rstrip().endswith(b"data: [DONE]")
     sid = started.headers["X-Stream-Id"]
@@ -29,7 +35,8 @@ def test_another_key_cannot_follow_a_resumable_answer() -> None:
     assert other.status_code == 404 == unknown.status_code
     assert other.get_json() == unknown.get_json()  # indistinguishable from an unknown id
 
-    own = client.get(f"/v1/streams/{sid}", headers={**bearer("k-one-1234567890"),
-                                                    "Last-Event-ID": "1"})
+    own = client.get(
+        f"/v1/streams/{sid}", headers={**bearer("k-one-1234567890"), "Last-Event-ID": "1"}
+    )
     assert own.status_code == 200
     assert own.get_data().rstrip().endswith(b"data: [DONE]")

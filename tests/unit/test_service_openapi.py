@@ -14,6 +14,8 @@ from streamer.service import openapi
 from streamer.service import views as app_module
 
 HIDDEN = ("/_test/", "/stream/bench")  # test-only and benchmark endpoints: not documented
+
+
 def _flask_operations(environ: dict[str, str]) -> set[tuple[str, str]]:
     app = create_app({"STREAMER_TESTING": "1", "STREAMER_BENCH": "1", **environ})
     ops = set()
@@ -28,8 +30,12 @@ def _flask_operations(environ: dict[str, str]) -> set[tuple[str, str]]:
 
 
 def _documented(doc: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(method, path) for path, item in doc["paths"].items() for method in item
-            if method in ("get", "post", "put", "patch", "delete")}
+    return {
+        (method, path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
 
 
 def test_every_route_is_documented_and_every_documented_path_is_a_route() -> None:

@@ -11,9 +11,19 @@ from streamer.service.params import bool_param
 from streamer.service.settings import ServiceConfig
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1", True), ("TRUE", True), ("yes", True),
-                                            ("On", True), ("0", False), ("false", False),
-                                            ("NO", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("On", True),
+        ("0", False),
+        ("false", False),
+        ("NO", False),
+        ("off", False),
+    ],
+)
 def test_one_bool_parser_for_settings_and_parameters(raw: str, value: bool) -> None:
     assert parse_bool(raw) is value
     assert ServiceConfig.from_env({"STREAMER_TESTING": raw}).testing is value

@@ -21,15 +21,18 @@ def test_openai_is_the_default_provider_when_a_key_is_set() -> None:
     assert ServiceConfig.from_env({"OPENAI_API_KEY": "sk-x"}).chat_provider == "openai"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("PORT", "eighty"),
-    ("PORT", "70000"),
-    ("STREAMER_HEARTBEAT_S", "nan"),
-    ("STREAMER_HEARTBEAT_S", "-1"),
-    ("WEB_CONCURRENCY", "0"),
-    ("STREAMER_TESTING", "maybe"),
-    ("STREAMER_CHAT_PROVIDER", "claude"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("STREAMER_HEARTBEAT_S", "nan"),
+        ("STREAMER_HEARTBEAT_S", "-1"),
+        ("WEB_CONCURRENCY", "0"),
+        ("STREAMER_TESTING", "maybe"),
+        ("STREAMER_CHAT_PROVIDER", "claude"),
+    ],
+)
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         ServiceConfig.from_env({name: value})
@@ -44,5 +47,9 @@ def test_dependent_defaults() -> None:
     assert ServiceConfig.from_env({"REDIS_URL": "redis://x"}).workers >= 1
     assert ServiceConfig.from_env({"WEB_CONCURRENCY": "3", "REDIS_URL": "redis://x"}).workers == 3
     assert ServiceConfig.from_env({"OPENAI_API_KEY": "sk-x"}).chat_provider == "openai"
-    assert ServiceConfig.from_env({"OPENAI_API_KEY": "sk-x",
-                            "STREAMER_CHAT_PROVIDER": "echo"}).chat_provider == "echo"
+    assert (
+        ServiceConfig.from_env(
+            {"OPENAI_API_KEY": "sk-x", "STREAMER_CHAT_PROVIDER": "echo"}
+        ).chat_provider
+        == "echo"
+    )

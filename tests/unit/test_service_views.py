@@ -11,8 +11,12 @@ from streamer.service import openai_api, views
 def test_every_endpoint_name_handed_to_auth_is_a_real_endpoint() -> None:
     app = create_app({"STREAMER_TESTING": "1", "STREAMER_BENCH": "1"})
     endpoints = set(app.view_functions)
-    for names in (views.OPEN_ENDPOINTS, views.DEMO_ENDPOINTS, views.STREAM_ENDPOINTS,
-                  openai_api.STREAM_ENDPOINTS):
+    for names in (
+        views.OPEN_ENDPOINTS,
+        views.DEMO_ENDPOINTS,
+        views.STREAM_ENDPOINTS,
+        openai_api.STREAM_ENDPOINTS,
+    ):
         assert set(names) <= endpoints, set(names) - endpoints
 
 

@@ -228,8 +228,9 @@ def test_an_expired_lease_is_reaped_as_producer_lost(make_store: MakeStore) -> N
     make_store.pass_time(0.5)
     assert store.reap(sid) is True
     assert store.reap(sid) is False  # once
-    assert store.read(sid, 1, 0) == [Error("producer_lost",
-                                           "the stream's producer stopped responding")]
+    assert store.read(sid, 1, 0) == [
+        Error("producer_lost", "the stream's producer stopped responding")
+    ]
     assert store.append(sid, Data(2, "zombie")) is False  # a slow owner learns it lost
 
 
@@ -260,8 +261,7 @@ def test_finished_streams_expire_after_the_ttl(make_store: MakeStore) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_records_per_stream_are_bounded_and_a_gap_is_never_silent(
-        make_store: MakeStore) -> None:
+def test_records_per_stream_are_bounded_and_a_gap_is_never_silent(make_store: MakeStore) -> None:
     store = make_store(resumable_max_records=5)
     sid = started(store, 12)
     with pytest.raises(RecordsExpired):

@@ -7,9 +7,11 @@ import sys
 
 
 def test_import_streamer_loads_neither_flask_nor_gevent() -> None:
-    code = ("import sys, streamer; from streamer import Data, Config; "
-            "from streamer.wire import NDJSONDecoder; import streamer.client; "
-            "assert 'flask' not in sys.modules and 'gevent' not in sys.modules, sys.modules")
+    code = (
+        "import sys, streamer; from streamer import Data, Config; "
+        "from streamer.wire import NDJSONDecoder; import streamer.client; "
+        "assert 'flask' not in sys.modules and 'gevent' not in sys.modules, sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

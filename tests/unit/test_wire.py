@@ -16,7 +16,9 @@ def test_the_face_is_the_modules_own_objects() -> None:
 
 
 def test_the_wire_layer_imports_no_third_party_package() -> None:
-    code = ("import sys; import streamer.wire, streamer.wire.negotiate, streamer.wire.http1; "
-            "bad = {'flask', 'werkzeug', 'gevent', 'requests', 'greenlet'} & set(sys.modules); "
-            "assert not bad, bad")
+    code = (
+        "import sys; import streamer.wire, streamer.wire.negotiate, streamer.wire.http1; "
+        "bad = {'flask', 'werkzeug', 'gevent', 'requests', 'greenlet'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -55,14 +55,30 @@ def test_multibyte_character_split_at_every_byte() -> None:
         assert decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.close() == text
 
 
-@pytest.mark.parametrize("ending", [
-    pytest.param(b"\n", id="lf"),
-    pytest.param(b"\r\n", id="crlf"),
-    pytest.param(b"\r", id="cr"),
-])
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param(b"\n", id="lf"),
+        pytest.param(b"\r\n", id="crlf"),
+        pytest.param(b"\r", id="cr"),
+    ],
+)
 def test_sse_line_endings(ending: bytes) -> None:
-    body = ending.join([b"retry: 10", b"", b"id: 1", b"data: a", b"data: b", b"", b": ping",
-                        b"event: end", b'data: {"count": 1}', b"", b""])
+    body = ending.join(
+        [
+            b"retry: 10",
+            b"",
+            b"id: 1",
+            b"data: a",
+            b"data: b",
+            b"",
+            b": ping",
+            b"event: end",
+            b'data: {"count": 1}',
+            b"",
+            b"",
+        ]
+    )
     for cut in range(len(body) + 1):
         records = decode_all(SSEDecoder(), [body[:cut], body[cut:]])
         assert records == [Data(1, "a\nb"), Ping(), End(1)], cut
@@ -70,7 +86,7 @@ def test_sse_line_endings(ending: bytes) -> None:
 
 def test_line_decoder_splits_only_on_cr_and_lf() -> None:
     decoder = LineDecoder()
-    text = 'a\u2028b\u0085c\x0bd\x0ce\x1cf'
+    text = "a\u2028b\u0085c\x0bd\x0ce\x1cf"
     assert decoder.feed(text.encode() + b"\n") == [text]
 
 
@@ -93,8 +109,10 @@ def test_sse_cr_at_end_of_body_ends_the_line() -> None:
 
 
 def test_sse_error_and_unknown_events() -> None:
-    body = (b"event: custom\ndata: ignored\n\n"
-            b'event: error\ndata: {"type": "upstream_timeout", "message": "slow"}\n\n')
+    body = (
+        b"event: custom\ndata: ignored\n\n"
+        b'event: error\ndata: {"type": "upstream_timeout", "message": "slow"}\n\n'
+    )
     assert decode_all(SSEDecoder(), [body]) == [Error("upstream_timeout", "slow")]
 
 
@@ -119,12 +137,15 @@ def test_line_too_long_is_refused_with_bounded_memory() -> None:
         decoder.feed(b"y" * 10)
 
 
-@pytest.mark.parametrize("line", [
-    pytest.param(b"not json\n", id="not-json"),
-    pytest.param(b"[1, 2]\n", id="not-object"),
-    pytest.param(b'{"event": "data", "id": 0, "data": 1}\n', id="zero-id"),
-    pytest.param(b'{"event": "end"}\n', id="end-without-count"),
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"not json\n", id="not-json"),
+        pytest.param(b"[1, 2]\n", id="not-object"),
+        pytest.param(b'{"event": "data", "id": 0, "data": 1}\n', id="zero-id"),
+        pytest.param(b'{"event": "end"}\n', id="end-without-count"),
+    ],
+)
 def test_ndjson_protocol_errors(line: bytes) -> None:
     with pytest.raises(ProtocolError):
         NDJSONDecoder().feed(line)

@@ -38,10 +38,13 @@ def encode_stream(encoder: Any, items: list[Any], extra: dict[str, Any]) -> byte
 @given(items=st.lists(payloads, max_size=8), cuts=st.lists(st.integers(0, 10_000), max_size=12))
 def test_ndjson_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None:
     body = encode_stream(NDJSON, items, {"usage": {"total_tokens": 3}})
-    records = [r for r in decode_all(NDJSONDecoder(), split_at(body, cuts))
-               if not isinstance(r, Ping)]
-    assert records == [*(Data(i, item) for i, item in enumerate(items, 1)),
-                       End(len(items), {"usage": {"total_tokens": 3}})]
+    records = [
+        r for r in decode_all(NDJSONDecoder(), split_at(body, cuts)) if not isinstance(r, Ping)
+    ]
+    assert records == [
+        *(Data(i, item) for i, item in enumerate(items, 1)),
+        End(len(items), {"usage": {"total_tokens": 3}}),
+    ]
 
 
 @settings(deadline=None)
@@ -52,10 +55,7 @@ def test_sse_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None
     records = [r for r in decode_all(decoder, split_at(body, cuts)) if not isinstance(r, Ping)]
     # SSE carries text: a payload is its text (JSON for non-strings), and its line breaks
     # (CR LF, CR, LF) come back as LF, as an EventSource would give them.
-    expected_text = [
-        payload_text(item).replace("\r\n", "\n").replace("\r", "\n")
-        for item in items
-    ]
+    expected_text = [payload_text(item).replace("\r\n", "\n").replace("\r", "\n") for item in items]
     assert records == [*(Data(i, t) for i, t in enumerate(expected_text, 1)), End(len(items))]
     assert decoder.retry_ms == 2500
     assert decoder.last_event_id == (str(len(items)) if items else "")
@@ -66,15 +66,18 @@ def test_sse_encoder_splits_every_line_break() -> None:
     assert SSE.data(4, {"k": [1]}) == b'id: 4\ndata: {"k":[1]}\n\n'
     assert SSE.ping() == b": ping\n\n"
     assert SSE.error("timeout", "late") == (
-        b'event: error\ndata: {"type":"timeout","message":"late"}\n\n')
+        b'event: error\ndata: {"type":"timeout","message":"late"}\n\n'
+    )
 
 
 def test_ndjson_shapes_match_the_design() -> None:
     assert NDJSON.data(7, "x") == b'{"event":"data","id":7,"data":"x"}\n'
     assert NDJSON.end(12, {"usage": {"total_tokens": 5}}) == (
-        b'{"event":"end","count":12,"usage":{"total_tokens":5}}\n')
+        b'{"event":"end","count":12,"usage":{"total_tokens":5}}\n'
+    )
     assert NDJSON.error("upstream_timeout", "m") == (
-        b'{"event":"error","error":{"type":"upstream_timeout","message":"m"}}\n')
+        b'{"event":"error","error":{"type":"upstream_timeout","message":"m"}}\n'
+    )
     assert NDJSON.ping() == b'{"event":"ping"}\n'
 
 

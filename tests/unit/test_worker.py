@@ -12,7 +12,6 @@ def test_the_worker_class_is_gunicorns_gevent_worker() -> None:
     assert issubclass(Worker, GeventWorker)
 
 
-
 def test_settle_heap_frees_startups_cycles_and_freezes_the_rest() -> None:
     import gc
     import weakref

@@ -21,16 +21,21 @@ from streamer.worker.fastpath import LeanResponse, SettledConfig, send_all
 class _Req:
     """What a Response asks of gunicorn's parsed request."""
 
-    def __init__(self, version: tuple[int, int] = (1, 1), method: str = "GET",
-                 close: bool = False) -> None:
+    def __init__(
+        self, version: tuple[int, int] = (1, 1), method: str = "GET", close: bool = False
+    ) -> None:
         self.version, self.method, self._close = version, method, close
 
     def should_close(self) -> bool:
         return self._close
 
 
-def _wire(cls: type[Response], req: _Req, writes: list[bytes],
-          headers: list[tuple[str, str]] | None = None) -> tuple[bytes, int]:
+def _wire(
+    cls: type[Response],
+    req: _Req,
+    writes: list[bytes],
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[bytes, int]:
     """The bytes ``cls`` puts on the wire for ``writes``, and how many sends it took."""
     pair_a, b = gsocket.socketpair()
     sends = 0
@@ -68,14 +73,17 @@ def _wire(cls: type[Response], req: _Req, writes: list[bytes],
     return re.sub(rb"Date: [^\r]*", b"Date: -", data), sends
 
 
-@pytest.mark.parametrize(("req", "writes"), [
-    pytest.param(_Req(), [b"one\n", b"", b"two\n"], id="chunked-keep-alive"),
-    pytest.param(_Req(close=True), [b"one\n"], id="chunked-close"),
-    pytest.param(_Req(), [], id="no-body"),
-    pytest.param(_Req(), [b""], id="empty-first-write"),
-    pytest.param(_Req(version=(1, 0)), [b"one\n", b"two\n"], id="http-1.0"),
-    pytest.param(_Req(method="HEAD"), [b"dropped"], id="head"),
-])
+@pytest.mark.parametrize(
+    ("req", "writes"),
+    [
+        pytest.param(_Req(), [b"one\n", b"", b"two\n"], id="chunked-keep-alive"),
+        pytest.param(_Req(close=True), [b"one\n"], id="chunked-close"),
+        pytest.param(_Req(), [], id="no-body"),
+        pytest.param(_Req(), [b""], id="empty-first-write"),
+        pytest.param(_Req(version=(1, 0)), [b"one\n", b"two\n"], id="http-1.0"),
+        pytest.param(_Req(method="HEAD"), [b"dropped"], id="head"),
+    ],
+)
 def test_same_bytes_as_gunicorn(req: _Req, writes: list[bytes]) -> None:
     theirs, their_sends = _wire(Response, req, writes)
     ours, our_sends = _wire(LeanResponse, req, writes)
@@ -185,8 +193,9 @@ def test_stream_response_sets_nodelay_unless_told_the_socket_has_it(told: bool) 
     a = Counted(pair_a.family, pair_a.type, fileno=pair_a.detach())
     environ = {"gunicorn.socket": a, **({NODELAY_ENVIRON: True} if told else {})}
     try:
-        response = stream_response(iter(["a"]), fmt="text", config=StreamerConfig(),
-                                   environ=environ)
+        response = stream_response(
+            iter(["a"]), fmt="text", config=StreamerConfig(), environ=environ
+        )
         response.close()
     finally:
         a.close()

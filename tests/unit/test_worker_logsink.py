@@ -13,8 +13,9 @@ from streamer.worker.logsink import Formatter, StderrHandler
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _record(created: float, msg: str = "hello %s", args: tuple[object, ...] = ("x",)
-            ) -> logging.LogRecord:
+def _record(
+    created: float, msg: str = "hello %s", args: tuple[object, ...] = ("x",)
+) -> logging.LogRecord:
     record = logging.LogRecord("streamer.access", logging.INFO, "", 0, msg, args, None)
     record.created, record.msecs = created, (created - int(created)) * 1000
     return record
@@ -22,8 +23,13 @@ def _record(created: float, msg: str = "hello %s", args: tuple[object, ...] = ("
 
 def test_formatter_writes_what_logging_formatter_writes() -> None:
     ours, theirs = Formatter(FORMAT), logging.Formatter(FORMAT)
-    for created in (1_700_000_000.123, 1_700_000_000.999, 1_700_000_001.0, 1_700_003_600.5,
-                    1_700_000_000.5):
+    for created in (
+        1_700_000_000.123,
+        1_700_000_000.999,
+        1_700_000_001.0,
+        1_700_003_600.5,
+        1_700_000_000.5,
+    ):
         record = _record(created)
         assert ours.format(record) == theirs.format(_record(created))
 
@@ -83,7 +89,6 @@ def test_handler_keeps_a_c_lock_when_gevent_hands_it_another() -> None:
     assert type(handler.lock) is type(threading._CRLock())  # type: ignore[attr-defined,misc]
     handler.handle(_record(1_700_000_000.0))
     assert handler.stream.getvalue() == "hello x\n"
-
 
 
 def test_handler_flushes_only_a_stream_that_may_buffer(tmp_path: Any) -> None:

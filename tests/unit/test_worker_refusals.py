@@ -51,17 +51,23 @@ def test_gunicorn_still_writes_its_refusal_through_the_socket_it_is_given() -> N
 
     real = _FakeSocket()
     capture = Capture(real)
-    GeventWorker.handle_error(_Self(), None, capture, ("127.0.0.1", 1),
-                              LimitRequestHeaders("limit request headers fields size"))
+    GeventWorker.handle_error(
+        _Self(),
+        None,
+        capture,
+        ("127.0.0.1", 1),
+        LimitRequestHeaders("limit request headers fields size"),
+    )
     assert real.sent == b""
     assert capture.data.startswith(b"HTTP/1.1 431 ")
     out = json_refusal(capture.data, LimitRequestHeaders("limit request headers fields size"))
     assert out is not None
     status, error = json_error(out)
     assert status == 431
-    assert error == {"type": "request_header_fields_too_large",
-                     "message": "request header fields too large: "
-                                "limit request headers fields size"}
+    assert error == {
+        "type": "request_header_fields_too_large",
+        "message": "request header fields too large: limit request headers fields size",
+    }
 
 
 def test_json_refusal_hides_server_failures_and_passes_unknown_bytes() -> None:

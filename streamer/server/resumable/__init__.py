@@ -36,5 +36,11 @@ from ._readers import check_owner, follow, follow_response
 from ._runner import start_resumable, wait_for_producers
 from ._start import resumable_response
 
-__all__ = ["check_owner", "follow", "follow_response", "resumable_response", "start_resumable",
-           "wait_for_producers"]
+__all__ = [
+    "check_owner",
+    "follow",
+    "follow_response",
+    "resumable_response",
+    "start_resumable",
+    "wait_for_producers",
+]

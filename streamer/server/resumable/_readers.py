@@ -33,8 +33,14 @@ def check_owner(stream_id: str) -> str:
     return stream_id
 
 
-def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
-           block_s: float = 1.0, origin: OriginReader | None = None) -> Iterator[Entry]:
+def follow(
+    store: StreamStore,
+    stream_id: str,
+    after_id: int = 0,
+    *,
+    block_s: float = 1.0,
+    origin: OriginReader | None = None,
+) -> Iterator[Entry]:
     """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
     ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
 
@@ -60,20 +66,32 @@ def follow(store: StreamStore, stream_id: str, after_id: int = 0, *,
             origin.detach()
 
 
-def follow_response(stream_id: str, after_id: int = 0, *, fmt: str | None = None,
-                    headers: dict[str, str] | None = None,
-                    encoder: type[Encoder] | None = None,
-                    origin: OriginReader | None = None) -> Response:
+def follow_response(
+    stream_id: str,
+    after_id: int = 0,
+    *,
+    fmt: str | None = None,
+    headers: dict[str, str] | None = None,
+    encoder: type[Encoder] | None = None,
+    origin: OriginReader | None = None,
+) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
     (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
     first byte). ``origin``: this reader started the stream (backpressure,
     streamer.server.resumable.origin)."""
     config = current_config()
-    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config),
-                    origin=origin)
-    return stream_for_request(reader, first_id=after_id + 1, fmt=fmt, encoder=encoder,
-                              headers={**(headers or {}), "X-Stream-Id": stream_id,
-                                       **current_state().owners.read_headers(stream_id)})
+    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config), origin=origin)
+    return stream_for_request(
+        reader,
+        first_id=after_id + 1,
+        fmt=fmt,
+        encoder=encoder,
+        headers={
+            **(headers or {}),
+            "X-Stream-Id": stream_id,
+            **current_state().owners.read_headers(stream_id),
+        },
+    )
 
 
 def _block_s(config: Config) -> float:

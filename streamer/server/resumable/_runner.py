@@ -30,11 +30,17 @@ log = logging.getLogger("streamer")
 _producers = Group()
 
 
-def start_resumable(producer: Iterable[Any], store: StreamStore, config: Config, *,
-                    owner: str | None = None, limit: int | None = None,
-                    registry: StreamRegistry | None = None,
-                    on_stop: Callable[[], None] | None = None,
-                    origin: OriginReader | None = None) -> str:
+def start_resumable(
+    producer: Iterable[Any],
+    store: StreamStore,
+    config: Config,
+    *,
+    owner: str | None = None,
+    limit: int | None = None,
+    registry: StreamRegistry | None = None,
+    on_stop: Callable[[], None] | None = None,
+    origin: OriginReader | None = None,
+) -> str:
     """Create a stream, start ``producer`` writing to it in the background, return its id.
 
     ``owner`` (a key id) is recorded with the stream, and limited to ``limit`` running streams
@@ -74,8 +80,9 @@ def wait_for_producers(timeout: float) -> int:
 class _Run:
     """One resumable producer: the runner greenlet and its lease watcher."""
 
-    def __init__(self, store: StreamStore, stream_id: str, config: Config,
-                 origin: OriginReader | None) -> None:
+    def __init__(
+        self, store: StreamStore, stream_id: str, config: Config, origin: OriginReader | None
+    ) -> None:
         self.store, self.stream_id, self.config = store, stream_id, config
         self.origin = origin
         self.count = 0  # data records appended
@@ -121,10 +128,15 @@ class _Run:
             runner.kill(block=False)
 
 
-def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Config,
-         registry: StreamRegistry | None = None,
-         on_stop: Callable[[], None] | None = None,
-         origin: OriginReader | None = None) -> None:
+def _run(
+    producer: Iterable[Any],
+    store: StreamStore,
+    stream_id: str,
+    config: Config,
+    registry: StreamRegistry | None = None,
+    on_stop: Callable[[], None] | None = None,
+    origin: OriginReader | None = None,
+) -> None:
     try:
         _produce(producer, store, stream_id, config, origin)
     finally:
@@ -134,14 +146,20 @@ def _run(producer: Iterable[Any], store: StreamStore, stream_id: str, config: Co
             on_stop()
 
 
-def _produce(producer: Iterable[Any], store: StreamStore, stream_id: str,
-             config: Config, origin: OriginReader | None) -> None:
+def _produce(
+    producer: Iterable[Any],
+    store: StreamStore,
+    stream_id: str,
+    config: Config,
+    origin: OriginReader | None,
+) -> None:
     run = _Run(store, stream_id, config, origin)
     watcher = gevent.spawn(run.watch, gevent.getcurrent())
     it = iter(producer)
     terminal: Entry | None = None
-    timeout = StreamTimeout(f"the stream exceeded its maximum duration of "
-                            f"{config.max_stream_s:g} s")
+    timeout = StreamTimeout(
+        f"the stream exceeded its maximum duration of {config.max_stream_s:g} s"
+    )
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
             terminal = run.pump(it)
@@ -172,8 +190,9 @@ def _produce(producer: Iterable[Any], store: StreamStore, stream_id: str,
     try:
         store.append(stream_id, terminal)  # wakes the watcher, which then returns
     except StoreUnavailable:
-        log.warning("resumable stream: the store is unreachable; readers will see the "
-                    "producer as lost")
+        log.warning(
+            "resumable stream: the store is unreachable; readers will see the producer as lost"
+        )
         store.abandon(stream_id)
         watcher.kill(block=False)
 

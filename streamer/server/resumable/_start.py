@@ -17,9 +17,13 @@ from ._runner import _close, start_resumable
 from .origin import OriginReader
 
 
-def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
-                       headers: dict[str, str] | None = None,
-                       encoder: type[Encoder] | None = None) -> Response:
+def resumable_response(
+    producer: Iterable[Any],
+    *,
+    fmt: str | None = None,
+    headers: dict[str, str] | None = None,
+    encoder: type[Encoder] | None = None,
+) -> Response:
     """In a view: start ``producer`` as a resumable stream and answer with it from the start,
     with its id in ``X-Stream-Id``. A 503 if the store is down or full.
 
@@ -41,8 +45,11 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
     if len(registry) + 2 > config.max_streams:
         release()
         _close(producer)
-        raise Unavailable("too many open streams on this server; retry shortly",
-                          type="too_many_streams", retry_after=1)
+        raise Unavailable(
+            "too many open streams on this server; retry shortly",
+            type="too_many_streams",
+            retry_after=1,
+        )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         # The first item is awaited in a snapshot of the view's context; the rest run in an
@@ -53,15 +60,21 @@ def resumable_response(producer: Iterable[Any], *, fmt: str | None = None,
         raise
     origin = OriginReader()
     try:
-        stream_id = start_resumable(_in_app_context(app, opened), state.store, config,
-                                    owner=claim.owner, limit=claim.limit, registry=registry,
-                                    on_stop=release, origin=origin)
+        stream_id = start_resumable(
+            _in_app_context(app, opened),
+            state.store,
+            config,
+            owner=claim.owner,
+            limit=claim.limit,
+            registry=registry,
+            on_stop=release,
+            origin=origin,
+        )
     except BaseException:
         _close(opened)  # the wrapper never started, so it cannot close it
         raise
     try:
-        return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder,
-                               origin=origin)
+        return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder, origin=origin)
     except BaseException:
         origin.detach()  # no reader after all: the producer must not wait for one
         raise

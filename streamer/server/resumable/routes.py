@@ -42,6 +42,7 @@ def delete_stream(stream_id: str) -> Response:
 def last_event_id(raw: str) -> int:
     raw = raw.strip()
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"Last-Event-ID must be a whole number, got {echo(raw)}",
-                         type="invalid_last_event_id")
+        raise BadRequest(
+            f"Last-Event-ID must be a whole number, got {echo(raw)}", type="invalid_last_event_id"
+        )
     return int(raw)

@@ -98,8 +98,9 @@ class Answer:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return self._chunk([{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish_reason}])
+        return self._chunk(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        )
 
     def usage_chunk(self, usage: dict[str, Any]) -> dict[str, Any]:
         chunk = self._chunk([])
@@ -107,22 +108,36 @@ class Answer:
         return chunk
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk",
-                                 "created": self.created, "model": self.model,
-                                 "system_fingerprint": None, "choices": choices}
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
         if self.include_usage:
             chunk["usage"] = None
         return chunk
 
-    def completion(self, text: str, finish_reason: str,
-                   usage: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None,
-                                   "annotations": []}
-        return {"id": self.id, "object": "chat.completion", "created": self.created,
-                "model": self.model,
-                "choices": [{"index": 0, "message": message, "logprobs": None,
-                             "finish_reason": finish_reason}],
-                "usage": usage, "system_fingerprint": None}
+    def completion(self, text: str, finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text,
+            "refusal": None,
+            "annotations": [],
+        }
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+            ],
+            "usage": usage,
+            "system_fingerprint": None,
+        }
 
 
 def finish_reason(max_tokens: int | None, completion_tokens: int) -> str:
@@ -131,9 +146,14 @@ def finish_reason(max_tokens: int | None, completion_tokens: int) -> str:
     return "length" if max_tokens is not None and completion_tokens >= max_tokens else "stop"
 
 
-def chunks(tokens: Iterator[str], answer: Answer, meter: UsageMeter, *,
-           max_tokens: int | None = None,
-           detached: bool = False) -> Generator[dict[str, Any], None, dict[str, Any]]:
+def chunks(
+    tokens: Iterator[str],
+    answer: Answer,
+    meter: UsageMeter,
+    *,
+    max_tokens: int | None = None,
+    detached: bool = False,
+) -> Generator[dict[str, Any], None, dict[str, Any]]:
     """The chunk objects of a provider's token stream (a generator returning
     ``{"usage": ...}``), counting them into ``meter``.
 

@@ -23,6 +23,7 @@ def category(status: int | None, code: str) -> str:
     return "server_error"
 
 
-def error_object(code: str, message: str, status: int | None = None,
-                 param: str | None = None) -> dict[str, Any]:
+def error_object(
+    code: str, message: str, status: int | None = None, param: str | None = None
+) -> dict[str, Any]:
     return {"message": message, "type": category(status, code), "param": param, "code": code}

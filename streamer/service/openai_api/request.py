@@ -33,9 +33,21 @@ from .errors import InvalidParameter
 
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
 _IGNORED = frozenset({"user", "seed", "metadata", "service_tier"})
-_KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature",
-                    "max_tokens", "max_completion_tokens", "n", "store", "streamer",
-                    *_IGNORED})
+_KNOWN = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "store",
+        "streamer",
+        *_IGNORED,
+    }
+)
 _MESSAGE_KEYS = frozenset({"role", "content", "name"})
 
 
@@ -51,46 +63,56 @@ class CompletionRequest:
         return self.chat.model
 
 
-def parse_completion_body(content_type: str | None, raw: bytes, *,
-                          resumable_header: bool = False) -> CompletionRequest:
+def parse_completion_body(
+    content_type: str | None, raw: bytes, *, resumable_header: bool = False
+) -> CompletionRequest:
     """Validate a request body; ``resumable_header``: ``X-Streamer-Resumable: 1`` was sent."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise BadRequest("the body must be JSON (Content-Type: application/json)",
-                         type="unsupported_media_type", status=415)
+        raise BadRequest(
+            "the body must be JSON (Content-Type: application/json)",
+            type="unsupported_media_type",
+            status=415,
+        )
     body = parse_json_body(raw)  # bounded depth and number size: hostile JSON is a 400
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", type="invalid_json")
     for name in body:
         if name not in _KNOWN:
-            raise InvalidParameter(str(name)[:60], f"Unrecognized or unsupported request "
-                                                  f"argument supplied: {str(name)[:60]}")
+            raise InvalidParameter(
+                str(name)[:60],
+                f"Unrecognized or unsupported request argument supplied: {str(name)[:60]}",
+            )
     if "model" not in body:
         raise InvalidParameter("model", "you must provide a model parameter")
     model = body["model"]
     if not isinstance(model, str) or not _MODEL.fullmatch(model):
-        raise InvalidParameter("model", "'model' must be a model name (letters, digits, "
-                                        "._:/-)")
+        raise InvalidParameter("model", "'model' must be a model name (letters, digits, ._:/-)")
     stream = _boolean(body, "stream", False)
     include_usage = False
     options = body.get("stream_options")
     if options is not None:
         if not stream:
-            raise InvalidParameter("stream_options", "The 'stream_options' parameter is only "
-                                                     "allowed when 'stream' is enabled.")
+            raise InvalidParameter(
+                "stream_options",
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            )
         if not isinstance(options, dict):
             raise InvalidParameter("stream_options", "'stream_options' must be an object")
         for name in options:
             if name not in ("include_usage", "include_obfuscation"):
-                raise InvalidParameter(f"stream_options.{str(name)[:40]}",
-                                       f"Unrecognized stream option: {str(name)[:40]}")
+                raise InvalidParameter(
+                    f"stream_options.{str(name)[:40]}",
+                    f"Unrecognized stream option: {str(name)[:40]}",
+                )
         include_usage = _boolean(options, "include_usage", False, "stream_options.")
         _boolean(options, "include_obfuscation", True, "stream_options.")
     if body.get("n", 1) != 1 or isinstance(body.get("n"), bool):
         raise InvalidParameter("n", "streamer answers with one choice: 'n' must be 1")
     if body.get("store", False) is not False:
-        raise InvalidParameter("store", "streamer does not store completions: 'store' must "
-                                        "be false")
+        raise InvalidParameter(
+            "store", "streamer does not store completions: 'store' must be false"
+        )
     max_tokens = _integer(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens")
@@ -98,14 +120,18 @@ def parse_completion_body(content_type: str | None, raw: bytes, *,
     # only. The body field is per call, and asking for it without a stream is a mistake.
     resumable = _streamer_options(body.get("streamer"))
     if resumable and not stream:
-        raise InvalidParameter("streamer.resumable", "a resumable answer must be streamed: "
-                                                     "set 'stream' to true")
+        raise InvalidParameter(
+            "streamer.resumable", "a resumable answer must be streamed: set 'stream' to true"
+        )
     resumable = resumable or (resumable_header and stream)
-    chat = ChatRequest(messages=_messages(body.get("messages")), model=model,
-                       temperature=_temperature(body.get("temperature")),
-                       max_tokens=max_tokens, resumable=resumable)
-    return CompletionRequest(chat, stream=stream, include_usage=include_usage,
-                             resumable=resumable)
+    chat = ChatRequest(
+        messages=_messages(body.get("messages")),
+        model=model,
+        temperature=_temperature(body.get("temperature")),
+        max_tokens=max_tokens,
+        resumable=resumable,
+    )
+    return CompletionRequest(chat, stream=stream, include_usage=include_usage, resumable=resumable)
 
 
 def _boolean(obj: dict[str, Any], name: str, default: bool, prefix: str = "") -> bool:
@@ -144,12 +170,14 @@ def _streamer_options(value: Any) -> bool:
     if value is None:
         return False
     if not isinstance(value, dict):
-        raise InvalidParameter("streamer", "'streamer' must be an object, e.g. "
-                                           '{"resumable": true}')
+        raise InvalidParameter(
+            "streamer", "'streamer' must be an object, e.g. {\"resumable\": true}"
+        )
     for name in value:
         if name != "resumable":
-            raise InvalidParameter(f"streamer.{str(name)[:40]}",
-                                   f"unknown streamer option: {str(name)[:40]}")
+            raise InvalidParameter(
+                f"streamer.{str(name)[:40]}", f"unknown streamer option: {str(name)[:40]}"
+            )
     return _boolean(value, "resumable", False, "streamer.")
 
 
@@ -167,21 +195,23 @@ def _messages(value: Any) -> tuple[dict[str, str], ...]:
             raise InvalidParameter(where, f"'{where}' must be an object with role and content")
         for name in message:
             if name not in _MESSAGE_KEYS:
-                raise InvalidParameter(f"{where}.{str(name)[:40]}",
-                                       f"'{where}.{str(name)[:40]}' is not supported")
+                raise InvalidParameter(
+                    f"{where}.{str(name)[:40]}", f"'{where}.{str(name)[:40]}' is not supported"
+                )
         role = message.get("role")
         if role not in ROLES:
-            raise InvalidParameter(f"{where}.role",
-                                   f"'{where}.role' must be one of {', '.join(ROLES)}")
+            raise InvalidParameter(
+                f"{where}.role", f"'{where}.role' must be one of {', '.join(ROLES)}"
+            )
         content = _content(message.get("content"), f"{where}.content")
         total += len(content)
         out.append({"role": role, "content": content})
     if total > MAX_TOTAL_CHARS:
-        raise InvalidParameter("messages", f"'messages' hold more than {MAX_TOTAL_CHARS} "
-                                           "characters")
+        raise InvalidParameter(
+            "messages", f"'messages' hold more than {MAX_TOTAL_CHARS} characters"
+        )
     if not any(m["role"] == "user" for m in out):
-        raise InvalidParameter("messages", "'messages' needs at least one message with role "
-                                           "'user'")
+        raise InvalidParameter("messages", "'messages' needs at least one message with role 'user'")
     return tuple(out)
 
 
@@ -190,15 +220,19 @@ def _content(value: Any, where: str) -> str:
         # Content parts: text only ([{"type": "text", "text": "..."}]); joined as OpenAI does.
         texts = []
         for j, part in enumerate(value):
-            if not (isinstance(part, dict) and part.get("type") == "text"
-                    and isinstance(part.get("text"), str)):
-                raise InvalidParameter(f"{where}[{j}]", f"'{where}[{j}]' must be a text part "
-                                       '({"type": "text", "text": "..."})')
+            if not (
+                isinstance(part, dict)
+                and part.get("type") == "text"
+                and isinstance(part.get("text"), str)
+            ):
+                raise InvalidParameter(
+                    f"{where}[{j}]",
+                    f'\'{where}[{j}]\' must be a text part ({{"type": "text", "text": "..."}})',
+                )
             texts.append(part["text"])
         value = "\n".join(texts)
     if not isinstance(value, str):
         raise InvalidParameter(where, f"'{where}' must be a string or a list of text parts")
     if len(value) > MAX_CONTENT_CHARS:
-        raise InvalidParameter(where, f"'{where}' is longer than {MAX_CONTENT_CHARS} "
-                                      "characters")
+        raise InvalidParameter(where, f"'{where}' is longer than {MAX_CONTENT_CHARS} characters")
     return value

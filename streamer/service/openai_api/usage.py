@@ -33,15 +33,21 @@ class UsageCounters:
     """The token counters of one app (in its metrics registry)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.tokens = Counter("streamer_chat_tokens",
-                              "Chat tokens of /v1 answers by model, client key, outcome and "
-                              "kind (prompt, completion); an answer that ended early counts "
-                              "the completion tokens it streamed.",
-                              ["model", "key", "outcome", "kind"], registry=registry)
-        self.answers = Counter("streamer_chat_answers",
-                               "Chat answers of /v1 by model, client key, outcome and whether "
-                               "the usage is partial (no provider numbers).",
-                               ["model", "key", "outcome", "partial"], registry=registry)
+        self.tokens = Counter(
+            "streamer_chat_tokens",
+            "Chat tokens of /v1 answers by model, client key, outcome and "
+            "kind (prompt, completion); an answer that ended early counts "
+            "the completion tokens it streamed.",
+            ["model", "key", "outcome", "kind"],
+            registry=registry,
+        )
+        self.answers = Counter(
+            "streamer_chat_answers",
+            "Chat answers of /v1 by model, client key, outcome and whether "
+            "the usage is partial (no provider numbers).",
+            ["model", "key", "outcome", "partial"],
+            registry=registry,
+        )
         self._models: set[str] = set()
 
     def _model_label(self, model: str) -> str:
@@ -52,8 +58,9 @@ class UsageCounters:
         self._models.add(model)
         return model
 
-    def record(self, model: str, key: str, outcome: str, prompt: int | None,
-               completion: int, partial: bool) -> None:
+    def record(
+        self, model: str, key: str, outcome: str, prompt: int | None, completion: int, partial: bool
+    ) -> None:
         label = self._model_label(model)
         if prompt:
             self.tokens.labels(label, key, outcome, "prompt").inc(prompt)
@@ -67,8 +74,9 @@ class UsageMeter:
 
     __slots__ = ("_counters", "_finished", "_provider", "_streamed", "key", "model", "route")
 
-    def __init__(self, counters: UsageCounters | None, route: str, model: str,
-                 key: str | None) -> None:
+    def __init__(
+        self, counters: UsageCounters | None, route: str, model: str, key: str | None
+    ) -> None:
         self._counters = counters
         self.route, self.model, self.key = route, model, key or "-"
         self._streamed = 0
@@ -85,8 +93,11 @@ class UsageMeter:
         """The provider's usage if it sent one, else the counted completion tokens."""
         if self._provider is not None:
             return self._provider
-        return {"prompt_tokens": 0, "completion_tokens": self._streamed,
-                "total_tokens": self._streamed}
+        return {
+            "prompt_tokens": 0,
+            "completion_tokens": self._streamed,
+            "total_tokens": self._streamed,
+        }
 
     def finish(self, outcome: str) -> None:
         if self._finished:
@@ -95,12 +106,20 @@ class UsageMeter:
         provider = self._provider
         partial = provider is None
         prompt = None if provider is None else _int(provider.get("prompt_tokens"))
-        completion = (self._streamed if provider is None
-                      else _int(provider.get("completion_tokens")) or 0)
-        access_log.info("usage route=%s model=%s key=%s outcome=%s prompt_tokens=%s "
-                        "completion_tokens=%d partial=%d", self.route, self.model[:80],
-                        self.key, outcome, "-" if prompt is None else prompt, completion,
-                        partial)
+        completion = (
+            self._streamed if provider is None else _int(provider.get("completion_tokens")) or 0
+        )
+        access_log.info(
+            "usage route=%s model=%s key=%s outcome=%s prompt_tokens=%s "
+            "completion_tokens=%d partial=%d",
+            self.route,
+            self.model[:80],
+            self.key,
+            outcome,
+            "-" if prompt is None else prompt,
+            completion,
+            partial,
+        )
         if self._counters is not None:
             self._counters.record(self.model, self.key, outcome, prompt, completion, partial)
 

@@ -49,8 +49,9 @@ def register(app: Flask, provider: ChatProvider, *, model: str) -> None:
     """Serve the OpenAI-compatible API on ``app`` (after ``Streamer(app)``): answers come from
     ``provider``; ``model`` is the model ``/v1/models`` lists."""
     metrics = state_of(app).metrics
-    app.extensions[_API] = _Api(provider, model,
-                                UsageCounters(metrics.registry) if metrics is not None else None)
+    app.extensions[_API] = _Api(
+        provider, model, UsageCounters(metrics.registry) if metrics is not None else None
+    )
     app.register_blueprint(bp)
     app.after_request(_openai_error_shape)
 
@@ -71,8 +72,10 @@ def chat_completions() -> Response:
         # A chunked body is cut at the limit by Werkzeug: refuse it rather than parse it.
         raise RequestEntityTooLarge()
     body = parse_completion_body(
-        request.content_type, raw,
-        resumable_header=request.headers.get("X-Streamer-Resumable", "").strip() == "1")
+        request.content_type,
+        raw,
+        resumable_header=request.headers.get("X-Streamer-Resumable", "").strip() == "1",
+    )
     api = _api()
     provider = api.provider
     meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
@@ -82,9 +85,10 @@ def chat_completions() -> Response:
         return _whole_answer(provider.stream(body.chat), answer, meter, max_tokens)
     if body.resumable:
         # Runs to its end detached from this request; X-Stream-Id names it for resumes.
-        return resumable_response(chunks(provider.stream(body.chat), answer, meter,
-                                         max_tokens=max_tokens, detached=True),
-                                  encoder=ResumableChunkSSE)
+        return resumable_response(
+            chunks(provider.stream(body.chat), answer, meter, max_tokens=max_tokens, detached=True),
+            encoder=ResumableChunkSSE,
+        )
     producer = chunks(provider.stream(body.chat), answer, meter, max_tokens=max_tokens)
     try:
         response = stream_for_request(producer, encoder=ChunkSSE)
@@ -100,8 +104,9 @@ def follow_stream(stream_id: str) -> Response:
     """A resumable answer from after ``Last-Event-ID`` (or ``?last_event_id=``), in the same
     chunk format, ids included, until ``data: [DONE]``."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    return follow_response(check_owner(valid_stream_id(stream_id)), last_event_id(raw),
-                           encoder=ResumableChunkSSE)
+    return follow_response(
+        check_owner(valid_stream_id(stream_id)), last_event_id(raw), encoder=ResumableChunkSSE
+    )
 
 
 @bp.get("/models")
@@ -112,8 +117,12 @@ def models() -> Response:
 @bp.get("/models/<path:model>")
 def model(model: str) -> Response:
     if model != _api().model:
-        return _error_response(404, "model_not_found", f"The model `{model[:80]}` does not "
-                               "exist or you do not have access to it.", param="model")
+        return _error_response(
+            404,
+            "model_not_found",
+            f"The model `{model[:80]}` does not exist or you do not have access to it.",
+            param="model",
+        )
     return jsonify(_model(model))
 
 
@@ -129,8 +138,9 @@ class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
     the provider cancels its upstream request as for a closed stream."""
 
 
-def _whole_answer(tokens: Iterator[str], answer: Answer, meter: UsageMeter,
-                  max_tokens: int | None) -> Response:
+def _whole_answer(
+    tokens: Iterator[str], answer: Answer, meter: UsageMeter, max_tokens: int | None
+) -> Response:
     """Collect the answer, then one ``chat.completion``. The client's socket is watched
     meanwhile: a client that leaves (the SDK's timeout) cancels the upstream at once."""
     config = current_config()
@@ -142,11 +152,15 @@ def _whole_answer(tokens: Iterator[str], answer: Answer, meter: UsageMeter,
             view.throw(_ClientGone)
 
     sock = request.environ.get("gunicorn.socket")
-    watcher = (DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
-               if sock is not None else None)
+    watcher = (
+        DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
+        if sock is not None
+        else None
+    )
     outcome = "error"
-    timeout = StreamTimeout(f"the answer exceeded the maximum duration of "
-                            f"{config.max_stream_s:g} s")
+    timeout = StreamTimeout(
+        f"the answer exceeded the maximum duration of {config.max_stream_s:g} s"
+    )
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
             text = "".join(counted(tokens, meter))
@@ -166,8 +180,9 @@ def _whole_answer(tokens: Iterator[str], answer: Answer, meter: UsageMeter,
             tokens_close()
         meter.finish(outcome)
     usage = meter.usage()
-    return jsonify(answer.completion(text, finish_reason(max_tokens, usage["completion_tokens"]),
-                                     usage))
+    return jsonify(
+        answer.completion(text, finish_reason(max_tokens, usage["completion_tokens"]), usage)
+    )
 
 
 class _Reporting:
@@ -190,8 +205,13 @@ class _Reporting:
 # -- errors in OpenAI's shape -----------------------------------------------------------------
 
 
-def _error_response(status: int, code: str, message: str, param: str | None = None,
-                    headers: Iterable[tuple[str, str]] = ()) -> Response:
+def _error_response(
+    status: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> Response:
     response = jsonify({"error": error_object(code, message, status, param)})
     response.status_code = status
     for name, value in headers:
@@ -204,8 +224,7 @@ def _streamer_error(exc: StreamerError) -> Response:
     headers = []
     if exc.retry_after is not None:
         headers.append(("Retry-After", str(max(1, round(exc.retry_after)))))
-    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None),
-                           headers)
+    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None), headers)
 
 
 @bp.errorhandler(HTTPException)
@@ -218,13 +237,17 @@ def _openai_error_shape(response: Response) -> Response:
     """Errors answered before a /v1 view ran (a missing key: 401, the per-key limit: 429, an
     unknown /v1 path: 404) come in streamer's shape; give them OpenAI's, keeping status and
     headers. App-wide (a blueprint's hooks do not see paths that match none of its routes)."""
-    if (response.status_code < 400 or not response.is_json
-            or not request.path.startswith(bp.url_prefix or "/v1")):
+    if (
+        response.status_code < 400
+        or not response.is_json
+        or not request.path.startswith(bp.url_prefix or "/v1")
+    ):
         return response
     body = response.get_json(silent=True)
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and "param" not in error:
         code, message = str(error.get("type", "error")), str(error.get("message", ""))
-        response.set_data(current_app.json.dumps(
-            {"error": error_object(code, message, response.status_code)}))
+        response.set_data(
+            current_app.json.dumps({"error": error_object(code, message, response.status_code)})
+        )
     return response
