@@ -94,7 +94,7 @@ _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 def _prefix(raw: str) -> str | None:
     if _PREFIX.fullmatch(raw):
         return None
-    return f"must be a path such as /streams (no trailing slash), got {raw[:80]!r}"
+    return f"must be a path such as /streams (no trailing slash), got {echo(raw)}"
 
 
 def _token_secret(raw: str) -> str | None:

@@ -285,6 +285,19 @@ def test_gunicorn_refusals_are_json(
             },
             id="unknown-field",
         ),
+        pytest.param({"method": "GET", "url": "/v1/models/" + "x" * 200}, id="v1-model-id"),
+        pytest.param(
+            {
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "json": {
+                    "model": "m",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "y" * 200: 1,
+                },
+            },
+            id="v1-unknown-key",
+        ),
     ],
 )
 def test_echoed_values_are_cut_at_40_characters(
@@ -296,3 +309,4 @@ def test_echoed_values_are_cut_at_40_characters(
     message = response.json()["error"]["message"]
     assert len(message) < 150, message
     assert not re.search(r"(9{41}|x{41}|y{41})", message), message
+    assert not re.search(r"(9{41}|x{41}|y{41})", response.text), response.text[:300]  # param too

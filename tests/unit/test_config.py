@@ -49,6 +49,13 @@ def test_a_bad_streams_prefix_is_refused_naming_the_setting(prefix: str) -> None
         Config.from_mapping({"STREAMER_STREAMS_PREFIX": prefix})
 
 
+def test_a_bad_streams_prefix_is_quoted_back_cut_at_40_characters() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_mapping({"STREAMER_STREAMS_PREFIX": "/" + "p" * 199 + "/"})
+    # 40 characters of it: the slash and 39 p's, then the cut
+    assert str(caught.value).endswith("got '/" + "p" * 39 + "…'"), caught.value
+
+
 def test_python_values_in_app_config() -> None:
     config = ServiceConfig.from_mapping(
         {

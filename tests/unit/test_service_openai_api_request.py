@@ -126,3 +126,29 @@ def test_a_body_that_is_not_a_json_object(raw: bytes, content_type: str, status:
     with pytest.raises(BadRequest) as info:
         parse_completion_body(content_type, raw)
     assert info.value.status == status
+
+
+LONG = "k" * 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"model": "m", "messages": USER, LONG: 1}, id="top-level"),
+        pytest.param(
+            {"model": "m", "messages": USER, "stream": True, "stream_options": {LONG: 1}},
+            id="stream_options",
+        ),
+        pytest.param({"model": "m", "messages": USER, "streamer": {LONG: 1}}, id="streamer"),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "user", "content": "hi", LONG: 1}]},
+            id="message",
+        ),
+    ],
+)
+def test_an_unknown_key_is_quoted_back_cut_at_40_characters(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        parse(body)
+    for text in (caught.value.message, caught.value.param):
+        assert "k" * 40 in text, text
+        assert "k" * 41 not in text, text

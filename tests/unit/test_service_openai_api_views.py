@@ -40,3 +40,13 @@ def test_another_key_cannot_follow_a_resumable_answer() -> None:
     )
     assert own.status_code == 200
     assert own.get_data().rstrip().endswith(b"data: [DONE]")
+
+
+@pytest.mark.timeout(20)
+def test_an_unknown_model_id_is_quoted_back_cut_at_40_characters() -> None:
+    client = create_app({"STREAMER_ECHO_DELAY_S": "0"}).test_client()
+    response = client.get("/v1/models/" + "q" * 200)
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert (error["code"], error["param"]) == ("model_not_found", "model")
+    assert "q" * 40 in error["message"] and "q" * 41 not in error["message"], error["message"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from ...errors import BadRequest
 from ...llm import ChatRequest
+from ...quote import clip
 from ..chat_body import (
     MAX_CONTENT_CHARS,
     MAX_MESSAGES,
@@ -80,8 +81,8 @@ def parse_completion_body(
     for name in body:
         if name not in _KNOWN:
             raise InvalidParameter(
-                str(name)[:60],
-                f"Unrecognized or unsupported request argument supplied: {str(name)[:60]}",
+                clip(name),
+                f"Unrecognized or unsupported request argument supplied: {clip(name)}",
             )
     if "model" not in body:
         raise InvalidParameter("model", "you must provide a model parameter")
@@ -102,8 +103,8 @@ def parse_completion_body(
         for name in options:
             if name not in ("include_usage", "include_obfuscation"):
                 raise InvalidParameter(
-                    f"stream_options.{str(name)[:40]}",
-                    f"Unrecognized stream option: {str(name)[:40]}",
+                    f"stream_options.{clip(name)}",
+                    f"Unrecognized stream option: {clip(name)}",
                 )
         include_usage = _boolean(options, "include_usage", False, "stream_options.")
         _boolean(options, "include_obfuscation", True, "stream_options.")
@@ -176,7 +177,7 @@ def _streamer_options(value: Any) -> bool:
     for name in value:
         if name != "resumable":
             raise InvalidParameter(
-                f"streamer.{str(name)[:40]}", f"unknown streamer option: {str(name)[:40]}"
+                f"streamer.{clip(name)}", f"unknown streamer option: {clip(name)}"
             )
     return _boolean(value, "resumable", False, "streamer.")
 
@@ -196,7 +197,7 @@ def _messages(value: Any) -> tuple[dict[str, str], ...]:
         for name in message:
             if name not in _MESSAGE_KEYS:
                 raise InvalidParameter(
-                    f"{where}.{str(name)[:40]}", f"'{where}.{str(name)[:40]}' is not supported"
+                    f"{where}.{clip(name)}", f"'{where}.{clip(name)}' is not supported"
                 )
         role = message.get("role")
         if role not in ROLES:

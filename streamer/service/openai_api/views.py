@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ...engine.disconnect import DisconnectWatcher
 from ...errors import StreamerError, StreamTimeout
 from ...llm import ChatProvider
+from ...quote import clip
 from ...server.response import stream_for_request
 from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
@@ -120,7 +121,7 @@ def model(model: str) -> Response:
         return _error_response(
             404,
             "model_not_found",
-            f"The model `{model[:80]}` does not exist or you do not have access to it.",
+            f"The model `{clip(model)}` does not exist or you do not have access to it.",
             param="model",
         )
     return jsonify(_model(model))
