@@ -17,6 +17,7 @@ httpx), on :class:`HTTPStatusError` only.
     │   ├── InvalidField                           invalid_field           422  (/chat body)
     │   └── InvalidParameter                       invalid_parameter       400  (OpenAI API)
     ├── BodyTimeout * (werkzeug RequestTimeout)    body_timeout            408
+    ├── MalformedBody * (werkzeug BadRequest)      malformed_body          400  (its framing)
     ├── InvalidToken (PermissionError)             invalid_token           401
     ├── NotFound (LookupError)                     not_found               404
     ├── RecordsExpired (LookupError)               records_expired         410
@@ -36,7 +37,7 @@ httpx), on :class:`HTTPStatusError` only.
         ├── IdleTimeout (StreamTimeout)            silent longer than the read timeout
         └── ConnectFailed (ConnectionError)        no connection
 
-The two classes marked * live beside what they need (Flask's werkzeug, the gevent engine) so
+The three classes marked * live beside what they need (Flask's werkzeug, the gevent engine) so
 that this module imports neither Flask nor gevent; they are importable from here all the same
 (``from streamer.errors import BodyTimeout``) when their dependency is installed. Everything
 else is defined here; ``streamer.wire.decoders``, ``streamer.security.tokens``, ``streamer.client``,
@@ -73,7 +74,7 @@ __all__ = [
     "Unavailable",
     "UpstreamError",
     "error_body",
-]  # and, imported on use: BodyTimeout, StreamAborted (see _ELSEWHERE)
+]  # and, imported on use: BodyTimeout, MalformedBody, StreamAborted (see _ELSEWHERE)
 
 
 class StreamerError(Exception):
@@ -331,6 +332,7 @@ class ConnectFailed(ClientError, ConnectionError):
 # The branches that live beside their dependency (marked * in the tree above).
 _ELSEWHERE = {
     "BodyTimeout": ".server.bodydeadline",  # a werkzeug RequestTimeout (Flask installed)
+    "MalformedBody": ".server.bodydeadline",  # a werkzeug BadRequest
     "StreamAborted": ".engine.ending",  # the gevent engine's
 }
 

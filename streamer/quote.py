@@ -13,6 +13,8 @@ input goes through :func:`echo` (quoted, ``repr``) or :func:`clip` (as is, for n
 
 from __future__ import annotations
 
+import re
+
 LIMIT = 40
 
 
@@ -31,3 +33,20 @@ def clip(value: object, limit: int = LIMIT) -> str:
 def echo(value: object, limit: int = LIMIT) -> str:
     """``repr`` of :func:`clip`: the value in quotes, with any control character escaped."""
     return repr(clip(value, limit))
+
+
+_QUOTED_LAST = re.compile(r"([^'\"]*)(['\"])(.*)\2$", re.DOTALL)
+
+
+def detail(text: str) -> str:
+    """A server's message that quotes the client's value last, in ``%r`` quotes (gunicorn's
+    ``Invalid chunk size: b'ZZ'``), with that value cut: its words to 100 characters, the
+    value to ``LIMIT``. A message without a quoted tail is cut to 100 characters.
+
+    >>> detail("Unsupported transfer coding: '" + "x" * 50 + "'")[-8:]
+    "xxxxxx…'"
+    """
+    match = _QUOTED_LAST.match(text)
+    if match is None:
+        return clip(text, 100)
+    return clip(match.group(1), 100) + echo(match.group(3))

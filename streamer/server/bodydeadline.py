@@ -29,6 +29,13 @@ once its larger piece is overdue. The timeout
 raises an ``Exception`` (not gevent's ``BaseException``), so gunicorn's body reader marks the
 body as failed and closes the connection after the 408: where the next request would start on
 it is unknown.
+
+A body whose framing the server cannot parse (a chunk size that is not hex, a chunk without
+its CRLF) makes the server's reader raise mid-read; that is the client's bytes, not a fault
+of the app, so the read raises :class:`~streamer.errors.MalformedBody` (400 JSON naming the
+problem, the client's bytes in it cut by :func:`streamer.quote.detail`) instead of reaching
+the app's 500 handler with a traceback. gunicorn marks such a body failed and closes the
+connection after the answer, as for a late one.
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gevent
-from werkzeug.exceptions import RequestTimeout
+from werkzeug.exceptions import BadRequest, RequestTimeout
 
 from ..errors import StreamerError
+from ..quote import detail
 
 log = logging.getLogger("streamer.body")
 
@@ -59,6 +67,17 @@ class BodyTimeout(StreamerError, RequestTimeout):
 
     type = "body_timeout"
     status = 408
+
+
+class MalformedBody(StreamerError, BadRequest):
+    """The request body's framing is broken (a chunk size that is not hex, a chunk without
+    its CRLF): 400. Not a ``ValueError`` on purpose: Werkzeug's ``LimitedStream`` turns an
+    ``OSError`` or ``ValueError`` from a read into its ``ClientDisconnected``, which would hide
+    the message. Also a Werkzeug ``BadRequest``, so an app without streamer's handlers still
+    answers 400."""
+
+    type = "malformed_body"
+    status = 400
 
 
 class _Expired(Exception):
@@ -120,7 +139,7 @@ class DeadlineInput:
         self._length = length
         self._received = 0
         self._piece_size = PIECE
-        self._dropped: BodyTimeout | None = None
+        self._dropped: StreamerError | None = None  # raised again by any later read
 
     @property
     def received(self) -> int:
@@ -183,6 +202,15 @@ class DeadlineInput:
             if exc is not expired:
                 raise
             self._drop(reason)
+        except (ConnectionError, TimeoutError):
+            raise  # the connection failed (a reset, a socket timeout): not the body's bytes
+        except Exception as exc:
+            # The server's reader could not frame the body: gunicorn 27 raises its
+            # ParseException kinds (InvalidChunkSize, ChunkMissingTerminator,
+            # InvalidChunkExtension: plain Exceptions) or NoMoreData (an IOError) for a body
+            # cut short; gevent's pywsgi raises IOError or ValueError.
+            self._dropped = MalformedBody(f"the request body is malformed: {detail(str(exc))}")
+            raise self._dropped from exc
         finally:
             timer.close()
         self._received += len(data)

@@ -24,7 +24,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ..errors import error_body
-from ..quote import clip, echo
+from ..quote import detail
 
 
 class Capture:
@@ -65,23 +65,14 @@ def json_refusal(written: bytes, exc: BaseException | None) -> bytes | None:
         type_, message = "internal_error", "internal error"
     else:
         type_ = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "bad_request"
-        detail = _detail(str(exc)) if exc is not None else ""
-        message = f"{reason.lower()}: {detail}" if detail else reason.lower()
+        said = detail(str(exc)) if exc is not None else ""
+        message = f"{reason.lower()}: {said}" if said else reason.lower()
     body = json.dumps(error_body(type_, message), separators=(",", ":")).encode() + b"\n"
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
-
-
-def _detail(text: str) -> str:
-    """gunicorn's words with the client's value they quote cut (``Unsupported transfer coding:
-    'x...'``): its messages put the value last, in ``%r`` quotes."""
-    match = re.match(r"([^'\"]*)(['\"])(.*)\2$", text, re.DOTALL)
-    if match is None:
-        return clip(text, 100)
-    return clip(match.group(1), 100) + echo(match.group(3))
 
 
 def send_json(client: Any, capture: Capture, exc: BaseException | None) -> None:

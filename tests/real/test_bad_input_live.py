@@ -179,4 +179,48 @@ def test_hostile_request_heads_get_a_4xx_not_a_5xx(server: Server, request_bytes
     assert "Traceback" not in server.log()[before:]
 
 
+CHUNKED_HEAD = (
+    b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def read_until_closed(sock: socket.socket, limit_s: float = 10.0) -> bytes:
+    """What the server sends until it closes (a reset ends it too), within ``limit_s``."""
+    sock.settimeout(limit_s)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", [b"/chat", b"/v1/chat/completions"])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        pytest.param(b"ZZ\r\nabc\r\n0\r\n\r\n", id="size-not-hex"),
+        pytest.param(b"3\r\nabcXY\r\n0\r\n\r\n", id="no-crlf-after-data"),
+        pytest.param(b"1G" + b"e" * 5000 + b"\r\nabc\r\n0\r\n\r\n", id="long-bad-size"),
+    ],
+)
+def test_bad_chunk_framing_is_400_json_without_a_traceback(
+    server: Server, path: bytes, framing: bytes
+) -> None:
+    before = len(server.log())  # the session server's log: only what this test adds
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(CHUNKED_HEAD % path + framing)
+        response = read_until_closed(sock)  # and the connection closes after it
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), response[:300]
+    assert b"Content-Type: application/json" in head
+    error = json.loads(body)["error"]
+    assert error["message"].startswith("the request body is malformed: "), error
+    assert error.get("code", error["type"]) == "malformed_body", error
+    assert "e" * 41 not in error["message"]
+    assert requests.get(server.url("/healthz"), timeout=5).status_code == 200
+    assert "Traceback" not in server.log()[before:]
+
+
 # -- hypothesis, in process ------------------------------------------------------------------

@@ -90,6 +90,8 @@ def test_every_error_class_in_streamer_is_in_the_drawing() -> None:
         ("streamer", "UpstreamError"),
         ("streamer.errors", "BodyTimeout"),
         ("streamer.server.bodydeadline", "BodyTimeout"),
+        ("streamer.errors", "MalformedBody"),
+        ("streamer.server.bodydeadline", "MalformedBody"),
         ("streamer.errors", "StreamAborted"),
         ("streamer.server.response", "StreamAborted"),
         ("streamer.service.chat", "InvalidField"),

@@ -8,8 +8,9 @@ import time
 
 import gevent
 import pytest
+from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkSize
 
-from streamer.server.bodydeadline import BodyTimeout, DeadlineInput
+from streamer.server.bodydeadline import BodyTimeout, DeadlineInput, MalformedBody
 
 
 class _Stalling:
@@ -64,4 +65,56 @@ def test_deadline_input_rate_floor_uses_the_start_time() -> None:
         _Stalling(b"x" * 5000, 0), timeout_s=30, min_rate=100_000, start=time.monotonic() - 5
     )
     with pytest.raises(BodyTimeout, match="slower than 100000 bytes/s"):
+        body.read()
+
+
+class _BadFraming:
+    """A server's body reader that meets bytes it cannot frame after ``good`` bytes."""
+
+    def __init__(self, exc: BaseException, good: int = 0) -> None:
+        self._exc, self._good = exc, good
+
+    def read(self, size: int) -> bytes:
+        if self._good:
+            self._good, size = 0, min(size, self._good)
+            return b"x" * size
+        raise self._exc
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        pytest.param(InvalidChunkSize(b"ZZ"), id="gunicorn-chunk-size"),
+        pytest.param(ChunkMissingTerminator(b"ab"), id="gunicorn-terminator"),
+        pytest.param(OSError("Invalid chunk header"), id="pywsgi-ioerror"),
+        pytest.param(ValueError("invalid literal for int() with base 16: 'ZZ'"), id="valueerror"),
+    ],
+)
+def test_bad_body_framing_is_a_400_naming_it(exc: Exception) -> None:
+    body = DeadlineInput(_BadFraming(exc, good=10), timeout_s=5, min_rate=500)
+    with pytest.raises(MalformedBody) as info:
+        body.read()
+    assert (info.value.status, info.value.type) == (400, "malformed_body")
+    assert info.value.message.startswith("the request body is malformed: ")
+    assert info.value.__cause__ is exc
+    with pytest.raises(MalformedBody):
+        body.readline()  # the body stays refused
+
+
+def test_a_malformed_body_quotes_at_most_40_characters_of_it() -> None:
+    body = DeadlineInput(_BadFraming(InvalidChunkSize(b"Z" * 500)), timeout_s=5, min_rate=500)
+    with pytest.raises(MalformedBody) as info:
+        body.read()
+    assert "Z" * 41 not in info.value.message and len(info.value.message) < 120, info.value
+    assert "Invalid chunk size" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "exc", [ConnectionResetError(104, "reset"), TimeoutError("timed out")], ids=["reset", "timeout"]
+)
+def test_a_failed_connection_is_not_called_a_malformed_body(exc: Exception) -> None:
+    body = DeadlineInput(_BadFraming(exc), timeout_s=5, min_rate=500)
+    with pytest.raises(type(exc)):
         body.read()
