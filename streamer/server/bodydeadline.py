@@ -13,9 +13,12 @@ middleware that wraps ``wsgi.input`` so that every read of the body, by any view
 
 The two rules are Apache's ``mod_reqtimeout`` (``body=5,MinRate=500``, its default rate) with
 a cap. A body that breaks either is dropped: the read raises :class:`BodyTimeout` (408 JSON
-through the app's error handlers, or Werkzeug's own 408 in an app without them), one warning
-line is logged (the route and byte counts; never the body, a query string or a header), and
-``on_drop(reason)`` is called (``reason`` is ``timeout`` or ``slow``) for the metric.
+through the app's error handlers, or Werkzeug's own 408 in an app without them), a warning
+is logged (the route and byte counts; never the body, a query string or a header), and
+``on_drop(reason)`` is called (``reason`` is ``timeout`` or ``slow``) for the metric. The
+warnings are bounded (:class:`DropLog`): the first drop is logged in full at once, the drops of
+the next ``LOG_WINDOW_S`` are counted and logged as one line when it ends, so a flood of slow
+bodies (3,000 in 8 s) is two lines, not 3,000; the metric still counts every one.
 
 How: each read asks the server for a piece of the body at a time, under a ``gevent.Timeout``
 that expires at whichever rule's limit comes first for the bytes asked. gunicorn blocks in a
@@ -57,6 +60,7 @@ log = logging.getLogger("streamer.body")
 INITIAL_S = 5.0  # seconds of credit before the rate floor applies
 PIECE = 1024  # bytes first asked from the server per read ...
 MAX_PIECE = 64 * 1024  # ... doubling with each piece that arrives, up to this
+LOG_WINDOW_S = 10.0  # after a drop's warning, the drops of this long make one more line
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -85,6 +89,61 @@ class _Expired(Exception):
     (see the module docstring)."""
 
 
+class DropLog:
+    """The warnings for dropped bodies, at most two lines per ``window_s``: a drop is logged in
+    full when no window is open, and opens one; the drops during it are counted and logged as
+    ``N more request bodies dropped in the last 10 s (slow=N, timeout=N)`` when it closes.
+
+    ``clock`` (monotonic seconds) and ``later(delay, fn)`` (run ``fn`` after ``delay``
+    seconds; a gevent timer by default) are for tests.
+    """
+
+    def __init__(
+        self,
+        window_s: float = LOG_WINDOW_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        later: Callable[[float, Callable[[], None]], object] | None = None,
+    ) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._later = later if later is not None else gevent.spawn_later
+        self._until = float("-inf")  # the open window's end
+        self._more: dict[str, int] = {}  # drops counted in it, by reason
+
+    def dropped(
+        self, reason: str, route: str, received: int, length: int | None, after_s: float
+    ) -> None:
+        now = self._clock()
+        if now < self._until:
+            if not self._more:
+                self._later(self._until - now, self.flush)
+            self._more[reason] = self._more.get(reason, 0) + 1
+            return
+        self.flush()  # a window that ended before its timer ran
+        self._until = now + self._window_s
+        log.warning(
+            "request body dropped: reason=%s route=%s received=%d length=%s after_s=%.1f",
+            reason,
+            route,
+            received,
+            "-" if length is None else length,
+            after_s,
+        )
+
+    def flush(self) -> None:
+        """Log the drops counted in the window, if any (its timer calls this)."""
+        if not self._more:
+            return
+        more, self._more = self._more, {}
+        log.warning(
+            "%d more request bodies dropped in the last %g s (%s)",
+            sum(more.values()),
+            self._window_s,
+            ", ".join(f"{reason}={n}" for reason, n in sorted(more.items())),
+        )
+
+
 class BodyDeadline:
     """WSGI middleware: ``app.wsgi_app = BodyDeadline(app.wsgi_app, timeout_s=30, ...)``."""
 
@@ -100,6 +159,7 @@ class BodyDeadline:
         self.timeout_s = timeout_s
         self.min_rate = min_rate
         self.on_drop = on_drop
+        self.drop_log = DropLog()  # one per app: its warnings bounded across its requests
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -113,6 +173,7 @@ class BodyDeadline:
                 min_rate=self.min_rate,
                 on_drop=self.on_drop,
                 length=_length(length),
+                drop_log=self.drop_log,
             )
         return self.app(environ, start_response)
 
@@ -130,8 +191,10 @@ class DeadlineInput:
         on_drop: Callable[[str], None] | None = None,
         length: int | None = None,
         start: float | None = None,
+        drop_log: DropLog | None = None,
     ) -> None:
         self._inner = inner
+        self._drop_log = drop_log if drop_log is not None else DropLog()
         self._start = time.monotonic() if start is None else start
         self._timeout_s = timeout_s
         self._min_rate = min_rate
@@ -232,14 +295,7 @@ class DeadlineInput:
                 f"({self._received}{of} bytes)"
             )
         self._dropped = BodyTimeout(message)
-        log.warning(
-            "request body dropped: reason=%s route=%s received=%d length=%s after_s=%.1f",
-            reason,
-            _route(),
-            self._received,
-            "-" if self._length is None else self._length,
-            elapsed,
-        )
+        self._drop_log.dropped(reason, _route(), self._received, self._length, elapsed)
         if self._on_drop is not None:
             self._on_drop(reason)
         raise self._dropped

@@ -4,13 +4,21 @@ tests/real/test_edges_live.py sends slow bodies to gunicorn."""
 from __future__ import annotations
 
 import io
+import logging
 import time
+from typing import Any
 
 import gevent
 import pytest
 from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkSize
 
-from streamer.server.bodydeadline import BodyTimeout, DeadlineInput, MalformedBody
+from streamer.server.bodydeadline import (
+    BodyDeadline,
+    BodyTimeout,
+    DeadlineInput,
+    DropLog,
+    MalformedBody,
+)
 
 
 class _Stalling:
@@ -118,3 +126,73 @@ def test_a_failed_connection_is_not_called_a_malformed_body(exc: Exception) -> N
     body = DeadlineInput(_BadFraming(exc), timeout_s=5, min_rate=500)
     with pytest.raises(type(exc)):
         body.read()
+
+
+def _drops(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "streamer.body"]
+
+
+@pytest.mark.timeout(20)
+def test_a_flood_of_dropped_bodies_is_logged_once_and_every_drop_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Through the middleware, as an app serves them: each request's body stalls past 10 ms.
+    counted: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with pytest.raises(BodyTimeout):
+            environ["wsgi.input"].read()
+        return []
+
+    wrapped = BodyDeadline(app, timeout_s=0.01, min_rate=0, on_drop=counted.append)
+    caplog.set_level(logging.WARNING, "streamer.body")
+    for _ in range(50):
+        environ = {"CONTENT_LENGTH": "5000", "wsgi.input": _Stalling(b"x" * 5000, 0)}
+        wrapped(environ, lambda *a: None)
+    assert counted == ["timeout"] * 50  # the metric sees every drop
+    assert len(_drops(caplog)) == 1, _drops(caplog)[:3]  # the log, the first (one window)
+    assert _drops(caplog)[0].startswith("request body dropped: reason=timeout route=")
+
+
+def test_drop_log_summarises_a_window_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    timers: list[tuple[float, Any]] = []
+    drops = DropLog(10.0, clock=lambda: now[0], later=lambda delay, fn: timers.append((delay, fn)))
+    caplog.set_level(logging.WARNING, "streamer.body")
+    drops.dropped("slow", "/chat", 0, 100000, 7.1)  # the first: in full, at once
+    assert _drops(caplog) == [
+        "request body dropped: reason=slow route=/chat received=0 length=100000 after_s=7.1"
+    ]
+    for i in range(2999):  # 8 s of a flood
+        now[0] = 100.0 + 8.0 * i / 2999
+        drops.dropped("slow" if i % 3 else "timeout", "/chat", 0, None, 7.0)
+    assert len(_drops(caplog)) == 1  # counted, not logged
+    assert len(timers) == 1 and timers[0][0] == pytest.approx(10.0)  # one timer, at the end
+    now[0] = 110.0
+    timers[0][1]()  # the window ends
+    assert _drops(caplog)[1] == (
+        "2999 more request bodies dropped in the last 10 s (slow=1999, timeout=1000)"
+    )
+    timers[0][1]()  # a second flush with nothing counted says nothing
+    assert len(_drops(caplog)) == 2
+    now[0] = 111.0
+    drops.dropped("timeout", "/v1/chat/completions", 5, 9, 30.0)  # a new window: in full
+    assert _drops(caplog)[2].startswith("request body dropped: reason=timeout route=/v1/")
+    assert len(timers) == 1
+
+
+def test_drop_log_flushes_a_window_whose_timer_has_not_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    drops = DropLog(10.0, clock=lambda: now[0], later=lambda delay, fn: None)
+    caplog.set_level(logging.WARNING, "streamer.body")
+    drops.dropped("slow", "/chat", 0, None, 7.0)
+    drops.dropped("slow", "/chat", 0, None, 7.0)
+    now[0] = 12.0
+    drops.dropped("slow", "/chat", 0, None, 7.0)
+    assert [m.split(":")[0].split(" (")[0] for m in _drops(caplog)] == [
+        "request body dropped",
+        "1 more request bodies dropped in the last 10 s",
+        "request body dropped",
+    ]
