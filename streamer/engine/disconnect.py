@@ -12,7 +12,8 @@ the next failed write is the signal, as before.
 The watcher is a libev/libuv callback, not a greenlet: it costs no stack per stream.
 
 :func:`wait_closed` is the other direction, for the end of a stream that failed: the server
-lets the client close first (see its docstring).
+lets the client close first (see its docstring). :func:`linger` is the same for a connection
+closed with request bytes still unread (nginx's lingering close).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from gevent.socket import wait_read
 from .._compat.gevent import loop_s, raw_socket
 
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+#: A lingering close reads and drops at most this long and this much. nginx's are 30 s
+#: (``lingering_time``) and 5 s per read (``lingering_timeout``); a client that has its answer
+#: needs one round trip to close, and a refused 1 MiB body is all in a receive buffer already.
+LINGER_S = 2.0
+LINGER_BYTES = 4 << 20
 
 
 class DisconnectWatcher:
@@ -61,9 +68,10 @@ class DisconnectWatcher:
             self._watcher = None
 
 
-def wait_closed(sock: Any, timeout: float) -> None:
+def wait_closed(sock: Any, timeout: float, max_bytes: int = LINGER_BYTES) -> None:
     """Wait until the peer of ``sock`` closes (EOF or reset), at most ``timeout`` seconds,
-    reading and dropping whatever it sends meanwhile.
+    reading and dropping whatever it sends meanwhile, at most ``max_bytes`` of it (a peer
+    that keeps sending at line rate would otherwise cost the worker's CPU all that time).
 
     For the cut after an in-band ``error`` record. A browser reports a broken body at once and
     drops what it received but had not yet handed to the page (Chromium's fetch body does so
@@ -74,12 +82,34 @@ def wait_closed(sock: Any, timeout: float) -> None:
     """
     raw = raw_socket(sock)
     deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
+    while (left := deadline - time.monotonic()) > 0 and max_bytes > 0:
         try:
             wait_read(raw.fileno(), timeout=loop_s(left))  # libuv: no timer under 1 ms
-            if not raw.recv(65536, socket.MSG_DONTWAIT):
-                return  # EOF: the peer closed
+            got = len(raw.recv(65536, socket.MSG_DONTWAIT))
         except (BlockingIOError, InterruptedError):
             continue
         except OSError:  # the peer kept the connection (socket.timeout), or reset it
             return
+        if not got:
+            return  # EOF: the peer closed
+        max_bytes -= got
+
+
+def linger(sock: Any, timeout: float = LINGER_S, max_bytes: int = LINGER_BYTES) -> None:
+    """Before closing a connection whose request may not have been read to its end: send
+    FIN after the answer (``shutdown(SHUT_WR)``), then read and drop what the client still
+    sends until it closes, at most ``timeout`` seconds and ``max_bytes``.
+
+    A server that answers early (a 413 before reading the body) and closes with the body in
+    its receive buffer makes the kernel send RST instead of FIN (RFC 1122 4.2.2.13), and a
+    client still sending, or one whose stack discards received data on RST, never sees the
+    answer. A client that has its answer and nothing left to send closes at once.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        return  # already gone
+    try:
+        wait_closed(sock, timeout, max_bytes)
+    except ValueError:
+        pass  # a TLS socket takes no recv flags: it closes at once, as before

@@ -18,7 +18,13 @@ changes only how the bytes go out:
 - the ``Date`` header is formatted once per second, not per response.
 
 Anything unusual (a body with ``Content-Length``, HTTP/1.0, HEAD, a non-bytes item) takes
-gunicorn's own path unchanged. :func:`handle_request` is gunicorn's request handling with this
+gunicorn's own path unchanged. One thing differs from gunicorn: a connection that closes after
+a request with a body (``Connection: close``, HTTP/1.0, a body gunicorn marked ``failed``:
+bad chunk framing, a late body) closes lingering (:func:`streamer.engine.disconnect.linger`),
+so an answer sent before the body was read (413) is not lost to a reset. gunicorn 27.0.1
+closes at once; ``failed`` is its ``http.body.Body``'s flag, read with a default.
+
+:func:`handle_request` is gunicorn's request handling with this
 response, and :class:`SettledConfig` (the worker's ``cfg``) reads each gunicorn setting once
 per worker instead of on every connection and request. ``bench/per_stream.py --callgrind``:
 1,502k -> 1,243k worker instructions per one-record request, 2,654k -> 2,062k per held
@@ -39,6 +45,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.wsgi import Response
 
 from .._compat.gevent import raw_socket
+from ..engine.disconnect import linger
 from ..wire.http1 import NODELAY_ENVIRON, http_chunk
 
 _TERMINATOR = b"0\r\n\r\n"
@@ -162,6 +169,11 @@ def nodelay_listeners(listeners: Any) -> frozenset[Any]:
     return frozenset(names)
 
 
+def _has_body(environ: dict[str, Any]) -> bool:
+    length = environ.get("CONTENT_LENGTH")
+    return bool(length and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
 def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
     cfg = worker.cfg  # a SettledConfig (Worker.init_process)
     request_start = datetime.now()
@@ -197,7 +209,11 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
             close = getattr(respiter, "close", None)
             if close is not None:
                 close()
-        if resp.should_close():
+        if resp.should_close() or getattr(req.body, "failed", False):
+            # The connection closes here (gunicorn's handle() closes it after this): with a
+            # request body the app may not have read to its end, close it lingering.
+            if _has_body(environ):
+                linger(sock)
             raise StopIteration()
     except StopIteration:
         raise

@@ -223,4 +223,30 @@ def test_bad_chunk_framing_is_400_json_without_a_traceback(
     assert "Traceback" not in server.log()[before:]
 
 
+@pytest.mark.real
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"POST /chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", id="close"),
+        pytest.param(b"POST /chat HTTP/1.0\r\nHost: x\r\n", id="http-1.0"),  # nginx's default
+        pytest.param(b"POST /chat HTTP/1.1\r\nHost: x\r\n", id="keep-alive"),
+    ],
+)
+def test_a_2_mib_body_sent_at_once_gets_the_413_not_a_reset(server: Server, head: bytes) -> None:
+    # The 413 goes out before the body is read; closing with the body still in the receive
+    # buffer makes the kernel answer with RST, and a client may lose the 413 to it.
+    body = b"x" * (2 * MIB)
+    head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head + body)  # a reset here is the bug too
+            sock.shutdown(socket.SHUT_WR)  # all sent: the server sees EOF after the body
+            response = read_until_closed(sock)  # a reset raises ConnectionResetError
+        top, _, rest = response.partition(b"\r\n\r\n")
+        assert top.split(b" ", 2)[1] == b"413", response[:300]
+        assert b"Content-Type: application/json" in top
+        assert json.loads(rest)["error"]["type"] == "request_entity_too_large"
+
+
 # -- hypothesis, in process ------------------------------------------------------------------
