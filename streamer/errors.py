@@ -24,6 +24,7 @@ httpx), on :class:`HTTPStatusError` only.
     ├── Unavailable                                unavailable             503
     │   └── StoreUnavailable (ConnectionError)     store_unavailable       503
     ├── UpstreamError                              upstream_error          502
+    ├── UnserializablePayload (TypeError)          unserializable_payload  500
     ├── StreamTimeout (TimeoutError)               timeout                 504
     ├── ConfigError (ValueError)                   config_error            (start-up)
     ├── StreamAborted * (ConnectionAbortedError)   aborted                 (server, mid-stream)
@@ -72,6 +73,7 @@ __all__ = [
     "StreamTimeout",
     "StreamerError",
     "Unavailable",
+    "UnserializablePayload",
     "UpstreamError",
     "error_body",
 ]  # and, imported on use: BodyTimeout, MalformedBody, StreamAborted (see _ELSEWHERE)
@@ -135,6 +137,13 @@ class InvalidParameter(BadRequest):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+class UnserializablePayload(StreamerError, TypeError):
+    """A producer yielded a payload the wire format cannot encode as JSON (its message names
+    the type): a 500 before the first byte, an ``error`` record after it."""
+
+    type = "unserializable_payload"
 
 
 class Unavailable(StreamerError):

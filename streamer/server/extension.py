@@ -5,6 +5,11 @@ It reads its settings from ``app.config`` under the environment variables' names
 ``STREAMER_STREAMS_PREFIX``, ...; see :class:`streamer.config.Config` for the defaults), once,
 at ``init_app``, and installs what a stream needs and nothing else:
 
+- the app's ``json_default`` (``Streamer(app, json_default=fn)`` or
+  ``app.config["STREAMER_JSON_DEFAULT"]``; a function, so not a :class:`Config` setting, which
+  the environment can set): how payloads that are neither JSON-native, pydantic models nor
+  dataclasses become JSON (:mod:`streamer.wire.framing`);
+
 - the registry of open streams (``STREAMER_MAX_STREAMS``; graceful shutdown with
   :mod:`streamer.worker`; the deadline and send-timeout sweep);
 - a JSON error response for :class:`~streamer.errors.StreamerError` only (the app's own
@@ -31,6 +36,7 @@ from ..engine.registry import StreamRegistry
 from ..engine.sendguard import check_interval
 from ..errors import ConfigError, StreamerError
 from ..store import open_store
+from ..wire.framing import FORMATS, JsonDefault, with_json_default
 from . import redirects
 from .access import AccessLog
 from .bodydeadline import BodyDeadline
@@ -52,10 +58,24 @@ class Streamer:
     >>> Streamer(app)                       # or: ext = Streamer(); ext.init_app(app)
 
     ``config`` (a :class:`~streamer.config.Config`) replaces ``app.config`` as the source.
+
+    ``json_default`` (else ``app.config["STREAMER_JSON_DEFAULT"]``) serialises what a producer
+    yields that JSON, pydantic's ``model_dump`` and dataclasses do not cover, as
+    ``json.dumps(default=...)`` would: return something JSON-serialisable, or raise
+    :class:`TypeError`. It is called only for such objects, never for a dict or a str.
+
+    >>> Streamer(app, json_default=str)     # datetimes, Decimals, UUIDs... as their str()
     """
 
-    def __init__(self, app: Flask | None = None, *, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        config: Config | None = None,
+        json_default: JsonDefault | None = None,
+    ) -> None:
         self._config = config
+        self._json_default = json_default
         if app is not None:
             self.init_app(app)
 
@@ -69,6 +89,14 @@ class Streamer:
                 "init_app(app) once per app"
             )
         config = self._config if self._config is not None else Config.from_mapping(app.config)
+        default = self._json_default or app.config.get("STREAMER_JSON_DEFAULT")
+        if default is not None and not callable(default):
+            raise ConfigError(
+                f"STREAMER_JSON_DEFAULT must be a function, got {type(default).__name__}"
+            )
+        formats = FORMATS
+        if default is not None:
+            formats = {name: with_json_default(enc, default) for name, enc in FORMATS.items()}
         metrics = _metrics()
         observers: list[StreamObserver] = [AccessLog()]
         if metrics is not None:
@@ -79,6 +107,7 @@ class Streamer:
             store=open_store(config),  # connects lazily, on first use
             observers=observers,
             metrics=metrics,
+            formats=formats,
         )
         app.register_error_handler(StreamerError, error_response)
         # Request edges (docs/hardening.md): every read of a request body has a deadline, and

@@ -89,6 +89,8 @@ def stream_for_request(
         fmt = choose_request_format(request)
     elif fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if encoder is None:
+        encoder = state.formats[fmt]  # the app's json_default, if it set one
     config = state.config
     registry = state.registry
     if registry.shutting_down:

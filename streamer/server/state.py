@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flask import Flask, Response, current_app
 
 from ..errors import ConfigError
+from ..wire.framing import FORMATS, Encoder
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -81,7 +82,7 @@ class OwnerPolicy:
 @dataclass(slots=True)
 class StreamerState:
     """The app's streamer config, open streams, stream store, observers (access log,
-    metrics) and owner policy."""
+    metrics), owner policy and wire formats."""
 
     config: Config
     registry: StreamRegistry
@@ -90,6 +91,9 @@ class StreamerState:
     #: :class:`streamer.server.metrics.Metrics` when prometheus-client is installed, else None.
     metrics: Any = None
     owners: OwnerPolicy = field(default_factory=OwnerPolicy)
+    #: The wire formats by name: :data:`~streamer.wire.framing.FORMATS`, or with the app's
+    #: ``json_default`` (:func:`~streamer.wire.framing.with_json_default`).
+    formats: dict[str, type[Encoder]] = field(default_factory=lambda: FORMATS)
 
 
 def state_of(app: Flask) -> StreamerState:

@@ -29,7 +29,8 @@ def stream(
     ``producer`` is any iterable or generator, or any async iterable / async generator (run
     on the adapter's event loop, :mod:`streamer.adapter`; closed when the client leaves, so
     its ``finally`` runs and the request it awaits is cancelled). It yields payloads (``str``,
-    or anything JSON-serialisable for ndjson/sse) or records (:class:`~streamer.Data`,
+    anything JSON-serialisable, a pydantic model, a dataclass, or what the app's
+    ``json_default`` takes: :class:`streamer.Streamer`) or records (:class:`~streamer.Data`,
     :class:`~streamer.Ping`, :class:`~streamer.End`, :class:`~streamer.Error`).
 
     - ``format``: ``"text"``, ``"ndjson"`` or ``"sse"``; by default ``?format=``, then

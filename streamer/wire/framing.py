@@ -13,6 +13,15 @@ incremental decoders are in :mod:`streamer.wire.decoders`.
   ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the
   prelude sends a ``retry:`` hint.
 
+Payloads are JSON by the stdlib encoder. Only an object it does not know goes to a fallback
+(its ``default=``, so a dict, a list or a string costs what it did without one): a pydantic
+model (anything with ``model_dump``: pydantic is not imported) is dumped with
+``model_dump(mode="json", exclude_unset=True)``, so an OpenAI SDK chunk comes out as the API
+sent it, extra fields included; a dataclass as ``dataclasses.asdict`` would (recursively, a
+model inside it too); anything else goes to the app's ``json_default``
+(:func:`with_json_default`), else it is a
+:class:`~streamer.errors.UnserializablePayload` that names its type.
+
 >>> NDJSON.data(1, "hi")
 b'{"event":"data","id":1,"data":"hi"}\\n'
 >>> SSE.data(2, "a\\nb")
@@ -21,19 +30,89 @@ b'id: 2\\ndata: a\\ndata: b\\n\\n'
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, ClassVar
 
+from ..errors import UnserializablePayload
 from .records import Data, End, Error, Ping, Record
 
 # The spec's line endings and nothing else: str.splitlines() also splits on U+2028, U+0085
 # and friends, which has cut JSON payloads in two in several projects.
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_ascii_json_encoder = json.JSONEncoder(separators=(",", ":"))
-dumps = _json_encoder.encode
+JsonDefault = Callable[[Any], Any]
+"""An app's fallback for objects JSON does not know, as ``json.dumps(default=...)`` takes:
+return something JSON can encode, or raise :class:`TypeError`."""
+
+
+def _fallback(app_default: JsonDefault | None) -> JsonDefault:
+    """The encoder's ``default=``: called only for an object the stdlib encoder does not
+    know, never for a str, a dict or a list."""
+
+    def default(value: Any) -> Any:
+        kind = type(value)
+        # Looked up on the type: a model class itself (not an instance) is no payload.
+        if getattr(kind, "model_dump", None) is not None:
+            return value.model_dump(mode="json", exclude_unset=True)
+        if hasattr(kind, "__dataclass_fields__"):
+            # dataclasses.asdict's result, one level at a time: the encoder calls back here
+            # for a dataclass or a model inside it, where asdict would deep-copy the model.
+            return {f.name: getattr(value, f.name) for f in fields(value)}
+        if app_default is not None:
+            return app_default(value)
+        raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+
+    return default
+
+
+def _unserializable(exc: TypeError | ValueError) -> UnserializablePayload:
+    # The stdlib's own words name the type ("Object of type Foo is not JSON serializable"),
+    # a key ("keys must be str, ..., not tuple") or a cycle ("Circular reference detected").
+    message = f"a payload could not be serialised: {exc}"
+    if str(exc).startswith("Object of type"):
+        message += "; Streamer(app, json_default=...) takes a function for it"
+    return UnserializablePayload(message)
+
+
+def json_functions(
+    app_default: JsonDefault | None = None,
+) -> tuple[Callable[[Any], str], Callable[[Any], bytes], Callable[[Any], str]]:
+    """``(dumps, json_bytes, payload_text)`` with ``app_default`` as the last fallback (the
+    module's own three have none; :func:`with_json_default` makes an app's). ``dumps`` is the
+    stdlib encoder's own ``encode`` (a :class:`TypeError` for what it cannot encode); the
+    other two raise :class:`~streamer.errors.UnserializablePayload` instead."""
+    default = _fallback(app_default)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=default).encode
+    ascii_dumps = json.JSONEncoder(separators=(",", ":"), default=default).encode
+
+    def json_bytes(value: Any) -> bytes:
+        """Compact JSON as UTF-8; with a lone surrogate, escaped (``\\ud800``) so it survives."""
+        try:
+            return dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return ascii_dumps(value).encode("ascii")
+        except (TypeError, ValueError) as exc:  # a type, a key, a cycle
+            raise _unserializable(exc) from exc
+
+    def payload_text(payload: Any) -> str:
+        """A payload as text: strings as they are, bytes as UTF-8, anything else as JSON."""
+        if isinstance(payload, str):
+            return payload
+        if isinstance(payload, bytes | bytearray):
+            return bytes(payload).decode("utf-8")
+        try:
+            return dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise _unserializable(exc) from exc
+
+    return dumps, json_bytes, payload_text
+
+
+dumps, json_bytes, payload_text = json_functions()
 
 
 def utf8(text: str) -> bytes:
@@ -43,23 +122,6 @@ def utf8(text: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
-
-
-def json_bytes(value: Any) -> bytes:
-    """Compact JSON as UTF-8; with a lone surrogate, escaped (``\\ud800``) so it survives."""
-    try:
-        return dumps(value).encode("utf-8")
-    except UnicodeEncodeError:
-        return _ascii_json_encoder.encode(value).encode("ascii")
-
-
-def payload_text(payload: Any) -> str:
-    """A payload as text: strings as they are, bytes as UTF-8, anything else as JSON."""
-    if isinstance(payload, str):
-        return payload
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload).decode("utf-8")
-    return dumps(payload)
 
 
 class Encoder:
@@ -109,7 +171,9 @@ class Text(Encoder):
     framed = False
 
     @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
+    def data(
+        cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
         if isinstance(payload, str):
             return utf8(payload)
         if isinstance(payload, bytes):
@@ -134,13 +198,21 @@ class NDJSON(Encoder):
     media_type = "application/x-ndjson"
 
     @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
+    def data(
+        cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8")
         return b'{"event":"data","id":%d,"data":%s}\n' % (id, json_bytes(payload))
 
     @classmethod
-    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+    def end(
+        cls,
+        count: int,
+        extra: dict[str, Any] | None = None,
+        *,
+        json_bytes: Callable[[Any], bytes] = json_bytes,
+    ) -> bytes:
         return json_bytes({"event": "end", "count": count, **(extra or {})}) + b"\n"
 
     @classmethod
@@ -162,7 +234,9 @@ class SSE(Encoder):
         return b"retry: %d\n\n" % retry_ms
 
     @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
+    def data(
+        cls, id: int, payload: Any, *, payload_text: Callable[[Any], str] = payload_text
+    ) -> bytes:
         text = payload_text(payload)
         if "\n" in text or "\r" in text:
             body = "".join(f"data: {line}\n" for line in LINE_BREAK.split(text))
@@ -171,8 +245,14 @@ class SSE(Encoder):
         return utf8(f"id: {id}\n{body}\n")
 
     @classmethod
-    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
-        return utf8(f"event: end\ndata: {dumps({'count': count, **(extra or {})})}\n\n")
+    def end(
+        cls,
+        count: int,
+        extra: dict[str, Any] | None = None,
+        *,
+        json_bytes: Callable[[Any], bytes] = json_bytes,
+    ) -> bytes:
+        return b"event: end\ndata: " + json_bytes({"count": count, **(extra or {})}) + b"\n\n"
 
     @classmethod
     def error(cls, type: str, message: str) -> bytes:
@@ -184,6 +264,40 @@ class SSE(Encoder):
 
 
 FORMATS: dict[str, type[Encoder]] = {"text": Text, "ndjson": NDJSON, "sse": SSE}
+
+
+def with_json_default(encoder: type[Encoder], default: JsonDefault) -> type[Encoder]:
+    """``encoder`` (one of :data:`FORMATS`, or a subclass) with ``default`` as the last
+    fallback for payload objects, after models and dataclasses; for an app's
+    ``json_default``. The formats' ``data`` and ``end`` take their JSON function as a
+    keyword-only default, so the plain formats pay nothing for this; an encoder whose
+    methods take none is returned as it is.
+
+    >>> with_json_default(NDJSON, str).data(1, [1j])
+    b'{"event":"data","id":1,"data":["1j"]}\\n'
+    """
+    _, json_bytes, payload_text = json_functions(default)
+    own = {"json_bytes": json_bytes, "payload_text": payload_text}
+    methods: dict[str, Any] = {}
+    for name in ("data", "end"):
+        method = getattr(encoder, name)
+        params = inspect.signature(method).parameters
+        kwargs = {
+            k: f for k, f in own.items() if k in params and params[k].kind is params[k].KEYWORD_ONLY
+        }
+        if kwargs:
+            methods[name] = classmethod(_bound(method, kwargs))
+    if not methods:
+        return encoder
+    return type(encoder.__name__, (encoder,), {"__module__": encoder.__module__, **methods})
+
+
+def _bound(method: Callable[..., bytes], kwargs: dict[str, Any]) -> Callable[..., bytes]:
+    def call(cls: type[Encoder], *args: Any) -> bytes:
+        return method(*args, **kwargs)
+
+    return call
+
 
 # Media types a client may ask for in Accept, mapped to a format name.
 MEDIA_TYPES: dict[str, str] = {

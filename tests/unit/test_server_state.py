@@ -39,6 +39,7 @@ def test_the_state_is_slotted() -> None:
         "observers",
         "metrics",
         "owners",
+        "formats",
     ]
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamer.errors import UnserializablePayload
 from streamer.wire.decoders import (
     NDJSONDecoder,
     SSEDecoder,
 )
-from streamer.wire.framing import NDJSON, SSE, Text, payload_text
+from streamer.wire.framing import NDJSON, SSE, Text, payload_text, with_json_default
 from streamer.wire.records import Data, End, Ping
 
 from .test_wire_decoders import decode_all, split_at
@@ -97,3 +100,106 @@ def test_lone_surrogates_do_not_fail_a_stream(encoder: Any) -> None:
     else:
         assert "\ufffd" in data.decode()
     encoder.end(1, {"note": "\udfff"}).decode("utf-8")
+
+
+# -- payloads that are not JSON-native -----------------------------------------------------------
+
+
+class Model:
+    """Duck-typed like a pydantic model: framing never imports pydantic."""
+
+    def model_dump(self, *, mode: str, exclude_unset: bool) -> dict[str, Any]:
+        assert (mode, exclude_unset) == ("json", True)
+        return {"model": True}
+
+
+@dataclasses.dataclass
+class Pair:
+    left: Any
+    right: Any = None
+
+
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        pytest.param(Model(), {"model": True}, id="model"),
+        pytest.param(Pair(1, [Model()]), {"left": 1, "right": [{"model": True}]}, id="dataclass"),
+        pytest.param(Pair(Pair(1)), {"left": {"left": 1, "right": None}, "right": None}, id="nest"),
+        pytest.param(
+            {"a": (Model(), Pair(2))}, {"a": [{"model": True}, {"left": 2, "right": None}]}
+        ),
+    ],
+)
+def test_models_and_dataclasses_are_json_in_every_format(payload: Any, expected: Any) -> None:
+    assert json.loads(payload_text(payload)) == expected
+    assert json.loads(NDJSON.data(1, payload))["data"] == expected
+    assert json.loads(Text.data(1, payload)) == expected
+    assert json.loads(SSE.data(1, payload).split(b"data: ", 1)[1]) == expected
+
+
+def test_a_model_class_is_no_payload() -> None:
+    with pytest.raises(UnserializablePayload, match="Object of type type is not"):
+        NDJSON.data(1, Model)
+    with pytest.raises(UnserializablePayload, match="Object of type type is not"):
+        NDJSON.data(1, Pair)
+
+
+@pytest.mark.parametrize("encoder", [NDJSON, SSE, Text])
+def test_what_nothing_serialises_is_an_error_naming_its_type(encoder: Any) -> None:
+    with pytest.raises(UnserializablePayload, match="Object of type Opaque is not JSON") as info:
+        encoder.data(1, {"x": [Opaque()]})
+    assert isinstance(info.value, TypeError) and info.value.type == "unserializable_payload"
+    with pytest.raises(UnserializablePayload, match="keys must be str"):
+        encoder.data(1, {(1, 2): "tuple key"})
+
+
+def test_the_apps_default_comes_after_models_and_dataclasses() -> None:
+    seen: list[Any] = []
+
+    def default(value: Any) -> Any:
+        seen.append(value)
+        return f"<{type(value).__name__}>"
+
+    ndjson, sse = with_json_default(NDJSON, default), with_json_default(SSE, default)
+    payload = [Opaque(), Model(), Pair(Opaque())]
+    expected = ["<Opaque>", {"model": True}, {"left": "<Opaque>", "right": None}]
+    assert json.loads(ndjson.data(1, payload))["data"] == expected
+    assert json.loads(sse.data(1, payload).split(b"data: ", 1)[1]) == expected
+    assert json.loads(with_json_default(Text, default).data(1, payload)) == expected
+    assert [type(v) for v in seen] == [Opaque, Opaque] * 3
+    assert json.loads(ndjson.end(2, {"usage": Opaque()})) == {
+        "event": "end",
+        "count": 2,
+        "usage": "<Opaque>",
+    }
+    assert sse.end(2, {"u": Opaque()}) == b'event: end\ndata: {"count":2,"u":"<Opaque>"}\n\n'
+    # Still the same formats, for everything else.
+    assert issubclass(ndjson, NDJSON) and ndjson.name == "ndjson" and ndjson.__name__ == "NDJSON"
+    assert ndjson.data(3, "plain") == NDJSON.data(3, "plain")
+    with pytest.raises(UnserializablePayload):  # the plain format is untouched
+        NDJSON.data(1, [Opaque()])
+
+
+def test_an_encoder_without_json_keywords_is_returned_as_it_is() -> None:
+    class Custom(NDJSON):
+        @classmethod
+        def data(cls, id: int, payload: Any) -> bytes:  # type: ignore[override]
+            return b"custom"
+
+        @classmethod
+        def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:  # type: ignore[override]
+            return b"end"
+
+    assert with_json_default(Custom, str) is Custom
+
+
+def test_a_lone_surrogate_in_a_model_is_escaped_not_fatal() -> None:
+    class Surrogate(Model):
+        def model_dump(self, *, mode: str, exclude_unset: bool) -> dict[str, Any]:
+            return {"s": "\ud800"}
+
+    assert NDJSON.data(1, Surrogate()) == b'{"event":"data","id":1,"data":{"s":"\\ud800"}}\n'
