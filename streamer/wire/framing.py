@@ -154,7 +154,9 @@ class NDJSON(Encoder):
 
 class SSE(Encoder):
     name = "sse"
-    media_type = "text/event-stream; charset=utf-8"
+    # No charset parameter: the format is UTF-8 by definition (WHATWG 9.2.5), and strict
+    # clients (the Durable Streams conformance suite among them) compare the header exactly.
+    media_type = "text/event-stream"
 
     @classmethod
     def prelude(cls, retry_ms: int) -> bytes:
