@@ -27,7 +27,7 @@ def resumable(
     def script(conn: Conn) -> None:
         after = int(conn.request.headers.get("last-event-id", "0")) if honour else 0
         conn.head(200, "application/x-ndjson" if fmt == "ndjson" else "text/event-stream")
-        conn.chunk(encoder.prelude(retry_ms))
+        conn.chunk(encoder.lead(retry_ms))
         stop = drops.get(conn.index, total)
         for i in range(after + 1, min(stop, total) + 1):
             conn.chunk(encoder.data(i, f"record {i}"))

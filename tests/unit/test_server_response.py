@@ -56,7 +56,7 @@ def test_text_ndjson_and_sse_bodies(client: FlaskClient) -> None:
         End(3),
     ]
     body = client.get("/stream/data?count=2&interval=0&format=sse").data
-    assert body.startswith(b"retry: 3000\n\n")
+    assert body.startswith(b"retry: 3000\nid: 1\ndata: data chunk 1\n")
     assert records(body, "sse") == [Data(1, "data chunk 1\n"), Data(2, "data chunk 2\n"), End(2)]
 
 
