@@ -43,3 +43,19 @@ def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> No
     ]
     assert all(e.data for e in events)
     assert events[0].retry == 3000
+
+
+@pytest.mark.timeout(30)
+def test_an_sse_resume_at_the_end_is_204(server: Server) -> None:
+    # What EventSource does after the end: reconnect with the last id it saw. The 204 stops it.
+    with httpx.Client(timeout=10) as client:
+        url = server.url("/stream/data?count=2&interval=0&resumable=1&format=sse")
+        with connect_sse(client, "GET", url) as source:
+            last = [e for e in source.iter_sse()][-1]
+            sid = source.response.headers["X-Stream-Id"]
+        assert last.event == "end"
+        resume = client.get(
+            server.url(f"/streams/{sid}"),
+            headers={"Accept": "text/event-stream", "Last-Event-ID": last.id},
+        )
+    assert (resume.status_code, resume.content) == (204, b"")
