@@ -119,7 +119,9 @@ class RecordStream(_Stream):
     attempt that delivers a new record resets the count); before each, the client waits the
     server's SSE ``retry`` hint (else ``backoff``) seconds, doubled after each failure, at most
     ``max_backoff``, and at least a 429/503's ``Retry-After``. Records whose ids were already
-    delivered are dropped, so none arrives twice.
+    delivered are dropped, so none arrives twice. A 204 on a resume (SSE only: the stream has
+    finished and nothing follows the last id) ends iteration without an error; ``end``
+    stays None.
     """
 
     def __init__(
@@ -203,11 +205,14 @@ class RecordStream(_Stream):
                 failures = 0
             elif self.reconnects:
                 failures += 1  # a reconnection that brought nothing new
-            self._reconnect(failure, cause, failures)
+            if not self._reconnect(failure, cause, failures):
+                return
 
-    def _reconnect(self, failure: Exception, cause: BaseException | None, failures: int) -> None:
-        """Reopen the stream after ``last_id``, or raise ``failure`` when that is not possible
-        or ``max_retries`` attempts in a row have failed."""
+    def _reconnect(self, failure: Exception, cause: BaseException | None, failures: int) -> bool:
+        """Reopen the stream after ``last_id``; False if the server answers 204 (the stream
+        has finished and nothing follows ``last_id``: what streamer answers an SSE resume
+        at the end, to stop ``EventSource``). Raise ``failure`` when reopening is not
+        possible or ``max_retries`` attempts in a row have failed."""
         if self._reopen is None:
             raise failure from cause
         retry_after: float | None = None
@@ -231,10 +236,13 @@ class RecordStream(_Stream):
                     exc.received = self.received
                 failure, cause, retry_after = exc, None, None
             else:
+                self.reconnects += 1
+                if response.status_code == 204:
+                    response.close()
+                    return False
                 self.response, self._body = response, Body(response)
                 self._parser.resuming()
-                self.reconnects += 1
-                return
+                return True
             failures += 1
 
     def _delay(self, failures: int, retry_after: float | None) -> float | None:

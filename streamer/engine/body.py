@@ -59,6 +59,7 @@ class StreamBody(Watchers, Endings):
         self._deadline = time.monotonic() + max_stream_s
         self._max_stream_s = max_stream_s
         self._retry_ms = retry_ms
+        self._lead = encoder.lead(retry_ms)
         self._socket = sock
         self._next_id = first_id
         self._on_finish = on_finish
@@ -156,8 +157,9 @@ class StreamBody(Watchers, Endings):
             if state is ENDING:
                 self._abort()
             self._state = advance(state, OPEN)
-            # The first write happens now, even if empty, so the headers go out.
-            return self._emit(self._enc.prelude(self._retry_ms) + self._take())
+            # The first write happens now, so the headers go out: the records ready, or the
+            # format's opening when none is (empty for text: gunicorn sends the headers alone).
+            return self._emit(self._take() or self._enc.opening)
         while True:
             # The checks every strategy's step shares: a stop request, the deadline.
             if self._stop is not None or time.monotonic() >= self._deadline:

@@ -60,6 +60,7 @@ class BodyCore:
         "_interrupt_pending",
         "_it",
         "_last_write",
+        "_lead",
         "_max_stream_s",
         "_next_id",
         "_on_finish",
@@ -88,6 +89,7 @@ class BodyCore:
     _next_id: int
     _socket: Any  # the client socket (gunicorn's), or None
     _retry_ms: int
+    _lead: bytes  # what the first event carries in front (SSE's retry hint) until it is out
     stats: StreamStats
     # The buffer between producer and writer (the backpressure: at most MAX_BUFFER bytes).
     _buf: list[bytes]
@@ -193,6 +195,10 @@ class BodyCore:
 
     def _emit(self, data: bytes) -> bytes:
         if data:
+            # The first write that starts with an event (not a ``:`` comment: a ping, the
+            # opening) carries the lead in the same block (streamer.wire.framing.Encoder.lead).
+            if self._lead and data[0] != 58:
+                data, self._lead = self._lead + data, b""
             now = time.monotonic()
             if self.stats.first_byte is None:
                 self.stats.first_byte = now

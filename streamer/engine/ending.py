@@ -57,7 +57,9 @@ class Endings(BodyCore):
         if not self._enc.framed:
             self._abort()
         message = "the server is restarting; reconnect to continue"
-        return self._emit(self._enc.prelude(self._retry_ms) + self._enc.error("shutdown", message))
+        # The error carries the retry hint (SSE) even when an earlier event did: reconnect soon.
+        lead, self._lead = self._lead or self._enc.lead(self._retry_ms), b""
+        return self._emit(lead + self._enc.error("shutdown", message))
 
     def _timed_out(self) -> bytes:
         kill_pump(self)

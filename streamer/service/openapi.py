@@ -314,6 +314,10 @@ def document(config: ServiceConfig) -> dict[str, Any]:
                     "200": _stream(
                         "The records after the last id, then live ones.", stream_id=True
                     ),
+                    "204": {
+                        "description": "SSE only: the stream has finished and the last id is "
+                        "its last record; tells EventSource to stop reconnecting"
+                    },
                     **_COMMON_ERRORS,
                     "404": _NOT_YOURS,
                     "410": _json_error("the records after that id were dropped"),

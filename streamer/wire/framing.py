@@ -11,7 +11,9 @@ incremental decoders are in :mod:`streamer.wire.decoders`.
 - ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event; a payload with line breaks
   becomes several ``data:`` lines (split on CR LF, CR and LF only, the spec's line endings);
   ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the
-  prelude sends a ``retry:`` hint.
+  first event carries a ``retry:`` hint (:meth:`Encoder.lead`). Deliberately never a block
+  of its own: httpx-sse and ``@microsoft/fetch-event-source`` hand the page an empty event
+  for a block with a ``retry`` field and no ``data``, where ``EventSource`` dispatches none.
 
 Payloads are JSON by the stdlib encoder. Only an object it does not know goes to a fallback
 (its ``default=``, so a dict, a list or a string costs what it did without one): a pydantic
@@ -132,8 +134,14 @@ class Encoder:
     #: Whether the format can carry control records (end, error, ping).
     framed: ClassVar[bool] = True
 
+    #: What starts a body before its first record (the first write commits the headers and
+    #: gets past proxies that wait for body bytes); dispatches nothing in any client.
+    opening: ClassVar[bytes] = b""
+
     @classmethod
-    def prelude(cls, retry_ms: int) -> bytes:
+    def lead(cls, retry_ms: int) -> bytes:
+        """Lines written in front of the stream's first event (not a comment block), in the
+        same block: SSE's ``retry:`` hint. Empty for the other formats."""
         return b""
 
     @classmethod
@@ -226,12 +234,18 @@ class NDJSON(Encoder):
 
 class SSE(Encoder):
     name = "sse"
-    media_type = "text/event-stream; charset=utf-8"
+    # No charset parameter: the format is UTF-8 by definition (WHATWG 9.2.5), and strict
+    # clients (the Durable Streams conformance suite among them) compare the header exactly.
+    media_type = "text/event-stream"
+
+    # A comment line and no blank line: no client dispatches anything for it, not even
+    # fetch-event-source (which dispatches at every blank line, a comment block's included).
+    opening = b": ok\n"
 
     @classmethod
-    def prelude(cls, retry_ms: int) -> bytes:
-        # A block with only a retry field dispatches no event (WHATWG 9.2.6).
-        return b"retry: %d\n\n" % retry_ms
+    def lead(cls, retry_ms: int) -> bytes:
+        # A field line, no blank line: it joins the event written after it (WHATWG 9.2.6).
+        return b"retry: %d\n" % retry_ms
 
     @classmethod
     def data(

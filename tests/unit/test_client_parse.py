@@ -27,7 +27,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 def body(fmt: str, payloads: list[Any], pings: int = 0) -> bytes:
     encoder = NDJSON if fmt == "ndjson" else SSE
-    out = [encoder.prelude(3000)]
+    out = [encoder.lead(3000)]
     for i, payload in enumerate(payloads, 1):
         out.append(encoder.data(i, payload))
         if i <= pings:

@@ -27,7 +27,7 @@ def resumable(
     def script(conn: Conn) -> None:
         after = int(conn.request.headers.get("last-event-id", "0")) if honour else 0
         conn.head(200, "application/x-ndjson" if fmt == "ndjson" else "text/event-stream")
-        conn.chunk(encoder.prelude(retry_ms))
+        conn.chunk(encoder.lead(retry_ms))
         stop = drops.get(conn.index, total)
         for i in range(after + 1, min(stop, total) + 1):
             conn.chunk(encoder.data(i, f"record {i}"))
@@ -124,3 +124,25 @@ def test_resume_gives_up_at_once_on_404_and_never_repeats_a_post() -> None:
     ]
     assert json.loads(srv.requests[0].body) == {"q": 1}
     assert srv.requests[2].headers["last-event-id"] == "2"
+
+
+@pytest.mark.timeout(30)
+def test_a_204_on_resume_means_nothing_more() -> None:
+    # What streamer answers an SSE resume at the end of a finished stream (EventSource's
+    # stop signal): the records so far are all there is, no error, no further attempt.
+    def script(conn: Conn) -> None:
+        if conn.index:
+            conn.head(204, None, {"Content-Length": "0"}, chunked=False)
+            return
+        conn.head(200, "text/event-stream")
+        conn.chunks([SSE.lead(20) + SSE.data(1, "a"), SSE.data(2, "b")])
+        conn.cut_mid_chunk(b"event: en")
+
+    with (
+        HostileServer(script) as srv,
+        Client(srv.base_url, timeout=10) as client,
+        client.records("/s", format="sse", resume=True, backoff=0.01) as stream,
+    ):
+        assert list(stream) == [Data(1, "a"), Data(2, "b")]
+    assert stream.end is None and stream.reconnects == 1
+    assert [r.headers.get("last-event-id") for r in srv.requests] == [None, "2"]

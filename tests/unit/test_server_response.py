@@ -24,7 +24,9 @@ def records(body: bytes, fmt: str = "ndjson") -> list[Any]:
     [
         pytest.param("", None, "text/plain; charset=utf-8", id="default"),
         pytest.param("&format=ndjson", None, "application/x-ndjson", id="query-ndjson"),
-        pytest.param("", "text/event-stream", "text/event-stream; charset=utf-8", id="accept-sse"),
+        # Exactly, no charset parameter: strict SSE clients compare the whole header, and
+        # text/event-stream is UTF-8 by definition (WHATWG 9.2.5).
+        pytest.param("", "text/event-stream", "text/event-stream", id="accept-sse"),
         pytest.param("", "application/x-ndjson;q=0.9, */*", "application/x-ndjson", id="accept"),
         pytest.param(
             "&format=text", "text/event-stream", "text/plain; charset=utf-8", id="query-wins"
@@ -54,7 +56,7 @@ def test_text_ndjson_and_sse_bodies(client: FlaskClient) -> None:
         End(3),
     ]
     body = client.get("/stream/data?count=2&interval=0&format=sse").data
-    assert body.startswith(b"retry: 3000\n\n")
+    assert body.startswith(b"retry: 3000\nid: 1\ndata: data chunk 1\n")
     assert records(body, "sse") == [Data(1, "data chunk 1\n"), Data(2, "data chunk 2\n"), End(2)]
 
 

@@ -28,7 +28,7 @@ def provider(fail: bool = False) -> Generator[str, None, dict[str, Any]]:
 
 
 def test_encoders_are_data_only_with_comment_line_pings() -> None:
-    assert ChunkSSE.prelude(3000) == b""
+    assert ChunkSSE.lead(3000) == b""
     assert ChunkSSE.data(7, {"a": "é"}) == 'data: {"a":"é"}\n\n'.encode()
     assert ResumableChunkSSE.data(7, {"a": 1}) == b'id: 7\ndata: {"a":1}\n\n'
     assert ChunkSSE.data(1, {"a": "\ud800"}) == b'data: {"a":"\\ud800"}\n\n'  # lone surrogate

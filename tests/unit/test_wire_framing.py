@@ -29,7 +29,7 @@ payloads = st.one_of(
 
 
 def encode_stream(encoder: Any, items: list[Any], extra: dict[str, Any]) -> bytes:
-    body = encoder.prelude(2500)
+    body = encoder.lead(2500)
     for i, item in enumerate(items, 1):
         body += encoder.data(i, item)
         if i % 3 == 0:

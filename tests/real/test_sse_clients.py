@@ -1,0 +1,61 @@
+"""Real tier: SSE as a third-party client reads it, httpx-sse against gunicorn on loopback.
+
+httpx-sse hands its caller every block that has a field, where a browser's ``EventSource``
+drops a block without ``data``: what passes here passes in both.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from httpx_sse import ServerSentEvent, connect_sse
+
+from ..conftest import Server
+
+pytestmark = pytest.mark.real
+
+
+def read_events(url: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
+    with (
+        httpx.Client(timeout=10) as client,
+        connect_sse(client, "GET", url, headers=headers or {}) as source,
+    ):
+        assert source.response.headers["content-type"] == "text/event-stream"
+        return list(source.iter_sse())
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/stream/data?count=3&interval=0", id="ready"),
+        # The first item after one heartbeat (0.5 s): the first write has no record.
+        pytest.param("/_test/stream?count=3&idle_first=0.7", id="slow-first"),
+    ],
+)
+def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> None:
+    events = read_events(server.url(f"{path}&format=sse"))
+    assert [(e.event, e.id) for e in events] == [
+        ("message", "1"),
+        ("message", "2"),
+        ("message", "3"),
+        ("end", "3"),  # the last id seen, as EventSource keeps it
+    ]
+    assert all(e.data for e in events)
+    assert events[0].retry == 3000
+
+
+@pytest.mark.timeout(30)
+def test_an_sse_resume_at_the_end_is_204(server: Server) -> None:
+    # What EventSource does after the end: reconnect with the last id it saw. The 204 stops it.
+    with httpx.Client(timeout=10) as client:
+        url = server.url("/stream/data?count=2&interval=0&resumable=1&format=sse")
+        with connect_sse(client, "GET", url) as source:
+            last = [e for e in source.iter_sse()][-1]
+            sid = source.response.headers["X-Stream-Id"]
+        assert last.event == "end"
+        resume = client.get(
+            server.url(f"/streams/{sid}"),
+            headers={"Accept": "text/event-stream", "Last-Event-ID": last.id},
+        )
+    assert (resume.status_code, resume.content) == (204, b"")
