@@ -143,7 +143,9 @@ class BodyCore:
         try:
             item = next(it)
         except StopIteration as stop:
-            self._terminal = enc.end(self.stats.records, returned(stop))
+            self._terminal = enc.terminal_id(self._next_id) + enc.end(
+                self.stats.records, returned(stop)
+            )
             return True
         # The common case first: a plain payload, no call (streamer.engine.producer has the table).
         if type(item) is str or (kind := kind_of(item)) is PAYLOAD:
@@ -157,10 +159,12 @@ class BodyCore:
             self._buf_bytes += len(chunk)
             return False
         elif kind is END:
-            self._terminal = enc.end(item.count, item.extra)
+            self._terminal = enc.terminal_id(self._next_id) + enc.end(item.count, item.extra)
             return True
         else:
-            self._fail(item)
+            # An Error record is the stream's own end, as End is (a producer that raises
+            # has no id: a reader that met a store failure resumes where it was).
+            self._fail(item, None, enc.terminal_id(self._next_id))
             return True
         self._next_id += 1
         self.stats.records += 1
@@ -178,10 +182,10 @@ class BodyCore:
             log.exception("stream producer failed", exc_info=exc)
             self._fail(Error("internal_error", "internal error"), exc)
 
-    def _fail(self, error: Error, exc: BaseException | None = None) -> None:
+    def _fail(self, error: Error, exc: BaseException | None = None, lead: bytes = b"") -> None:
         self._failure = error
         self._exc = exc
-        self._terminal = self._enc.error(error.type, error.message)
+        self._terminal = lead + self._enc.error(error.type, error.message)
 
     def _take(self) -> bytes:
         if not self._buf:

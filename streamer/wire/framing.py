@@ -145,6 +145,16 @@ class Encoder:
         return b""
 
     @classmethod
+    def terminal_id(cls, next_id: int) -> bytes:
+        """Lines in front of a stream's own end (``end``, or an ``error`` record the
+        producer yields, as a resumable stream's reader does; not an exception, a timeout or
+        a ``shutdown``, after which a reader resumes): SSE's ``id:``, one past
+        the last data record, so an ``EventSource`` that reconnects after the end names a
+        position no record has and the resume route answers 204 (stop), while one cut
+        before the end still names its last record and is sent the end. Empty elsewhere."""
+        return b""
+
+    @classmethod
     def data(cls, id: int, payload: Any) -> bytes:
         raise NotImplementedError
 
@@ -246,6 +256,10 @@ class SSE(Encoder):
     def lead(cls, retry_ms: int) -> bytes:
         # A field line, no blank line: it joins the event written after it (WHATWG 9.2.6).
         return b"retry: %d\n" % retry_ms
+
+    @classmethod
+    def terminal_id(cls, next_id: int) -> bytes:
+        return b"id: %d\n" % next_id
 
     @classmethod
     def data(

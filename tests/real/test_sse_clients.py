@@ -39,7 +39,7 @@ def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> No
         ("message", "1"),
         ("message", "2"),
         ("message", "3"),
-        ("end", "3"),  # the last id seen, as EventSource keeps it
+        ("end", "4"),  # one past the last record: a resume from it is a 204
     ]
     assert all(e.data for e in events)
     assert events[0].retry == 3000

@@ -55,15 +55,18 @@ def test_an_sse_resume_at_the_end_of_a_finished_stream_is_204(client: FlaskClien
     # (WHATWG 9.2.3), instead of re-reading the end forever.
     sid = client.get("/stream/data?count=2&interval=0&resumable=1").headers["X-Stream-Id"]
     sse = {"Accept": "text/event-stream"}
-    done = client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "2"})
+    full = client.get(f"/streams/{sid}", headers=sse)
+    assert full.status_code == 200 and b"id: 3\nevent: end\n" in full.data  # the end's id
+    done = client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "3"})
     assert (done.status_code, done.data) == (204, b"")
-    assert client.get(f"/streams/{sid}?last_event_id=2&format=sse").status_code == 204
-    # From before the end, or from the start: the records and the end, as ever.
+    assert client.get(f"/streams/{sid}?last_event_id=3&format=sse").status_code == 204
+    # Cut after the last record but before the end: the end, so the reader learns it.
+    cut = client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "2"})
+    assert cut.status_code == 200 and b"event: end" in cut.data and b"data: " in cut.data
     again = client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "1"})
     assert again.status_code == 200 and b"event: end" in again.data
-    assert client.get(f"/streams/{sid}", headers=sse).status_code == 200
     # Other formats (streamer's client) still get the stored end: it says how it ended.
     nd = client.get(f"/streams/{sid}?format=ndjson", headers={"Last-Event-ID": "2"})
     assert nd.status_code == 200 and decode(nd.data) == [End(2)]
     # Past the end is an id the stream never had: still a 400.
-    assert client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "3"}).status_code == 400
+    assert client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "4"}).status_code == 400

@@ -128,8 +128,15 @@ def ndjson_data(body: bytes) -> list[Any]:
 
 
 def sse_data(body: bytes) -> list[Any]:
-    events = body.decode().split("\n\n")
-    return [json.loads(e.split("data: ", 1)[1]) for e in events if e.startswith("id: ")]
+    # A data event is a block with an id and no event name (the first may also carry the
+    # stream's retry hint; the end has an id too, one past the last record, and its name).
+    blocks = [block.split("\n") for block in body.decode().split("\n\n")]
+    return [
+        json.loads("\n".join(line[6:] for line in lines if line.startswith("data: ")))
+        for lines in blocks
+        if any(line.startswith("id: ") for line in lines)
+        and not any(line.startswith("event: ") for line in lines)
+    ]
 
 
 def stream_app(producer: Callable[[], Any], **streamer: Any) -> FlaskClient:

@@ -2,11 +2,13 @@
 (``STREAMER_STREAMS_PREFIX``, default ``/streams``), endpoints ``streamer.get_stream`` and
 ``streamer.delete_stream``.
 
-An SSE resume at the last record of a finished stream is a 204: ``EventSource`` reconnects
-after every body that ends, and only a 204 (or an error status) makes it stop (WHATWG
-9.2.3); a 200 would replay the ``end`` forever. Only SSE: ndjson and text readers (streamer's
-client) still get the stored ``end`` or ``error``, which says how the stream ended to a
-reader that was cut before it."""
+An SSE resume from the end of a finished stream is a 204: ``EventSource`` reconnects after
+every body that ends, and only a 204 (or an error status) makes it stop (WHATWG 9.2.3); a 200
+would replay the ``end`` forever. The end names its place: its ``id:`` is one past the last
+data record (:meth:`~streamer.wire.framing.Encoder.terminal_id`), so a reader that saw it
+asks for that id, while one cut before it still names its last record and is sent the end.
+Only SSE: ndjson and text carry no id on the end, and their readers (streamer's client)
+never resume after it."""
 
 from __future__ import annotations
 
@@ -36,15 +38,15 @@ def get_stream(stream_id: str) -> Response:
     after_id = last_event_id(raw)
     stream_id = check_owner(valid_stream_id(stream_id))
     sse = choose_request_format(request) == "sse"
-    if after_id and sse and _nothing_after(current_store(), stream_id, after_id):
+    if after_id and sse and _saw_the_end(current_store(), stream_id, after_id):
         return Response(status=204)
     return follow_response(stream_id, after_id)
 
 
-def _nothing_after(store: StreamStore, stream_id: str, after_id: int) -> bool:
-    """Whether the stream has finished and ``after_id`` is its last data record: the next
-    record is its ``end`` or ``error``. One read that does not wait (a resume's only extra)."""
-    records = store.read(stream_id, after_id, 0)
+def _saw_the_end(store: StreamStore, stream_id: str, after_id: int) -> bool:
+    """Whether ``after_id`` is the id of the stream's ``end`` or ``error`` (one past its last
+    data record): the reader has seen how it ended. One read that does not wait."""
+    records = store.read(stream_id, after_id - 1, 0)
     return bool(records) and not isinstance(records[0], Data)
 
 
