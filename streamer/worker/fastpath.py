@@ -45,7 +45,6 @@ from gunicorn.http import wsgi
 from gunicorn.http.wsgi import Response
 
 from .._compat.gevent import raw_socket
-from ..engine.disconnect import linger
 from ..wire.http1 import NODELAY_ENVIRON, http_chunk
 
 _TERMINATOR = b"0\r\n\r\n"
@@ -213,6 +212,12 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
             # The connection closes here (gunicorn's handle() closes it after this): with a
             # request body the app may not have read to its end, close it lingering.
             if _has_body(environ):
+                # Imported here, not at the top: this module loads in gunicorn's master,
+                # before the worker patches with gevent, and streamer.engine imports Flask;
+                # a Flask imported there made every worker's exit print "Exception ignored
+                # in _removeHandlerRef" (logging's shutdown on a half-patched lock).
+                from ..engine.disconnect import linger
+
                 linger(sock)
             raise StopIteration()
     except StopIteration:
