@@ -30,7 +30,7 @@ from .errors import (
     Unavailable,
     UpstreamError,
 )
-from .wire.records import Data, End, Error, Ping
+from .wire.records import Data, End, Error, Event, Ping
 
 __version__ = "0.2.0"
 
@@ -64,6 +64,7 @@ __all__ = [
     "Data",
     "End",
     "Error",
+    "Event",
     "IncompleteStream",
     "NotFound",
     "Ping",

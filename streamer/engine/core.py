@@ -25,7 +25,7 @@ from ..errors import StreamerError, UpstreamError
 from ..wire.framing import Encoder
 from ..wire.records import Error
 from .lifecycle import State, Stop
-from .producer import DATA, END, PAYLOAD, PING, kind_of, returned
+from .producer import DATA, END, EVENT, PAYLOAD, PING, kind_of, returned
 from .registry import StreamRegistry
 from .request_context import Hold
 from .stats import StreamStats
@@ -152,7 +152,12 @@ class BodyCore:
             chunk = enc.data(self._next_id, item)
         elif kind is DATA:
             self._next_id = item.id
-            chunk = enc.data(item.id, item.data)
+            if item.event is None:
+                chunk = enc.data(item.id, item.data)
+            else:
+                chunk = enc.event(item.id, item.event, item.data)
+        elif kind is EVENT:
+            chunk = enc.event(self._next_id, item.event, item.data)
         elif kind is PING:
             self.stats.heartbeats += 1
             self._buf.append(chunk := enc.ping())

@@ -8,6 +8,8 @@ item               meaning
 =================  =========================================================================
 a payload          any other value (``str``, ``dict``, ...): one data record; the engine
                    numbers it (1, 2, 3, ... or after the last :class:`Data` id)
+``Event(x, name)`` one data record with an event name (SSE's ``event:``); numbered as a
+                   payload is
 ``Data(id, x)``    one data record that keeps its id (a replayed stream); ids go on from it
 ``Ping()``         a heartbeat: the stream is alive but has nothing new
 ``End(n, extra)``  the stream is complete; nothing after it is read
@@ -38,7 +40,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from ..wire.records import Data, End, Error, Ping
+from ..wire.records import Data, End, Error, Event, Ping
 
 
 class Kind(enum.IntEnum):
@@ -49,10 +51,12 @@ class Kind(enum.IntEnum):
     PING = 2
     END = 3
     ERROR = 4
+    EVENT = 5
 
 
 # As module names: an Enum class attribute costs a Python-level lookup, once per item here.
 PAYLOAD, DATA, PING, END, ERROR = Kind.PAYLOAD, Kind.DATA, Kind.PING, Kind.END, Kind.ERROR
+EVENT = Kind.EVENT
 
 
 def kind_of(item: Any) -> Kind:
@@ -67,6 +71,9 @@ def kind_of(item: Any) -> Kind:
         return END
     if isinstance(item, Error):
         return ERROR
+    # Last: a dict payload pays one check more, the records above none.
+    if isinstance(item, Event):
+        return EVENT
     return PAYLOAD
 
 

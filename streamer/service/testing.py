@@ -4,7 +4,8 @@
 item, fail after N items, idle for a while), tagged so that ``/_test/events`` can show the
 test, over HTTP, when the producer started and when its ``finally`` ran: the side channel
 that proves a disconnect stopped the work. ``resumable=1`` runs it as a resumable stream (the
-side channel then shows when a cancel stopped it).
+side channel then shows when a cancel stopped it). ``name=row`` yields each item as a named
+event (:class:`~streamer.wire.records.Event`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..errors import StreamerError, UpstreamError
 from ..server.response import stream_for_request
+from ..wire.records import Event
 from .params import bool_param, float_param, int_param, str_param
 
 bp = Blueprint("testing", __name__, url_prefix="/_test")
@@ -38,7 +40,8 @@ def scripted(
     idle_first: float,
     idle_after: float,
     error: str,
-) -> Iterator[str]:
+    name: str = "",
+) -> Iterator[Any]:
     _record(tag, "start")
     try:
         if idle_first:
@@ -48,7 +51,7 @@ def scripted(
         for i in range(1, count + 1):
             if i > 1 and interval:
                 gevent.sleep(interval)
-            yield f"item {i}\n"
+            yield Event(f"item {i}\n", name) if name else f"item {i}\n"
             if fail_after and i == fail_after:
                 raise _error(error)
         if idle_after:
@@ -78,6 +81,7 @@ def stream() -> Response:
         idle_first=float_param(args, "idle_first", 0.0, 0.0, 600.0),
         idle_after=float_param(args, "idle_after", 0.0, 0.0, 600.0),
         error=str_param(args, "error", "runtime"),
+        name=str_param(args, "name", ""),
     )
     if bool_param(args, "resumable"):
         from ..server.resumable import resumable_response

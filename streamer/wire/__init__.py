@@ -3,7 +3,8 @@
 Stdlib only (``pip install streamer`` needs nothing else for it), shared by the server, the
 client and the tests:
 
-- :mod:`~streamer.wire.records`: the four records a stream is made of;
+- :mod:`~streamer.wire.records`: the four records a stream is made of (and ``Event``, a
+  named data record as a producer yields it);
 - :mod:`~streamer.wire.framing`: their encoders for ``text``, ``ndjson`` and ``sse``;
 - :mod:`~streamer.wire.decoders`: the matching incremental decoders;
 - :mod:`~streamer.wire.negotiate`: which format a request asks for;
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from .decoders import DecodeError, LineTooLong, NDJSONDecoder, ProtocolError, SSEDecoder
 from .framing import FORMATS, NDJSON, SSE, Encoder, Text
-from .records import Data, End, Error, Ping, Record
+from .records import Data, End, Error, Event, Ping, Record
 
 __all__ = [
     "FORMATS",
@@ -25,6 +26,7 @@ __all__ = [
     "Encoder",
     "End",
     "Error",
+    "Event",
     "LineTooLong",
     "NDJSONDecoder",
     "Ping",

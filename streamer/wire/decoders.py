@@ -14,7 +14,9 @@ body: it reports what was left unfinished.
 
 SSE follows the WHATWG event-stream interpretation (leading BOM dropped, comments, ``data``
 lines joined with LF, ``id`` kept, ``retry`` recorded, events dispatched on a blank line, an
-unfinished event at the end of the body discarded). One divergence: SSE carries text only, so a
+unfinished event at the end of the body discarded). An event of a type other than ``message``,
+``end`` and ``error`` is a data record with that name (``Data.event``); NDJSON's is its
+``name`` key. One divergence: SSE carries text only, so a
 data payload decodes as a ``str`` even if the server encoded a number or an object as JSON;
 NDJSON keeps JSON types.
 
@@ -119,7 +121,10 @@ def ndjson_record(obj: Any) -> Record | None:
         raise ProtocolError("an NDJSON record must be a JSON object")
     kind = obj.get("event")
     if kind == "data":
-        return Data(_int_id(obj.get("id")), obj.get("data"))
+        name = obj.get("name")
+        if name is not None and type(name) is not str:
+            raise ProtocolError(f"a data record's name must be a string, got {echo(name)}")
+        return Data(_int_id(obj.get("id")), obj.get("data"), name)
     if kind == "end":
         extra = {k: v for k, v in obj.items() if k not in ("event", "count")}
         return End(_count(obj.get("count")), extra)
@@ -244,7 +249,8 @@ class SSEDecoder:
             return End(_count(obj.get("count")), {k: v for k, v in obj.items() if k != "count"})
         if event == "error":
             return _error(_json(text))
-        return None  # an event type this version does not know
+        # A named event (streamer.wire.records.Event): a data record with its name.
+        return Data(_int_id(self.last_event_id), text, event)
 
 
 DECODERS: dict[str, type[NDJSONDecoder] | type[SSEDecoder]] = {

@@ -5,10 +5,12 @@ incremental decoders are in :mod:`streamer.wire.decoders`.
 
 - ``text``: the payload itself (a non-string payload is one line of JSON). Control records
   have no representation: a broken text stream is told apart only by the missing chunked
-  terminator.
-- ``ndjson``: one JSON object per line: ``{"event":"data","id":7,"data":...}``, ``end``,
-  ``error`` and ``ping`` records as in docs/design.md.
-- ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event; a payload with line breaks
+  terminator. An event name is not sent.
+- ``ndjson``: one JSON object per line: ``{"event":"data","id":7,"data":...}`` (with an event
+  name, ``{"event":"data","id":7,"name":"row","data":...}``: ``event`` is the record's kind
+  here), ``end``, ``error`` and ``ping`` records as in docs/design.md.
+- ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event, then ``event: <name>`` if
+  it has one; a payload with line breaks
   becomes several ``data:`` lines (split on CR LF, CR and LF only, the spec's line endings);
   ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the
   first event carries a ``retry:`` hint (:meth:`Encoder.lead`). Deliberately never a block
@@ -28,6 +30,8 @@ model inside it too); anything else goes to the app's ``json_default``
 b'{"event":"data","id":1,"data":"hi"}\\n'
 >>> SSE.data(2, "a\\nb")
 b'id: 2\\ndata: a\\ndata: b\\n\\n'
+>>> SSE.event(3, "row", "<tr></tr>")
+b'id: 3\\nevent: row\\ndata: <tr></tr>\\n\\n'
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from dataclasses import fields
 from typing import Any, ClassVar
 
 from ..errors import UnserializablePayload
-from .records import Data, End, Error, Ping, Record
+from .records import Data, End, Error, Ping, Record, event_name
 
 # The spec's line endings and nothing else: str.splitlines() also splits on U+2028, U+0085
 # and friends, which has cut JSON payloads in two in several projects.
@@ -159,6 +163,12 @@ class Encoder:
         raise NotImplementedError
 
     @classmethod
+    def event(cls, id: int, name: str, payload: Any) -> bytes:
+        """A data record with an event name (:class:`~streamer.wire.records.Event`); the name
+        is checked (:func:`~streamer.wire.records.event_name`)."""
+        raise NotImplementedError
+
+    @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
         raise NotImplementedError
 
@@ -173,6 +183,8 @@ class Encoder:
     @classmethod
     def encode(cls, record: Record) -> bytes:
         if isinstance(record, Data):
+            if record.event is not None:
+                return cls.event(record.id, record.event, record.data)
             return cls.data(record.id, record.data)
         if isinstance(record, End):
             return cls.end(record.count, record.extra)
@@ -199,6 +211,12 @@ class Text(Encoder):
         return json_bytes(payload) + b"\n"
 
     @classmethod
+    def event(cls, id: int, name: str, payload: Any) -> bytes:
+        event_name(name)  # refused here too, or a stream would fail only in another format
+        # cls.data: with_json_default's, for an app's json_default.
+        return cls.data(id, payload)
+
+    @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
         return b""
 
@@ -222,6 +240,18 @@ class NDJSON(Encoder):
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8")
         return b'{"event":"data","id":%d,"data":%s}\n' % (id, json_bytes(payload))
+
+    @classmethod
+    def event(
+        cls, id: int, name: str, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
+        if isinstance(payload, bytes):
+            payload = payload.decode("utf-8")
+        return b'{"event":"data","id":%d,"name":%s,"data":%s}\n' % (
+            id,
+            json_bytes(event_name(name)),
+            json_bytes(payload),
+        )
 
     @classmethod
     def end(
@@ -273,6 +303,20 @@ class SSE(Encoder):
         return utf8(f"id: {id}\n{body}\n")
 
     @classmethod
+    def event(
+        cls, id: int, name: str, payload: Any, *, payload_text: Callable[[Any], str] = payload_text
+    ) -> bytes:
+        # data's lines with an event line after the id; written out, not shared through a
+        # helper, so that a plain record pays no extra call.
+        name = event_name(name)
+        text = payload_text(payload)
+        if "\n" in text or "\r" in text:
+            body = "".join(f"data: {line}\n" for line in LINE_BREAK.split(text))
+        else:
+            body = f"data: {text}\n"
+        return utf8(f"id: {id}\nevent: {name}\n{body}\n")
+
+    @classmethod
     def end(
         cls,
         count: int,
@@ -297,7 +341,7 @@ FORMATS: dict[str, type[Encoder]] = {"text": Text, "ndjson": NDJSON, "sse": SSE}
 def with_json_default(encoder: type[Encoder], default: JsonDefault) -> type[Encoder]:
     """``encoder`` (one of :data:`FORMATS`, or a subclass) with ``default`` as the last
     fallback for payload objects, after models and dataclasses; for an app's
-    ``json_default``. The formats' ``data`` and ``end`` take their JSON function as a
+    ``json_default``. The formats' ``data``, ``event`` and ``end`` take their JSON function as a
     keyword-only default, so the plain formats pay nothing for this; an encoder whose
     methods take none is returned as it is.
 
@@ -307,7 +351,7 @@ def with_json_default(encoder: type[Encoder], default: JsonDefault) -> type[Enco
     _, json_bytes, payload_text = json_functions(default)
     own = {"json_bytes": json_bytes, "payload_text": payload_text}
     methods: dict[str, Any] = {}
-    for name in ("data", "end"):
+    for name in ("data", "event", "end"):
         method = getattr(encoder, name)
         params = inspect.signature(method).parameters
         kwargs = {

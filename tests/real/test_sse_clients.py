@@ -59,3 +59,48 @@ def test_an_sse_resume_at_the_end_is_204(server: Server) -> None:
             headers={"Accept": "text/event-stream", "Last-Event-ID": last.id},
         )
     assert (resume.status_code, resume.content) == (204, b"")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("resumable", [0, 1], ids=["plain", "resumable"])
+def test_named_events_arrive_with_their_names_as_they_are_made(
+    server: Server, resumable: int
+) -> None:
+    # What htmx's sse-swap="row" listens for. The first event is in hand while the producer
+    # is still running (its "done" not yet in the side channel): named events stream.
+    tag = f"named-{resumable}"
+    url = server.url(
+        f"/_test/stream?count=3&interval=0.4&name=row&tag={tag}&resumable={resumable}&format=sse"
+    )
+    with (
+        httpx.Client(timeout=10) as client,
+        connect_sse(client, "GET", url) as source,
+    ):
+        events = source.iter_sse()
+        first = next(events)
+        side = client.get(server.url(f"/_test/events?tag={tag}")).json()
+        assert [e["event"] for e in side] == ["start"]  # not "done": the producer runs on
+        rest = list(events)
+        sid = source.response.headers.get("X-Stream-Id")
+    assert [(e.event, e.id, e.data) for e in [first, *rest]] == [
+        ("row", "1", "item 1\n"),  # a str payload as it is: its LF is an empty data line
+        ("row", "2", "item 2\n"),
+        ("row", "3", "item 3\n"),
+        ("end", "4", '{"count":3}'),
+    ]
+    if resumable:  # the names survive the store: a resume replays them
+        with (
+            httpx.Client(timeout=10) as client,
+            connect_sse(
+                client, "GET", server.url(f"/streams/{sid}"), headers={"Last-Event-ID": "1"}
+            ) as source,
+        ):
+            replay = [(e.event, e.id) for e in source.iter_sse()]
+        assert replay == [("row", "2"), ("row", "3"), ("end", "4")]
+
+
+@pytest.mark.timeout(30)
+def test_a_refused_event_name_is_a_json_500_before_the_first_byte(server: Server) -> None:
+    response = httpx.get(server.url("/_test/stream?name=end&format=sse"), timeout=10)
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "internal_error"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streamer.engine.producer import Kind, kind_of, returned
-from streamer.wire.records import Data, End, Error, Ping
+from streamer.wire.records import Data, End, Error, Event, Ping
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,7 @@ from streamer.wire.records import Data, End, Error, Ping
         (Ping(), Kind.PING),
         (End(2, {"usage": 1}), Kind.END),
         (Error("boom", "it broke"), Kind.ERROR),
+        (Event("<tr></tr>", "row"), Kind.EVENT),
     ],
 )
 def test_each_item_has_one_kind(item: Any, kind: Kind) -> None:

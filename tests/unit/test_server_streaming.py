@@ -16,10 +16,11 @@ from flask.testing import FlaskClient
 from openai.types.chat import ChatCompletionChunk
 from werkzeug.test import TestResponse
 
-from streamer import Streamer, stream
+from streamer import Data, End, Event, Ping, Streamer, stream
 from streamer.adapter import SyncStream
 from streamer.engine import StreamAborted
 from streamer.server.streaming import _sync
+from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
 
 
 class OnlyAsync:
@@ -292,3 +293,100 @@ def test_an_unserialisable_later_payload_ends_the_stream_with_an_error_record(fm
     assert "Object of type Opaque is not JSON serializable" in error["message"]
     assert b"never" not in body and b'"end"' not in body and b"event: end" not in body
     assert closed == [True]  # the producer was closed: its finally ran
+
+
+# -- named events: what htmx's sse-swap and Datastar read ---------------------------------------
+
+
+def named_events() -> Iterator[Any]:
+    yield "plain"
+    yield Event("<tr>\n<td>1</td></tr>", "row")
+    yield Event({"n": 2}, "stats")
+    yield "last"
+
+
+def test_named_events_over_sse_carry_their_names_and_ids() -> None:
+    body = get(stream_app(named_events), "sse").get_data()
+    blocks = body.decode().split("\n\n")
+    assert blocks[1] == "id: 2\nevent: row\ndata: <tr>\ndata: <td>1</td></tr>"  # str: raw
+    assert blocks[2] == 'id: 3\nevent: stats\ndata: {"n":2}'  # others: JSON
+    assert blocks[3] == "id: 4\ndata: last"
+    records = [r for r in SSEDecoder().feed(body) if not isinstance(r, Ping)]
+    assert records == [
+        Data(1, "plain"),
+        Data(2, "<tr>\n<td>1</td></tr>", "row"),
+        Data(3, '{"n":2}', "stats"),
+        Data(4, "last"),
+        End(4),
+    ]
+
+
+def test_named_events_over_ndjson_and_text() -> None:
+    client = stream_app(named_events)
+    lines = [json.loads(line) for line in get(client, "ndjson").get_data().splitlines()]
+    assert lines[1] == {"event": "data", "id": 2, "name": "row", "data": "<tr>\n<td>1</td></tr>"}
+    assert lines[2] == {"event": "data", "id": 3, "name": "stats", "data": {"n": 2}}
+    assert "name" not in lines[0] and "name" not in lines[3]
+    assert lines[4] == {"event": "end", "count": 4}
+    assert get(client, "text").get_data() == b'plain<tr>\n<td>1</td></tr>{"n":2}\nlast'
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "sse", "text"])
+@pytest.mark.parametrize("name", ["end", "a\nb"])
+def test_a_refused_event_name_first_is_a_json_500(fmt: str, name: str) -> None:
+    # Yielded as a record that skips Event's own check: the encoder refuses it too.
+    response = get(stream_app(lambda: iter([Data(1, "x", name), "never"])), fmt)
+    assert response.status_code == 500
+    assert response.get_json()["error"]["type"] == "internal_error"
+
+
+def test_a_refused_event_name_mid_stream_ends_with_an_error_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def producer() -> Iterator[Any]:
+        yield Event("ok", "row")
+        yield Event("x", "error")  # raises in the producer: ValueError naming it
+
+    response = stream_app(producer).get("/s?format=ndjson")
+    body = b""
+    with pytest.raises(StreamAborted):
+        for chunk in response.response:
+            body += chunk
+    records = [json.loads(line) for line in body.splitlines()]
+    assert records[0] == {"event": "data", "id": 1, "name": "row", "data": "ok"}
+    assert records[1]["event"] == "error"
+    assert records[1]["error"]["type"] == "internal_error"
+    assert "event name 'error' is reserved" in caplog.text  # the log names it, the client not
+
+
+@pytest.mark.timeout(20)
+def test_a_resumable_stream_replays_event_names_from_the_store() -> None:
+    app = Flask(__name__)
+    Streamer(app)
+
+    @app.get("/s")
+    def view() -> object:
+        return stream(named_events(), format="ndjson", resumable=True)
+
+    client = app.test_client()
+    first = client.get("/s")
+    sid = first.headers["X-Stream-Id"]
+    first.get_data()
+    first.close()
+    expected = [
+        Data(1, "plain"),
+        Data(2, "<tr>\n<td>1</td></tr>", "row"),
+        Data(3, {"n": 2}, "stats"),
+        Data(4, "last"),
+        End(4),
+    ]
+    replay = client.get(f"/streams/{sid}?format=ndjson", headers={"Last-Event-ID": "1"})
+    decoder = NDJSONDecoder()
+    assert [*decoder.feed(replay.get_data()), *decoder.close()] == expected[1:]
+    sse = client.get(f"/streams/{sid}?format=sse&last_event_id=2").get_data()
+    assert b"id: 3\nevent: stats\ndata: " in sse
+    assert [r for r in SSEDecoder().feed(sse) if not isinstance(r, Ping)] == [
+        Data(3, '{"n":2}', "stats"),
+        Data(4, "last"),
+        End(4),
+    ]

@@ -132,8 +132,13 @@ def test_payloads_and_extras_survive_the_store(make_store: MakeStore) -> None:
     sid = started(store)
     payload = {"text": "h\u00e9llo\u2028world\n", "n": [1, 2.5, None]}
     store.append(sid, Data(1, payload))
-    store.append(sid, End(1, {"usage": {"total_tokens": 7}}))
-    assert store.read(sid, 0, 0) == [Data(1, payload), End(1, {"usage": {"total_tokens": 7}})]
+    store.append(sid, Data(2, "<tr>\n</tr>", "row"))  # an event name (streamer.Event) too
+    store.append(sid, End(2, {"usage": {"total_tokens": 7}}))
+    assert store.read(sid, 0, 0) == [
+        Data(1, payload),
+        Data(2, "<tr>\n</tr>", "row"),
+        End(2, {"usage": {"total_tokens": 7}}),
+    ]
 
 
 @pytest.mark.timeout(20)

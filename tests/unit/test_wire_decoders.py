@@ -17,7 +17,7 @@ from streamer.wire.decoders import (
     SSEDecoder,
     TextDecoder,
 )
-from streamer.wire.framing import NDJSON, Text
+from streamer.wire.framing import NDJSON, SSE, Text
 from streamer.wire.records import Data, End, Error, Ping, Record
 
 
@@ -108,12 +108,36 @@ def test_sse_cr_at_end_of_body_ends_the_line() -> None:
     assert decode_all(SSEDecoder(), [b"id: 1\rdata: x\r\r"]) == [Data(1, "x")]
 
 
-def test_sse_error_and_unknown_events() -> None:
+def test_sse_error_and_named_events() -> None:
     body = (
-        b"event: custom\ndata: ignored\n\n"
+        b"id: 1\nevent: custom\ndata: kept\n\n"
         b'event: error\ndata: {"type": "upstream_timeout", "message": "slow"}\n\n'
     )
-    assert decode_all(SSEDecoder(), [body]) == [Error("upstream_timeout", "slow")]
+    assert decode_all(SSEDecoder(), [body]) == [
+        Data(1, "kept", "custom"),
+        Error("upstream_timeout", "slow"),
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_sse_named_events_keep_their_names_across_any_split(size: int) -> None:
+    body = SSE.event(1, "row", "<tr>\n<td>1</td></tr>") + SSE.data(2, "x") + SSE.end(2)
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    records = decode_all(SSEDecoder(), chunks)
+    assert records == [Data(1, "<tr>\n<td>1</td></tr>", "row"), Data(2, "x"), End(2)]
+    assert records[1].event is None  # type: ignore[union-attr]
+
+
+def test_sse_message_is_the_unnamed_event() -> None:
+    assert decode_all(SSEDecoder(), [b"id: 1\nevent: message\ndata: x\n\n"]) == [Data(1, "x")]
+
+
+def test_ndjson_named_data_records() -> None:
+    body = NDJSON.event(1, "row", {"a": 1}) + NDJSON.data(2, "x")
+    records = decode_all(NDJSONDecoder(), [body])
+    assert records == [Data(1, {"a": 1}, "row"), Data(2, "x")]
+    with pytest.raises(ProtocolError, match="name"):
+        NDJSONDecoder().feed(b'{"event":"data","id":1,"name":3,"data":"x"}\n')
 
 
 def test_invalid_utf8_is_reported_with_its_offset() -> None:

@@ -16,7 +16,7 @@ import gevent
 from gevent.pool import Group
 
 from ...config import Config
-from ...engine.producer import DATA, END, ERROR, PING, kind_of, returned
+from ...engine.producer import DATA, END, ERROR, EVENT, PING, kind_of, returned
 from ...engine.registry import StreamRegistry
 from ...errors import StoreUnavailable, StreamerError, StreamTimeout
 from ...store import Entry, StreamStore, new_stream_id
@@ -107,9 +107,12 @@ class _Run:
                 continue
             if kind is END or kind is ERROR:
                 return item  # type: ignore[no-any-return]
-            payload = item.data if kind is DATA else item
+            if kind is DATA or kind is EVENT:  # a name (Event's, a replayed Data's) is kept
+                record = Data(self.count + 1, item.data, item.event)
+            else:
+                record = Data(self.count + 1, item)
             self.wait_room()
-            if not self.store.append(self.stream_id, Data(self.count + 1, payload)):
+            if not self.store.append(self.stream_id, record):
                 return None
             self.count += 1
 
