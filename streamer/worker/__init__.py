@@ -12,6 +12,10 @@ line) adds:
   ``PROMETHEUS_MULTIPROC_DIR`` set in the master before any worker imports it. Unless the
   operator set it, the master makes a fresh folder (removed when it exits); each worker marks
   its live gauges dead when it exits.
+- **idle connections close at once**: a client's idle keep-alive connection (the openai SDK,
+  requests and browsers pool theirs) held the worker up to ``keepalive`` after SIGTERM, as
+  gunicorn waits for every connection; the wait for a connection's next request ends when the
+  worker stops (a request being answered is left alone).
 - **resumable producers outlive a graceful stop**: once its connections are closed, the worker
   lets its running resumable producers finish within what is left of ``graceful_timeout``, so
   readers that reconnect elsewhere keep getting records.
@@ -35,7 +39,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, cast
 
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
@@ -81,6 +85,12 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         super().run()
         self._drain_producers()
 
+    def timeout_ctx(self) -> gevent.Timeout:
+        # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown.
+        if not hasattr(self, "_idle_waits"):
+            self._idle_waits: set[_IdleWait] = set()
+        return _IdleWait(self._idle_waits, self.cfg.keepalive if self.alive else 0)
+
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
         return fastpath.handle_request(self, listener_name, req, sock, addr)
 
@@ -96,6 +106,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         while self.alive:
             gevent.sleep(_POLL_S)
         self._stopping_since = time.monotonic()
+        for wait in list(getattr(self, "_idle_waits", ())):
+            wait.expire_now()
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
 
@@ -116,6 +128,35 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             # master SIGKILLs at the graceful timeout; this ends a second before.)
             left = wait_for_producers(deadline - time.monotonic())
         self.log.info("shutdown: %d resumable producers still running", left)
+
+
+class _IdleWait(gevent.Timeout):  # type: ignore[misc]  # gevent has no stubs
+    """gunicorn's silent keep-alive timeout (``GeventWorker.timeout_ctx``), known to the
+    worker while a connection waits for its next request, so shutdown can end the wait now:
+    the connection then closes as at the keep-alive timeout."""
+
+    def __init__(self, waits: set[_IdleWait], seconds: float) -> None:
+        super().__init__(seconds, False)
+        self._waits = waits
+
+    def __enter__(self) -> _IdleWait:
+        self._waiter = gevent.getcurrent()
+        self._waits.add(self)
+        return cast(_IdleWait, super().__enter__())
+
+    def __exit__(self, *exc: object) -> bool | None:
+        self._waits.discard(self)
+        return cast("bool | None", super().__exit__(*exc))
+
+    def expire_now(self) -> None:
+        """Expire on the hub's next turn, as the timer would, if the connection still waits
+        then (a request that arrived meanwhile is answered, its connection then closes)."""
+        self.cancel()
+        gevent.get_hub().loop.run_callback(self._expire)
+
+    def _expire(self) -> None:  # the hub
+        if self in self._waits:
+            self._waiter.throw(self)
 
 
 #: Middle-generation collections between two full ones (CPython: 10). See settle_heap().
