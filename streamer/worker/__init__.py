@@ -76,6 +76,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         atexit.register(_mark_dead, os.getpid())
         # Read on every connection and request: each setting once, then a plain attribute.
         self.cfg: Any = fastpath.SettledConfig(self.cfg)
+        # Connections waiting for their next request (timeout_ctx), ended at shutdown.
+        self._idle_waits: set[_IdleWait] = set()
         super().init_process()
 
     def run(self) -> None:
@@ -87,8 +89,6 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
     def timeout_ctx(self) -> gevent.Timeout:
         # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown.
-        if not hasattr(self, "_idle_waits"):
-            self._idle_waits: set[_IdleWait] = set()
         return _IdleWait(self._idle_waits, self.cfg.keepalive if self.alive else 0)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
@@ -106,7 +106,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         while self.alive:
             gevent.sleep(_POLL_S)
         self._stopping_since = time.monotonic()
-        for wait in list(getattr(self, "_idle_waits", ())):
+        for wait in list(self._idle_waits):
             wait.expire_now()
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
