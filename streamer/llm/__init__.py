@@ -4,6 +4,8 @@ A provider has ``name`` and ``stream(request) -> Iterator[str]``: a generator of
 whose return value (``{"usage": {...}}``) goes into the stream's ``end`` record. Closing the
 generator (the client left) cancels the upstream request.
 
+- :mod:`streamer.llm.events`: the events of one answer (text, reasoning, tool calls, usage,
+  finish), what an LLM producer yields;
 - :class:`ChatProvider`, :class:`ChatRequest`: the protocol and what it is asked;
 - :mod:`streamer.llm.openai_provider`: the OpenAI SDK's ``AsyncOpenAI`` (any
   OpenAI-compatible server), bridged by :mod:`streamer.adapter` (``pip install
