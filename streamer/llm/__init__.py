@@ -6,6 +6,8 @@ generator (the client left) cancels the upstream request.
 
 - :mod:`streamer.llm.events`: the events of one answer (text, reasoning, tool calls, usage,
   finish), what an LLM producer yields;
+- :mod:`streamer.llm.openai_events`: the OpenAI SDK's streams (chat completions' chunks, the
+  Responses API's events; sync and async) as those events: ``achat_events(chunks)``;
 - :class:`ChatProvider`, :class:`ChatRequest`: the protocol and what it is asked;
 - :mod:`streamer.llm.openai_provider`: the OpenAI SDK's ``AsyncOpenAI`` (any
   OpenAI-compatible server), bridged by :mod:`streamer.adapter` (``pip install
