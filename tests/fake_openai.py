@@ -15,8 +15,9 @@ another process, with ``OPENAI_BASE_URL=server.base_url``) talks to it over real
         record = server.wait_requests(1, timeout=5)[0]
         record.wait_closed(timeout=5)
 
-Endpoints: ``POST /v1/chat/completions`` (streamed and not), ``GET /v1/models``,
-``GET /v1/models/<id>``, and ``GET /_fake/requests`` (the records as JSON, no auth).
+Endpoints: ``POST /v1/chat/completions`` (streamed and not), ``POST /v1/responses`` (streamed
+and not; see "The Responses API" below), ``GET /v1/models``, ``GET /v1/models/<id>``, and
+``GET /_fake/requests`` (the records as JSON, no auth).
 
 The wire format of a streamed answer, as the real API sends it (HTTP/1.1, chunked, no
 Content-Length, one SSE event per HTTP chunk, compact UTF-8 JSON)::
@@ -72,6 +73,12 @@ hang_s=S        end the hang after S seconds and go on normally (default: hang u
 hold=NAME       stream: after the first content token, wait until the test calls
                 ``server.release(NAME)`` (or the client leaves); the grid of ``delay``
                 starts again there
+tool_calls=N    call the request's ``tools`` N times in parallel instead of answering in text
+                (cycling through them; arguments ``{"query": "<last user text>"}``); streamed
+                as the real API does: each call's first fragment carries ``index``, ``id``,
+                ``type`` and ``function.name`` (and the first one the role), then its
+                ``function.arguments`` in pieces, one call after the other; ``finish_reason``
+                ``"tool_calls"``. A 400 when the request has no ``tools``
 ==============  ==============================================================================
 
 What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
@@ -81,6 +88,29 @@ What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as t
 ("incomplete chunked read"); ``error=K``: plain ``APIError`` from the iteration; a hang with a
 client timeout: ``APITimeoutError`` (from ``create()`` for ``before_headers``, from the
 iteration for ``after_headers``). The SDK retries 429, 5xx and connection errors by default.
+
+The Responses API
+-----------------
+``POST /v1/responses`` with ``stream: true`` answers with named SSE events, each with a
+``sequence_number`` counting from 0, as the real API sends them::
+
+    event: response.created           {"response": {... "status":"in_progress","output":[]}}
+    event: response.in_progress
+    event: response.output_item.added {"output_index":0,"item":{"type":"message",..}}
+    event: response.content_part.added
+    event: response.output_text.delta {"item_id":"msg_..","delta":"hello",..}   (per token)
+    event: response.output_text.done
+    event: response.content_part.done
+    event: response.output_item.done
+    event: response.completed         {"response": {... "output":[..],"usage":{..}}}
+
+No ``[DONE]``. The reply is the one of the chat endpoint for the last user text of ``input`` (a
+string or a list of messages). ``tool_calls=N`` gives ``function_call`` items instead
+(``output_item.added``, ``function_call_arguments.delta`` per piece, ``.done``,
+``output_item.done``); ``max_output_tokens`` below the reply's length ends with
+``response.incomplete`` (``incomplete_details.reason: "max_output_tokens"``); ``error=K``
+sends ``response.failed`` (``error.code: "server_error"``) after K tokens. ``tokens``,
+``delay``, ``fail``, ``cut``, ``hang=before_headers`` and ``hold`` work as for chat.
 
 Auth: every ``/v1`` request needs ``Authorization: Bearer <key>``. With ``api_key=None`` any
 non-empty key is accepted. A missing key or a wrong one gets the real 401 bodies.
@@ -98,8 +128,9 @@ then stops. Wait helpers: :meth:`FakeOpenAI.wait_for`, :meth:`FakeOpenAI.wait_re
 the server are collected in ``server.errors`` (tests should assert it stays empty).
 
 Divergences from the real API, on purpose: HTTP/1.1 only (no TLS, no HTTP/2); a client that
-half-closes its socket (``shutdown(SHUT_WR)``) counts as gone; ``n``, tools, logprobs and
-audio are ignored; ``model`` in the answer is the NAME part, not a dated snapshot.
+half-closes its socket (``shutdown(SHUT_WR)``) counts as gone; ``n``, logprobs and audio
+are ignored, and ``tools`` are called only in the ``tool_calls`` scenario; ``model`` in the
+answer is the NAME part, not a dated snapshot.
 The server runs an asyncio loop in a real OS thread: start it in a process that gevent has not
 monkey-patched.
 """
@@ -185,6 +216,7 @@ _OPTIONS: dict[str, Callable[[str], Any]] = {
     "hang": _hang,
     "hang_s": _seconds,
     "hold": str,
+    "tool_calls": _count,
 }
 
 
@@ -202,6 +234,7 @@ class Scenario:
     hang: str | None = None
     hang_s: float | None = None
     hold: str | None = None
+    tool_calls: int | None = None
 
     @classmethod
     def parse(cls, model: str) -> Scenario:
@@ -294,6 +327,37 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def _tool_names(tools: object) -> list[str]:
+    """The function names of a request's ``tools``: chat's ``{"type": "function", "function":
+    {"name": ..}}`` and the Responses API's flat ``{"type": "function", "name": ..}``."""
+    names = []
+    for tool in tools if isinstance(tools, list) else ():
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            if isinstance(function.get("name"), str):
+                names.append(function["name"])
+    return names
+
+
+def _calls(names: list[str], count: int, text: str) -> list[dict[str, Any]]:
+    """``count`` deterministic calls of ``names`` (cycled): name, ids, arguments and the
+    pieces the arguments are streamed in (about 4 characters each, as the real API's)."""
+    calls = []
+    for k, name in zip(range(count), itertools.cycle(names), strict=False):
+        arguments = json.dumps({"query": text}, ensure_ascii=False)
+        digest = hashlib.blake2b(f"{name}{k}{text}".encode(), digest_size=12).hexdigest()
+        calls.append(
+            {
+                "name": name,
+                "call_id": f"call_{digest}",
+                "item_id": f"fc_{digest}",
+                "arguments": arguments,
+                "pieces": [arguments[i : i + 4] for i in range(0, len(arguments), 4)],
+            }
+        )
+    return calls
 
 
 def _dumps(obj: object) -> bytes:
@@ -832,7 +896,7 @@ class FakeOpenAI:
             return await self._send_json(conn, record, 200, snapshot, keep_alive)
         if path.startswith("/v1/") and not self._authorized(record):
             return await self._send_auth_error(conn, record, keep_alive)
-        if path == "/v1/chat/completions" and method == "POST":
+        if path in ("/v1/chat/completions", "/v1/responses") and method == "POST":
             try:
                 record.body = json.loads(raw_body) if raw_body else None
             except ValueError:
@@ -845,6 +909,8 @@ class FakeOpenAI:
                     "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
                     "payload, but what was sent was not valid JSON.)",
                 )
+            if path == "/v1/responses":
+                return await self._responses(conn, record, keep_alive)
             return await self._chat(conn, record, keep_alive)
         if path == "/v1/models" and method == "GET":
             models = [self._model_object(name) for name in ("fake", "gpt-4o-mini", "gpt-4.1")]
@@ -1111,6 +1177,21 @@ class FakeOpenAI:
 
         tokens = reply_tokens(_last_user_text(messages), scenario.tokens)
         finish_reason = "stop"
+        calls: list[dict[str, Any]] = []
+        if scenario.tool_calls:
+            names = _tool_names(body.get("tools"))
+            if not names:
+                return await self._send_error(
+                    conn,
+                    record,
+                    400,
+                    keep,
+                    "tool_calls needs tools in the request",
+                    param="tools",
+                )
+            calls = _calls(names, scenario.tool_calls, _last_user_text(messages))
+            tokens = [piece for call in calls for piece in call["pieces"]]
+            finish_reason = "tool_calls"
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish_reason = tokens[:limit], "length"
@@ -1131,10 +1212,19 @@ class FakeOpenAI:
             record.tokens_sent = len(tokens)
             message: dict[str, Any] = {
                 "role": "assistant",
-                "content": "".join(tokens),
+                "content": None if calls else "".join(tokens),
                 "refusal": None,
                 "annotations": [],
             }
+            if calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c["call_id"],
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": c["arguments"]},
+                    }
+                    for c in calls
+                ]
             completion = {
                 "id": completion_id,
                 "object": "chat.completion",
@@ -1187,17 +1277,36 @@ class FakeOpenAI:
         await self._send_head(conn, record, 200, headers)
         if scenario.hang == "after_headers":
             await conn.sleep(scenario.hang_s)
-        await conn.write(event(choice({"role": "assistant", "content": "", "refusal": None})))
+        # The deltas: text tokens, or each call's fragments (its first one names the call).
+        role: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        deltas: list[dict[str, Any]] = [{"content": token} for token in tokens]
+        if calls:
+            role = {"role": "assistant", "content": None, "refusal": None}
+            deltas = []
+            for index, call in enumerate(calls):
+                fragments: list[dict[str, Any]] = [
+                    {"index": index, "function": {"arguments": piece}} for piece in call["pieces"]
+                ]
+                fragments[0] = {
+                    "index": index,
+                    "id": call["call_id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["pieces"][0]},
+                }
+                deltas += [{"tool_calls": [fragment]} for fragment in fragments]
+            role.update(deltas.pop(0))
+            record.tokens_sent += 1
+        await conn.write(event(choice(role)))
         # Token k is due at start + k x delay: a fixed grid, so the rate does not drift by the
         # timer's and the loop's overhead per token (about 1 ms per token at delay=0.02).
         start = time.monotonic()
-        for k, token in enumerate(tokens, 1):
+        for k, delta in enumerate(deltas, 1):
             if scenario.cut is not None and record.tokens_sent >= scenario.cut:
                 break
             if scenario.error is not None and record.tokens_sent >= scenario.error:
                 break
             await conn.sleep(start + k * delay - time.monotonic() if delay else 0)
-            await conn.write(event(choice({"content": token})))
+            await conn.write(event(choice(delta)))
             now = time.monotonic()
             if record.first_token_at is None:
                 record.first_token_at = now
@@ -1231,8 +1340,226 @@ class FakeOpenAI:
             conn.close()
         return keep
 
+    # the Responses API
 
-def _sse(data: bytes) -> bytes:
-    """One SSE event as one HTTP chunk."""
+    async def _responses(self, conn: _Connection, record: FakeRequest, keep: bool) -> bool:
+        body = record.body
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return await self._send_error(
+                conn, record, 400, keep, "Missing required parameter: 'model'.", param="model"
+            )
+        record.model = model = body["model"]
+        try:
+            scenario = record.scenario = Scenario.parse(model)
+        except ValueError as exc:
+            return await self._send_error(conn, record, 400, keep, str(exc), param="model")
+        given = body.get("input")
+        if not isinstance(given, str | list):
+            return await self._send_error(
+                conn, record, 400, keep, "Missing required parameter: 'input'.", param="input"
+            )
+        messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
+        text = _last_user_text(messages)
+        tokens = reply_tokens(text, scenario.tokens)
+        calls: list[dict[str, Any]] = []
+        if scenario.tool_calls:
+            names = _tool_names(body.get("tools"))
+            if not names:
+                return await self._send_error(
+                    conn, record, 400, keep, "tool_calls needs tools in the request", param="tools"
+                )
+            calls, tokens = _calls(names, scenario.tool_calls, text), []
+        incomplete = None
+        limit = body.get("max_output_tokens")
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, incomplete = tokens[:limit], "max_output_tokens"
+        pieces = [piece for call in calls for piece in call["pieces"]]
+        record.tokens_planned = len(tokens) + len(pieces)
+        record.stream = stream = body.get("stream") is True
+        delay = self.delay if scenario.delay is None else scenario.delay
+        self._changed()
+        if scenario.hang == "before_headers":
+            await conn.sleep(scenario.hang_s)
+        if scenario.fail is not None:
+            return await self._send_failure(conn, record, scenario, keep)
+
+        digest = hashlib.blake2b(f"{record.request_id}".encode(), digest_size=16).hexdigest()
+        usage = _usage(_prompt_tokens(messages), record.tokens_planned)
+        response: dict[str, Any] = {
+            "id": f"resp_{digest}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "in_progress",
+            "background": False,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": limit if isinstance(limit, int) else None,
+            "model": scenario.name,
+            "output": [],
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": body.get("tools") or [],
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": None,
+            "user": None,
+            "metadata": {},
+        }
+        message = {
+            "id": f"msg_{digest}",
+            "type": "message",
+            "status": "completed" if incomplete is None else "incomplete",
+            "content": [
+                {"type": "output_text", "annotations": [], "logprobs": [], "text": "".join(tokens)}
+            ],
+            "role": "assistant",
+        }
+        items = [message] if tokens else []
+        items += [
+            {
+                "id": call["item_id"],
+                "type": "function_call",
+                "status": "completed",
+                "arguments": call["arguments"],
+                "call_id": call["call_id"],
+                "name": call["name"],
+            }
+            for call in calls
+        ]
+        final = {
+            **response,
+            "status": "completed" if incomplete is None else "incomplete",
+            "incomplete_details": None if incomplete is None else {"reason": incomplete},
+            "output": items,
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": usage["completion_tokens"],
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": usage["total_tokens"],
+            },
+        }
+        if not stream:
+            await conn.sleep(delay * record.tokens_planned)
+            record.tokens_sent = record.tokens_planned
+            return await self._send_json(conn, record, 200, final, keep)
+
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("transfer-encoding", "chunked"),
+            ("connection", "keep-alive" if keep else "close"),
+            *self._common_headers(record),
+        ]
+        await self._send_head(conn, record, 200, headers)
+        sequence = itertools.count()
+
+        async def send(kind: str, **fields: Any) -> None:
+            payload = {"type": kind, "sequence_number": next(sequence), **fields}
+            await conn.write(_sse(_dumps(payload), event=kind))
+
+        start = time.monotonic()
+
+        async def delta(kind: str, **fields: Any) -> bool:
+            """One token (or arguments piece) on the grid of ``delay``; False: stop here."""
+            nonlocal start
+            if scenario.cut is not None and record.tokens_sent >= scenario.cut:
+                return False
+            if scenario.error is not None and record.tokens_sent >= scenario.error:
+                return False
+            k = record.tokens_sent + 1
+            await conn.sleep(start + k * delay - time.monotonic() if delay else 0)
+            await send(kind, **fields)
+            record.first_token_at = record.first_token_at or time.monotonic()
+            record.last_token_at = time.monotonic()
+            record.tokens_sent += 1
+            self._changed()
+            if scenario.hold is not None and k == 1:
+                await conn.wait_event(self._hold_event(scenario.hold))
+                start = time.monotonic() - delay
+            return True
+
+        await send("response.created", response=response)
+        await send("response.in_progress", response=response)
+        complete = True
+        if tokens:
+            ids = {"item_id": message["id"], "output_index": 0}
+            added = {**message, "status": "in_progress", "content": []}
+            part = {"type": "output_text", "annotations": [], "logprobs": []}
+            await send("response.output_item.added", output_index=0, item=added)
+            await send(
+                "response.content_part.added", **ids, content_index=0, part=part | {"text": ""}
+            )
+            for token in tokens:
+                if not (
+                    complete := await delta(
+                        "response.output_text.delta",
+                        **ids,
+                        content_index=0,
+                        delta=token,
+                        logprobs=[],
+                    )
+                ):
+                    break
+            if complete:
+                whole = "".join(tokens)
+                await send(
+                    "response.output_text.done", **ids, content_index=0, text=whole, logprobs=[]
+                )
+                await send(
+                    "response.content_part.done",
+                    **ids,
+                    content_index=0,
+                    part=part | {"text": whole},
+                )
+                await send("response.output_item.done", output_index=0, item=message)
+        for index, (call, item) in enumerate(
+            zip(calls, items[len(items) - len(calls) :], strict=True)
+        ):
+            if not complete:
+                break
+            ids = {"item_id": item["id"], "output_index": index}
+            added = {**item, "status": "in_progress", "arguments": ""}
+            await send("response.output_item.added", output_index=index, item=added)
+            for piece in call["pieces"]:
+                if not (
+                    complete := await delta(
+                        "response.function_call_arguments.delta", **ids, delta=piece
+                    )
+                ):
+                    break
+            if complete:
+                await send(
+                    "response.function_call_arguments.done", **ids, arguments=call["arguments"]
+                )
+                await send("response.output_item.done", output_index=index, item=item)
+        if scenario.cut is not None and not complete:
+            conn.close("cut")
+            return False
+        if not complete:  # error=K
+            error = {
+                "code": "server_error",
+                "message": "An error occurred while processing your request.",
+            }
+            await send("response.failed", response={**response, "status": "failed", "error": error})
+        else:
+            kind = "response.completed" if incomplete is None else "response.incomplete"
+            await send(kind, response=final)
+        await conn.write(b"0\r\n\r\n")
+        self._finish(record, "complete" if complete else "error")
+        if not keep:
+            conn.close()
+        return keep
+
+
+def _sse(data: bytes, event: str | None = None) -> bytes:
+    """One SSE event as one HTTP chunk (named: the Responses API's ``event:`` line first)."""
     payload = b"data: " + data + b"\n\n"
+    if event is not None:
+        payload = b"event: " + event.encode() + b"\n" + payload
     return b"%x\r\n%s\r\n" % (len(payload), payload)

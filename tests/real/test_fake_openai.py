@@ -92,10 +92,12 @@ def test_sync_stream_content_usage_and_chunk_shapes(server: FakeOpenAI, client: 
     assert record.headers["authorization"] == f"Bearer {KEY}"
 
 
-def _raw_exchange(port: int, body: bytes, extra: bytes = b"") -> bytes:
+def _raw_exchange(
+    port: int, body: bytes, extra: bytes = b"", path: bytes = b"/v1/chat/completions"
+) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
+            b"POST " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
             b"authorization: Bearer " + KEY.encode() + b"\r\n"
             b"content-type: application/json\r\n"
             + extra
@@ -188,6 +190,84 @@ def test_wire_format_matches_the_real_api(server: FakeOpenAI) -> None:
         },
     }
     assert {e["model"] for e in events} == {"gpt-4o-mini"}
+
+
+@pytest.mark.timeout(20)
+def test_responses_wire_format_named_events_in_sequence(server: FakeOpenAI) -> None:
+    request = {"model": "gpt-4.1?tokens=2", "input": "a b", "stream": True}
+    raw = _raw_exchange(server.port, json.dumps(request).encode(), path=b"/v1/responses")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-type: text/event-stream; charset=utf-8" in head
+    chunks, trailer = _dechunk(body)
+    assert trailer == b"\r\n"
+    # One named SSE event per HTTP chunk: `event: <type>\ndata: <json>\n\n`, no [DONE].
+    events = []
+    for chunk in chunks:
+        event_line, data_line, blank, end = chunk.split(b"\n")
+        assert (blank, end) == (b"", b"")
+        event = json.loads(data_line.removeprefix(b"data: "))
+        assert event_line == b"event: " + event["type"].encode()
+        events.append(event)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [e["type"] for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e["delta"] for e in events[4:6]] == ["a", " b"]
+    completed = events[-1]["response"]
+    assert completed["status"] == "completed"
+    assert completed["output"][0]["content"][0]["text"] == "a b"
+    assert completed["usage"]["output_tokens"] == 2
+    assert completed["usage"]["total_tokens"] == completed["usage"]["input_tokens"] + 2
+
+
+TOOLS: list[Any] = [
+    {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+]
+
+
+@pytest.mark.timeout(20)
+def test_tool_calls_scenario_has_the_real_chunk_shapes(server: FakeOpenAI, client: OpenAI) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=fake_model(tool_calls=2),
+            messages=MESSAGES,
+            tools=TOOLS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    first = chunks[0].choices[0].delta
+    assert first.role == "assistant" and first.content is None
+    assert first.tool_calls is not None
+    [call] = first.tool_calls
+    assert (call.index, call.type) == (0, "function")
+    assert call.id is not None and call.id.startswith("call_")
+    assert call.function is not None and call.function.name == "search"
+    deltas = [c.choices[0].delta.tool_calls for c in chunks if c.choices]
+    later = [d[0] for d in deltas[1:] if d]
+    second = next(d for d in later if d.index == 1)
+    assert second.id is not None and second.id != call.id  # the second call names itself once
+    assert all(d.id is None and d.function is not None for d in later if d is not second)
+    arguments = {0: "", 1: ""}
+    for d in [call, *later]:
+        assert d.function is not None
+        arguments[d.index] += d.function.arguments or ""
+    assert [json.loads(a) for a in arguments.values()] == [{"query": TEXT}] * 2
+    finish, usage = chunks[-2:]
+    assert finish.choices[0].finish_reason == "tool_calls"
+    assert usage.choices == [] and usage.usage is not None
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=fake_model(tool_calls=1), messages=MESSAGES)
 
 
 @pytest.mark.timeout(20)
