@@ -291,13 +291,15 @@ class _ResponseAnswer(_Answer):
         if self._done:
             return []
         kind = _get(item, "type")
+        delta = _get(item, "delta")
         out: list[AnswerEvent] = []
-        if kind == "response.output_text.delta":
-            out.append(TextDelta(_get(item, "delta")))
+        if kind == "response.output_text.delta" and delta:
+            out.append(TextDelta(delta))
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            out.append(ReasoningDelta(_get(item, "delta")))
-        elif kind == "response.refusal.delta":
-            out.append(Refusal(_get(item, "delta")))
+            if delta:
+                out.append(ReasoningDelta(delta))
+        elif kind == "response.refusal.delta" and delta:
+            out.append(Refusal(delta))
         elif kind == "response.output_item.added":
             added = _get(item, "item")
             if _get(added, "type") == "function_call":
@@ -305,9 +307,9 @@ class _ResponseAnswer(_Answer):
                 self._calls[_get(added, "id") or call.id] = call
                 out.append(ToolCallStart(call.id, call.name, len(self._calls) - 1))
         elif kind == "response.function_call_arguments.delta":
-            if delta_of := self._calls.get(_get(item, "item_id")):
-                delta_of.arguments.append(_get(item, "delta"))
-                out.append(ToolCallDelta(delta_of.id, _get(item, "delta")))
+            if (call_of := self._calls.get(_get(item, "item_id"))) and delta:
+                call_of.arguments.append(delta)
+                out.append(ToolCallDelta(call_of.id, delta))
         elif kind == "response.function_call_arguments.done":
             self._end_call(_get(item, "item_id"), _get(item, "arguments"), out)
         elif kind == "response.output_item.done":

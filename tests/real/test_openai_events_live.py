@@ -7,6 +7,7 @@ a cut answer fails after its events."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,8 +17,21 @@ from openai import AsyncOpenAI, OpenAI
 
 from streamer.adapter import iterate_async
 from streamer.errors import UpstreamError
-from streamer.llm.events import AnswerEvent, Finish, TextDelta, Usage
-from streamer.llm.openai_events import achat_events, chat_events
+from streamer.llm.events import (
+    AnswerEvent,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from streamer.llm.openai_events import (
+    achat_events,
+    aresponse_events,
+    chat_events,
+    response_events,
+)
 
 from ..fake_openai import FakeOpenAI, expected_reply, fake_model, reply_tokens
 
@@ -55,7 +69,7 @@ def test_async_sdk_events_stream_before_the_upstream_ends(upstream: FakeOpenAI) 
             first = await asyncio.wait_for(anext(events), 5)
             # The fake holds after its first token: the rest (finish, usage, [DONE]) is unsent.
             [record] = upstream.requests
-            assert record.tokens_sent == 1
+            assert await asyncio.to_thread(record.wait_tokens, 1, 5) == 1
             assert not record.finished
             upstream.release("h")
             rest = [event async for event in events]
@@ -153,3 +167,105 @@ def test_through_the_adapter_as_stream_runs_an_async_producer(upstream: FakeOpen
     assert record.wait_closed(timeout=5) - left_at < 1.0
     assert record.closed_by == "client"
     assert not record.finished
+
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+        },
+    }
+    for name in ("search", "lookup")
+]
+
+
+@pytest.mark.timeout(20)
+def test_parallel_tool_calls_through_the_sdk(upstream: FakeOpenAI) -> None:
+    with OpenAI(api_key=KEY, base_url=upstream.base_url, max_retries=0, timeout=10) as client:
+        chunks = client.chat.completions.create(
+            **_create_kwargs(fake_model(tool_calls=2)), tools=TOOLS
+        )
+        events = list(chat_events(chunks))
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    ends = [e for e in events if isinstance(e, ToolCallEnd)]
+    assert [(s.name, s.index) for s in starts] == [("search", 0), ("lookup", 1)]
+    assert len({s.id for s in starts}) == 2
+    assert [(e.id, e.name) for e in ends] == [(s.id, s.name) for s in starts]
+    for end in ends:
+        assert json.loads(end.arguments) == {"query": PROMPT}
+        pieces = [e.arguments for e in events if isinstance(e, ToolCallDelta) and e.id == end.id]
+        assert len(pieces) > 1 and "".join(pieces) == end.arguments
+    assert not any(isinstance(e, TextDelta) for e in events)
+    assert isinstance(events[-2], Usage)
+    assert events[-1] == Finish("tool_calls")
+    assert events.index(ends[-1]) < events.index(events[-2])  # calls end before the usage
+
+
+# -- the Responses API -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_response_events_stream_before_the_upstream_ends(upstream: FakeOpenAI) -> None:
+    with OpenAI(api_key=KEY, base_url=upstream.base_url, max_retries=0, timeout=10) as client:
+        source = client.responses.create(model=fake_model(hold="r"), input=PROMPT, stream=True)
+        events = response_events(source)
+        first = next(events)
+        [record] = upstream.requests
+        assert record.wait_tokens(1, timeout=5) == 1
+        assert not record.finished  # held after the first delta
+        upstream.release("r")
+        rest = list(events)
+    tokens = reply_tokens(PROMPT)
+    *texts, usage, finish = [first, *rest]
+    assert texts == [TextDelta(t) for t in tokens]
+    assert isinstance(usage, Usage) and usage.completion_tokens == len(tokens)
+    assert usage.extra["output_tokens_details"] == {"reasoning_tokens": 0}
+    assert finish == Finish("stop")
+
+
+@pytest.mark.timeout(20)
+def test_response_function_calls_through_the_async_sdk(upstream: FakeOpenAI) -> None:
+    tools = [{"type": "function", "name": t["function"]["name"], "parameters": {}} for t in TOOLS]
+
+    async def run() -> list[AnswerEvent]:
+        async with AsyncOpenAI(
+            api_key=KEY, base_url=upstream.base_url, max_retries=0, timeout=10
+        ) as client:
+            source = await client.responses.create(
+                model=fake_model(tool_calls=2), input=PROMPT, tools=tools, stream=True
+            )
+            return [event async for event in aresponse_events(source)]
+
+    events = asyncio.run(asyncio.wait_for(run(), 15))
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    ends = [e for e in events if isinstance(e, ToolCallEnd)]
+    assert [(s.name, s.index) for s in starts] == [("search", 0), ("lookup", 1)]
+    assert all(s.id.startswith("call_") for s in starts)  # call_id, not the item's fc_ id
+    assert [e.id for e in ends] == [s.id for s in starts]
+    for end in ends:
+        pieces = [e.arguments for e in events if isinstance(e, ToolCallDelta) and e.id == end.id]
+        assert "".join(pieces) == end.arguments
+        assert json.loads(end.arguments) == {"query": PROMPT}
+    assert isinstance(events[-2], Usage)
+    assert events[-1] == Finish("tool_calls")
+
+
+@pytest.mark.timeout(20)
+def test_response_incomplete_and_failed(upstream: FakeOpenAI) -> None:
+    with OpenAI(api_key=KEY, base_url=upstream.base_url, max_retries=0, timeout=10) as client:
+        cut_short = client.responses.create(
+            model=fake_model(tokens=5), input=PROMPT, max_output_tokens=2, stream=True
+        )
+        events = list(response_events(cut_short))
+        assert [type(e) for e in events] == [TextDelta, TextDelta, Usage, Finish]
+        assert events[-1] == Finish("length")
+
+        failing = client.responses.create(model=fake_model(error=2), input=PROMPT, stream=True)
+        got: list[AnswerEvent] = []
+        with pytest.raises(UpstreamError) as info:
+            for event in response_events(failing):
+                got.append(event)
+    assert got == [TextDelta(t) for t in reply_tokens(PROMPT)[:2]]
+    assert str(info.value) == "the model failed the answer (server_error)"
