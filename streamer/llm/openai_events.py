@@ -35,8 +35,9 @@ then :class:`~.events.Usage` when the upstream reports it, then exactly one
 that ends without a finish (chat: no ``finish_reason``; Responses: no ``response.completed``
 or ``response.incomplete``) is a broken answer: :class:`~streamer.errors.UpstreamError`, after
 the events it did produce. An error while iterating the SDK's stream (a cut connection, an
-in-band error event) is raised as an ``UpstreamError`` too; its message never quotes the
-upstream's (an OpenAI error message can quote part of the API key).
+in-band error event) is raised as an ``UpstreamError`` too (a read timeout as
+:class:`~streamer.errors.StreamTimeout`), with the types :mod:`.openai_provider` uses; its
+message never quotes the upstream's (an OpenAI error message can quote part of the API key).
 
 Chat tool calls: a call begins (:class:`~.events.ToolCallStart`) at the fragment that carries
 its ``id``; fragments of several parallel calls may interleave (they are told apart by
@@ -62,7 +63,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StreamerError, UpstreamError
+from ..errors import StreamerError, StreamTimeout, UpstreamError
 from .events import (
     AnswerEvent,
     Finish,
@@ -159,10 +160,14 @@ async def _adrive(source: AsyncIterable[Any], answer: _Answer) -> AsyncIterator[
                 await result
 
 
-def _broken(exc: Exception, started: bool) -> UpstreamError:
+def _broken(exc: Exception, started: bool) -> StreamerError:
     # The SDK's errors (APIConnectionError, APIError for an in-band error event) carry the
     # upstream's message; only the class name is logged, nothing of it reaches the client.
+    # The types are openai_provider's, so a client sees the same ones from either.
     log.warning("upstream stream failed: %s", type(exc).__name__)
+    if isinstance(exc, TimeoutError) or any("Timeout" in k.__name__ for k in type(exc).__mro__):
+        # openai.APITimeoutError, httpx's TimeoutException: by name, without importing them
+        return StreamTimeout("the model did not answer in time", type="upstream_timeout")
     if started:
         return UpstreamError("the model's answer broke off", type="upstream_disconnected")
     return UpstreamError("the model's answer could not be read", type="upstream_error")

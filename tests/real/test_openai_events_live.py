@@ -16,7 +16,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from streamer.adapter import iterate_async
-from streamer.errors import UpstreamError
+from streamer.errors import StreamTimeout, UpstreamError
 from streamer.llm.events import (
     AnswerEvent,
     Finish,
@@ -167,6 +167,19 @@ def test_through_the_adapter_as_stream_runs_an_async_producer(upstream: FakeOpen
     assert record.wait_closed(timeout=5) - left_at < 1.0
     assert record.closed_by == "client"
     assert not record.finished
+
+
+@pytest.mark.timeout(20)
+def test_a_silent_upstream_is_a_stream_timeout(upstream: FakeOpenAI) -> None:
+    # The 200 comes, then nothing: the SDK's read timeout, from the iteration.
+    with OpenAI(api_key=KEY, base_url=upstream.base_url, max_retries=0, timeout=0.5) as client:
+        chunks = client.chat.completions.create(**_create_kwargs(fake_model(hang="after_headers")))
+        with pytest.raises(StreamTimeout) as info:
+            list(chat_events(chunks))
+    assert info.value.type == "upstream_timeout"
+    # What the SDK raised, matched by name in openai_events (which does not import openai):
+    assert type(info.value.__context__).__name__ == "APITimeoutError"
+    assert info.value.__suppress_context__  # and not shown with the error
 
 
 TOOLS: list[Any] = [

@@ -25,7 +25,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from streamer.errors import UpstreamError
+from streamer.errors import StreamTimeout, UpstreamError
 from streamer.llm.events import (
     AnswerEvent,
     Finish,
@@ -211,6 +211,24 @@ def test_an_in_band_error_chunk_and_a_broken_iteration_become_upstream_errors() 
     assert info.value.type == "upstream_disconnected"
     assert secret not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+class APITimeoutError(Exception):
+    """Named like the SDK's (openai.APITimeoutError): matched by name, not imported."""
+
+
+@pytest.mark.parametrize("error", [TimeoutError("read"), APITimeoutError("Request timed out.")])
+def test_a_read_timeout_is_a_stream_timeout(error: Exception) -> None:
+    def slow() -> Iterator[dict[str, Any]]:
+        yield chunk({"content": "a"})
+        raise error
+
+    got: list[AnswerEvent] = []
+    with pytest.raises(StreamTimeout, match="did not answer in time") as info:
+        for event in chat_events(slow()):
+            got.append(event)
+    assert got == [TextDelta("a")]
+    assert info.value.type == "upstream_timeout"
 
 
 def test_async_chat_events_share_the_state_machine() -> None:
