@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from streamer.service.echo_provider import echo_reply, tokens
 
@@ -476,3 +477,32 @@ def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any,
     tab.assert_no_console_errors(
         allow=re.compile(r"^Failed to load resource: the server responded with a status of 401")
     )
+
+
+@pytest.mark.timeout(60)
+def test_eventsource_stops_reconnecting_after_the_end(make_server: Any, tab: Tab) -> None:
+    # An EventSource reconnects after every body that ends; without the 204 it re-read the
+    # stored end every retry interval, forever. Requests are counted as the browser makes them.
+    srv = make_server({"STREAMER_RETRY_MS": "200"})
+    started = requests.get(
+        srv.url("/stream/data?count=2&interval=0&resumable=1&format=ndjson"), timeout=10
+    )
+    sid = started.headers["X-Stream-Id"]
+    requested: list[str] = []
+    tab.page.on(
+        "request", lambda r: requested.append(r.url) if f"/streams/{sid}" in r.url else None
+    )
+    tab.page.goto(srv.url("/"))  # same origin as the stream
+    tab.page.evaluate(
+        """(sid) => {
+            window.got = {data: 0, end: 0};
+            window.es = new EventSource('/streams/' + encodeURIComponent(sid));
+            es.onmessage = () => got.data++;
+            es.addEventListener('end', () => got.end++);
+        }""",
+        sid,
+    )
+    tab.page.wait_for_function("() => es.readyState === EventSource.CLOSED", timeout=10_000)
+    time.sleep(1.0)  # five retry intervals: an EventSource still reconnecting comes back
+    assert tab.page.evaluate("() => [got, es.readyState]") == [{"data": 2, "end": 1}, 2]
+    assert len(requested) == 2, requested  # the stream, then one resume answered 204
