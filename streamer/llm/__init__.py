@@ -6,6 +6,9 @@ generator (the client left) cancels the upstream request.
 
 - :mod:`streamer.llm.events`: the events of one answer (text, reasoning, tool calls, usage,
   finish), what an LLM producer yields;
+- :mod:`streamer.llm.formats`: ``stream(events, format="openai")`` / ``"ui-message"``
+  (OpenAI's chunks, :mod:`streamer.llm.openai_chunks`; the AI SDK's UI message stream,
+  :mod:`streamer.llm.ui_message`);
 - :class:`ChatProvider`, :class:`ChatRequest`: the protocol and what it is asked;
 - :mod:`streamer.llm.openai_provider`: the OpenAI SDK's ``AsyncOpenAI`` (any
   OpenAI-compatible server), bridged by :mod:`streamer.adapter` (``pip install
