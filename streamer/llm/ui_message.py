@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -84,12 +84,17 @@ class UIMessageSSE(Encoder):
     media_type = "text/event-stream"  # as the AI SDK's UI_MESSAGE_STREAM_HEADERS
 
     @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
+    def data(
+        cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
+        # json_bytes: the app's json_default, if it set one (with_json_default).
         return b"data: " + json_bytes(payload) + b"\n\n"
 
     @classmethod
-    def event(cls, id: int, name: str, payload: Any) -> bytes:
-        return cls.data(id, {"type": f"data-{name}", "data": payload})
+    def event(
+        cls, id: int, name: str, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
+        return b"data: " + json_bytes({"type": f"data-{name}", "data": payload}) + b"\n\n"
 
     @classmethod
     def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:

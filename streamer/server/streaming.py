@@ -21,6 +21,7 @@ from flask import Response
 
 from ..wire.framing import FORMATS, Encoder
 from .response import stream_for_request
+from .state import current_state
 
 #: Formats of a later layer, by name: ``module:attribute`` of a :class:`PayloadFormat`,
 #: imported the first time a view asks for one.
@@ -95,7 +96,7 @@ def stream(
         return stream_for_request(
             payloads.transform(it),
             headers=own,
-            encoder=payloads.encoder,
+            encoder=current_state().encoder_for(payloads.encoder),
             request_context=request_context,
         )
     if resumable:

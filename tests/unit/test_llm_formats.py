@@ -8,7 +8,8 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -48,11 +49,13 @@ ANSWER = [
 ]
 
 
-def serve(producer: Any, **kwargs: Any) -> tuple[TestResponse, list[str]]:
+def serve(
+    producer: Any, json_default: Callable[[Any], Any] | None = None, **kwargs: Any
+) -> tuple[TestResponse, list[str]]:
     """The response and its SSE data blocks; a body cut short (an in-band error) ends in
     ``"<cut>"``."""
     app = Flask(__name__)
-    Streamer(app)
+    Streamer(app, json_default=json_default)
 
     @app.get("/a")
     def view() -> object:
@@ -228,3 +231,16 @@ def test_an_answer_object_builds_chunks_for_the_transform() -> None:
     chunk = Answer("m").chunk({"content": "x"})
     items: Iterable[Any] = [chunk]
     assert list(OPENAI.transform(iter(items))) == [chunk]  # a chunk dict passes as it is
+
+
+@pytest.mark.timeout(10)
+def test_the_apps_json_default_serialises_what_json_does_not_know() -> None:
+    chunk = {"object": "chat.completion.chunk", "choices": [], "price": Decimal("0.5")}
+    _, blocks = serve(iter([chunk]), json_default=str, format="openai")
+    assert json.loads(blocks[0])["price"] == "0.5"
+    app = Flask(__name__)
+    Streamer(app)  # no json_default: the first payload fails before the first byte
+    app.add_url_rule("/a", view_func=lambda: stream(iter([chunk]), format="openai"))
+    response = app.test_client().get("/a")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["type"] == "unserializable_payload"

@@ -5,6 +5,7 @@ tests/real/test_ui_message_node.py)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from streamer.llm.events import (
     ToolResult,
     Usage,
 )
-from streamer.llm.formats import ui_message
+from streamer.llm.formats import UI_MESSAGE, ui_message
 from streamer.llm.ui_message import UIMessageSSE, ui_message_parts
 
 from .test_llm_formats import serve
@@ -171,3 +172,15 @@ def test_the_encoder_is_data_only() -> None:
     assert UIMessageSSE.end(3) == b"data: [DONE]\n\n"
     assert UIMessageSSE.error("t", "m") == b'data: {"type":"error","errorText":"m"}\n\n'
     assert UIMessageSSE.ping() == b": ping\n\n"
+
+
+@pytest.mark.timeout(10)
+def test_the_apps_json_default_serialises_a_tool_results_output() -> None:
+    events = [ToolCallEnd("c", "clock", ""), ToolResult("c", {"at": datetime.date(2026, 1, 2)})]
+    _, blocks = serve(iter(events), json_default=str, format="ui-message")
+    assert parts(blocks)[3] == {
+        "type": "tool-output-available",
+        "toolCallId": "c",
+        "output": {"at": "2026-01-02"},
+    }
+    assert UI_MESSAGE.encoder is UIMessageSSE  # the app's is derived from it, once per app
