@@ -8,6 +8,9 @@ generator (the client left) cancels the upstream request.
   finish), what an LLM producer yields;
 - :mod:`streamer.llm.openai_events`: the OpenAI SDK's streams (chat completions' chunks, the
   Responses API's events; sync and async) as those events: ``achat_events(chunks)``;
+- :mod:`streamer.llm.formats`: ``stream(events, format="openai")`` / ``"ui-message"``
+  (OpenAI's chunks, :mod:`streamer.llm.openai_chunks`; the AI SDK's UI message stream,
+  :mod:`streamer.llm.ui_message`);
 - :class:`ChatProvider`, :class:`ChatRequest`: the protocol and what it is asked;
 - :mod:`streamer.llm.openai_provider`: the OpenAI SDK's ``AsyncOpenAI`` (any
   OpenAI-compatible server), bridged by :mod:`streamer.adapter` (``pip install

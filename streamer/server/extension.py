@@ -108,6 +108,7 @@ class Streamer:
             observers=observers,
             metrics=metrics,
             formats=formats,
+            json_default=default,
         )
         app.register_error_handler(StreamerError, error_response)
         # Request edges (docs/hardening.md): every read of a request body has a deadline, and

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flask import Flask, Response, current_app
 
 from ..errors import ConfigError
-from ..wire.framing import FORMATS, Encoder
+from ..wire.framing import FORMATS, Encoder, JsonDefault, with_json_default
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -94,6 +94,19 @@ class StreamerState:
     #: The wire formats by name: :data:`~streamer.wire.framing.FORMATS`, or with the app's
     #: ``json_default`` (:func:`~streamer.wire.framing.with_json_default`).
     formats: dict[str, type[Encoder]] = field(default_factory=lambda: FORMATS)
+    #: The app's ``json_default``, for the encoders of payload formats (:meth:`encoder_for`).
+    json_default: JsonDefault | None = None
+    _derived: dict[type[Encoder], type[Encoder]] = field(default_factory=dict, repr=False)
+
+    def encoder_for(self, encoder: type[Encoder]) -> type[Encoder]:
+        """``encoder`` (a payload format's, streamer.server.streaming.PayloadFormat) with the
+        app's ``json_default``, derived once per app."""
+        if self.json_default is None:
+            return encoder
+        own = self._derived.get(encoder)
+        if own is None:
+            own = self._derived[encoder] = with_json_default(encoder, self.json_default)
+        return own
 
 
 def state_of(app: Flask) -> StreamerState:

@@ -3,22 +3,52 @@
 >>> @app.get("/ticks")
 ... def ticks():
 ...     return stream(tick_generator())         # ?format= or Accept picks text/ndjson/sse
+
+A format may also build its own payloads (:class:`PayloadFormat`): the LLM layer's
+``"openai"`` and ``"ui-message"`` turn a producer's answer events (:mod:`streamer.llm.events`)
+into OpenAI's chunks or the AI SDK's UI message parts. The server cannot import the LLM
+layer (it comes after it, tests/unit/test_layout.py), so those names are resolved here on
+first use, through :data:`NAMED_FORMATS`, as :mod:`streamer.errors` resolves ``_ELSEWHERE``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from importlib import import_module
+from typing import Any, Protocol
 
 from flask import Response
 
+from ..wire.framing import FORMATS, Encoder
 from .response import stream_for_request
+from .state import current_state
+
+#: Formats of a later layer, by name: ``module:attribute`` of a :class:`PayloadFormat`,
+#: imported the first time a view asks for one.
+NAMED_FORMATS = {
+    "openai": "streamer.llm.formats:OPENAI",
+    "ui-message": "streamer.llm.formats:UI_MESSAGE",
+}
+
+
+class PayloadFormat(Protocol):
+    """A wire format that makes its own payloads: ``transform`` turns what the producer yields
+    into them, holding the stream's state (a generator per stream), and ``encoder`` frames
+    them, stateless like the plain formats' encoders. ``headers`` go on the response."""
+
+    @property
+    def encoder(self) -> type[Encoder]: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def transform(self, items: Iterable[Any]) -> Iterator[Any]: ...
 
 
 def stream(
     producer: Iterable[Any] | AsyncIterable[Any],
     *,
-    format: str | None = None,
+    format: str | PayloadFormat | None = None,
     resumable: bool = False,
     headers: dict[str, str] | None = None,
     request_context: bool = True,
@@ -34,7 +64,10 @@ def stream(
     :class:`~streamer.Ping`, :class:`~streamer.End`, :class:`~streamer.Error`).
 
     - ``format``: ``"text"``, ``"ndjson"`` or ``"sse"``; by default ``?format=``, then
-      ``Accept``, then text.
+      ``Accept``, then text. For an LLM answer (a producer of :mod:`streamer.llm.events`):
+      ``"openai"`` (OpenAI's chat completion chunks) or ``"ui-message"`` (the AI SDK's UI
+      message stream), or a :class:`PayloadFormat` such as
+      ``streamer.llm.formats.openai(model="gpt-4o")``.
     - ``resumable``: run the producer detached from the request, into the stream store; the
       response carries ``X-Stream-Id``, and ``GET <prefix>/<id>`` (``Last-Event-ID``) resumes
       it from any worker. A resumable producer outlives its request: it runs in an app
@@ -53,11 +86,36 @@ def stream(
     on another thread: read the request in the view and pass values in.
     """
     it = _sync(producer)
+    if format is not None and (format.__class__ is not str or format not in FORMATS):
+        payloads = _payload_format(format)
+        if resumable:
+            raise ValueError("a resumable stream takes text, ndjson or sse, not a payload format")
+        own = dict(payloads.headers)
+        if headers:
+            own.update(headers)
+        return stream_for_request(
+            payloads.transform(it),
+            headers=own,
+            encoder=current_state().encoder_for(payloads.encoder),
+            request_context=request_context,
+        )
     if resumable:
         from .resumable import resumable_response
 
         return resumable_response(it, fmt=format, headers=headers)
     return stream_for_request(it, headers=headers, fmt=format, request_context=request_context)
+
+
+def _payload_format(format: str | PayloadFormat) -> PayloadFormat:
+    if not isinstance(format, str):
+        return format
+    where = NAMED_FORMATS.get(format)
+    if where is None:
+        names = ", ".join([*FORMATS, *NAMED_FORMATS])
+        raise ValueError(f"format must be one of {names}, got {format!r}")
+    module, _, name = where.partition(":")
+    found: PayloadFormat = getattr(import_module(module), name)
+    return found
 
 
 def _sync(producer: Iterable[Any] | AsyncIterable[Any]) -> Iterable[Any]:

@@ -18,8 +18,10 @@ from streamer.server.state import (
     current_registry,
     current_state,
     current_store,
+    state_of,
 )
 from streamer.store.memory import MemoryStore
+from streamer.wire.framing import NDJSON
 
 
 def test_each_app_gets_its_own_observers_and_no_metrics_by_default() -> None:
@@ -40,6 +42,8 @@ def test_the_state_is_slotted() -> None:
         "metrics",
         "owners",
         "formats",
+        "json_default",
+        "_derived",
     ]
 
 
@@ -57,3 +61,15 @@ def test_inside_a_request_the_state_is_the_apps() -> None:
 def test_without_the_extension_it_says_what_to_call() -> None:
     with Flask(__name__).app_context(), pytest.raises(ConfigError, match=r"Streamer\(app\)"):
         current_state()
+
+
+def test_a_payload_formats_encoder_gets_the_apps_json_default_derived_once() -> None:
+
+    plain, app = Flask("plain"), Flask("own")
+    Streamer(plain)
+    Streamer(app, json_default=str)
+    assert state_of(plain).encoder_for(NDJSON) is NDJSON
+    derived = state_of(app).encoder_for(NDJSON)
+    assert derived is not NDJSON and issubclass(derived, NDJSON)
+    assert state_of(app).encoder_for(NDJSON) is derived
+    assert derived.data(1, [1j]) == b'{"event":"data","id":1,"data":["1j"]}\n'

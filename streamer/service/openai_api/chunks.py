@@ -1,143 +1,27 @@
-"""OpenAI's streamed chat format: the chunk objects and their SSE encoding.
-
-The wire, as the official SDKs (openai-python, openai-node) read it::
-
-    data: {"id":"chatcmpl-..","object":"chat.completion.chunk",...,"choices":[{"index":0,
-           "delta":{"role":"assistant","content":"","refusal":null},...}]}
-    data: {... "delta":{"content":"You"} ...}               (one per token)
-    data: {... "delta":{},"finish_reason":"stop" ...}
-    data: {... "choices":[],"usage":{...}}                   (with include_usage only)
-    data: [DONE]
-
-and then the body ends. Differences from streamer's own ``sse`` format, each for a client:
-
-- no ``event:`` names: openai-node wraps a named event as ``{event, data}``, which has no
-  ``choices``;
-- no ``retry:`` block: openai-python dispatches a block without data as an event and parses its
-  empty data as JSON (and fails);
-- heartbeats are a comment *line*, ``: ping``, with no blank line after it: once an ``id:`` was
-  seen, openai-python's decoder dispatches every blank line as an event (it keeps the last id,
-  as the spec says, and then counts it as content), so ``: ping`` + blank line would break it
-  the same way. The next event's own blank line ends the comment harmlessly;
-- an error after the first byte is ``data: {"error": {...}}`` (both SDKs raise ``APIError``),
-  and then the body is cut without ``[DONE]`` or the chunked terminator.
-
-:class:`ChunkSSE` sends no ``id:`` (as OpenAI); :class:`ResumableChunkSSE` puts one on every
-chunk, for ``Last-Event-ID`` resumes.
-"""
+"""The demo's /v1 chunk producer: a provider's token stream as OpenAI chunk objects, counted
+into the usage meter. The chunk objects and their encoders are the library's
+(:mod:`streamer.llm.openai_chunks`), re-exported here for the views."""
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from gevent import GreenletExit
 
 from ...errors import StreamTimeout
-from ...wire.framing import Encoder, json_bytes
-from .errors import error_object
+from ...llm.openai_chunks import Answer, ChunkSSE, ResumableChunkSSE, completion_id
 from .usage import UsageMeter
 
-
-def _json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as :func:`~streamer.wire.framing.json_bytes` makes it, by orjson: a
-    chunk object costs ~1 µs instead of ~5 (once per token). orjson refuses a lone surrogate,
-    which json_bytes escapes."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json_bytes(value)
-
-
-class ChunkSSE(Encoder):
-    """Data-only SSE for OpenAI chunk objects (payloads are the chunk dicts)."""
-
-    name = "openai"
-    media_type = "text/event-stream; charset=utf-8"
-
-    @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
-        return b"data: " + _json(payload) + b"\n\n"
-
-    @classmethod
-    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
-        return b"data: [DONE]\n\n"
-
-    @classmethod
-    def error(cls, type: str, message: str) -> bytes:
-        return b"data: " + json_bytes({"error": error_object(type, message)}) + b"\n\n"
-
-    @classmethod
-    def ping(cls) -> bytes:
-        return b": ping\n"
-
-
-class ResumableChunkSSE(ChunkSSE):
-    """:class:`ChunkSSE` with ``id: N`` on every chunk."""
-
-    @classmethod
-    def data(cls, id: int, payload: Any) -> bytes:
-        return b"id: %d\ndata: %s\n\n" % (id, _json(payload))
-
-
-def completion_id() -> str:
-    return "chatcmpl-" + secrets.token_urlsafe(18)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What every chunk (or the one ``chat.completion``) of an answer shares."""
-
-    model: str
-    include_usage: bool = False
-    id: str = field(default_factory=completion_id)
-    created: int = field(default_factory=lambda: int(time.time()))
-
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return self._chunk(
-            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
-        )
-
-    def usage_chunk(self, usage: dict[str, Any]) -> dict[str, Any]:
-        chunk = self._chunk([])
-        chunk["usage"] = usage
-        return chunk
-
-    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": None,
-            "choices": choices,
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def completion(self, text: str, finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": text,
-            "refusal": None,
-            "annotations": [],
-        }
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
-            ],
-            "usage": usage,
-            "system_fingerprint": None,
-        }
+__all__ = [
+    "Answer",
+    "ChunkSSE",
+    "ResumableChunkSSE",
+    "chunks",
+    "completion_id",
+    "counted",
+    "finish_reason",
+]
 
 
 def finish_reason(max_tokens: int | None, completion_tokens: int) -> str:

@@ -1,0 +1,184 @@
+"""OpenAI's streamed chat format: the chunk objects, their SSE encoding and OpenAI's error
+shape. Shared by :func:`streamer.llm.formats.openai` (any view) and the demo's /v1 API.
+
+The wire, as the official SDKs (openai-python, openai-node) read it::
+
+    data: {"id":"chatcmpl-..","object":"chat.completion.chunk",...,"choices":[{"index":0,
+           "delta":{"role":"assistant","content":"","refusal":null},...}]}
+    data: {... "delta":{"content":"You"} ...}               (one per token)
+    data: {... "delta":{},"finish_reason":"stop" ...}
+    data: {... "choices":[],"usage":{...}}                   (with include_usage only)
+    data: [DONE]
+
+and then the body ends. Differences from streamer's own ``sse`` format, each for a client:
+
+- no ``event:`` names: openai-node wraps a named event as ``{event, data}``, which has no
+  ``choices``;
+- no ``retry:`` block: openai-python dispatches a block without data as an event and parses its
+  empty data as JSON (and fails);
+- heartbeats are a comment *line*, ``: ping``, with no blank line after it: once an ``id:`` was
+  seen, openai-python's decoder dispatches every blank line as an event (it keeps the last id,
+  as the spec says, and then counts it as content), so ``: ping`` + blank line would break it
+  the same way. The next event's own blank line ends the comment harmlessly;
+- an error after the first byte is ``data: {"error": {...}}`` (both SDKs raise ``APIError``),
+  and then the body is cut without ``[DONE]`` or the chunked terminator.
+
+:class:`ChunkSSE` sends no ``id:`` (as OpenAI); :class:`ResumableChunkSSE` puts one on every
+chunk, for ``Last-Event-ID`` resumes.
+
+OpenAI's error shape is ``{"error": {"message", "type", "param", "code"}}``: the SDKs pick
+their exception class from the status (401 ``AuthenticationError``, 429 ``RateLimitError``,
+400 ``BadRequestError``...) and show ``message``; ``type`` is OpenAI's broad category,
+``code`` carries streamer's own error type (``too_many_streams_for_key``,
+``upstream_timeout``...), and ``param`` names the request field at fault, if one is.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..wire.framing import Encoder, json_bytes
+
+__all__ = [
+    "Answer",
+    "ChunkSSE",
+    "ResumableChunkSSE",
+    "category",
+    "completion_id",
+    "error_object",
+]
+
+
+def _orjson() -> Callable[[Any, Callable[[Any], bytes]], bytes]:
+    """Compact UTF-8 JSON, as :func:`~streamer.wire.framing.json_bytes` makes it, by orjson
+    when it is installed (``streamer[service]``): a chunk object costs ~1 µs instead of ~5
+    (once per token). orjson refuses a lone surrogate and objects it does not know (an SDK
+    chunk model), which json_bytes handles."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - the service's extra installs it
+        return lambda value, fallback: fallback(value)
+    dumps, refused = orjson.dumps, orjson.JSONEncodeError
+
+    def encode(value: Any, fallback: Callable[[Any], bytes]) -> bytes:
+        try:
+            return dumps(value)
+        except refused:
+            return fallback(value)
+
+    return encode
+
+
+_json = _orjson()
+
+
+def category(status: int | None, code: str) -> str:
+    """OpenAI's ``type`` for an error of HTTP ``status`` (None: in-band, after the first
+    byte) and streamer type ``code``."""
+    if status == 429 or code.endswith("rate_limited"):
+        return "rate_limit_error"
+    if status is not None and 400 <= status < 500:
+        return "invalid_request_error"
+    return "server_error"
+
+
+def error_object(
+    code: str, message: str, status: int | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"message": message, "type": category(status, code), "param": param, "code": code}
+
+
+class ChunkSSE(Encoder):
+    """Data-only SSE for OpenAI chunk objects (payloads are the chunk dicts)."""
+
+    name = "openai"
+    media_type = "text/event-stream; charset=utf-8"
+
+    @classmethod
+    def data(
+        cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
+        # json_bytes: the app's json_default, if it set one (with_json_default).
+        return b"data: " + _json(payload, json_bytes) + b"\n\n"
+
+    @classmethod
+    def end(cls, count: int, extra: dict[str, Any] | None = None) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    @classmethod
+    def error(cls, type: str, message: str) -> bytes:
+        return b"data: " + json_bytes({"error": error_object(type, message)}) + b"\n\n"
+
+    @classmethod
+    def ping(cls) -> bytes:
+        return b": ping\n"
+
+
+class ResumableChunkSSE(ChunkSSE):
+    """:class:`ChunkSSE` with ``id: N`` on every chunk."""
+
+    @classmethod
+    def data(
+        cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
+    ) -> bytes:
+        return b"id: %d\ndata: %s\n\n" % (id, _json(payload, json_bytes))
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + secrets.token_urlsafe(18)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What every chunk (or the one ``chat.completion``) of an answer shares."""
+
+    model: str
+    include_usage: bool = False
+    id: str = field(default_factory=completion_id)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return self._chunk(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        )
+
+    def usage_chunk(self, usage: dict[str, Any]) -> dict[str, Any]:
+        chunk = self._chunk([])
+        chunk["usage"] = usage
+        return chunk
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def completion(self, text: str, finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text,
+            "refusal": None,
+            "annotations": [],
+        }
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+            ],
+            "usage": usage,
+            "system_fingerprint": None,
+        }
