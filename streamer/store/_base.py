@@ -47,6 +47,12 @@ def past_end(after_id: int) -> BadRequest:
     )
 
 
+def name_ttl_s(config: Config) -> float:
+    """How long a stream's name (:meth:`StreamStore.name_stream`) lives: as long as the
+    longest stream and its records can."""
+    return config.max_stream_s + config.stream_ttl_s + config.lease_s
+
+
 def valid_stream_id(stream_id: str) -> str:
     """``stream_id`` if it has the shape of an id this service makes; else :class:`NotFound`.
 
@@ -118,6 +124,17 @@ class StreamStore(ABC):
     def reap(self, stream_id: str) -> bool:
         """If the stream is running but its lease has expired, finish it with
         ``error: producer_lost``. True if it did."""
+
+    @abstractmethod
+    def name_stream(self, name: str, stream_id: str) -> None:
+        """Make ``name`` (an app's key for a stream, such as a chat id) point at ``stream_id``
+        until the stream could have expired: ``max_stream_s + stream_ttl_s + lease_s``. A
+        later call replaces it."""
+
+    @abstractmethod
+    def named(self, name: str) -> str | None:
+        """The stream id ``name`` points at, or None (never named, or expired). The stream
+        itself may be gone: reading it says so."""
 
     def abandon(self, stream_id: str) -> None:  # noqa: B027 (optional hook)
         """The caller's producer of ``stream_id`` stopped without a terminal record (the store

@@ -38,7 +38,15 @@ from gevent.event import Event
 from ..config import Config
 from ..errors import NotFound, RecordsExpired, Unavailable
 from ..wire.records import Data
-from ._base import CANCELLED, PRODUCER_LOST, Entry, StreamStore, owner_limit_reached, past_end
+from ._base import (
+    CANCELLED,
+    PRODUCER_LOST,
+    Entry,
+    StreamStore,
+    name_ttl_s,
+    owner_limit_reached,
+    past_end,
+)
 
 # What one kept record costs besides its payload: the Data object (~48 bytes with slots),
 # its deque slot, and the allocator's rounding. Measured with bench/attack_res.py's RSS.
@@ -106,6 +114,8 @@ class MemoryStore(StreamStore):
         self._finished: dict[str, None] = {}  # finished streams, oldest finished first
         self._owned: dict[str, set[str]] = {}  # owner -> ids of its streams (running, maybe)
         self.bytes = 0  # _size() of every record kept
+        # Streams' names (name_stream): name -> (stream id, expiry); oldest named first.
+        self._names: dict[str, tuple[str, float]] = {}
 
     @property
     def name(self) -> str:
@@ -270,6 +280,26 @@ class MemoryStore(StreamStore):
             return False
         self._push(st, CANCELLED, stream_id)
         return True
+
+    def name_stream(self, name: str, stream_id: str) -> None:
+        now = self._clock()
+        self._names.pop(name, None)
+        # Bounded as the streams are: a name whose stream is gone is dropped first, then the
+        # oldest name.
+        if len(self._names) >= self.config.resumable_max_streams:
+            for old, (sid, expires) in list(self._names.items()):
+                if expires <= now or sid not in self._streams:
+                    del self._names[old]
+        while len(self._names) >= self.config.resumable_max_streams:
+            del self._names[next(iter(self._names))]
+        self._names[name] = (stream_id, now + name_ttl_s(self.config))
+
+    def named(self, name: str) -> str | None:
+        found = self._names.get(name)
+        if found is None or found[1] <= self._clock():
+            self._names.pop(name, None)
+            return None
+        return found[0]
 
     def reap(self, stream_id: str) -> bool:
         try:

@@ -39,6 +39,7 @@ instead of failing, and ``ping`` (``/readyz``) says the pool is exhausted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -61,6 +62,7 @@ from ._base import (
     PRODUCER_LOST,
     Entry,
     StreamStore,
+    name_ttl_s,
     owner_limit_reached,
     past_end,
 )
@@ -132,6 +134,12 @@ redis.call('ZADD', KEYS[1], until_ms, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
 return 1
 """
+
+
+def _name_key(name: str) -> str:
+    # Hashed: a name is the app's (a chat id from a URL), and must not shape a Redis key.
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"streamer:name:{{{digest}}}"
 
 
 def _owner_key(owner: str) -> str:
@@ -206,6 +214,7 @@ class RedisStore(StreamStore):
         self._lease_ms = max(1, round(config.lease_s * 1000))
         self._ttl_ms = max(1, round(config.stream_ttl_s * 1000))
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
+        self._name_ttl_ms = max(1, round(name_ttl_s(config) * 1000))
         # The producers of this process: stream id -> owner (None: no key), for slot renewals.
         self._producers: dict[str, str | None] = {}
         self._stops = StopListener(self._subscriber)
@@ -432,6 +441,17 @@ class RedisStore(StreamStore):
         if done < 0:
             raise NotFound("no such stream (unknown or expired)")
         return done == 1
+
+    def name_stream(self, name: str, stream_id: str) -> None:
+        with _guard():
+            self._quick.set(_name_key(name), stream_id, px=self._name_ttl_ms)
+
+    def named(self, name: str) -> str | None:
+        with _guard():
+            found = self._quick.get(_name_key(name))
+        if found is None:
+            return None
+        return found.decode() if isinstance(found, bytes) else str(found)
 
     def reap(self, stream_id: str) -> bool:
         return self._write(stream_id, "reap", PRODUCER_LOST) == 1

@@ -309,3 +309,21 @@ def test_a_stream_keeps_its_owner_and_an_owner_is_limited(make_store: MakeStore)
     make_store.pass_time(0.6)
     store.create(new_stream_id(), owner, 2)
     store.create(new_stream_id(), owner, 2)
+
+
+@pytest.mark.timeout(20)
+def test_a_name_points_at_its_latest_stream_until_streams_could_expire(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(stream_ttl_s=1.0, lease_s=0.5, max_stream_s=1.0)
+    assert store.named("chat-1") is None
+    first, second = started(store, 1), started(store, 1)
+    store.name_stream("chat-1", first)
+    store.name_stream("chat: 2/ü", second)  # any text: the Redis stores hash it
+    assert (store.named("chat-1"), store.named("chat: 2/ü")) == (first, second)
+    store.name_stream("chat-1", second)  # a new answer in the same chat
+    assert store.named("chat-1") == second
+    make_store.pass_time(2.0)
+    assert store.named("chat-1") == second  # max_stream_s + stream_ttl_s + lease_s: 2.5 s
+    make_store.pass_time(0.7)
+    assert store.named("chat-1") is None
