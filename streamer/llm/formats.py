@@ -65,6 +65,7 @@ class OpenAIFormat:
     model: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     encoder: ClassVar[type[Encoder]] = ChunkSSE
+    cancelled: ClassVar[Any] = None  # a cancelled chunk stream is an error: OpenAI has no stop
 
     def transform(self, items: Iterable[Any]) -> Iterator[Any]:
         return openai_chunks(items, Answer(self.model))

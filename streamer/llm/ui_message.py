@@ -116,6 +116,10 @@ class UIMessageFormat:
     ai: int = 6
     headers: Mapping[str, str] = field(default_factory=lambda: dict(HEADERS))
     encoder: ClassVar[type[Encoder]] = UIMessageSSE
+    #: A stopped resumable answer ends with an ``abort`` part and ``[DONE]``: the chat keeps
+    #: the partial message and ends ``ready`` (ai 6's processUIMessageStream: outcome
+    #: ``aborted``), where an ``error`` part would leave it in ``error``.
+    cancelled: ClassVar[dict[str, Any]] = {"type": "abort"}
 
     def transform(self, items: Iterable[Any]) -> Iterator[Any]:
         return ui_message_parts(items, finish_reason=self.ai >= 6)

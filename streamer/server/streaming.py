@@ -42,6 +42,12 @@ class PayloadFormat(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...
 
+    @property
+    def cancelled(self) -> Any:
+        """The payload a cancelled resumable stream ends with, then a clean end, instead of
+        the in-band ``cancelled`` error (None: the error): a stopped answer is not a failed
+        one."""
+
     def transform(self, items: Iterable[Any]) -> Iterator[Any]: ...
 
 
@@ -50,6 +56,7 @@ def stream(
     *,
     format: str | PayloadFormat | None = None,
     resumable: bool = False,
+    name: str | None = None,
     headers: dict[str, str] | None = None,
     request_context: bool = True,
 ) -> Response:
@@ -71,7 +78,12 @@ def stream(
     - ``resumable``: run the producer detached from the request, into the stream store; the
       response carries ``X-Stream-Id``, and ``GET <prefix>/<id>`` (``Last-Event-ID``) resumes
       it from any worker. A resumable producer outlives its request: it runs in an app
-      context of its own (``current_app``, its own ``g``), not in the request's.
+      context of its own (``current_app``, its own ``g``), not in the request's. With a
+      payload format, the store keeps its payloads (the transform runs before the store),
+      so a replay from the start rebuilds the whole answer.
+    - ``name``: with ``resumable``, a name the app finds the stream by later, from any
+      worker (the store's :meth:`~streamer.store.StreamStore.name_stream`), such as a chat
+      id: :func:`streamer.llm.chat_streams.resume_chat`.
     - ``headers``: extra response headers.
     - ``request_context``: keep the request's context alive for the producer (the default,
       like wrapping it in ``flask.stream_with_context``). ``False`` is Flask's own behaviour
@@ -88,21 +100,30 @@ def stream(
     it = _sync(producer)
     if format is not None and (format.__class__ is not str or format not in FORMATS):
         payloads = _payload_format(format)
-        if resumable:
-            raise ValueError("a resumable stream takes text, ndjson or sse, not a payload format")
         own = dict(payloads.headers)
         if headers:
             own.update(headers)
+        encoder = current_state().encoder_for(payloads.encoder)
+        if resumable:
+            from .resumable import resumable_response
+
+            return resumable_response(
+                payloads.transform(it),
+                headers=own,
+                encoder=encoder,
+                name=name,
+                cancelled=payloads.cancelled,
+            )
         return stream_for_request(
             payloads.transform(it),
             headers=own,
-            encoder=current_state().encoder_for(payloads.encoder),
+            encoder=encoder,
             request_context=request_context,
         )
     if resumable:
         from .resumable import resumable_response
 
-        return resumable_response(it, fmt=format, headers=headers)
+        return resumable_response(it, fmt=format, headers=headers, name=name)
     return stream_for_request(it, headers=headers, fmt=format, request_context=request_context)
 
 

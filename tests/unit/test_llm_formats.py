@@ -220,13 +220,6 @@ def test_the_server_imports_the_llm_layer_only_when_a_view_asks() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
-def test_a_resumable_payload_format_is_refused() -> None:
-    app = Flask(__name__)
-    Streamer(app)
-    with app.test_request_context("/"), pytest.raises(ValueError, match="resumable"):
-        stream(iter([TextDelta("a")]), format="openai", resumable=True)
-
-
 def test_an_answer_object_builds_chunks_for_the_transform() -> None:
     chunk = Answer("m").chunk({"content": "x"})
     items: Iterable[Any] = [chunk]

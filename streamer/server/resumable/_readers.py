@@ -10,14 +10,15 @@ resume with ``Last-Event-ID`` later.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Response
 
 from ...config import Config
 from ...errors import NotFound
-from ...store import MAX_BLOCK_S, Entry, StreamStore
+from ...store import CANCELLED, MAX_BLOCK_S, Entry, StreamStore
 from ...wire.framing import Encoder
-from ...wire.records import Data
+from ...wire.records import Data, End, Error
 from ..response import stream_for_request
 from ..state import current_config, current_state, current_store
 from .origin import OriginReader
@@ -40,13 +41,16 @@ def follow(
     *,
     block_s: float = 1.0,
     origin: OriginReader | None = None,
+    cancelled: Any = None,
 ) -> Iterator[Entry]:
     """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
     ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
 
     Each empty wait of ``block_s`` also checks the producer's lease (:meth:`reap`). With
     ``origin``, this reader is the one that started the stream: it tells the producer how
-    far it has read, and when it stops."""
+    far it has read, and when it stops. With ``cancelled`` (a payload format's, such as the
+    UI message stream's ``abort`` part), a cancelled stream ends with that payload and a
+    clean ``End``, not ``error: cancelled``: what was stopped is kept, not failed."""
     last = after_id
     try:
         while True:
@@ -55,6 +59,14 @@ def follow(
                 store.reap(stream_id)
                 continue
             for record in records:
+                if (
+                    cancelled is not None
+                    and isinstance(record, Error)
+                    and record.type == CANCELLED.type
+                ):
+                    yield Data(last + 1, cancelled)
+                    yield End(last + 1)
+                    return
                 yield record
                 if not isinstance(record, Data):
                     return
@@ -74,13 +86,21 @@ def follow_response(
     headers: dict[str, str] | None = None,
     encoder: type[Encoder] | None = None,
     origin: OriginReader | None = None,
+    cancelled: Any = None,
 ) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
     (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
     first byte). ``origin``: this reader started the stream (backpressure,
-    streamer.server.resumable.origin)."""
+    streamer.server.resumable.origin); ``cancelled``: see :func:`follow`."""
     config = current_config()
-    reader = follow(current_store(), stream_id, after_id, block_s=_block_s(config), origin=origin)
+    reader = follow(
+        current_store(),
+        stream_id,
+        after_id,
+        block_s=_block_s(config),
+        origin=origin,
+        cancelled=cancelled,
+    )
     return stream_for_request(
         reader,
         first_id=after_id + 1,

@@ -23,9 +23,13 @@ def resumable_response(
     fmt: str | None = None,
     headers: dict[str, str] | None = None,
     encoder: type[Encoder] | None = None,
+    name: str | None = None,
+    cancelled: Any = None,
 ) -> Response:
     """In a view: start ``producer`` as a resumable stream and answer with it from the start,
-    with its id in ``X-Stream-Id``. A 503 if the store is down or full.
+    with its id in ``X-Stream-Id``. A 503 if the store is down or full. ``name``: the
+    store's name for it (:meth:`~streamer.store.StreamStore.name_stream`); ``cancelled``: see
+    :func:`~streamer.server.resumable.follow`.
 
     >>> @app.post("/chat")
     ... def chat():
@@ -74,7 +78,16 @@ def resumable_response(
         _close(opened)  # the wrapper never started, so it cannot close it
         raise
     try:
-        return follow_response(stream_id, fmt=fmt, headers=headers, encoder=encoder, origin=origin)
+        if name is not None:
+            state.store.name_stream(name, stream_id)
+        return follow_response(
+            stream_id,
+            fmt=fmt,
+            headers=headers,
+            encoder=encoder,
+            origin=origin,
+            cancelled=cancelled,
+        )
     except BaseException:
         origin.detach()  # no reader after all: the producer must not wait for one
         raise
