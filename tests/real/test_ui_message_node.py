@@ -26,12 +26,14 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 APP = """
 import os
+import time
 from pathlib import Path
 
 import gevent
-from flask import Flask
+from flask import Flask, request
 from streamer import Streamer, stream
 from streamer.errors import UpstreamError
+from streamer.llm.chat_streams import resume_chat, stop_chat
 from streamer.llm.events import (
     Finish, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, ToolResult, Usage,
 )
@@ -42,11 +44,22 @@ Streamer(app)
 GATE = Path(os.environ["ANSWER_GATE"])
 
 
-def wait_for_gate():
+def wait_for_gate(gate=GATE):
     for _ in range(400):  # until the test opens the gate: at most 20 s
-        if GATE.exists():
+        if gate.exists():
             return
         gevent.sleep(0.05)
+
+
+def held(chat_id):
+    # "Hel", then the chat's own gate; its finally says when it was closed.
+    try:
+        yield TextDelta("Hel")
+        wait_for_gate(GATE.parent / chat_id)
+        yield TextDelta("lo!")
+        yield Finish("stop")
+    finally:
+        (GATE.parent / (chat_id + ".closed")).write_text(repr(time.time()))
 
 
 def text():
@@ -83,6 +96,27 @@ def healthz():
 @app.post("/ui/<kind>")
 def ui(kind):
     return stream(ANSWERS[kind](), format="ui-message")
+
+
+@app.post("/chat")
+def resumable_chat():
+    body = request.get_json()
+    return stream(held(body["id"]), format="ui-message", resumable=True, name=body["id"])
+
+
+@app.get("/chat/<chat_id>/stream")
+def resume(chat_id):
+    return resume_chat(chat_id)
+
+
+@app.delete("/chat/<chat_id>/stream")
+def stop(chat_id):
+    return stop_chat(chat_id)
+
+
+@app.post("/plain")
+def plain_chat():
+    return stream(held(request.get_json()["id"]), format="ui-message")
 
 
 @app.post("/v1/chat/completions")
@@ -207,3 +241,82 @@ def test_an_error_mid_answer_leaves_the_chat_in_error_state(
     assert parts[0] == {"type": "step-start"}
     assert parts[1]["type"] == "text" and parts[1]["text"] == "Hel"
     assert "Traceback" not in srv.log()
+
+
+def usechat(node: str, srv: Server, here: Path, api: str, chat_id: str, mode: str) -> list[Any]:
+    """The lines of tests/node/usechat_client.mjs; on ``dropped``, opens the chat's gate."""
+    lines: list[Any] = []
+    with subprocess.Popen(
+        [node, "usechat_client.mjs", srv.url(api), chat_id, mode],
+        cwd=NODE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            for line in proc.stdout:
+                lines.append(json.loads(line))
+                if lines[-1].get("dropped"):
+                    (here / chat_id).touch()  # the producer goes on after the drop
+            assert proc.wait(timeout=30) == 0, proc.stderr.read()[-2000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return lines
+
+
+def phase(lines: list[Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(line for line in lines if line.get("phase") == name)
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_a_dropped_answer_is_rebuilt_once_by_reconnect_to_stream(
+    node: str, app_server: tuple[Server, Path]
+) -> None:
+    srv, gate = app_server
+    lines = usechat(node, srv, gate.parent, "/chat", "chat-drop", "drop")
+    # "Hel" was in the chat's message before the drop, and the producer still waited.
+    assert lines.index({"progress": "Hel"}) < lines.index({"dropped": True})
+    sent = phase(lines, "sent")
+    assert sent["status"] == "error"  # the dropped POST
+    resumed = phase(lines, "resumed")
+    assert (resumed["status"], resumed["error"]) == ("ready", None)
+    assert assistant(resumed)["parts"] == [  # the whole message, once: no "HelHello!"
+        {"type": "step-start"},
+        {"type": "text", "text": "Hello!", "state": "done"},
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_a_stopped_answer_keeps_its_text_and_the_chat_ends_ready(
+    node: str, app_server: tuple[Server, Path]
+) -> None:
+    srv, gate = app_server
+    lines = usechat(node, srv, gate.parent, "/chat", "chat-stop", "stop")
+    assert {"stopped": 202} in lines
+    for name in ("sent", "resumed"):  # the live answer, then a resume after the stop
+        settled = phase(lines, name)
+        assert (settled["status"], settled["error"]) == ("ready", None), name
+        parts = assistant(settled)["parts"]
+        assert [p["type"] for p in parts] == ["step-start", "text"], name
+        assert parts[1]["text"] == "Hel", name
+    assert (gate.parent / "chat-stop.closed").exists()  # the producer was stopped
+    assert not (gate.parent / "chat-stop").exists()  # its gate never opened
+
+
+@pytest.mark.timeout(60)
+def test_a_client_abort_closes_the_producer_within_100_ms(
+    node: str, app_server: tuple[Server, Path]
+) -> None:
+    srv, gate = app_server
+    lines = usechat(node, srv, gate.parent, "/plain", "chat-abort", "abort")
+    aborted_at = next(line["aborted_at"] for line in lines if "aborted_at" in line)
+    closed = gate.parent / "chat-abort.closed"
+    deadline = time.monotonic() + 5
+    while not closed.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert closed.exists(), "the producer's finally never ran"
+    assert float(closed.read_text()) - aborted_at < 0.1
+    assert phase(lines, "sent")["status"] == "ready"
