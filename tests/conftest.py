@@ -39,7 +39,8 @@ def free_port() -> int:
 class Server:
     """A gunicorn process serving ``wsgi:app``; ``url(path)`` builds request URLs.
 
-    ``argv(port)``, ``cwd`` and ``ready_path`` serve another app (tests/real/test_package.py);
+    ``argv(port)``, ``cwd``, ``ready_path`` and ``ready_status`` serve another app
+    (tests/real/test_package.py; tests/real/test_examples.py: a POST-only app is ready at 405);
     ``port`` restarts a server in place (tests/real/test_scale_out.py)."""
 
     def __init__(
@@ -51,10 +52,12 @@ class Server:
         argv: Callable[[int], list[str]] | None = None,
         cwd: Path = ROOT,
         ready_path: str = "/healthz",
+        ready_status: int = 200,
         port: int | None = None,
     ) -> None:
         self.port = port or free_port()
         self.ready_path = ready_path
+        self.ready_status = ready_status
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = {
@@ -95,7 +98,10 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{log}")
             try:
-                if requests.get(self.url(self.ready_path), timeout=1).status_code == 200:
+                if (
+                    requests.get(self.url(self.ready_path), timeout=1).status_code
+                    == self.ready_status
+                ):
                     return
             except requests.RequestException:
                 pass

@@ -74,11 +74,14 @@ hold=NAME       stream: after the first content token, wait until the test calls
                 ``server.release(NAME)`` (or the client leaves); the grid of ``delay``
                 starts again there
 tool_calls=N    call the request's ``tools`` N times in parallel instead of answering in text
-                (cycling through them; arguments ``{"query": "<last user text>"}``); streamed
+                (cycling through them; arguments ``{"<key>": "<last user text>"}``, the key
+                the tool's first ``parameters`` property, else ``query``); streamed
                 as the real API does: each call's first fragment carries ``index``, ``id``,
                 ``type`` and ``function.name`` (and the first one the role), then its
                 ``function.arguments`` in pieces, one call after the other; ``finish_reason``
-                ``"tool_calls"``. A 400 when the request has no ``tools``
+                ``"tool_calls"``. A 400 when the request has no ``tools``. Chat: when the last
+                message is a ``tool`` result, the answer is text, as a model's that has what
+                it asked for (an app's tool loop then ends)
 ==============  ==============================================================================
 
 What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
@@ -329,24 +332,28 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
-def _tool_names(tools: object) -> list[str]:
-    """The function names of a request's ``tools``: chat's ``{"type": "function", "function":
-    {"name": ..}}`` and the Responses API's flat ``{"type": "function", "name": ..}``."""
+def _tool_names(tools: object) -> list[tuple[str, str]]:
+    """The function names of a request's ``tools`` (chat's ``{"type": "function", "function":
+    {"name": ..}}`` and the Responses API's flat ``{"type": "function", "name": ..}``), each
+    with the argument the fake fills: the first property of its ``parameters``, or ``query``."""
     names = []
     for tool in tools if isinstance(tools, list) else ():
         if isinstance(tool, dict) and tool.get("type") == "function":
             function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
             if isinstance(function.get("name"), str):
-                names.append(function["name"])
+                schema = function.get("parameters")
+                props = schema.get("properties") if isinstance(schema, dict) else None
+                key = next(iter(props), "query") if isinstance(props, dict) else "query"
+                names.append((function["name"], str(key)))
     return names
 
 
-def _calls(names: list[str], count: int, text: str) -> list[dict[str, Any]]:
+def _calls(names: list[tuple[str, str]], count: int, text: str) -> list[dict[str, Any]]:
     """``count`` deterministic calls of ``names`` (cycled): name, ids, arguments and the
     pieces the arguments are streamed in (about 4 characters each, as the real API's)."""
     calls = []
-    for k, name in zip(range(count), itertools.cycle(names), strict=False):
-        arguments = json.dumps({"query": text}, ensure_ascii=False)
+    for k, (name, key) in zip(range(count), itertools.cycle(names), strict=False):
+        arguments = json.dumps({key: text}, ensure_ascii=False)
         digest = hashlib.blake2b(f"{name}{k}{text}".encode(), digest_size=12).hexdigest()
         calls.append(
             {
@@ -1178,7 +1185,8 @@ class FakeOpenAI:
         tokens = reply_tokens(_last_user_text(messages), scenario.tokens)
         finish_reason = "stop"
         calls: list[dict[str, Any]] = []
-        if scenario.tool_calls:
+        answered = isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+        if scenario.tool_calls and not answered:
             names = _tool_names(body.get("tools"))
             if not names:
                 return await self._send_error(

@@ -271,6 +271,28 @@ def test_tool_calls_scenario_has_the_real_chunk_shapes(server: FakeOpenAI, clien
 
 
 @pytest.mark.timeout(20)
+def test_tool_calls_fill_the_first_parameter_and_a_tool_result_gets_text(client: OpenAI) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools: Any = [{"type": "function", "function": {"name": "weather", "parameters": schema}}]
+    called = client.chat.completions.create(
+        model=fake_model(tool_calls=1), messages=MESSAGES, tools=tools
+    )
+    [call] = called.choices[0].message.tool_calls or []
+    assert json.loads(call.model_dump()["function"]["arguments"]) == {"city": TEXT}
+    answered = client.chat.completions.create(
+        model=fake_model(tool_calls=1),
+        messages=[
+            *MESSAGES,
+            {"role": "assistant", "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ],
+        tools=tools,
+    )
+    assert answered.choices[0].finish_reason == "stop"
+    assert answered.choices[0].message.content == expected_reply(TEXT)
+
+
+@pytest.mark.timeout(20)
 def test_without_include_usage_there_is_no_usage_key(server: FakeOpenAI) -> None:
     request = {
         "model": "fake?tokens=1",
