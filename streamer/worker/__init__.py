@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, cast
+from typing import Any
 
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
@@ -76,8 +76,9 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         atexit.register(_mark_dead, os.getpid())
         # Read on every connection and request: each setting once, then a plain attribute.
         self.cfg: Any = fastpath.SettledConfig(self.cfg)
-        # Connections waiting for their next request (timeout_ctx), ended at shutdown.
-        self._idle_waits: set[_IdleWait] = set()
+        # Each open connection's greenlet and its latest keep-alive wait (timeout_ctx): the
+        # waits still armed at shutdown are ended then (_end_idle_waits).
+        self._idle_waits: dict[Any, gevent.Timeout | None] = {}
         super().init_process()
 
     def run(self) -> None:
@@ -87,9 +88,21 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         super().run()
         self._drain_producers()
 
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        # One entry per open connection, dropped when it closes.
+        current = gevent.getcurrent()
+        self._idle_waits[current] = None
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self._idle_waits.pop(current, None)
+
     def timeout_ctx(self) -> gevent.Timeout:
         # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown.
-        return _IdleWait(self._idle_waits, self.cfg.keepalive if self.alive else 0)
+        # A plain Timeout and a dict entry (C calls): this runs before every request.
+        wait = gevent.Timeout(self.cfg.keepalive if self.alive else 0, False)
+        self._idle_waits[gevent.getcurrent()] = wait
+        return wait
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
         return fastpath.handle_request(self, listener_name, req, sock, addr)
@@ -106,10 +119,17 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         while self.alive:
             gevent.sleep(_POLL_S)
         self._stopping_since = time.monotonic()
-        for wait in list(self._idle_waits):
-            wait.expire_now()
+        self._end_idle_waits()
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
+
+    def _end_idle_waits(self) -> None:
+        """End every keep-alive wait still armed, on the hub's next turn, as its timer would
+        have (the connection then closes); a request being answered is left alone."""
+        hub = gevent.get_hub()
+        for greenlet, wait in list(self._idle_waits.items()):
+            if wait is not None and wait.pending:
+                hub.loop.run_callback(_expire, greenlet, wait)
 
     def _drain_producers(self) -> None:
         """The connections are closed; before the process goes, let its resumable producers
@@ -130,33 +150,12 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         self.log.info("shutdown: %d resumable producers still running", left)
 
 
-class _IdleWait(gevent.Timeout):  # type: ignore[misc]  # gevent has no stubs
-    """gunicorn's silent keep-alive timeout (``GeventWorker.timeout_ctx``), known to the
-    worker while a connection waits for its next request, so shutdown can end the wait now:
-    the connection then closes as at the keep-alive timeout."""
-
-    def __init__(self, waits: set[_IdleWait], seconds: float) -> None:
-        super().__init__(seconds, False)
-        self._waits = waits
-
-    def __enter__(self) -> _IdleWait:
-        self._waiter = gevent.getcurrent()
-        self._waits.add(self)
-        return cast(_IdleWait, super().__enter__())
-
-    def __exit__(self, *exc: object) -> bool | None:
-        self._waits.discard(self)
-        return cast("bool | None", super().__exit__(*exc))
-
-    def expire_now(self) -> None:
-        """Expire on the hub's next turn, as the timer would, if the connection still waits
-        then (a request that arrived meanwhile is answered, its connection then closes)."""
-        self.cancel()
-        gevent.get_hub().loop.run_callback(self._expire)
-
-    def _expire(self) -> None:  # the hub
-        if self in self._waits:
-            self._waiter.throw(self)
+def _expire(greenlet: Any, wait: gevent.Timeout) -> None:  # the hub
+    # Still armed: the connection still waits for a request (a wait ends by closing its
+    # timer, which a request that arrived meanwhile has done).
+    if wait.pending:
+        wait.cancel()
+        greenlet.throw(wait)
 
 
 #: Middle-generation collections between two full ones (CPython: 10). See settle_heap().
