@@ -1,10 +1,19 @@
-"""Real tier: SSE as a third-party client reads it, httpx-sse against gunicorn on loopback.
+"""Real tier: SSE as third-party clients read it, against gunicorn on loopback: httpx-sse,
+and ``@microsoft/fetch-event-source`` under Node (tests/node, pinned by its lockfile,
+installed by ``.ci/setup``).
 
-httpx-sse hands its caller every block that has a field, where a browser's ``EventSource``
-drops a block without ``data``: what passes here passes in both.
+httpx-sse hands its caller every block that has a field, and fetch-event-source every block
+a blank line ends, fields or not (its ``getMessages``, 2.0.1), where a browser's
+``EventSource`` drops a block without ``data``: what passes here passes in all three.
 """
 
 from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +22,16 @@ from httpx_sse import ServerSentEvent, connect_sse
 from ..conftest import Server
 
 pytestmark = pytest.mark.real
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+
+# Streams whose first event must reach a client alone, with the retry hint and no empty
+# event in front of it.
+FIRST_EVENT_PATHS = [
+    pytest.param("/stream/data?count=3&interval=0", id="ready"),
+    # The first item after one heartbeat (0.5 s): the first write has no record.
+    pytest.param("/_test/stream?count=3&idle_first=0.7", id="slow-first"),
+]
 
 
 def read_events(url: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
@@ -25,14 +44,7 @@ def read_events(url: str, headers: dict[str, str] | None = None) -> list[ServerS
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param("/stream/data?count=3&interval=0", id="ready"),
-        # The first item after one heartbeat (0.5 s): the first write has no record.
-        pytest.param("/_test/stream?count=3&idle_first=0.7", id="slow-first"),
-    ],
-)
+@pytest.mark.parametrize("path", FIRST_EVENT_PATHS)
 def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> None:
     events = read_events(server.url(f"{path}&format=sse"))
     assert [(e.event, e.id) for e in events] == [
@@ -43,6 +55,48 @@ def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> No
     ]
     assert all(e.data for e in events)
     assert events[0].retry == 3000
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    assert path, "node is missing: run .ci/setup"
+    assert (NODE_DIR / "node_modules" / "@microsoft" / "fetch-event-source").is_dir(), (
+        "the @microsoft/fetch-event-source npm package is missing: run .ci/setup "
+        "(npm ci in tests/node)"
+    )
+    return path
+
+
+def read_events_in_node(node: str, url: str) -> list[dict[str, Any]]:
+    """What tests/node/fetch_event_source_client.mjs's ``onmessage`` saw, up to ``end``."""
+    done = subprocess.run(
+        [node, "fetch_event_source_client.mjs", url],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events: list[dict[str, Any]] = json.loads(done.stdout)
+    return events
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", FIRST_EVENT_PATHS)
+def test_fetch_event_source_gets_no_spurious_empty_event(
+    node: str, server: Server, path: str
+) -> None:
+    events = read_events_in_node(node, server.url(f"{path}&format=sse"))
+    assert [(e["event"], e["id"]) for e in events] == [
+        ("", "1"),  # the library leaves an unnamed event's type empty (EventSource: "message")
+        ("", "2"),
+        ("", "3"),
+        ("end", "4"),
+    ]
+    assert all(e["data"] for e in events)
+    assert [e["retry"] for e in events] == [3000, None, None, None]
 
 
 @pytest.mark.timeout(30)
