@@ -12,7 +12,7 @@ incremental decoders are in :mod:`streamer.wire.decoders`.
 - ``sse``: WHATWG Server-Sent Events. ``id:`` on every data event, then ``event: <name>`` if
   it has one; a payload with line breaks
   becomes several ``data:`` lines (split on CR LF, CR and LF only, the spec's line endings);
-  ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comments; the
+  ``event: end`` / ``event: error`` carry JSON; heartbeats are ``: ping`` comment lines; the
   first event carries a ``retry:`` hint (:meth:`Encoder.lead`). Deliberately never a block
   of its own: httpx-sse and ``@microsoft/fetch-event-source`` hand the page an empty event
   for a block with a ``retry`` field and no ``data``, where ``EventSource`` dispatches none.
@@ -332,7 +332,10 @@ class SSE(Encoder):
 
     @classmethod
     def ping(cls) -> bytes:
-        return b": ping\n\n"
+        # A comment line, no blank line, as the opening: a blank line after it makes
+        # fetch-event-source (every blank line) and httpx-sse (once an id was seen) hand the
+        # page an empty event. EventSource and the spec's parsers skip the line either way.
+        return b": ping\n"
 
 
 FORMATS: dict[str, type[Encoder]] = {"text": Text, "ndjson": NDJSON, "sse": SSE}

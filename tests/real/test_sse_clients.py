@@ -25,12 +25,14 @@ pytestmark = pytest.mark.real
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
-# Streams whose first event must reach a client alone, with the retry hint and no empty
-# event in front of it.
+# Streams whose events must reach a client as sent: the retry hint on the first, and no
+# empty event in front of it or between two (a heartbeat is not an event).
 FIRST_EVENT_PATHS = [
     pytest.param("/stream/data?count=3&interval=0", id="ready"),
     # The first item after one heartbeat (0.5 s): the first write has no record.
     pytest.param("/_test/stream?count=3&idle_first=0.7", id="slow-first"),
+    # A heartbeat between each two items.
+    pytest.param("/_test/stream?count=3&interval=0.7", id="heartbeats-between"),
 ]
 
 

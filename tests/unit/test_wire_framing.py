@@ -67,7 +67,7 @@ def test_sse_round_trip_for_any_split(items: list[Any], cuts: list[int]) -> None
 def test_sse_encoder_splits_every_line_break() -> None:
     assert SSE.data(3, "a\r\nb\rc\nd") == b"id: 3\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
     assert SSE.data(4, {"k": [1]}) == b'id: 4\ndata: {"k":[1]}\n\n'
-    assert SSE.ping() == b": ping\n\n"
+    assert SSE.ping() == b": ping\n"  # no blank line: an empty event to some clients
     assert SSE.error("timeout", "late") == (
         b'event: error\ndata: {"type":"timeout","message":"late"}\n\n'
     )
