@@ -14,8 +14,8 @@ How a body runs its producer is a :class:`Strategy`, at the end of this module.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gevent.event import Event
@@ -89,7 +89,9 @@ class BodyCore:
     _next_id: int
     _socket: Any  # the client socket (gunicorn's), or None
     _retry_ms: int
-    _lead: bytes  # what the first event carries in front (SSE's retry hint) until it is out
+    # What the first event carries in front (SSE's retry hint); None once it is out (or, for
+    # a format with none, once the first write went).
+    _lead: bytes | None
     stats: StreamStats
     # The buffer between producer and writer (the backpressure: at most MAX_BUFFER bytes).
     _buf: list[bytes]
@@ -204,13 +206,19 @@ class BodyCore:
 
     def _emit(self, data: bytes) -> bytes:
         if data:
-            # The first write that starts with an event (not a ``:`` comment: a ping, the
-            # opening) carries the lead in the same block (streamer.wire.framing.Encoder.lead).
-            if self._lead and data[0] != 58:
-                data, self._lead = self._lead + data, b""
-            now = time.monotonic()
-            if self.stats.first_byte is None:
-                self.stats.first_byte = now
+            now = monotonic()
+            # The first writes' duties, behind one test per write (None once they are done):
+            # the time of the first byte, and the lead (Encoder.lead), which the first write
+            # that starts with an event carries in the same block (not one that starts with a
+            # ``:`` comment: a ping, the opening).
+            lead = self._lead
+            if lead is not None:
+                if self.stats.first_byte is None:
+                    self.stats.first_byte = now
+                if not lead:  # the format has none
+                    self._lead = None
+                elif data[0] != 58:
+                    data, self._lead = lead + data, None
             self._last_write = now
             self.stats.bytes += len(data)
         return data

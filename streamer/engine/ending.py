@@ -58,7 +58,7 @@ class Endings(BodyCore):
             self._abort()
         message = "the server is restarting; reconnect to continue"
         # The error carries the retry hint (SSE) even when an earlier event did: reconnect soon.
-        lead, self._lead = self._lead or self._enc.lead(self._retry_ms), b""
+        lead, self._lead = self._lead or self._enc.lead(self._retry_ms), None
         return self._emit(lead + self._enc.error("shutdown", message))
 
     def _timed_out(self) -> bytes:

@@ -114,16 +114,24 @@ def state_of(app: Flask) -> StreamerState:
     try:
         state: StreamerState = app.extensions[EXTENSION]
     except KeyError:
-        raise ConfigError(
-            "streamer is not set up on this app: call Streamer(app) or "
-            "Streamer().init_app(app) first"
-        ) from None
+        raise _not_set_up() from None
     return state
 
 
 def current_state() -> StreamerState:
     """The current app's :class:`StreamerState`."""
-    return state_of(current_app)
+    # state_of(current_app), written out: every request asks it.
+    try:
+        state: StreamerState = current_app.extensions[EXTENSION]
+    except KeyError:
+        raise _not_set_up() from None
+    return state
+
+
+def _not_set_up() -> ConfigError:
+    return ConfigError(
+        "streamer is not set up on this app: call Streamer(app) or Streamer().init_app(app) first"
+    )
 
 
 def current_config() -> Config:

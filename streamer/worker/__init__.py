@@ -42,6 +42,7 @@ import time
 from typing import Any
 
 import gevent
+from greenlet import greenlet
 from gunicorn.workers.ggevent import GeventWorker
 
 from . import fastpath, refusals
@@ -76,9 +77,6 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         atexit.register(_mark_dead, os.getpid())
         # Read on every connection and request: each setting once, then a plain attribute.
         self.cfg: Any = fastpath.SettledConfig(self.cfg)
-        # Each open connection's greenlet and its latest keep-alive wait (timeout_ctx): the
-        # waits still armed at shutdown are ended then (_end_idle_waits).
-        self._idle_waits: dict[Any, gevent.Timeout | None] = {}
         super().init_process()
 
     def run(self) -> None:
@@ -88,20 +86,12 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         super().run()
         self._drain_producers()
 
-    def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        # One entry per open connection, dropped when it closes.
-        current = gevent.getcurrent()
-        self._idle_waits[current] = None
-        try:
-            super().handle(listener, client, addr)
-        finally:
-            self._idle_waits.pop(current, None)
-
     def timeout_ctx(self) -> gevent.Timeout:
-        # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown.
-        # A plain Timeout and a dict entry (C calls): this runs before every request.
+        # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown
+        # (_end_idle_waits finds it on the connection's greenlet). One attribute store: this
+        # runs before every request, and a registry of connections would cost each one more.
         wait = gevent.Timeout(self.cfg.keepalive if self.alive else 0, False)
-        self._idle_waits[gevent.getcurrent()] = wait
+        gevent.getcurrent().streamer_idle_wait = wait
         return wait
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
@@ -125,11 +115,16 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
     def _end_idle_waits(self) -> None:
         """End every keep-alive wait still armed, on the hub's next turn, as its timer would
-        have (the connection then closes); a request being answered is left alone."""
+        have (the connection then closes); a request being answered is left alone.
+
+        The connections' greenlets are found by a walk of the heap, once, at shutdown (what
+        gevent's own GreenletTree does): the cost lands here, not on every connection."""
         hub = gevent.get_hub()
-        for greenlet, wait in list(self._idle_waits.items()):
-            if wait is not None and wait.pending:
-                hub.loop.run_callback(_expire, greenlet, wait)
+        for obj in gc.get_objects():
+            if isinstance(obj, greenlet):
+                wait = getattr(obj, "streamer_idle_wait", None)
+                if wait is not None and wait.pending:
+                    hub.loop.run_callback(_expire, obj, wait)
 
     def _drain_producers(self) -> None:
         """The connections are closed; before the process goes, let its resumable producers

@@ -168,11 +168,6 @@ def nodelay_listeners(listeners: Any) -> frozenset[Any]:
     return frozenset(names)
 
 
-def _has_body(environ: dict[str, Any]) -> bool:
-    length = environ.get("CONTENT_LENGTH")
-    return bool(length and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
-
-
 def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
     cfg = worker.cfg  # a SettledConfig (Worker.init_process)
     request_start = datetime.now()
@@ -211,7 +206,8 @@ def _handle(worker: Any, listener_name: Any, req: Any, sock: Any, addr: Any) -> 
         if resp.should_close() or getattr(req.body, "failed", False):
             # The connection closes here (gunicorn's handle() closes it after this): with a
             # request body the app may not have read to its end, close it lingering.
-            if _has_body(environ):
+            # (A Content-Length of 0 lingers too: rare, and harmless.)
+            if environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ:
                 # Imported here, not at the top: this module loads in gunicorn's master,
                 # before the worker patches with gevent, and streamer.engine imports Flask;
                 # a Flask imported there made every worker's exit print "Exception ignored
