@@ -42,10 +42,9 @@ import time
 from typing import Any
 
 import gevent
-from greenlet import greenlet
 from gunicorn.workers.ggevent import GeventWorker
 
-from . import fastpath, refusals
+from . import fastpath, refusals, serve
 
 # Checked every 0.1 s rather than from the signal handler: a handler may run at any point of
 # a greenlet, and ending streams switches greenlets.
@@ -81,15 +80,16 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
 
     def run(self) -> None:
         self.nodelay_listeners = fastpath.nodelay_listeners(self.sockets)
+        self._stopping = serve.Stopping()
         gevent.spawn(self._end_streams_on_shutdown)
         settle_heap()
-        super().run()
+        serve.run(self, self._stopping)  # GeventWorker.run, with short waits
         self._drain_producers()
 
     def timeout_ctx(self) -> gevent.Timeout:
         # gunicorn's wait for a connection's next request (keep-alive), cut short at shutdown
-        # (_end_idle_waits finds it on the connection's greenlet). One attribute store: this
-        # runs before every request, and a registry of connections would cost each one more.
+        # (_end_idle_waits finds it on the connection's greenlet, in the server's pool). One
+        # attribute store: this runs before every request.
         wait = gevent.Timeout(self.cfg.keepalive if self.alive else 0, False)
         gevent.getcurrent().streamer_idle_wait = wait
         return wait
@@ -109,22 +109,20 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         while self.alive:
             gevent.sleep(_POLL_S)
         self._stopping_since = time.monotonic()
+        self._stopping.wake()
         self._end_idle_waits()
         ended = shutdown_all_registries()
         self.log.info("shutdown: ended %d open streams", ended)
 
     def _end_idle_waits(self) -> None:
         """End every keep-alive wait still armed, on the hub's next turn, as its timer would
-        have (the connection then closes); a request being answered is left alone.
-
-        The connections' greenlets are found by a walk of the heap, once, at shutdown (what
-        gevent's own GreenletTree does): the cost lands here, not on every connection."""
+        have (the connection then closes); a request being answered is left alone."""
         hub = gevent.get_hub()
-        for obj in gc.get_objects():
-            if isinstance(obj, greenlet):
-                wait = getattr(obj, "streamer_idle_wait", None)
+        for pool in self._stopping.pools:
+            for connection in list(pool):
+                wait = getattr(connection, "streamer_idle_wait", None)
                 if wait is not None and wait.pending:
-                    hub.loop.run_callback(_expire, obj, wait)
+                    hub.loop.run_callback(_expire, connection, wait)
 
     def _drain_producers(self) -> None:
         """The connections are closed; before the process goes, let its resumable producers
