@@ -18,6 +18,7 @@ from gunicorn.glogging import Logger
 
 from streamer._compat.stdlib import skip_caller_lookup
 from streamer.service.settings import ServiceConfig
+from streamer.worker.overflow import slots
 
 _cfg = ServiceConfig.from_env()
 
@@ -46,7 +47,8 @@ keepalive = 5
 # Streams are long-lived; never recycle a worker under them by request count.
 max_requests = 0
 # Each open stream is one file descriptor: let a worker use what the hard limit allows.
-_needed = worker_connections + 256
+# (+ the spare slots whose connections are refused at once: streamer.worker.overflow)
+_needed = worker_connections + slots(worker_connections) + 256
 
 # gunicorn 27's control socket lives at one path per user: several instances on one host (two
 # services behind a balancer, parallel tests) would fight over it, and a read-only container

@@ -55,6 +55,10 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     """``gunicorn.workers.ggevent.GeventWorker`` that ends open streams on shutdown and sets
     up multi-worker metrics."""
 
+    #: Paths answered even on a connection past ``worker_connections``
+    #: (:mod:`streamer.worker.overflow`); a subclass may name its own.
+    health_paths: frozenset[str] = frozenset({"/healthz", "/readyz", "/livez", "/health"})
+
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:  # in the master, before forking
         parent = getattr(super(), "check_config", None)

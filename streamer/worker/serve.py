@@ -7,7 +7,9 @@ when the worker's shutdown watcher says so (:meth:`Stopping.wake`), the second p
 50 ms. Everything else is gunicorn's, line for line, for the worker's case (a
 ``StreamServer``, no ``server_class``); ``tests/unit/test_worker_serve.py`` fails when
 gunicorn's own changes, so this copy is looked at again then. It also hands the worker its
-servers' connection pools (:attr:`Stopping.pools`), so shutdown finds the idle connections.
+servers' connection pools (:attr:`Stopping.pools`), so shutdown finds the idle connections,
+and its pools have a few slots past ``worker_connections``, whose connections are answered
+at once (:mod:`streamer.worker.overflow`) instead of waiting unanswered.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn.sock import ssl_context
+
+from . import overflow
 
 __all__ = ["Stopping", "run"]
 
@@ -50,9 +54,11 @@ def run(worker: Any, stopping: Stopping) -> None:
     ssl_args = {"ssl_context": ssl_context(worker.cfg)} if worker.cfg.is_ssl else {}
     for s in worker.sockets:
         s.setblocking(1)
-        pool = Pool(worker.worker_connections)
+        limit = worker.worker_connections
+        pool = Pool(limit + overflow.slots(limit))
         stopping.pools.append(pool)
-        server = StreamServer(s, handle=partial(worker.handle, s), spawn=pool, **ssl_args)
+        handle = partial(_connection, worker, pool, limit, s)
+        server = StreamServer(s, handle=handle, spawn=pool, **ssl_args)
         if worker.cfg.workers > 1:
             server.max_accept = 1
         server.start()
@@ -77,3 +83,12 @@ def run(worker: Any, stopping: Stopping) -> None:
             server.stop(timeout=1)
     except Exception:  # as gunicorn: the worker is going anyway
         pass
+
+
+def _connection(worker: Any, pool: Pool, limit: int, listener: Any, client: Any, addr: Any) -> None:
+    # The pool counts this connection already: past the limit, it is one of the spare slots.
+    # (Its greenlets' set, not len(pool): a C call rather than a Python method per connection.)
+    if len(pool.greenlets) > limit:
+        overflow.serve(worker, listener, client, addr)
+    else:
+        worker.handle(listener, client, addr)

@@ -122,6 +122,11 @@ def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_serve
             server.url("/stream/data?count=3&interval=0&format=ndjson"), timeout=10
         )
         assert stream.status_code == 200 and b'"event":"end"' in stream.content
+        # The bodies in the worker's slots are dropped at their deadline (those past the
+        # limit were refused at once: streamer.worker.overflow).
+        deadline = time.monotonic() + 10
+        while "request body dropped: " not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         for s in flood:
             s.close()
@@ -129,6 +134,47 @@ def test_healthz_and_new_streams_are_served_through_a_slow_body_flood(make_serve
     assert "Traceback" not in log
     # Every drop counted, but logged once per 10 s window (the drops of a window: one line).
     assert 1 <= log.count("request body dropped: ") <= 2, log.count("request body dropped: ")
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_a_full_worker_refuses_at_once_and_still_answers_health(make_server: Any) -> None:
+    # Every connection slot held by a stream: gunicorn's worker stopped accepting, and both
+    # requests below waited unanswered in the listen queue (a timeout here).
+    server: Server = make_server({"STREAMER_WORKER_CONNECTIONS": "20"})
+    held = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(b"GET /stream/data?count=100&interval=0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+            held.append(s)
+        for s in held:
+            assert s.recv(64).startswith(b"HTTP/1.1 200"), "a held stream did not start"
+        start = time.monotonic()
+        health = requests.get(server.url("/healthz"), timeout=5)
+        ready = requests.get(server.url("/readyz"), timeout=5)
+        refused = requests.get(server.url("/stream/data?count=3&interval=0"), timeout=5)
+        took = time.monotonic() - start
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert ready.status_code == 200
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["type"] == "too_many_connections"
+        assert refused.headers["Retry-After"] == "1"
+        assert took < 3, took  # at once, not after a slot frees
+    finally:
+        for s in held:
+            s.close()
+    # Slots free again: streams are served as before.
+    deadline = time.monotonic() + 10
+    while True:
+        stream = requests.get(
+            server.url("/stream/data?count=3&interval=0&format=ndjson"), timeout=5
+        )
+        if stream.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert stream.status_code == 200 and b'"event":"end"' in stream.content
+    assert "Traceback" not in server.log()
 
 
 HOSTILE = [
