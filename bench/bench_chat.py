@@ -66,13 +66,14 @@ mode, base_url, model, streams, key = *sys.argv[2:5], int(sys.argv[5]), sys.argv
 import gevent
 from streamer.llm.openai_provider import OpenAIProvider
 from streamer.llm import ChatRequest
+from streamer.llm.events import TextDelta
 from chat_sdk import SDKObjectsProvider
 
 cls = SDKObjectsProvider if mode == "sdk" else OpenAIProvider
 provider = cls(key, base_url, 60.0, 0)
 def run(model=model):
     req = ChatRequest(messages=({"role": "user", "content": "bench"},), model=model)
-    return sum(1 for _ in provider.stream(req))
+    return sum(type(e) is TextDelta for e in provider.stream(req))
 run(model.split("?")[0] + "?tokens=5")  # warm up: client, connection pool, imports
 cpu0, wall0 = time.process_time(), time.monotonic()
 counts = [g.value for g in gevent.joinall([gevent.spawn(run) for _ in range(streams)])]

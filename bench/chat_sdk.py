@@ -2,9 +2,10 @@
 
 :class:`SDKObjectsProvider` is streamer's OpenAI provider with one change: instead of reading
 the raw body (our line decoder, orjson), it iterates the SDK's ``AsyncStream`` of pydantic
-``ChatCompletionChunk`` objects, one adapter item per chunk, on the SDK's own HTTP client
-(httpcore's anyio backend). Everything else (the adapter,
-StreamBody, the app) is the same. ``sdk_app()`` is the service with this provider, for gunicorn::
+``ChatCompletionChunk`` objects through :func:`streamer.llm.openai_events.achat_events` (the
+library's way for a view that calls the SDK itself), one adapter item per event, on the SDK's
+own HTTP client (httpcore's anyio backend). Everything else (the adapter, StreamBody, the app)
+is the same. ``sdk_app()`` is the service with this provider, for gunicorn::
 
     gunicorn -c gunicorn.conf.py --pythonpath bench 'chat_sdk:sdk_app()'
 """
@@ -18,6 +19,8 @@ import openai
 
 from streamer.adapter import loop_local
 from streamer.llm import ChatRequest
+from streamer.llm.events import AnswerEvent
+from streamer.llm.openai_events import achat_events
 from streamer.llm.openai_provider import OpenAIProvider
 
 
@@ -31,7 +34,7 @@ class SDKObjectsProvider(OpenAIProvider):
             max_retries=self._max_retries,
         )
 
-    async def _tokens(self, request: ChatRequest) -> AsyncIterator[list[str | dict[str, Any]]]:
+    async def _events(self, request: ChatRequest) -> AsyncIterator[list[AnswerEvent]]:
         client = loop_local(self._client_key, self._client)
         stream = await client.chat.completions.create(
             model=request.model,
@@ -39,11 +42,8 @@ class SDKObjectsProvider(OpenAIProvider):
             stream=True,
             stream_options={"include_usage": True},
         )
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield [chunk.choices[0].delta.content]
-            if chunk.usage is not None:
-                yield [chunk.usage.model_dump()]
+        async for event in achat_events(stream):
+            yield [event]
 
 
 def sdk_app() -> Any:

@@ -51,7 +51,10 @@ Closing the generator (the client left: streamer's engine closes the producer) c
 SDK's stream, so its HTTP response and connection close; the async ones await
 ``aclose()``/``close()``.
 
-Chunks are read by duck typing: this module does not import ``openai``.
+Chunks are read by duck typing: this module does not import ``openai``. :class:`ChatAnswer`,
+the chat state machine, is fed one chunk at a time, so a reader of its own (the OpenAI
+provider parses the raw body's lines into dicts) gets the same events; ``end("stop")`` there
+lets an upstream that marked the end with ``[DONE]`` but sent no finish reason finish.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ if TYPE_CHECKING:
     Chunk = ChatCompletionChunk | Mapping[str, Any]
     ResponseEvent = ResponseStreamEvent | Mapping[str, Any]
 
-__all__ = ["achat_events", "aresponse_events", "chat_events", "response_events"]
+__all__ = ["ChatAnswer", "achat_events", "aresponse_events", "chat_events", "response_events"]
 
 log = logging.getLogger("streamer.llm")
 
@@ -95,12 +98,12 @@ _SAFE_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 def chat_events(chunks: Iterable[Chunk]) -> Iterator[AnswerEvent]:
     """The events of a chat-completions stream (see the module's docstring)."""
-    return _drive(chunks, _ChatAnswer())
+    return _drive(chunks, ChatAnswer())
 
 
 def achat_events(chunks: AsyncIterable[Chunk]) -> AsyncIterator[AnswerEvent]:
     """:func:`chat_events` over an async stream (``AsyncOpenAI``'s)."""
-    return _adrive(chunks, _ChatAnswer())
+    return _adrive(chunks, ChatAnswer())
 
 
 def response_events(events: Iterable[ResponseEvent]) -> Iterator[AnswerEvent]:
@@ -178,10 +181,10 @@ def _broken(exc: Exception, started: bool) -> StreamerError:
 
 def _get(obj: Any, name: str) -> Any:
     """``obj[name]`` of a dict, ``obj.name`` of an SDK model (its pydantic extras too)."""
+    if isinstance(obj, dict):  # first: the OpenAI provider feeds dicts, once per token
+        return obj.get(name)
     if obj is None:
         return None
-    if isinstance(obj, dict):
-        return obj.get(name)
     value = getattr(obj, name, None)
     if value is None:
         extra = getattr(obj, "model_extra", None)
@@ -229,7 +232,10 @@ class _Call:
     ended: bool = False
 
 
-class _ChatAnswer(_Answer):
+class ChatAnswer(_Answer):
+    """A chat-completions answer, fed chunk by chunk (SDK objects or dicts): :meth:`feed`
+    returns the events a chunk completes, :meth:`end` the held finish."""
+
     def __init__(self) -> None:
         self._calls: dict[int, _Call] = {}  # by the delta's index
         self._finish: Finish | None = None  # held until the stream ends (usage may follow)
@@ -260,12 +266,15 @@ class _ChatAnswer(_Answer):
             self._tool_call(fragment, out)
         reason = _get(choice, "finish_reason")
         if reason and self._finish is None:
-            for index in sorted(self._calls):
-                call = self._calls[index]
-                if not call.ended:
-                    call.ended = True
-                    out.append(ToolCallEnd(call.id, call.name, "".join(call.arguments)))
+            self._end_calls(out)
             self._finish = Finish(reason)
+
+    def _end_calls(self, out: list[AnswerEvent]) -> None:
+        for index in sorted(self._calls):
+            call = self._calls[index]
+            if not call.ended:
+                call.ended = True
+                out.append(ToolCallEnd(call.id, call.name, "".join(call.arguments)))
 
     def _tool_call(self, fragment: Any, out: list[AnswerEvent]) -> None:
         index = _get(fragment, "index") or 0
@@ -281,9 +290,17 @@ class _ChatAnswer(_Answer):
             call.arguments.append(arguments)
             out.append(ToolCallDelta(call.id, arguments))
 
-    def end(self) -> list[AnswerEvent]:
+    def end(self, default: str | None = None) -> list[AnswerEvent]:
+        """The finish, after the usage that followed it. An upstream that sent no finish
+        reason: ``Finish(default)`` (its open tool calls ended first), or, with no default,
+        a broken answer (:class:`~streamer.errors.UpstreamError`)."""
         if self._finish is None:
-            raise UpstreamError(_NO_FINISH, type="upstream_incomplete")
+            if default is None:
+                raise UpstreamError(_NO_FINISH, type="upstream_incomplete")
+            out: list[AnswerEvent] = []
+            self._end_calls(out)
+            self._finish = Finish(default)
+            return [*out, self._finish]
         return [self._finish]
 
 

@@ -8,6 +8,15 @@ comes back unread; its body is read as our transport delivers it (``raw_body``, 
 httpx2's and the SDK's layers of iterators) and each ``data:`` line is parsed with orjson and
 our own line decoder. Tokens then cost a few µs each.
 
+Each chunk dict goes to :class:`~.openai_events.ChatAnswer`, the state machine
+:func:`~.openai_events.chat_events` runs over the SDK's objects, so both speak the same
+events (the protocol of :class:`streamer.llm.ChatProvider`): ``content``, ``refusal``,
+``reasoning_content``/``reasoning`` and ``tool_calls`` deltas, then the ``usage`` (asked for
+with ``include_usage``; it comes in a chunk *after* the one with ``finish_reason``, so the
+finish is held until ``[DONE]``), then one ``Finish``. ``[DONE]`` proves the answer complete:
+an upstream that sent no ``finish_reason`` before it finishes with ``stop``; a body that ends
+without it is ``upstream_incomplete``.
+
 Each request opens its own upstream stream; one client per event loop (a client shared across
 loops fails with "Event loop is closed"). Closing the sync iterator (the client left) cancels
 the task, which closes the upstream HTTP response and so its connection.
@@ -20,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2  # the SDK's HTTP client; raw body reads raise its errors unwrapped
@@ -31,6 +40,8 @@ from ..adapter import iterate_async, loop_local
 from ..errors import StreamerError, StreamTimeout, UpstreamError
 from ..wire.decoders import LineDecoder
 from ._transport import AsyncioTransport, raw_body
+from .events import AnswerEvent
+from .openai_events import ChatAnswer
 from .request import ChatRequest
 
 log = logging.getLogger("streamer.chat")
@@ -67,21 +78,14 @@ class OpenAIProvider:
             http_client=http_client,
         )
 
-    def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
-        usage: dict[str, Any] | None = None
-        with iterate_async(lambda: self._tokens(request), buffer=64) as batches:
+    def stream(self, request: ChatRequest) -> Iterator[AnswerEvent]:
+        with iterate_async(lambda: self._events(request), buffer=64) as batches:
             for batch in batches:
-                for item in batch:
-                    if isinstance(item, str):
-                        yield item
-                    else:
-                        usage = item
-        return {"usage": usage} if usage is not None else {}
+                yield from batch
 
-    async def _tokens(self, request: ChatRequest) -> AsyncIterator[list[str | dict[str, Any]]]:
-        """Per network chunk, the items it completed: content tokens as ``str``; the usage,
-        when the upstream sends it, as a dict. One adapter hand-off per chunk, not per token
-        (a hand-off costs more than parsing a token); still one record per token."""
+    async def _events(self, request: ChatRequest) -> AsyncIterator[list[AnswerEvent]]:
+        """Per network chunk, the events it completed. One adapter hand-off per chunk, not
+        per token (a hand-off costs more than parsing a token); still one record per token."""
         client = loop_local(self._client_key, self._client)
         started = False
         try:
@@ -94,19 +98,22 @@ class OpenAIProvider:
             )
             try:
                 lines = LineDecoder()
+                answer = ChatAnswer()
                 async with contextlib.aclosing(raw_body(response)) as body:
                     async for chunk in body:
-                        batch: list[str | dict[str, Any]] = []
+                        batch: list[AnswerEvent] = []
                         for line in lines.feed(chunk):
                             if not line.startswith("data:"):
                                 continue  # event:, id:, comments, blank lines
                             data = line[5:].strip()
                             if data == "[DONE]":
-                                if batch:
-                                    yield batch
+                                batch += answer.end("stop")
+                                yield batch
                                 return
                             try:
-                                batch.extend(_items(orjson.loads(data)))
+                                obj = orjson.loads(data)
+                                if isinstance(obj, dict):
+                                    batch += answer.feed(obj)
                             except Exception:
                                 if batch:  # what came before the bad line goes out first
                                     started = True
@@ -159,22 +166,6 @@ def _body(request: ChatRequest) -> dict[str, Any]:
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     return body
-
-
-def _items(obj: Any) -> Iterator[str | dict[str, Any]]:
-    if not isinstance(obj, dict):
-        return
-    if obj.get("error"):
-        raise UpstreamError("the model reported an error mid-answer", type="upstream_error")
-    choices = obj.get("choices")
-    if choices:
-        delta = choices[0].get("delta") or {}
-        content = delta.get("content")
-        if content:
-            yield content
-    usage = obj.get("usage")
-    if usage:
-        yield usage
 
 
 def _status_error(exc: openai.APIStatusError) -> StreamerError:

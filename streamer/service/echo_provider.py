@@ -1,17 +1,20 @@
 """The offline chat provider: a deterministic reply, token by token, with a realistic delay.
 
-The default when no OpenAI key is configured, so a fresh machine runs the whole service.
+The default when no OpenAI key is configured, so a fresh machine runs the whole service. It
+speaks the provider protocol (:class:`streamer.llm.ChatProvider`): a ``TextDelta`` per word,
+then its ``Usage`` (words, not BPE tokens: it always knows them), then ``Finish("length")``
+when ``max_tokens`` cut the reply, else ``Finish("stop")``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Iterator
 
 import gevent
 
 from ..llm import ChatRequest
+from ..llm.events import AnswerEvent, Finish, TextDelta, Usage
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -36,23 +39,18 @@ class EchoProvider:
     def __init__(self, delay_s: float = 0.03) -> None:
         self.delay_s = delay_s
 
-    def stream(self, request: ChatRequest) -> Generator[str, None, dict[str, Any]]:
+    def stream(self, request: ChatRequest) -> Iterator[AnswerEvent]:
         reply = tokens(echo_reply(request.last_user_message))
-        if request.max_tokens is not None:
+        cut = request.max_tokens is not None and len(reply) > request.max_tokens
+        if cut:
             reply = reply[: request.max_tokens]
         for i, token in enumerate(reply):
             if i and self.delay_s:
                 gevent.sleep(self.delay_s)
-            yield token
-        return _usage(request, len(reply))
+            yield TextDelta(token)
+        yield _usage(request, len(reply))
+        yield Finish("length" if cut else "stop")
 
 
-def _usage(request: ChatRequest, completion: int) -> dict[str, Any]:
-    prompt = sum(len(tokens(m["content"])) for m in request.messages)
-    return {
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-    }
+def _usage(request: ChatRequest, completion: int) -> Usage:
+    return Usage(sum(len(tokens(m["content"])) for m in request.messages), completion)

@@ -19,7 +19,7 @@ from ..server.jsonerror import json_error
 from ..server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..server.state import current_state, current_store
 from ..server.streaming import stream
-from .chat import parse_chat_body
+from .chat import answer_records, parse_chat_body
 from .openapi import MAX_COUNT, MAX_INTERVAL_S
 from .openapi import document as openapi_document
 from .params import bool_param, float_param, int_param
@@ -95,7 +95,7 @@ def register(app: Flask, provider: ChatProvider, config: ServiceConfig) -> None:
             raise RequestEntityTooLarge()
         body = parse_chat_body(request.content_type, raw, config.chat_model)
         # Resumable: runs to the end detached from this request; X-Stream-Id names it.
-        return stream(provider.stream(body), resumable=body.resumable)
+        return stream(answer_records(provider.stream(body)), resumable=body.resumable)
 
     @app.get("/metrics")
     def metrics() -> Response:

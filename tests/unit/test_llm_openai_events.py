@@ -38,6 +38,7 @@ from streamer.llm.events import (
     Usage,
 )
 from streamer.llm.openai_events import (
+    ChatAnswer,
     achat_events,
     aresponse_events,
     chat_events,
@@ -194,6 +195,19 @@ def test_a_stream_without_a_finish_raises_after_its_events(kind: str) -> None:
             got.append(event)
     assert got == [TextDelta("Hel"), TextDelta("lo")]
     assert info.value.type == "upstream_incomplete"
+
+
+def test_fed_by_hand_an_answer_without_a_finish_can_end_with_a_default() -> None:
+    # What a reader that saw [DONE] does (the OpenAI provider): the open calls end first.
+    answer = ChatAnswer()
+    got = [e for c in TOOLS[:-2] for e in answer.feed(c)]
+    assert got == TOOL_EVENTS[:6]
+    assert answer.end("stop") == [*TOOL_EVENTS[6:8], Finish("stop")]
+    with pytest.raises(UpstreamError, match="without a finish reason"):
+        ChatAnswer().end()
+    held = ChatAnswer()
+    held.feed(chunk({}, finish="length"))
+    assert held.end("stop") == [Finish("length")]  # a reason sent wins over the default
 
 
 def test_an_in_band_error_chunk_and_a_broken_iteration_become_upstream_errors() -> None:

@@ -42,7 +42,8 @@ def test_echo_streams_the_reply_token_by_token_with_usage(client: FlaskClient) -
                 "prompt_tokens": 2,
                 "completion_tokens": len(expected),
                 "total_tokens": 2 + len(expected),
-            }
+            },
+            "finish_reason": "stop",
         },
     )
 

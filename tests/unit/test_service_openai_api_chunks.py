@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Iterator
 
 import gevent
 import pytest
 
 from app import create_app
 from streamer.errors import UpstreamError
+from streamer.llm.events import AnswerEvent, Finish, TextDelta, Usage
 from streamer.service.openai_api.chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks
 from streamer.service.openai_api.usage import UsageMeter
 
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 
 
-def provider(fail: bool = False) -> Generator[str, None, dict[str, Any]]:
-    yield "Hello"
-    yield " world"
+def provider(fail: bool = False, reason: str = "stop") -> Iterator[AnswerEvent]:
+    """What a provider yields (streamer.llm.ChatProvider): deltas, its usage, one finish."""
+    yield TextDelta("Hello")
+    yield TextDelta(" world")
     if fail:
         raise UpstreamError("broke", type="upstream_disconnected")
-    return {"usage": USAGE}
+    yield Usage(3, 2)
+    yield Finish(reason)
 
 
 def test_encoders_are_data_only_with_comment_line_pings() -> None:
@@ -68,9 +70,9 @@ def test_chunks_of_a_complete_answer(include_usage: bool) -> None:
     assert {c["id"] for c in got} == {answer.id}
 
 
-def test_max_tokens_reached_is_finish_reason_length() -> None:
+def test_the_providers_finish_reason_is_the_chunks() -> None:
     meter = UsageMeter(None, "/v1/chat/completions", "m", None)
-    got = list(chunks(provider(), Answer("m"), meter, max_tokens=2))
+    got = list(chunks(provider(reason="length"), Answer("m"), meter))
     assert got[-1]["choices"][0]["finish_reason"] == "length"
 
 
@@ -104,10 +106,10 @@ def test_a_detached_answer_reports_its_usage_once_on_each_way_out(
 def test_closing_the_chunks_closes_the_provider_at_once() -> None:
     closed: list[bool] = []
 
-    def slow() -> Generator[str, None, dict[str, Any]]:
+    def slow() -> Iterator[AnswerEvent]:
         try:
             while True:
-                yield "x"
+                yield TextDelta("x")
                 gevent.sleep(0.01)
         finally:
             closed.append(True)

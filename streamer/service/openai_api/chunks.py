@@ -1,15 +1,23 @@
-"""The demo's /v1 chunk producer: a provider's token stream as OpenAI chunk objects, counted
-into the usage meter. The chunk objects and their encoders are the library's
-(:mod:`streamer.llm.openai_chunks`), re-exported here for the views."""
+"""The demo's /v1 chunk producer: a provider's answer events as OpenAI chunk objects, counted
+into the usage meter. The chunk objects, their encoders and the events-to-chunks transform
+are the library's (:mod:`streamer.llm.openai_chunks`, :func:`streamer.llm.formats.openai_chunks`),
+re-exported here for the views.
+
+The usage chunk is the meter's, not the provider's event: with ``include_usage`` a client
+gets one even from a provider that knows no usage (the streamed tokens, counted), and always
+after the finish chunk, as OpenAI sends it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from gevent import GreenletExit
 
 from ...errors import StreamTimeout
+from ...llm.events import AnswerEvent, Finish, Refusal, TextDelta, Usage
+from ...llm.formats import openai_chunks
 from ...llm.openai_chunks import Answer, ChunkSSE, ResumableChunkSSE, completion_id
 from .usage import UsageMeter
 
@@ -18,48 +26,32 @@ __all__ = [
     "ChunkSSE",
     "ResumableChunkSSE",
     "chunks",
+    "collected",
     "completion_id",
-    "counted",
-    "finish_reason",
+    "metered",
 ]
 
 
-def finish_reason(max_tokens: int | None, completion_tokens: int) -> str:
-    """``length`` when the reply used all of ``max_tokens`` (the providers do not pass the
-    upstream's own reason on), else ``stop``."""
-    return "length" if max_tokens is not None and completion_tokens >= max_tokens else "stop"
-
-
 def chunks(
-    tokens: Iterator[str],
+    events: Iterator[AnswerEvent],
     answer: Answer,
     meter: UsageMeter,
     *,
-    max_tokens: int | None = None,
     detached: bool = False,
 ) -> Generator[dict[str, Any], None, dict[str, Any]]:
-    """The chunk objects of a provider's token stream (a generator returning
-    ``{"usage": ...}``), counting them into ``meter``.
+    """The chunk objects of a provider's answer (see :class:`streamer.llm.ChatProvider`),
+    counting it into ``meter``.
 
-    The role chunk goes out with the first token, not before: until then a failure (the
+    The role chunk goes out with the first delta, not before: until then a failure (the
     upstream's 401, 429) can still be a real HTTP status. ``detached`` (a resumable answer,
     which has no response of its own): report the usage when this generator ends, with the
     outcome it saw; otherwise the view reports it with the response's outcome.
     """
     outcome = "error"
     try:
-        started = False
-        for token in counted(tokens, meter):
-            if not started:
-                started = True
-                yield answer.chunk({"role": "assistant", "content": "", "refusal": None})
-            yield answer.chunk({"content": token})
-        if not started:
-            yield answer.chunk({"role": "assistant", "content": "", "refusal": None})
-        usage = meter.usage()
-        yield answer.chunk({}, finish_reason(max_tokens, usage["completion_tokens"]))
+        yield from openai_chunks(metered(events, meter), answer)
         if answer.include_usage:
-            yield answer.usage_chunk(usage)
+            yield answer.usage_chunk(meter.usage())
         outcome = "complete"
         return {}
     except (GeneratorExit, GreenletExit):
@@ -69,21 +61,38 @@ def chunks(
         outcome = "timeout"
         raise
     finally:
-        close = getattr(tokens, "close", None)
+        close = getattr(events, "close", None)
         if close is not None:
             close()  # at once: this is what cancels the upstream request
         if detached:
             meter.finish(outcome)
 
 
-def counted(tokens: Iterator[str], meter: UsageMeter) -> Generator[str, None, None]:
-    while True:
-        try:
-            token = next(tokens)
-        except StopIteration as stop:
-            value = stop.value
-            usage = value.get("usage") if isinstance(value, dict) else None
-            meter.provider_usage(usage if isinstance(usage, dict) else None)
-            return
-        meter.token()
-        yield token
+def metered(events: Iterable[AnswerEvent], meter: UsageMeter) -> Iterator[AnswerEvent]:
+    """The events, each ``TextDelta`` counted into ``meter``; ``Usage`` is kept by the meter
+    and not passed on (the caller sends the meter's)."""
+    token = meter.token
+    for event in events:
+        if type(event) is TextDelta:  # the common case, checked first
+            token()
+        elif type(event) is Usage:
+            meter.provider_usage(event.as_openai())
+            continue
+        yield event
+
+
+def collected(events: Iterable[AnswerEvent], meter: UsageMeter) -> tuple[str, str | None, str]:
+    """A whole answer (``stream: false``): its text, its refusal (None if it has none) and its
+    finish reason, counted into ``meter``. Tool calls are not collected: /v1 refuses
+    ``tools``, so no provider is asked for one."""
+    text: list[str] = []
+    refusal: list[str] = []
+    reason = "stop"
+    for event in metered(events, meter):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, Refusal):
+            refusal.append(event.text)
+        elif isinstance(event, Finish):
+            reason = event.reason
+    return "".join(text), "".join(refusal) if refusal else None, reason

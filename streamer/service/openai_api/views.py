@@ -20,13 +20,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ...engine.disconnect import DisconnectWatcher
 from ...errors import StreamerError, StreamTimeout
 from ...llm import ChatProvider
+from ...llm.events import AnswerEvent
 from ...quote import clip
 from ...server.response import stream_for_request
 from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
 from ...server.state import current_config, current_state, state_of
 from ...store import valid_stream_id
-from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, counted, finish_reason
+from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
 from .errors import error_object
 from .request import parse_completion_body
 from .usage import UsageCounters, UsageMeter
@@ -81,16 +82,15 @@ def chat_completions() -> Response:
     provider = api.provider
     meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
     answer = Answer(body.model, include_usage=body.include_usage)
-    max_tokens = body.chat.max_tokens
     if not body.stream:
-        return _whole_answer(provider.stream(body.chat), answer, meter, max_tokens)
+        return _whole_answer(provider.stream(body.chat), answer, meter)
     if body.resumable:
         # Runs to its end detached from this request; X-Stream-Id names it for resumes.
         return resumable_response(
-            chunks(provider.stream(body.chat), answer, meter, max_tokens=max_tokens, detached=True),
+            chunks(provider.stream(body.chat), answer, meter, detached=True),
             encoder=ResumableChunkSSE,
         )
-    producer = chunks(provider.stream(body.chat), answer, meter, max_tokens=max_tokens)
+    producer = chunks(provider.stream(body.chat), answer, meter)
     try:
         response = stream_for_request(producer, encoder=ChunkSSE)
     except BaseException:
@@ -139,9 +139,7 @@ class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
     the provider cancels its upstream request as for a closed stream."""
 
 
-def _whole_answer(
-    tokens: Iterator[str], answer: Answer, meter: UsageMeter, max_tokens: int | None
-) -> Response:
+def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMeter) -> Response:
     """Collect the answer, then one ``chat.completion``. The client's socket is watched
     meanwhile: a client that leaves (the SDK's timeout) cancels the upstream at once."""
     config = current_config()
@@ -164,7 +162,7 @@ def _whole_answer(
     )
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
-            text = "".join(counted(tokens, meter))
+            text, refusal, reason = collected(events, meter)
         outcome = "complete"
     except _ClientGone:
         outcome = "disconnect"
@@ -176,14 +174,11 @@ def _whole_answer(
         collecting = False
         if watcher is not None:
             watcher.stop()
-        tokens_close = getattr(tokens, "close", None)
-        if tokens_close is not None:
-            tokens_close()
+        events_close = getattr(events, "close", None)
+        if events_close is not None:
+            events_close()
         meter.finish(outcome)
-    usage = meter.usage()
-    return jsonify(
-        answer.completion(text, finish_reason(max_tokens, usage["completion_tokens"]), usage)
-    )
+    return jsonify(answer.completion(text, reason, meter.usage(), refusal=refusal))
 
 
 class _Reporting:
