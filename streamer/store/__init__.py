@@ -19,6 +19,12 @@ nothing more is appended. Three parties write:
 Every append is conditional on the stream not being finished, atomically, so exactly one
 terminal record wins. Finished streams are kept ``stream_ttl_s`` and then expire (404).
 
+A store that can lose its data (:attr:`StreamStore.can_lose_streams`: Redis restarted empty,
+or flushed) never lets a running stream continue as a different, partial one: the owner's
+next append or renewal finds its stream gone, leaves a *tombstone* (kept ``stream_ttl_s``:
+every read of it returns ``[STORE_LOST]``, ``error: store_lost``, whatever the ``after_id``)
+and is told to stop.
+
 Owners and slots (both optional arguments):
 
 - ``create(stream_id, owner, owner_limit)`` records the key id that started the stream
@@ -51,6 +57,7 @@ from ._base import (
     CANCELLED,
     MAX_BLOCK_S,
     PRODUCER_LOST,
+    STORE_LOST,
     Entry,
     StreamStore,
     new_stream_id,
@@ -63,6 +70,7 @@ __all__ = [
     "CANCELLED",
     "MAX_BLOCK_S",
     "PRODUCER_LOST",
+    "STORE_LOST",
     "Entry",
     "StreamStore",
     "new_stream_id",

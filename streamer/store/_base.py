@@ -21,6 +21,9 @@ MAX_BLOCK_S = 1.0
 
 CANCELLED = Error("cancelled", "the stream was cancelled")
 PRODUCER_LOST = Error("producer_lost", "the stream's producer stopped responding")
+STORE_LOST = Error(
+    "store_lost", "the stream store lost this stream (it restarted empty or was flushed)"
+)
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -69,6 +72,12 @@ class StreamStore(ABC):
     reached within its timeouts, and :class:`~streamer.errors.NotFound` for an unknown or
     expired stream where they say so.
     """
+
+    #: Whether the backend can lose a running stream's keys (Redis restarted without
+    #: persistence, or flushed). Then a stream its owner finds gone is marked lost (reads
+    #: return ``[STORE_LOST]``) and a reader that had seen a stream vanish ends it with
+    #: ``STORE_LOST``; otherwise (memory) a vanished stream is plain ``NotFound``.
+    can_lose_streams = False
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -8,7 +8,10 @@ Key layout, per stream (the ``{id}`` hash tag keeps a stream's keys on one clust
   exact ``MAXLEN`` of ``resumable_max_records``.
 - ``streamer:{id}:meta`` — a hash: ``last`` (number of the last record), ``done`` (present
   once a terminal record is in), ``created``, ``owner`` (the key id that started it, if any).
-  Its existence is the stream's existence.
+  Its existence is the stream's existence. ``lost`` marks a *tombstone*: the owner found its
+  running stream's keys gone (Redis restarted empty, or was flushed) and left this meta, with
+  no log, for ``stream_ttl``; a read of it is ``[STORE_LOST]`` (numbered one past the data
+  records the owner had written).
 - ``streamer:{id}:lease`` — set by the owner with ``PX lease``, renewed every ``lease/3``;
   deleted when the stream finishes. A running stream without it has lost its producer.
 - ``streamer:owner:{<key id>}:running`` — a sorted set of the owner's running streams, scored
@@ -60,6 +63,7 @@ from ._base import (
     CANCELLED,
     MAX_BLOCK_S,
     PRODUCER_LOST,
+    STORE_LOST,
     Entry,
     StreamStore,
     name_ttl_s,
@@ -75,12 +79,35 @@ READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
 POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
 WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
 
+# The owner of a running stream found its meta gone: Redis lost the stream (restarted
+# without persistence, flushed, evicted). What was written before is gone, so the stream
+# cannot continue truthfully; a meta that says so (``lost``, finished, no log) is left for
+# ``stream_ttl`` instead, so readers end in-band with store_lost rather than 404 or a partial
+# stream. ``written``: the data records the owner had appended; store_lost takes the next
+# number, so a resume from past it is refused as for any finished stream, and an SSE reader
+# that saw it gets 204. KEYS: meta, log, lease (one slot: the {id} tag).
+_TOMBSTONE = """
+local function tombstone(owner, ttl, written)
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[1], 'last', tonumber(written) + 1, 'done', '1', 'lost', '1')
+  if owner ~= '' then redis.call('HSET', KEYS[1], 'owner', owner) end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+"""
+
 # KEYS: meta, log, lease, cancel.
 # ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms,
-# stream id, channel.
-# Returns -1 unknown stream, 0 not appended (finished; or reap with a live lease), else 1.
-_APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+# stream id, channel, from the owner ('1' or ''), owner's key id (or ''), data records written.
+# Returns -2 lost (the owner's stream was gone: a tombstone is left), -1 unknown stream,
+# 0 not appended (finished; or reap with a live lease), else 1.
+_APPEND = (
+    _TOMBSTONE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[9] ~= '1' then return -1 end
+  tombstone(ARGV[10], ARGV[5], ARGV[11])
+  return -2
+end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
 local mode = ARGV[1]
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
@@ -106,16 +133,25 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 """
+)
 
-# KEYS: meta, log, lease. ARGV: lease ms, running ttl ms. Returns 1 renewed, 0 must stop.
-_RENEW = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+# The owner's renewal. KEYS: meta, log, lease. ARGV: lease ms, running ttl ms, ttl ms, owner's
+# key id (or ''), data records written. Returns 1 renewed, 0 must stop (finished), -2 lost (a
+# tombstone is left).
+_RENEW = (
+    _TOMBSTONE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  tombstone(ARGV[4], ARGV[3], ARGV[5])
+  return -2
+end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
+)
 
 
 # KEYS: an owner's running set. ARGV: stream id, lease ms, limit (0: renew only, if present).
@@ -157,6 +193,8 @@ class _Keys:
 
 class RedisStore(StreamStore):
     """Streams in Redis Streams, through redis-py (cooperative under gevent's patching)."""
+
+    can_lose_streams = True  # a restart without persistence, a FLUSHALL
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -217,10 +255,12 @@ class RedisStore(StreamStore):
         self._name_ttl_ms = max(1, round(name_ttl_s(config) * 1000))
         # The producers of this process: stream id -> owner (None: no key), for slot renewals.
         self._producers: dict[str, str | None] = {}
+        self._written: dict[str, int] = {}  # and how many data records each has appended
         self._stops = StopListener(self._subscriber)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
         self._warned_at = -WARN_EVERY_S
+        self._lost_warned_at = -WARN_EVERY_S
 
     def _subscriber(self) -> Any:
         """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
@@ -297,6 +337,7 @@ class RedisStore(StreamStore):
         """This process's producer of ``stream_id`` has stopped: free its slot (best effort:
         if Redis is away, the slot lapses with the lease)."""
         self._producers.pop(stream_id, None)
+        self._written.pop(stream_id, None)
         self._stops.forget(stream_id)
         if owner is not None:
             try:
@@ -336,10 +377,24 @@ class RedisStore(StreamStore):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
+    def _lost(self, stream_id: str) -> None:
+        """The owner's script found its stream gone and left a tombstone: say so (once per
+        process per interval: a restart under a thousand producers is one event)."""
+        now = time.monotonic()
+        if now - self._lost_warned_at >= WARN_EVERY_S:
+            self._lost_warned_at = now
+            log.warning(
+                "resumable streams: the store lost a running stream (Redis restarted empty "
+                "or was flushed); its readers get store_lost and its producer stops"
+            )
+
     def _write(
         self, stream_id: str, mode: str, record: Entry, data_id: int = 0, retry: bool = False
     ) -> int:
         k = _Keys(stream_id)
+        # Only this process's producer of the stream may find it lost (and leave a tombstone);
+        # for anyone else a missing meta is an unknown stream.
+        producing = mode in ("data", "end") and stream_id in self._producers
         args: list[str | bytes | int] = [
             mode,
             NDJSON.encode(record),
@@ -349,19 +404,28 @@ class RedisStore(StreamStore):
             self._running_ttl_ms,
             stream_id,
             CHANNEL,
+            "1" if producing else "",
+            (self._producers.get(stream_id) or "") if producing else "",
+            self._written.get(stream_id, 0),
         ]
 
         def call() -> int:
             return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
 
         if retry:
-            return int(self._retrying("write", stream_id, call))
-        with _guard():
-            return call()
+            done = int(self._retrying("write", stream_id, call))
+        else:
+            with _guard():
+                done = call()
+        if done == -2:
+            self._lost(stream_id)
+        return done
 
     def append(self, stream_id: str, record: Entry) -> bool:
         if isinstance(record, Data):
             done = self._write(stream_id, "data", record, record.id, retry=True)
+            if done == 1 and stream_id in self._producers:
+                self._written[stream_id] = record.id
         else:
             done = self._write(stream_id, "end", record, retry=True)
         if done != 1 or not isinstance(record, Data):
@@ -373,17 +437,26 @@ class RedisStore(StreamStore):
 
     def keep_alive(self, stream_id: str, wait_s: float) -> bool:
         k = _Keys(stream_id)
+        owner = self._producers.get(stream_id)
         renewed = self._retrying(
             "lease renewal",
             stream_id,
             lambda: self._renew(
-                keys=[k.meta, k.log, k.lease], args=[self._lease_ms, self._running_ttl_ms]
+                keys=[k.meta, k.log, k.lease],
+                args=[
+                    self._lease_ms,
+                    self._running_ttl_ms,
+                    self._ttl_ms,
+                    owner or "",
+                    self._written.get(stream_id, 0),
+                ],
             ),
         )
-        if not renewed:
+        if renewed != 1:
+            if renewed == -2:
+                self._lost(stream_id)
             self._stopped(stream_id)
             return False
-        owner = self._producers.get(stream_id)
         if owner is not None:
             self._retrying(
                 "lease renewal",
@@ -400,12 +473,14 @@ class RedisStore(StreamStore):
         with _guard():
             entries = self._xread(k.log, after_id, None)
             if not entries:
-                last, done = self._quick.hmget(k.meta, ["last", "done"])
+                last, done, lost = self._quick.hmget(k.meta, ["last", "done", "lost"])
                 if last is None:
                     raise NotFound("no such stream (unknown or expired)")
                 last_data = int(last) - (1 if done is not None else 0)
                 if after_id > last_data:
                     raise past_end(after_id)
+                if lost is not None:
+                    return [STORE_LOST]  # a tombstone: the records it stands for are gone
                 if block_s > 0:
                     block_ms = max(1, round(min(block_s, MAX_BLOCK_S) * 1000))
                     entries = self._xread(k.log, after_id, block_ms)

@@ -392,6 +392,10 @@ def test_a_redis_restart_mid_stream_ends_readers_clearly(
     down = requests.get(server.url("/readyz"), timeout=10)
     assert down.status_code == 503 and down.json()["status"] == "unavailable"
 
+    # Away longer than the lease: the producer gave up (it writes nothing while the store is
+    # unreachable), so once Redis is back nobody knows the stream existed. A shorter restart,
+    # with the producer still running: test_a_redis_restart_under_a_running_producer_...
+    time.sleep(max(0.0, 1.5 + 1.0 - (time.monotonic() - stopped_at[0])))
     fresh_redis.start()
     # No persistence: the stream is gone, and a resume says so; new streams work again.
     gone = requests.get(
@@ -431,3 +435,116 @@ def test_unreachable_redis_is_503_json_within_a_bounded_time(make_server: MakeSe
     # Plain streams do not need the store.
     plain = requests.get(server.url("/stream/data?count=2&interval=0"), timeout=10)
     assert plain.status_code == 200 and plain.text == "data chunk 1\ndata chunk 2\n"
+
+
+STORE_LOST = Error(
+    "store_lost", "the stream store lost this stream (it restarted empty or was flushed)"
+)
+
+
+def _resume(server: Server, sid: str, last_id: int, fmt: str) -> tuple[int, list[Record]]:
+    """A resume after ``last_id``: its status and records. A 404 only in the moment before
+    the producer noticed (it then tries again). A failed stream ends without the chunked
+    terminator (docs/design.md, rule 1): the body is what came before the cut."""
+    deadline = time.monotonic() + 8
+    while True:
+        with requests.get(
+            server.url(f"/streams/{sid}?format={fmt}"),
+            headers={"Last-Event-ID": str(last_id)} if last_id else {},
+            stream=True,
+            timeout=10,
+        ) as response:
+            body = b""
+            try:
+                for chunk in response.iter_content(chunk_size=None):
+                    body += chunk
+            except requests.exceptions.ChunkedEncodingError:
+                pass
+        if response.status_code != 404 or time.monotonic() > deadline:
+            return response.status_code, decode(body, fmt)
+        time.sleep(0.1)
+
+
+@pytest.mark.real
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("how", ["restart", "flushall"])
+def test_a_redis_restart_under_a_running_producer_ends_the_stream_in_band(
+    make_server: MakeServer, fresh_redis: RedisServer, how: str
+) -> None:
+    """Redis comes back empty while the producer still runs: the records before are gone, so
+    the stream cannot continue. The producer stops; the live reader ends with an in-band error
+    (``store_lost``; or, if it met the restart itself, ``store_unavailable``), never a hang or a
+    clean end; a resume, before or after the producer stopped, is a 200 with ``store_lost``."""
+    import redis
+
+    server = make_server(
+        {
+            "REDIS_URL": fresh_redis.url,
+            "STREAMER_REDIS_TIMEOUT_S": "0.5",
+            "STREAMER_LEASE_S": "3",
+            "STREAMER_HEARTBEAT_S": "0.5",
+        }
+    )
+    tag = f"lost-{how}"
+    reader = Reader("ndjson")
+    follower = Reader("ndjson")
+    lost_at: list[float] = []
+    follower_done: list[bool] = []
+
+    def lose_redis_at_5(record: Record) -> bool:
+        if isinstance(record, Data) and record.id == 5 and not lost_at:
+            assert reader.stream_id is not None
+            follower_thread = threading.Thread(
+                target=lambda: follower_done.append(
+                    follower.read(server.url(f"/streams/{reader.stream_id}"), timeout=10)
+                )
+            )
+            follower_thread.start()  # a second reader, following live from the start
+            wait_for(lambda: len(follower.data) >= 5, 10, "the follower to catch up")
+            if how == "restart":
+                fresh_redis.stop()
+                fresh_redis.start()
+            else:
+                client = redis.Redis.from_url(fresh_redis.url)
+                client.flushall()
+                client.close()
+            lost_at.append(time.monotonic())
+        return False
+
+    finished = reader.read(
+        server.url(f"/_test/stream?count=1000&interval=0.1&resumable=1&tag={tag}"),
+        stop=lose_redis_at_5,
+        timeout=10,
+    )
+    assert lost_at, reader.records[-3:]
+    assert finished and time.monotonic() - lost_at[0] < 5
+    wait_for(lambda: follower_done, 10, "the follower to finish")
+    assert follower_done == [True] and time.monotonic() - lost_at[0] < 5
+    expected = {"store_lost"} if how == "flushall" else {"store_lost", "store_unavailable"}
+    for who in (reader, follower):
+        assert isinstance(who.terminal, Error), who.records[-3:]
+        assert who.terminal.type in expected, who.terminal
+        assert who.data == [Data(i, f"item {i}\n") for i in range(1, who.last_id + 1)]
+    # The producer stopped (its finally ran), without running to its end.
+    seen = wait_for(
+        lambda: [e["event"] for e in events(server, tag) if e["event"] != "start"] or None,
+        10,
+        "the producer to stop",
+    )
+    assert seen == ["finally"], seen
+    # Resumes, from where the reader was, in any format: the end, in-band.
+    assert reader.stream_id is not None
+    for fmt, after in (("ndjson", reader.last_id), ("sse", reader.last_id), ("ndjson", 0)):
+        assert _resume(server, reader.stream_id, after, fmt) == (200, [STORE_LOST])
+    # store_lost is numbered one past the data the producer wrote: an EventSource that saw it
+    # there is told to stop (204), and past it is past the end.
+    client = redis.Redis.from_url(fresh_redis.url)
+    end_id = int(client.hget(f"streamer:{{{reader.stream_id}}}:meta", "last") or 0)
+    client.close()
+    assert end_id > reader.last_id
+    assert _resume(server, reader.stream_id, end_id, "sse") == (204, [])
+    assert _resume(server, reader.stream_id, end_id + 1, "sse")[0] == 400
+    # New streams work again.
+    fresh = Reader("ndjson")
+    assert fresh.read(server.url("/stream/data?count=3&interval=0&resumable=1"))
+    assert fresh.records == [*chunks(3), End(3)]

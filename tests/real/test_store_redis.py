@@ -14,12 +14,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from streamer.config import Config
-from streamer.errors import NotFound, StoreUnavailable
-from streamer.store import new_stream_id, open_store
+from streamer.errors import BadRequest, NotFound, StoreUnavailable
+from streamer.store import STORE_LOST, StreamStore, new_stream_id, open_store
 from streamer.wire.records import Data
 
 from ..redis_cluster_fixture import redis_cluster
@@ -132,24 +133,85 @@ def test_a_redis_that_never_answers_times_out() -> None:
 
 
 @pytest.mark.timeout(40)
-def test_a_redis_restart_is_unavailable_then_not_found(fresh_redis: RedisServer) -> None:
+def test_a_redis_restart_is_unavailable_then_store_lost_once_the_producer_knows(
+    fresh_redis: RedisServer,
+) -> None:
+    """Persistence is off: the stream is gone. Until its producer next writes, nobody knows it
+    existed (404); its next append leaves a tombstone, and the stream then ends with
+    ``store_lost`` for every reader instead of continuing as a partial one."""
     store = open_store(Config(redis_url=fresh_redis.url, redis_timeout_s=0.5))
+    elsewhere = open_store(Config(redis_url=fresh_redis.url, redis_timeout_s=0.5))
     try:
         sid = started(store, 2)
+        orphan = started(elsewhere, 1)  # its producer is gone too (never writes again)
         fresh_redis.stop()
         with pytest.raises(StoreUnavailable):
             store.read(sid, 2, 0.5)
         with pytest.raises(StoreUnavailable):
             store.append(sid, Data(3, "x"))
         fresh_redis.start()
-        # Persistence is off: the stream is gone, and says so (no hang, no silent gap).
         with pytest.raises(NotFound):
             store.read(sid, 2, 0.5)
-        assert store.append(sid, Data(3, "x")) is False
+        assert store.append(sid, Data(3, "x")) is False  # stop: and now the store knows
+        assert store.read(sid, 2, 0.5) == [STORE_LOST]
+        with pytest.raises(NotFound):
+            store.read(orphan, 1, 0)  # nobody left to say it existed
         store.ping()
         assert store.read(started(store, 1), 0, 0) == [Data(1, "r1")]
     finally:
+        elsewhere.close()
         store.close()
+
+
+def _lose(store: StreamStore, sid: str) -> None:
+    """What a restart without persistence (or a FLUSHALL) does to one stream: its keys go.
+    Through the store's own client, so that it works on a cluster too (one slot)."""
+    base = f"streamer:{{{sid}}}:"
+    store._quick.delete(base + "meta", base + "log", base + "lease")  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(20)
+def test_an_append_to_a_lost_stream_leaves_a_tombstone_of_store_lost(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(stream_ttl_s=30, lease_s=5)
+    sid = new_stream_id()
+    store.create(sid, "key1", 5)
+    for i in (1, 2, 3):
+        assert store.append(sid, Data(i, f"r{i}"))
+    _lose(store, sid)
+    assert store.append(sid, Data(4, "r4")) is False  # not re-created as a partial stream
+    # Every reader, from any id it could have, gets the in-band end; store_lost is record 4.
+    for after in (0, 2, 3):
+        assert store.read(sid, after, 0.2) == [STORE_LOST]
+    with pytest.raises(BadRequest):
+        store.read(sid, 4, 0)  # past it, as past any stream's end
+    assert store.owner(sid) == "key1"  # still its owner's only
+    assert store.keep_alive(sid, 0.01) is False
+    assert store.cancel(sid) is False and store.reap(sid) is False  # finished
+    assert store.append(sid, Data(4, "r4")) is False
+    client: Any = store._quick  # type: ignore[attr-defined]
+    base = f"streamer:{{{sid}}}:"
+    assert client.exists(base + "log") == 0 and client.exists(base + "lease") == 0
+    assert 0 < client.pttl(base + "meta") <= 30_000  # kept as a finished stream is
+
+
+@pytest.mark.timeout(20)
+def test_a_lease_renewal_finds_a_lost_stream_and_stops_its_owner(make_store: MakeStore) -> None:
+    store = make_store(lease_s=5)
+    sid = started(store, 2)
+    _lose(store, sid)
+    assert store.keep_alive(sid, 0.01) is False
+    assert store.read(sid, 2, 0) == [STORE_LOST]
+    assert store.append(sid, Data(3, "r3")) is False
+    # Someone else's write to a lost stream that nobody marked stays an unknown stream.
+    other = started(store, 1)
+    _lose(store, other)
+    with pytest.raises(NotFound):
+        store.cancel(other)
+    assert store.reap(other) is False
+    with pytest.raises(NotFound):
+        store.read(other, 0, 0)
 
 
 @pytest.mark.timeout(30)

@@ -27,7 +27,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from streamer.errors import NotFound
+from streamer.server.resumable import follow
 from streamer.service.settings import ServiceConfig
+from streamer.store import STORE_LOST, new_stream_id
+from streamer.store.memory import MemoryStore
 from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
 from streamer.wire.records import Data, End, Ping, Record
 
@@ -138,3 +142,40 @@ def test_readiness_names_the_store(client: FlaskClient) -> None:
 
 
 # -- real tier: gunicorn instances sharing one Redis -----------------------------------------
+
+
+# -- a stream its store lost (Redis restarted empty) -----------------------------------------
+
+
+class _LosingStore(MemoryStore):
+    """The memory store, claiming it can lose streams as Redis can: dropping a stream by hand
+    then stands for a restart without persistence."""
+
+    can_lose_streams = True
+
+
+@pytest.mark.timeout(10)
+def test_a_followed_stream_that_a_store_lost_ends_in_band_with_store_lost() -> None:
+    store = _LosingStore(ServiceConfig())
+    sid = new_stream_id()
+    store.create(sid)
+    store.append(sid, Data(1, "r1"))
+    reader = follow(store, sid, 0, block_s=0.01)
+    assert next(reader) == Data(1, "r1")
+    store._drop(sid)  # Redis came back empty; the owner has not noticed yet
+    assert list(reader) == [STORE_LOST]
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_gone_before_a_reader_saw_it_is_not_found_and_memory_never_says_lost() -> None:
+    lossy, memory = _LosingStore(ServiceConfig()), MemoryStore(ServiceConfig())
+    with pytest.raises(NotFound):
+        next(follow(lossy, new_stream_id(), 0, block_s=0.01))  # a 404 before the first byte
+    sid = new_stream_id()
+    memory.create(sid)
+    memory.append(sid, Data(1, "r1"))
+    reader = follow(memory, sid, 0, block_s=0.01)
+    assert next(reader) == Data(1, "r1")
+    memory._drop(sid)  # the memory store only drops what expired or was evicted: unchanged
+    with pytest.raises(NotFound):
+        next(reader)

@@ -27,7 +27,9 @@ stream.
 A store failure is never a stream's outcome: a producer whose store stays away longer than
 the store's retries stops without writing a terminal record (readers then see
 ``producer_lost``); a reader that meets one gets ``store_unavailable`` in-band, not stored,
-and can resume with ``Last-Event-ID`` later.
+and can resume with ``Last-Event-ID`` later. A store that comes back without the stream
+(Redis restarted empty) ends it: the producer is told to stop at its next write or renewal,
+and readers get ``store_lost`` (:mod:`streamer.store`).
 """
 
 from __future__ import annotations

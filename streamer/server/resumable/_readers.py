@@ -4,7 +4,9 @@
 A reader that finds the producer's lease expired finishes the stream with
 ``error: producer_lost`` (the producer's worker died), so no reader ever waits forever; a
 reader that meets a store failure gets ``store_unavailable`` in-band, not stored, and can
-resume with ``Last-Event-ID`` later.
+resume with ``Last-Event-ID`` later. A reader that had seen the stream and then finds it gone
+from a store that can lose streams (Redis restarted empty) ends with ``error: store_lost``,
+in-band, as the owner's tombstone would have told it a moment later.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from flask import Response
 
 from ...config import Config
 from ...errors import NotFound
-from ...store import CANCELLED, MAX_BLOCK_S, Entry, StreamStore
+from ...store import CANCELLED, MAX_BLOCK_S, STORE_LOST, Entry, StreamStore
 from ...wire.framing import Encoder
 from ...wire.records import Data, End, Error
 from ..response import stream_for_request
@@ -52,9 +54,18 @@ def follow(
     UI message stream's ``abort`` part), a cancelled stream ends with that payload and a
     clean ``End``, not ``error: cancelled``: what was stopped is kept, not failed."""
     last = after_id
+    seen = False  # the store has answered for this stream at least once
     try:
         while True:
-            records = store.read(stream_id, last, block_s)
+            try:
+                records = store.read(stream_id, last, block_s)
+            except NotFound:
+                # Gone while followed: a store that can lose streams lost it (the owner's
+                # tombstone may not be in yet). Not a 404 any more: the stream has begun.
+                if not (seen and store.can_lose_streams):
+                    raise
+                records = [STORE_LOST]
+            seen = True
             if not records:
                 store.reap(stream_id)
                 continue

@@ -3,7 +3,9 @@ lease, stops when the store says so, and ends the stream (``End`` or ``Error``) 
 
 A store failure is never a stream's outcome: a producer whose store stays away longer than
 the store's retries stops without writing a terminal record (readers then see
-``producer_lost``).
+``producer_lost``). A store that lost the stream (Redis back empty) answers the next append
+or renewal with "stop", as for a cancel: the store has already left ``store_lost`` for
+readers, and the producer is closed.
 """
 
 from __future__ import annotations

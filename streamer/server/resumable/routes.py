@@ -45,9 +45,17 @@ def get_stream(stream_id: str) -> Response:
 
 def _saw_the_end(store: StreamStore, stream_id: str, after_id: int) -> bool:
     """Whether ``after_id`` is the id of the stream's ``end`` or ``error`` (one past its last
-    data record): the reader has seen how it ended. One read that does not wait."""
+    data record): the reader has seen how it ended. Reads that do not wait."""
     records = store.read(stream_id, after_id - 1, 0)
-    return bool(records) and not isinstance(records[0], Data)
+    if not records or isinstance(records[0], Data):
+        return False
+    # A stream the store lost answers every id with its store_lost, which stands for the
+    # records it lost: it is at after_id only where a resume from after_id is past the end.
+    try:
+        store.read(stream_id, after_id, 0)
+    except BadRequest:
+        return True
+    return False
 
 
 def delete_stream(stream_id: str) -> Response:
