@@ -28,7 +28,7 @@ from streamer.wire.records import Data, End, Error, Ping, Record
 from ..conftest import Server
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
 from ..unit.test_server_resumable import chunks, wait_for
-from .test_resumable_live import Reader
+from .test_resumable_live import Reader, read_all
 
 __all__ = ["fresh_redis", "redis_server"]  # fixtures, imported for pytest
 
@@ -65,18 +65,6 @@ def start(
     finally:
         response.close()
     return response
-
-
-def read_all(response: requests.Response) -> bytes:
-    """The body of a streamed response; a failed stream ends without the chunked terminator
-    (DESIGN.md rule 1), which requests reports as an error after the last bytes."""
-    body = b""
-    try:
-        for chunk in response.iter_content(chunk_size=None):
-            body += chunk
-    except requests.exceptions.ChunkedEncodingError:
-        pass
-    return body
 
 
 def records(body: bytes, fmt: str) -> list[Record]:

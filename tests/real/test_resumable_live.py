@@ -442,10 +442,21 @@ STORE_LOST = Error(
 )
 
 
+def read_all(response: requests.Response) -> bytes:
+    """The body of a streamed response; a failed stream ends without the chunked terminator
+    (docs/design.md, rule 1), which requests reports as an error after the last bytes."""
+    body = b""
+    try:
+        for chunk in response.iter_content(chunk_size=None):
+            body += chunk
+    except requests.exceptions.ChunkedEncodingError:
+        pass
+    return body
+
+
 def _resume(server: Server, sid: str, last_id: int, fmt: str) -> tuple[int, list[Record]]:
     """A resume after ``last_id``: its status and records. A 404 only in the moment before
-    the producer noticed (it then tries again). A failed stream ends without the chunked
-    terminator (docs/design.md, rule 1): the body is what came before the cut."""
+    the producer noticed (it then tries again)."""
     deadline = time.monotonic() + 8
     while True:
         with requests.get(
@@ -454,12 +465,7 @@ def _resume(server: Server, sid: str, last_id: int, fmt: str) -> tuple[int, list
             stream=True,
             timeout=10,
         ) as response:
-            body = b""
-            try:
-                for chunk in response.iter_content(chunk_size=None):
-                    body += chunk
-            except requests.exceptions.ChunkedEncodingError:
-                pass
+            body = read_all(response)
         if response.status_code != 404 or time.monotonic() > deadline:
             return response.status_code, decode(body, fmt)
         time.sleep(0.1)

@@ -27,7 +27,7 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 # Streams whose events must reach a client as sent: the retry hint on the first, and no
 # empty event in front of it or between two (a heartbeat is not an event).
-FIRST_EVENT_PATHS = [
+SSE_PATHS = [
     pytest.param("/stream/data?count=3&interval=0", id="ready"),
     # The first item after one heartbeat (0.5 s): the first write has no record.
     pytest.param("/_test/stream?count=3&idle_first=0.7", id="slow-first"),
@@ -46,7 +46,7 @@ def read_events(url: str, headers: dict[str, str] | None = None) -> list[ServerS
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("path", FIRST_EVENT_PATHS)
+@pytest.mark.parametrize("path", SSE_PATHS)
 def test_httpx_sse_gets_no_spurious_empty_event(server: Server, path: str) -> None:
     events = read_events(server.url(f"{path}&format=sse"))
     assert [(e.event, e.id) for e in events] == [
@@ -86,7 +86,7 @@ def read_events_in_node(node: str, url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", FIRST_EVENT_PATHS)
+@pytest.mark.parametrize("path", SSE_PATHS)
 def test_fetch_event_source_gets_no_spurious_empty_event(
     node: str, server: Server, path: str
 ) -> None:
