@@ -191,6 +191,20 @@ class _Keys:
         self.lease, self.cancel = base + "lease", base + "cancel"
 
 
+class _Throttle:
+    """True at most once per :data:`WARN_EVERY_S`: for a warning many producers would log."""
+
+    def __init__(self) -> None:
+        self._at = -WARN_EVERY_S
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._at < WARN_EVERY_S:
+            return False
+        self._at = now
+        return True
+
+
 class RedisStore(StreamStore):
     """Streams in Redis Streams, through redis-py (cooperative under gevent's patching)."""
 
@@ -259,8 +273,10 @@ class RedisStore(StreamStore):
         self._stops = StopListener(self._subscriber)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
-        self._warned_at = -WARN_EVERY_S
-        self._lost_warned_at = -WARN_EVERY_S
+        # Once per process per interval, not once per producer: a stall or a restart under a
+        # thousand producers is one event.
+        self._retry_warning = _Throttle()
+        self._lost_warning = _Throttle()
 
     def _subscriber(self) -> Any:
         """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
@@ -365,10 +381,7 @@ class RedisStore(StreamStore):
                 now = time.monotonic()
                 if now + delay >= deadline:
                     raise
-                if now - self._warned_at >= WARN_EVERY_S:
-                    # Once per process per interval, not once per producer: a stall with a
-                    # thousand producers is one event.
-                    self._warned_at = now
+                if self._retry_warning.due():
                     log.warning(
                         "resumable streams: the store did not answer a %s; retrying "
                         "for up to the lease",
@@ -378,11 +391,8 @@ class RedisStore(StreamStore):
                 delay = min(delay * 2, 0.5)
 
     def _lost(self, stream_id: str) -> None:
-        """The owner's script found its stream gone and left a tombstone: say so (once per
-        process per interval: a restart under a thousand producers is one event)."""
-        now = time.monotonic()
-        if now - self._lost_warned_at >= WARN_EVERY_S:
-            self._lost_warned_at = now
+        """The owner's script found its stream gone and left a tombstone: say so."""
+        if self._lost_warning.due():
             log.warning(
                 "resumable streams: the store lost a running stream (Redis restarted empty "
                 "or was flushed); its readers get store_lost and its producer stops"
