@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 import gevent
-from gevent.event import Event
+from gevent.hub import Waiter
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn.sock import ssl_context
@@ -33,18 +33,38 @@ _DRAIN_POLL_S = 0.05
 
 
 class Stopping:
-    """What the loop and the worker's shutdown watcher share."""
+    """What the loop and the worker's shutdown watcher share.
+
+    The loop's wait is a timer and a :class:`gevent.hub.Waiter`, as ``gevent.sleep`` is, and
+    :meth:`wake` switches to it: an ``Event.wait(timeout)`` ends each quiet second by raising
+    its ``Timeout`` into the loop (a C++ unwind inside greenlet, ~40k instructions a second).
+    """
 
     def __init__(self) -> None:
-        self._event = Event()
         self.pools: list[Pool] = []
+        self._woken = False
+        self._waiter: Waiter | None = None
 
     def wake(self) -> None:
         """The worker stops: the loop looks at ``alive`` now, not a second later."""
-        self._event.set()
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None:
+            gevent.get_hub().loop.run_callback(waiter.switch, None)
 
     def wait(self, timeout: float) -> None:
-        self._event.wait(timeout)
+        if self._woken:
+            return
+        hub = gevent.get_hub()
+        waiter = Waiter(hub)
+        timer = hub.loop.timer(timeout)
+        timer.start(waiter.switch, None)
+        self._waiter = waiter
+        try:
+            waiter.get()
+        finally:
+            self._waiter = None
+            timer.close()
 
 
 def run(worker: Any, stopping: Stopping) -> None:

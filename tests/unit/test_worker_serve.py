@@ -41,3 +41,19 @@ def test_stopping_wakes_the_loop_at_once() -> None:
     started = time.monotonic()
     stopping.wait(5.0)
     assert time.monotonic() - started < 1.0
+
+
+def test_stopping_waits_its_timeout_when_not_woken_and_returns_at_once_after() -> None:
+    import time
+
+    from streamer.worker.serve import Stopping
+
+    stopping = Stopping()
+    started = time.monotonic()
+    stopping.wait(0.2)
+    waited = time.monotonic() - started
+    assert 0.15 < waited < 1.0
+    stopping.wake()  # nobody waiting: the next wait does not start
+    started = time.monotonic()
+    stopping.wait(5.0)
+    assert time.monotonic() - started < 0.1
