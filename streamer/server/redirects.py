@@ -37,6 +37,10 @@ def relative_location(url: str) -> str:
 
 
 def _relative_routing_redirect(response: Response) -> Response:
+    # Runs after every request: the status first (the router's redirects are all 308), so
+    # the request proxy is looked up only for a redirect.
+    if response.status_code != RequestRedirect.code:
+        return response
     redirect = request.routing_exception
     if isinstance(redirect, RequestRedirect):
         response.headers["Location"] = relative_location(redirect.new_url)
