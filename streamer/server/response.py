@@ -83,10 +83,13 @@ def stream_for_request(
     ...     return stream_for_request(range(10))
     """
     state = current_state()
+    # The request itself, not its proxy: each attribute read through ``flask.request`` is a
+    # context-variable lookup and three Python calls.
+    req = request._get_current_object()
     if encoder is not None:
         fmt = encoder.name
     elif fmt is None:
-        fmt = choose_request_format(request)
+        fmt = choose_request_format(req)
     elif fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if encoder is None:
@@ -101,7 +104,8 @@ def stream_for_request(
             type="too_many_streams",
             retry_after=1,
         )
-    route = request.url_rule.rule if request.url_rule is not None else request.path
+    rule = req.url_rule
+    route = rule.rule if rule is not None else req.path
     observers = state.observers
     for observer in observers:
         observer.started(route, fmt)
@@ -116,7 +120,7 @@ def stream_for_request(
             producer,
             fmt=fmt,
             config=config,
-            environ=request.environ,
+            environ=req.environ,
             first_id=first_id,
             headers=headers,
             on_finish=on_finish,
