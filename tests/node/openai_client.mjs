@@ -6,11 +6,13 @@
 //   node openai_client.mjs error  <baseURL> <model>           a stream that must reject
 //   node openai_client.mjs abort  <baseURL> <model>           3 chunks, print "ready", abort
 //                                                              (AbortController) on a stdin line
+//   node openai_client.mjs chunks <baseURL> <params JSON>     every chunk object, as the SDK
+//                                                              gives them (tests/real/test_openai_relay_live.py)
 import OpenAI from "openai";
 import { createInterface } from "node:readline";
 
 const [mode, baseURL, model, extra] = process.argv.slice(2);
-const client = new OpenAI({ apiKey: "unused", baseURL, maxRetries: 0, timeout: 30_000 });
+const client = new OpenAI({ apiKey: process.env.OPENAI_API_KEY ?? "unused", baseURL, maxRetries: 0, timeout: 30_000 });
 const messages = [{ role: "user", content: "streaming answers token by token through the gateway" }];
 
 function out(result) {
@@ -71,4 +73,11 @@ async function abort() {
   }
 }
 
-await { stream, error, abort }[mode]();
+async function chunks() {
+  const params = { ...JSON.parse(model), stream: true };
+  const got = [];
+  for await (const chunk of await client.chat.completions.create(params)) got.push(chunk);
+  out({ chunks: got });
+}
+
+await { stream, error, abort, chunks }[mode]();
