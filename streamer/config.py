@@ -204,8 +204,8 @@ class Config:
     redis_max_connections: int = setting(
         "STREAMER_REDIS_MAX_CONNECTIONS",
         1000,
-        "Redis connections per worker for blocking reads (each reader that waits for live "
-        "records holds one); a quarter of this again for quick commands",
+        "Redis connections per worker for blocking reads (one per stream being followed: "
+        "its waiting readers share it); a quarter of this again for quick commands",
         low=2,
         high=100_000,
     )

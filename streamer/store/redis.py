@@ -36,7 +36,9 @@ free pooled connection ``redis_timeout_s``. Failures become ``StoreUnavailable``
 Redis hiccups: a producer's appends and renewals retry for up to ``lease_s`` (idempotent, so
 a retry after a lost reply duplicates nothing), so a stall shorter than the lease costs the
 stream only time. A reader's read does not retry: it fails in-band with ``store_unavailable``
-and resumes later. When every blocking connection is in use, a reader polls on the quick pool
+and resumes later. The readers of one stream waiting at the same record share one read
+(:mod:`streamer.store.shared_reads`), so blocking connections follow the streams followed, not
+the readers. When every blocking connection is in use, a reader polls on the quick pool
 instead of failing, and ``ping`` (``/readyz``) says the pool is exhausted.
 """
 
@@ -72,6 +74,7 @@ from ._base import (
 )
 from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
 from .redis_stops import CHANNEL, StopListener
+from .shared_reads import SharedReads
 
 log = logging.getLogger("streamer")
 
@@ -271,6 +274,8 @@ class RedisStore(StreamStore):
         self._producers: dict[str, str | None] = {}
         self._written: dict[str, int] = {}  # and how many data records each has appended
         self._stops = StopListener(self._subscriber)
+        # A stream's caught-up readers share one blocking read (shared_reads).
+        self._shared: SharedReads[Entry] = SharedReads(self._read, slack_s=config.redis_timeout_s)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
         # Once per process per interval, not once per producer: a stall or a restart under a
@@ -479,6 +484,13 @@ class RedisStore(StreamStore):
         return not stopped
 
     def read(self, stream_id: str, after_id: int, block_s: float) -> list[Entry]:
+        if block_s > 0:
+            # Made once for every reader of this process waiting at the same record
+            # (shared_reads): a stream's followers cost one read per record, not one each.
+            return self._shared.read(stream_id, after_id, min(block_s, MAX_BLOCK_S))
+        return self._read(stream_id, after_id, 0)
+
+    def _read(self, stream_id: str, after_id: int, wait_s: float) -> list[Entry]:
         k = _Keys(stream_id)
         with _guard():
             entries = self._xread(k.log, after_id, None)
@@ -491,9 +503,8 @@ class RedisStore(StreamStore):
                     raise past_end(after_id)
                 if lost is not None:
                     return [STORE_LOST]  # a tombstone: the records it stands for are gone
-                if block_s > 0:
-                    block_ms = max(1, round(min(block_s, MAX_BLOCK_S) * 1000))
-                    entries = self._xread(k.log, after_id, block_ms)
+                if wait_s > 0:
+                    entries = self._xread(k.log, after_id, max(1, round(wait_s * 1000)))
         if not entries:
             return []
         if _seq(entries[0][0]) != after_id + 1:

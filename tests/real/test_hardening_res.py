@@ -270,11 +270,15 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
             "STREAMER_HEARTBEAT_S": "0.5",
         }
     )
-    idle = start(server.url("/stream/data?count=2&interval=40&resumable=1"))
-    sid = idle.headers["X-Stream-Id"]
+    # Six idle streams: the readers of one stream share a single blocking read
+    # (streamer.store.shared_reads), so each stream's reader holds a connection of its own.
+    sids = [
+        start(server.url("/stream/data?count=2&interval=40&resumable=1")).headers["X-Stream-Id"]
+        for _ in range(6)
+    ]
     stop = threading.Event()
 
-    def hold() -> None:  # a reader waiting for live records holds a blocking connection
+    def hold(sid: str) -> None:  # a reader waiting for live records holds a blocking read
         try:
             with requests.get(
                 server.url(f"/streams/{sid}?format=ndjson"), stream=True, timeout=30
@@ -285,7 +289,7 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
         except requests.RequestException:
             pass  # closed by the test's cleanup
 
-    threads = [threading.Thread(target=hold, daemon=True) for _ in range(6)]
+    threads = [threading.Thread(target=hold, args=(sid,), daemon=True) for sid in sids]
     for t in threads:
         t.start()
     try:
@@ -300,8 +304,9 @@ def test_row4_readiness_reports_an_exhausted_pool_and_readers_still_get_their_re
         assert reader.read(server.url("/stream/data?count=4&interval=0.2&resumable=1"))
         assert reader.records == [*chunks(4), End(4)]
     finally:
-        stop.set()  # and the cancel below ends every held reader with its error record
-        requests.delete(server.url(f"/streams/{sid}"), timeout=10)
+        stop.set()  # and the cancels below end every held reader with its error record
+        for sid in sids:
+            requests.delete(server.url(f"/streams/{sid}"), timeout=10)
         for t in threads:
             t.join(10)
     wait_for(
