@@ -80,6 +80,7 @@ log = logging.getLogger("streamer")
 
 READ_COUNT = 1000  # records per XREAD: bounds one reply's memory
 POLL_S = 0.2  # a reader's poll interval while every blocking connection is in use
+REAP_EVERY_S = 0.5  # how often one process checks a followed stream's lease, at most
 WARN_EVERY_S = 10.0  # at most one "retrying" warning per process in this long
 
 # The owner of a running stream found its meta gone: Redis lost the stream (restarted
@@ -276,6 +277,8 @@ class RedisStore(StreamStore):
         self._stops = StopListener(self._subscriber)
         # A stream's caught-up readers share one blocking read (shared_reads).
         self._shared: SharedReads[Entry] = SharedReads(self._read, slack_s=config.redis_timeout_s)
+        self._reaped: dict[str, float] = {}  # stream id -> when this process last asked
+        self._reap_every_s = min(REAP_EVERY_S, config.lease_s / 4)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
         # Once per process per interval, not once per producer: a stall or a restart under a
@@ -550,6 +553,15 @@ class RedisStore(StreamStore):
         return found.decode() if isinstance(found, bytes) else str(found)
 
     def reap(self, stream_id: str) -> bool:
+        # Every idle reader asks after each empty wait; one check per stream per process
+        # in a fraction of a lease is enough (a reaped stream's end reaches the others in their next
+        # read), where ten thousand followers made ten thousand calls each time.
+        now = time.monotonic()
+        if now - self._reaped.get(stream_id, -self._reap_every_s) < self._reap_every_s:
+            return False
+        if len(self._reaped) >= 10_000:
+            self._reaped.clear()  # a bound, not a cache worth keeping
+        self._reaped[stream_id] = now
         return self._write(stream_id, "reap", PRODUCER_LOST) == 1
 
 

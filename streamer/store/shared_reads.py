@@ -11,10 +11,10 @@ the readers, and a record costs one ``XREAD`` per stream per process.
 
 A waiting reader makes the whole read (the quick read, the stream's meta, then the blocking
 read) only as leader; a joiner skips all three and waits as long as the leader's read may
-take. The leader's failure reaches the joiners as the same error (the store's reader turns it
-into ``store_unavailable``, in-band); a leader that is killed (its client left) leaves its
-joiners an empty answer, after which each simply asks again, as after any empty wait. Nothing
-here knows Redis: ``read`` is the store's own read.
+take. When the leader's read fails (the store timed out, or the leader's client left and
+its greenlet was killed), its joiners get an empty answer and each asks again on its own,
+as after any empty wait: one slow read under load must not end a hundred readers, and a
+store that is really down fails each of them in its own next read.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ T = TypeVar("T")
 
 
 class _Round(Generic[T]):
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("done", "failed", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()  # gevent's, under the worker's patching
         self.result: list[T] = []
-        self.error: Exception | None = None
+        self.failed = False
 
 
 class SharedReads(Generic[T]):
@@ -53,18 +53,16 @@ class SharedReads(Generic[T]):
         at = (key, after)
         joined = self._rounds.get(at)
         if joined is not None:
-            if not joined.done.wait(wait_s + self._slack_s):
-                return []
-            if joined.error is not None:
-                raise joined.error
+            if not joined.done.wait(wait_s + self._slack_s) or joined.failed:
+                return []  # the caller asks again, on its own
             return joined.result
         led: _Round[T] = _Round()
         self._rounds[at] = led
         try:
             led.result = self._read(key, after, wait_s)
             return led.result
-        except Exception as exc:
-            led.error = exc
+        except BaseException:
+            led.failed = True
             raise
         finally:
             del self._rounds[at]

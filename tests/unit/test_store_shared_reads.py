@@ -68,7 +68,7 @@ def test_each_place_has_its_own_read() -> None:
     assert sorted(gate.calls) == [("a", 4), ("a", 7), ("b", 4)]
 
 
-def test_the_leaders_failure_reaches_every_joiner() -> None:
+def test_a_failed_read_fails_its_leader_and_sends_each_joiner_to_read_again() -> None:
     failure = ConnectionError("the store went away")
     gate = Gate(failure)
     shared: SharedReads[int] = SharedReads(gate, slack_s=1.0)
@@ -76,8 +76,10 @@ def test_the_leaders_failure_reaches_every_joiner() -> None:
     gate.open.set()
     for t in threads:
         t.join(5)
-    assert got == [failure] * 5
+    assert got == [failure, [], [], [], []]
     assert len(gate.calls) == 1
+    gate.answer = [1]
+    assert shared.read("a", 0, 1.0) == [1]  # asked again, the read is made again
 
 
 def test_a_joiner_gives_up_after_the_wait_and_its_slack() -> None:
