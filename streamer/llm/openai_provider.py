@@ -165,6 +165,7 @@ def _body(request: ChatRequest) -> dict[str, Any]:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    body.update(request.sampling)  # validated by the service; OpenAI's own names
     return body
 
 

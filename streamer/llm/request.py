@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +14,15 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     resumable: bool = False
+    #: Further sampling settings, validated, as the client sent them (OpenAI's names: ``top_p``,
+    #: ``stop`` as a list, ``seed``, ``frequency_penalty``, ``presence_penalty``): a provider
+    #: passes on what its model takes and applies what it can.
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """The stop sequences: the reply ends before the first of them."""
+        return tuple(self.sampling.get("stop", ()))
 
     @property
     def last_user_message(self) -> str:

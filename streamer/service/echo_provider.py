@@ -3,7 +3,8 @@
 The default when no OpenAI key is configured, so a fresh machine runs the whole service. It
 speaks the provider protocol (:class:`streamer.llm.ChatProvider`): a ``TextDelta`` per word,
 then its ``Usage`` (words, not BPE tokens: it always knows them), then ``Finish("length")``
-when ``max_tokens`` cut the reply, else ``Finish("stop")``.
+when ``max_tokens`` cut the reply, else ``Finish("stop")``. A ``stop`` sequence ends the reply
+before it; the other sampling settings change nothing in a reply that has no randomness.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class EchoProvider:
         self.delay_s = delay_s
 
     def stream(self, request: ChatRequest) -> Iterator[AnswerEvent]:
-        reply = tokens(echo_reply(request.last_user_message))
+        reply = tokens(_until_stop(echo_reply(request.last_user_message), request.stop))
         cut = request.max_tokens is not None and len(reply) > request.max_tokens
         if cut:
             reply = reply[: request.max_tokens]
@@ -50,6 +51,12 @@ class EchoProvider:
             yield TextDelta(token)
         yield _usage(request, len(reply))
         yield Finish("length" if cut else "stop")
+
+
+def _until_stop(reply: str, stop: tuple[str, ...]) -> str:
+    """The reply up to the first stop sequence, which is not sent (as OpenAI's models do)."""
+    cuts = [i for i in (reply.find(s) for s in stop) if i >= 0]
+    return reply[: min(cuts)] if cuts else reply
 
 
 def _usage(request: ChatRequest, completion: int) -> Usage:

@@ -633,3 +633,32 @@ def test_shutdown_ends_the_answer_in_band_and_records_its_usage(make_server: Any
     server.proc.wait(timeout=15)
     line = usage_line(server, "shutdown")
     assert "partial=1" in line and "completion_tokens=" in line
+
+
+SAMPLING: dict[str, Any] = {
+    "top_p": 0.9,
+    "stop": ["\n\n", "END"],
+    "seed": 7,
+    "frequency_penalty": 0.5,
+    "presence_penalty": -0.25,
+}
+
+
+@pytest.mark.timeout(60)
+def test_the_sampling_settings_reach_the_upstream_as_sent(
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
+    # The AI SDK sends top_p and stop from its ordinary settings; they were a 400 here.
+    model = fake_model(tokens=4)
+    before = len(upstream.requests)
+    text, _ = stream_text(sdk(gateway), model, **SAMPLING)
+    assert text == expected_reply(PROMPT, tokens=4)
+    sent = upstream_request(upstream, model, before).body
+    assert {name: sent.get(name) for name in SAMPLING} == SAMPLING
+
+
+@pytest.mark.timeout(60)
+def test_the_echo_provider_ends_at_a_stop_sequence(echo: Server) -> None:
+    text, chunks = stream_text(sdk(echo, CLIENT_KEY), "echo-1", stop="token", top_p=0.5)
+    assert text == f"You said: {PROMPT.split(' token')[0]} "
+    assert chunks[-1].choices[0].finish_reason == "stop"

@@ -152,3 +152,49 @@ def test_an_unknown_key_is_quoted_back_cut_at_40_characters(body: dict[str, Any]
     for text in (caught.value.message, caught.value.param):
         assert "k" * 40 in text, text
         assert "k" * 41 not in text, text
+
+
+def test_the_sampling_settings_the_ai_sdk_sends_are_taken_and_kept() -> None:
+    got = parse(
+        {
+            "model": "m",
+            "messages": USER,
+            "top_p": 0.9,
+            "stop": "\n\n",
+            "seed": 42,
+            "frequency_penalty": -0.5,
+            "presence_penalty": 1,
+        }
+    )
+    assert dict(got.chat.sampling) == {
+        "top_p": 0.9,
+        "stop": ["\n\n"],
+        "seed": 42,
+        "frequency_penalty": -0.5,
+        "presence_penalty": 1,
+    }
+    assert got.chat.stop == ("\n\n",)
+    assert parse({"model": "m", "messages": USER, "stop": ["a", "b"]}).chat.stop == ("a", "b")
+    assert dict(parse({"model": "m", "messages": USER}).chat.sampling) == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("top_p", 1.5),
+        ("top_p", "high"),
+        ("top_p", True),
+        ("frequency_penalty", -3),
+        ("presence_penalty", "2"),
+        ("seed", 1.5),
+        ("seed", 2**63),
+        ("stop", ["a", "b", "c", "d", "e"]),
+        ("stop", [""]),
+        ("stop", 7),
+        ("stop", ["x" * 201]),
+    ],
+)
+def test_a_bad_sampling_setting_is_a_400_naming_it(field: str, value: object) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        parse({"model": "m", "messages": USER, field: value})
+    assert caught.value.param == field

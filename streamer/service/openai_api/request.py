@@ -5,8 +5,11 @@ a 400 whose ``param`` names it (``messages[1].content``), so the SDKs raise
 What is accepted: ``model``, ``messages`` (roles system, developer, user, assistant; content
 a string or a list of text parts), ``stream``, ``stream_options`` (``include_usage``;
 ``include_obfuscation`` is accepted and ignored), ``temperature``, ``max_tokens`` /
-``max_completion_tokens``, ``n`` (1 only), and the informational ``user``, ``seed``,
-``metadata``, ``store`` (false) and ``service_tier``, which change nothing here. streamer's own
+``max_completion_tokens``, ``n`` (1 only), the sampling settings ``top_p``, ``stop`` (a
+string or up to four), ``seed``, ``frequency_penalty`` and ``presence_penalty`` (validated
+as OpenAI does, passed to the provider: an upstream gets them as sent, the echo provider
+ends its reply at a stop sequence), and the informational ``user``, ``metadata``, ``store``
+(false) and ``service_tier``, which change nothing here. streamer's own
 options go in a ``streamer`` object (the SDKs send it through ``extra_body``):
 ``{"resumable": true}``. Anything else (tools, logprobs, n > 1, response_format...) is a 400
 naming it: a gateway that silently dropped ``tools`` would answer a different question.
@@ -33,7 +36,16 @@ from ..jsonbody import parse_json_body
 from .errors import InvalidParameter
 
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
-_IGNORED = frozenset({"user", "seed", "metadata", "service_tier"})
+_IGNORED = frozenset({"user", "metadata", "service_tier"})
+# Sampling settings the AI SDK, LangChain and the SDKs send from their ordinary options:
+# validated as OpenAI does and passed on (ChatRequest.sampling). Name -> (low, high).
+_SAMPLING_RANGES = {
+    "top_p": (0.0, 1.0),
+    "frequency_penalty": (-2.0, 2.0),
+    "presence_penalty": (-2.0, 2.0),
+}
+MAX_STOP = 4  # stop sequences, as OpenAI allows
+MAX_STOP_CHARS = 200
 _KNOWN = frozenset(
     {
         "model",
@@ -46,6 +58,9 @@ _KNOWN = frozenset(
         "n",
         "store",
         "streamer",
+        "stop",
+        "seed",
+        *_SAMPLING_RANGES,
         *_IGNORED,
     }
 )
@@ -131,6 +146,7 @@ def parse_completion_body(
         temperature=_temperature(body.get("temperature")),
         max_tokens=max_tokens,
         resumable=resumable,
+        sampling=_sampling(body),
     )
     return CompletionRequest(chat, stream=stream, include_usage=include_usage, resumable=resumable)
 
@@ -155,6 +171,42 @@ def _integer(body: dict[str, Any], name: str) -> int | None:
     if not 1 <= value <= MAX_TOKENS:
         raise InvalidParameter(name, f"'{name}' must be between 1 and {MAX_TOKENS}")
     return value
+
+
+def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (low, high) in _SAMPLING_RANGES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidParameter(name, f"'{name}' must be a number")
+        if not low <= value <= high:
+            raise InvalidParameter(name, f"'{name}' must be between {low:g} and {high:g}")
+        out[name] = value
+    seed = body.get("seed")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= 2**63:
+            raise InvalidParameter("seed", "'seed' must be a 64-bit whole number")
+        out["seed"] = seed
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise InvalidParameter("stop", "'stop' must be a string or a list of strings")
+        if len(stops) > MAX_STOP:
+            raise InvalidParameter("stop", f"'stop' takes at most {MAX_STOP} sequences")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise InvalidParameter(
+                "stop", f"each 'stop' sequence is at most {MAX_STOP_CHARS} characters"
+            )
+        if stops:
+            out["stop"] = stops
+    return out
 
 
 def _temperature(value: Any) -> float | None:
