@@ -180,14 +180,22 @@ class Answer:
         return chunk
 
     def completion(
-        self, text: str, finish_reason: str, usage: dict[str, Any], refusal: str | None = None
+        self,
+        text: str,
+        finish_reason: str,
+        usage: dict[str, Any],
+        refusal: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": text,
+            # An answer that only calls tools has no content, as OpenAI sends it.
+            "content": None if tool_calls and not text else text,
             "refusal": refusal,
             "annotations": [],
         }
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         return {
             "id": self.id,
             "object": "chat.completion",

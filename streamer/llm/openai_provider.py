@@ -166,6 +166,9 @@ def _body(request: ChatRequest) -> dict[str, Any]:
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     body.update(request.sampling)  # validated by the service; OpenAI's own names
+    if request.tools:
+        body["tools"] = list(request.tools)
+        body.update(request.tool_options)
     return body
 
 

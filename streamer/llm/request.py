@@ -9,7 +9,10 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    messages: tuple[dict[str, str], ...]
+    #: OpenAI's message objects: ``role`` and ``content`` (a string; None for an assistant
+    #: message that only calls tools), and ``name``, an assistant's ``tool_calls``, a tool
+    #: result's ``tool_call_id`` when sent.
+    messages: tuple[dict[str, Any], ...]
     model: str
     temperature: float | None = None
     max_tokens: int | None = None
@@ -18,6 +21,10 @@ class ChatRequest:
     #: ``stop`` as a list, ``seed``, ``frequency_penalty``, ``presence_penalty``): a provider
     #: passes on what its model takes and applies what it can.
     sampling: Mapping[str, Any] = field(default_factory=dict)
+    #: The functions the model may call (OpenAI's ``tools`` objects), and ``tool_choice`` /
+    #: ``parallel_tool_calls`` as sent (absent: not sent).
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def stop(self) -> tuple[str, ...]:
@@ -28,5 +35,5 @@ class ChatRequest:
     def last_user_message(self) -> str:
         for message in reversed(self.messages):
             if message["role"] == "user":
-                return message["content"]
+                return str(message["content"])
         return ""

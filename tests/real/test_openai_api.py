@@ -188,7 +188,10 @@ def test_a_bad_client_key_is_authentication_error(echo: Server) -> None:
             "stream_options",
             id="stream-options-without-stream",
         ),
-        pytest.param({"tools": []}, "tools", id="unsupported"),
+        pytest.param({"tools": []}, "tools", id="empty-tools"),
+        pytest.param(
+            {"response_format": {"type": "json_object"}}, "response_format", id="unsupported"
+        ),
         pytest.param(
             {"extra_body": {"streamer": {"resumable": "yes"}}, "stream": True},
             "streamer.resumable",
@@ -662,3 +665,94 @@ def test_the_echo_provider_ends_at_a_stop_sequence(echo: Server) -> None:
     text, chunks = stream_text(sdk(echo, CLIENT_KEY), "echo-1", stop="token", top_p=0.5)
     assert text == f"You said: {PROMPT.split(' token')[0]} "
     assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "the weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "time_in",
+            "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
+        },
+    },
+]
+
+
+def calls_of(chunks: list[Any]) -> list[tuple[str, str, str]]:
+    """(id, name, arguments) of each streamed tool call, in index order."""
+    calls: dict[int, list[str]] = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or ():
+                entry = calls.setdefault(call.index, ["", "", ""])
+                entry[0] = call.id or entry[0]
+                if call.function is not None:
+                    entry[1] += call.function.name or ""
+                    entry[2] += call.function.arguments or ""
+    return [(i, n, a) for i, n, a in (calls[k] for k in sorted(calls))]
+
+
+@pytest.mark.timeout(60)
+def test_tool_calls_pass_through_streamed_and_whole_as_the_upstream_makes_them(
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
+    model = fake_model(tool_calls=2)
+    options: dict[str, Any] = {"tools": TOOLS, "tool_choice": "auto", "parallel_tool_calls": True}
+    direct = OpenAI(api_key=UPSTREAM_KEY, base_url=upstream.base_url, max_retries=0)
+    _clients.append(direct)
+    want = calls_of(
+        list(direct.chat.completions.create(model=model, messages=MESSAGES, stream=True, **options))
+    )
+    assert [name for _, name, _ in want] == ["weather", "time_in"]
+    before = len(upstream.requests)
+    _, chunks = stream_text(sdk(gateway), model, **options)
+    assert calls_of(chunks) == want
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    sent = upstream_request(upstream, model, before).body
+    assert {name: sent.get(name) for name in options} == options
+    whole = sdk(gateway).chat.completions.create(model=model, messages=MESSAGES, **options)
+    message = whole.choices[0].message
+    assert whole.choices[0].finish_reason == "tool_calls" and message.content is None
+    assert [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls] == want
+
+
+@pytest.mark.timeout(60)
+def test_the_echo_provider_calls_a_tool_then_answers_with_its_result(echo: Server) -> None:
+    client = sdk(echo, CLIENT_KEY)
+    _, chunks = stream_text(client, "echo-1", tools=TOOLS)
+    [(call_id, name, arguments)] = calls_of(chunks)
+    assert name == "weather" and json.loads(arguments) == {"city": PROMPT}
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    named = client.chat.completions.create(
+        model="echo-1",
+        messages=MESSAGES,
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "time_in"}},
+    )
+    assert named.choices[0].message.tool_calls[0].function.name == "time_in"
+    turn = [
+        *MESSAGES,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": "sunny, 21 C"},
+    ]
+    after = client.chat.completions.create(model="echo-1", messages=turn, tools=TOOLS)
+    assert after.choices[0].finish_reason == "stop"
+    assert "the tool answered sunny, 21 C" in after.choices[0].message.content

@@ -18,6 +18,19 @@ def parse(body: Any, header: bool = False, content_type: str = "application/json
     return parse_completion_body(content_type, json.dumps(body).encode(), resumable_header=header)
 
 
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "the weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "strict": True,
+        },
+    }
+]
+
+
 def test_a_minimal_body() -> None:
     got = parse({"model": "m", "messages": USER})
     assert (got.stream, got.include_usage, got.resumable) == (False, False, False)
@@ -67,9 +80,54 @@ def test_the_header_makes_a_streamed_answer_resumable() -> None:
             id="no-user",
         ),
         pytest.param(
-            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            {"model": "m", "messages": [{"role": "robot", "content": "x"}]},
             "messages[0].role",
             id="role",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [*USER, {"role": "tool", "content": "x"}]},
+            "messages[1].tool_call_id",
+            id="tool-without-call-id",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "user", "content": "x", "tool_call_id": "c"}]},
+            "messages[0].tool_call_id",
+            id="call-id-on-a-user-message",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
+            "messages[0].tool_calls",
+            id="calls-on-a-user-message",
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "tools": [{"type": "web", "function": {}}]},
+            "tools[0].type",
+            id="tool-type",
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "tools": [{"type": "function", "function": {}}]},
+            "tools[0].function.name",
+            id="tool-name",
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "tool_choice": "auto"},
+            "tool_choice",
+            id="choice-without-tools",
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "tools": TOOLS, "tool_choice": "sometimes"},
+            "tool_choice",
+            id="bad-choice",
+        ),
+        pytest.param(
+            {
+                "model": "m",
+                "messages": USER,
+                "tools": TOOLS,
+                "tool_choice": {"type": "function", "function": {"name": "other"}},
+            },
+            "tool_choice",
+            id="choice-of-an-unknown-tool",
         ),
         pytest.param(
             {"model": "m", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
@@ -198,3 +256,27 @@ def test_a_bad_sampling_setting_is_a_400_naming_it(field: str, value: object) ->
     with pytest.raises(InvalidParameter) as caught:
         parse({"model": "m", "messages": USER, field: value})
     assert caught.value.param == field
+
+
+def test_tools_a_tool_round_and_the_choice_are_kept_as_sent() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    messages = [
+        *USER,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 3}'},
+    ]
+    got = parse(
+        {
+            "model": "m",
+            "messages": messages,
+            "tools": TOOLS,
+            "tool_choice": {"type": "function", "function": {"name": "weather"}},
+            "parallel_tool_calls": False,
+        }
+    ).chat
+    assert got.messages == tuple(messages)
+    assert got.tools == tuple(TOOLS)
+    assert dict(got.tool_options) == {
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "parallel_tool_calls": False,
+    }

@@ -11,12 +11,21 @@ after the finish chunk, as OpenAI sends it.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from gevent import GreenletExit
 
 from ...errors import StreamTimeout
-from ...llm.events import AnswerEvent, Finish, Refusal, TextDelta, Usage
+from ...llm.events import (
+    AnswerEvent,
+    Finish,
+    Refusal,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
 from ...llm.formats import openai_chunks
 from ...llm.openai_chunks import Answer, ChunkSSE, ResumableChunkSSE, completion_id
 from .usage import UsageMeter
@@ -24,6 +33,7 @@ from .usage import UsageMeter
 __all__ = [
     "Answer",
     "ChunkSSE",
+    "Collected",
     "ResumableChunkSSE",
     "chunks",
     "collected",
@@ -81,18 +91,38 @@ def metered(events: Iterable[AnswerEvent], meter: UsageMeter) -> Iterator[Answer
         yield event
 
 
-def collected(events: Iterable[AnswerEvent], meter: UsageMeter) -> tuple[str, str | None, str]:
-    """A whole answer (``stream: false``): its text, its refusal (None if it has none) and its
-    finish reason, counted into ``meter``. Tool calls are not collected: /v1 refuses
-    ``tools``, so no provider is asked for one."""
+def collected(events: Iterable[AnswerEvent], meter: UsageMeter) -> Collected:
+    """A whole answer (``stream: false``): its text, its refusal (None if it has none), its
+    tool calls (OpenAI's ``message.tool_calls`` objects) and its finish reason, counted into
+    ``meter``."""
     text: list[str] = []
     refusal: list[str] = []
+    calls: dict[str, dict[str, Any]] = {}  # by id, in the order they started
     reason = "stop"
     for event in metered(events, meter):
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, Refusal):
             refusal.append(event.text)
+        elif isinstance(event, ToolCallStart):
+            calls[event.id] = _call(event.id, event.name, "")
+        elif isinstance(event, ToolCallDelta) and event.id in calls:
+            calls[event.id]["function"]["arguments"] += event.arguments
+        elif isinstance(event, ToolCallEnd):
+            calls[event.id] = _call(event.id, event.name, event.arguments)  # the whole call
         elif isinstance(event, Finish):
             reason = event.reason
-    return "".join(text), "".join(refusal) if refusal else None, reason
+    return Collected(
+        "".join(text), "".join(refusal) if refusal else None, reason, list(calls.values())
+    )
+
+
+class Collected(NamedTuple):
+    text: str
+    refusal: str | None
+    reason: str
+    tool_calls: list[dict[str, Any]]
+
+
+def _call(id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}

@@ -60,11 +60,18 @@ _KNOWN = frozenset(
         "streamer",
         "stop",
         "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
         *_SAMPLING_RANGES,
         *_IGNORED,
     }
 )
-_MESSAGE_KEYS = frozenset({"role", "content", "name"})
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+_ROLES = (*ROLES, "tool")
+MAX_TOOLS = 128  # as OpenAI allows
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOOL_KEYS = frozenset({"name", "description", "parameters", "strict"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,7 @@ def parse_completion_body(
         max_tokens=max_tokens,
         resumable=resumable,
         sampling=_sampling(body),
+        **_tools(body),
     )
     return CompletionRequest(chat, stream=stream, include_usage=include_usage, resumable=resumable)
 
@@ -234,14 +242,15 @@ def _streamer_options(value: Any) -> bool:
     return _boolean(value, "resumable", False, "streamer.")
 
 
-def _messages(value: Any) -> tuple[dict[str, str], ...]:
+def _messages(value: Any) -> tuple[dict[str, Any], ...]:
     if value is None:
         raise InvalidParameter("messages", "Missing required parameter: 'messages'.")
     if not isinstance(value, list) or not value:
         raise InvalidParameter("messages", "'messages' must be a non-empty array")
     if len(value) > MAX_MESSAGES:
         raise InvalidParameter("messages", f"'messages' has more than {MAX_MESSAGES} messages")
-    out, total = [], 0
+    out: list[dict[str, Any]] = []
+    total = 0
     for i, message in enumerate(value):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
@@ -252,13 +261,38 @@ def _messages(value: Any) -> tuple[dict[str, str], ...]:
                     f"{where}.{clip(name)}", f"'{where}.{clip(name)}' is not supported"
                 )
         role = message.get("role")
-        if role not in ROLES:
+        if role not in _ROLES:
             raise InvalidParameter(
-                f"{where}.role", f"'{where}.role' must be one of {', '.join(ROLES)}"
+                f"{where}.role", f"'{where}.role' must be one of {', '.join(_ROLES)}"
             )
-        content = _content(message.get("content"), f"{where}.content")
-        total += len(content)
-        out.append({"role": role, "content": content})
+        kept: dict[str, Any] = {"role": role}
+        calls = message.get("tool_calls")
+        if calls is not None:
+            if role != "assistant":
+                raise InvalidParameter(
+                    f"{where}.tool_calls", f"only an assistant message has '{where}.tool_calls'"
+                )
+            kept["tool_calls"] = _tool_calls(calls, f"{where}.tool_calls")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidParameter(
+                    f"{where}.tool_call_id",
+                    f"'{where}.tool_call_id' must name the call this message answers",
+                )
+            kept["tool_call_id"] = call_id
+        elif "tool_call_id" in message:
+            raise InvalidParameter(
+                f"{where}.tool_call_id", f"only a tool message has '{where}.tool_call_id'"
+            )
+        if calls is not None and message.get("content") is None:
+            kept["content"] = None  # an assistant message that only calls tools
+        else:
+            kept["content"] = _content(message.get("content"), f"{where}.content")
+            total += len(kept["content"])
+        if isinstance(message.get("name"), str):
+            kept["name"] = message["name"]
+        out.append(kept)
     if total > MAX_TOTAL_CHARS:
         raise InvalidParameter(
             "messages", f"'messages' hold more than {MAX_TOTAL_CHARS} characters"
@@ -266,6 +300,85 @@ def _messages(value: Any) -> tuple[dict[str, str], ...]:
     if not any(m["role"] == "user" for m in out):
         raise InvalidParameter("messages", "'messages' needs at least one message with role 'user'")
     return tuple(out)
+
+
+def _tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise InvalidParameter(where, f"'{where}' must be a non-empty array")
+    for j, call in enumerate(value):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (
+            isinstance(call, dict)
+            and isinstance(call.get("id"), str)
+            and call.get("type", "function") == "function"
+            and isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments"), str)
+        ):
+            raise InvalidParameter(
+                f"{where}[{j}]",
+                f"'{where}[{j}]' must be a function call with an id, a name and arguments",
+            )
+    return value
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls``, checked as OpenAI checks them."""
+    tools = body.get("tools")
+    options: dict[str, Any] = {}
+    if tools is None:
+        for name in ("tool_choice", "parallel_tool_calls"):
+            if body.get(name) is not None:
+                raise InvalidParameter(name, f"'{name}' is only allowed when 'tools' are given")
+        return {}
+    if not isinstance(tools, list) or not tools or len(tools) > MAX_TOOLS:
+        raise InvalidParameter(
+            "tools", f"'tools' must be a non-empty array of at most {MAX_TOOLS} tools"
+        )
+    names = []
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise InvalidParameter(f"{where}.type", f"'{where}.type' must be 'function'")
+        if not isinstance(function, dict) or not _TOOL_NAME.fullmatch(
+            str(function.get("name", ""))
+        ):
+            raise InvalidParameter(
+                f"{where}.function.name",
+                f"'{where}.function.name' must be 1-64 letters, digits, _ or -",
+            )
+        for key in function:
+            if key not in _TOOL_KEYS:
+                raise InvalidParameter(
+                    f"{where}.function.{clip(key)}",
+                    f"'{where}.function.{clip(key)}' is not supported",
+                )
+        if "parameters" in function and not isinstance(function["parameters"], dict):
+            raise InvalidParameter(
+                f"{where}.function.parameters",
+                f"'{where}.function.parameters' must be a JSON Schema object",
+            )
+        names.append(function["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        named = (
+            choice.get("function", {}).get("name")
+            if isinstance(choice, dict)
+            and choice.get("type") == "function"
+            and isinstance(choice.get("function"), dict)
+            else None
+        )
+        if choice not in ("none", "auto", "required") and named not in names:
+            raise InvalidParameter(
+                "tool_choice",
+                "'tool_choice' must be none, auto, required or one of the tools by name",
+            )
+        options["tool_choice"] = choice
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        options["parallel_tool_calls"] = _boolean(body, "parallel_tool_calls", True)
+    return {"tools": tuple(tools), "tool_options": options}
 
 
 def _content(value: Any, where: str) -> str:

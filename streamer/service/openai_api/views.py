@@ -162,7 +162,7 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
     )
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
-            text, refusal, reason = collected(events, meter)
+            whole = collected(events, meter)
         outcome = "complete"
     except _ClientGone:
         outcome = "disconnect"
@@ -178,7 +178,15 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
         if events_close is not None:
             events_close()
         meter.finish(outcome)
-    return jsonify(answer.completion(text, reason, meter.usage(), refusal=refusal))
+    return jsonify(
+        answer.completion(
+            whole.text,
+            whole.reason,
+            meter.usage(),
+            refusal=whole.refusal,
+            tool_calls=whole.tool_calls,
+        )
+    )
 
 
 class _Reporting:
