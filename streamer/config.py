@@ -231,6 +231,14 @@ class Config:
         low=1,
         high=1_000_000,
     )
+    max_token_readers: int = setting(
+        "STREAMER_MAX_TOKEN_READERS",
+        20,
+        "readers on read tokens (`?token=`) per stream, per worker: their own budget, not "
+        "the key's; beyond it `429` JSON (`too_many_token_readers`) with `Retry-After: 1`",
+        low=1,
+        high=1_000_000,
+    )
     send_timeout_s: float = setting(
         "STREAMER_SEND_TIMEOUT_S",
         30.0,
