@@ -308,9 +308,14 @@ def _too_many(limit: int) -> Response:
 
 
 def _refused(type: str, message: str) -> Response:
-    """A 429 for a limit that frees itself when a stream ends; counted in the metrics."""
-    response = _error(429, type, f"{message}; retry when one ends")
-    response.headers["Retry-After"] = "1"
+    return too_many(type, f"{message}; retry when one ends")
+
+
+def too_many(type: str, message: str, retry_after_s: int = 1) -> Response:
+    """In a request: a 429 JSON refusal by the limit ``type``, with ``Retry-After``; counted
+    in the metrics (``streamer_requests_refused_total{limit=type}``)."""
+    response = _error(429, type, message)
+    response.headers["Retry-After"] = str(max(1, retry_after_s))
     metrics = state_of(current_app).metrics
     if metrics is not None:
         metrics.refused(type)
