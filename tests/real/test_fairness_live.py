@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -169,6 +170,41 @@ def test_on_redis_the_limit_holds_across_workers_and_a_dead_workers_places_lapse
         assert_429(a.get(server.url(STREAM), timeout=10), "too_many_streams_for_client")
     finally:
         close(again)
+
+
+@pytest.mark.timeout(60)
+def test_while_redis_is_away_each_worker_counts_for_itself(
+    make_server: Callable[..., Server], fresh_redis: RedisServer
+) -> None:
+    env = {"REDIS_URL": fresh_redis.url, "STREAMER_MAX_STREAMS_PER_CLIENT": "2"}
+    server = make_server(env)
+    a = client_at("127.0.0.2")
+    fresh_redis.stop()
+    try:
+        held = [client_at("127.0.0.2").get(server.url(STREAM), stream=True, timeout=10)]
+        held.append(client_at("127.0.0.2").get(server.url(STREAM), stream=True, timeout=10))
+        try:
+            assert [r.status_code for r in held] == [200, 200]  # plain streams need no store
+            assert_429(a.get(server.url(STREAM), timeout=10), "too_many_streams_for_client")
+        finally:
+            close(held)
+    finally:
+        fresh_redis.start()
+    log = server.log()
+    assert "per-client limits: the store is unavailable; counting per worker" in log
+    assert log.count("per-client limits: the store is unavailable") == 1  # once per interval
+    # Back on Redis: counted there again.
+    deadline = time.monotonic() + 10
+    while a.get(server.url("/stream/data?count=1&interval=0"), timeout=10).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    held = a.get(server.url(STREAM), stream=True, timeout=10)
+    try:
+        assert held.status_code == 200
+        db = redis.Redis.from_url(fresh_redis.url)
+        assert db.zcard("streamer:client:{127.0.0.2}:open") == 1
+    finally:
+        held.close()
 
 
 class _Deployment:

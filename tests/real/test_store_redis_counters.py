@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -13,16 +14,17 @@ from streamer.errors import StoreUnavailable
 from streamer.store import open_store
 from streamer.store.redis_counters import ADMITTED, TOO_MANY_NEW, TOO_MANY_OPEN
 
+from ..redis_cluster_fixture import RedisCluster, redis_cluster
 from ..redis_fixture import RedisServer, fresh_redis
 
-__all__ = ["fresh_redis"]
+__all__ = ["fresh_redis", "redis_cluster"]
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(30)]
 
 A, B = "203.0.113.1", "2001:db8::/64"
 
 
-def counters(server: RedisServer, lease_s: float = 10.0):  # type: ignore[no-untyped-def]
+def counters(server: RedisServer | RedisCluster, lease_s: float = 10.0) -> Any:
     store = open_store(Config(redis_url=server.url, lease_s=lease_s))
     found = store.client_counters()
     assert found is not None
@@ -88,3 +90,14 @@ def test_a_redis_that_is_away_is_store_unavailable(fresh_redis: RedisServer) -> 
             c.release(A, "m")
     finally:
         fresh_redis.start()
+
+
+def test_on_a_redis_cluster_too(redis_cluster: RedisCluster) -> None:
+    # Both keys of an address share its hash tag: one slot, so one script reaches both.
+    c = counters(redis_cluster)
+    for address in (A, B, "198.51.100.7"):
+        got = [c.admit(address, f"m{i}", 2, 3)[0] for i in range(4)]
+        assert got == [ADMITTED, ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW]
+        c.renew({address: ["m0", "m1"]})
+        c.release(address, "m0")
+        assert c.open_count(address) == 1
