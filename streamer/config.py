@@ -251,7 +251,8 @@ class Config:
     max_streams_per_client: int = setting(
         "STREAMER_MAX_STREAMS_PER_CLIENT",
         64,
-        "open streams per client address (an IPv6 client: its /64), with or without keys; "
+        "open streams per client address (an IPv6 client: its /64), running resumable producers "
+        "it started included, with or without keys; "
         "across every worker and instance on Redis, per worker in memory; beyond it `429` "
         "JSON (`too_many_streams_for_client`) with `Retry-After: 1`; `0` turns it off",
         low=0,

@@ -22,9 +22,12 @@ anyway). When Redis fails, a worker counts in its own memory until it answers ag
 warns, once per interval): a limit that stops every stream while its store is away would be
 a worse outage than the one it guards against.
 
-What this does not count: a resumable stream's detached producer, once its reader has
-gone (it is bounded by its key's limit, ``STREAMER_MAX_STREAMS`` and the store's bounds),
-and requests that are not streams.
+A resumable stream's detached producer holds a place of its own while it runs (so a stream
+read by the client that started it holds two, as with a key's slots): a client that starts
+resumable streams and leaves cannot pile up producers past its limit. It is taken through the
+owner policy's claim (:class:`_CountingProducers` wraps whichever policy is in place), with
+the open-streams limit only: the request that started it has already counted toward the rate.
+Requests that are not streams are not counted.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
@@ -42,7 +45,7 @@ from flask import Flask, Response, request
 
 from ..config import Config
 from ..errors import StoreUnavailable
-from ..server.state import state_of
+from ..server.state import Claim, OwnerPolicy, state_of
 from .auth import RESUME_ENDPOINTS, _ReleasingBody, too_many
 from .clients import ClientAddresses
 
@@ -109,15 +112,16 @@ class ClientLimits:
         self._n = 0
         self._warned_at = -WARN_EVERY_S
 
-    def admit(self, address: str) -> tuple[int, float, str | None]:
+    def admit(self, address: str, rate: bool = True) -> tuple[int, float, str | None]:
         """(:data:`ADMITTED` or a refusal, seconds until a rate window ends, the member to
-        release: None when counted in this process)."""
+        release: None when counted in this process). ``rate=False``: the open streams only."""
+        rate_limit = self.rate_limit if rate else 0
         if self._counters is not None:
             self._n += 1
             # The pid: a worker forked from a master that built this app names its own.
             member = f"{os.getpid()}-{self._token}:{self._n}"
             try:
-                code, left = self._counters.admit(address, member, self.open_limit, self.rate_limit)
+                code, left = self._counters.admit(address, member, self.open_limit, rate_limit)
             except StoreUnavailable:
                 self._warn("counting per worker until it answers")
             else:
@@ -126,7 +130,7 @@ class ClientLimits:
                     self._start_renewing()
                     return code, left, member
                 return code, left, None
-        code, left = self.local.admit(address, self.open_limit, self.rate_limit)
+        code, left = self.local.admit(address, self.open_limit, rate_limit)
         return code, left, None
 
     def release(self, address: str, member: str | None) -> None:
@@ -167,6 +171,55 @@ class ClientLimits:
             log.warning("streamer: per-client limits: the store is unavailable; %s", what)
 
 
+class _CountingProducers(OwnerPolicy):
+    """``inner`` (the app's owner policy), whose claims also hold a place of the client's
+    open streams while the producer runs."""
+
+    def __init__(self, inner: OwnerPolicy, limits: ClientLimits, clients: ClientAddresses) -> None:
+        self.inner, self._limits, self._clients = inner, limits, clients
+
+    def owner(self) -> str | None:
+        return self.inner.owner()
+
+    def claim(self) -> Claim | Response:
+        claim = self.inner.claim()
+        if isinstance(claim, Response):
+            return claim
+        address = self._clients.of(request.environ)
+        code, _, member = self._limits.admit(address, rate=False)
+        if code != ADMITTED:
+            claim.release()
+            return _too_many_open(self._limits.open_limit)
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                try:
+                    claim.release()
+                finally:
+                    self._limits.release(address, member)
+
+        return Claim(claim.owner, claim.limit, release)
+
+    def may_read(self, owner_of: Callable[[], str | None]) -> bool:
+        return self.inner.may_read(owner_of)
+
+    def read_headers(self, stream_id: str) -> dict[str, str]:
+        return self.inner.read_headers(stream_id)
+
+    def read_until(self) -> float | None:
+        return self.inner.read_until()
+
+
+def _too_many_open(limit: int) -> Response:
+    return too_many(
+        "too_many_streams_for_client",
+        f"this client already has {limit} open streams; retry when one ends",
+    )
+
+
 def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ()) -> None:
     """Count the ``stream_endpoints`` (and the resume route) per client address on ``app``;
     nothing when both limits are 0."""
@@ -174,19 +227,21 @@ def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ())
         return
     names = frozenset(stream_endpoints) | RESUME_ENDPOINTS
     clients = ClientAddresses(config.trusted_proxies, config.client_address_header)
-    limits = ClientLimits(config, state_of(app).store.client_counters())
+    state = state_of(app)
+    limits = ClientLimits(config, state.store.client_counters())
 
     @app.before_request
     def limit_clients() -> Response | None:
         if request.method == "OPTIONS" or (request.endpoint or "") not in names:
             return None
+        if limits.open_limit and not isinstance(state.owners, _CountingProducers):
+            # auth.install, which runs after this install, puts its own policy in place:
+            # wrap whichever one requests meet (once; nothing yields in between).
+            state.owners = _CountingProducers(state.owners, limits, clients)
         address = clients.of(request.environ)
         code, left, member = limits.admit(address)
         if code == TOO_MANY_OPEN:
-            return too_many(
-                "too_many_streams_for_client",
-                f"this client already has {limits.open_limit} open streams; retry when one ends",
-            )
+            return _too_many_open(limits.open_limit)
         if code == TOO_MANY_NEW:
             return too_many(
                 "too_many_new_streams_for_client",

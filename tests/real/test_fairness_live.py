@@ -207,6 +207,31 @@ def test_while_redis_is_away_each_worker_counts_for_itself(
         held.close()
 
 
+@pytest.mark.timeout(60)
+def test_on_redis_producers_left_running_hold_their_clients_places(
+    make_server: Callable[..., Server], fresh_redis: RedisServer
+) -> None:
+    env = {"REDIS_URL": fresh_redis.url, "STREAMER_MAX_STREAMS_PER_CLIENT": "3"}
+    server = make_server(env, workers=2)
+    a = client_at("127.0.0.2")
+    long = "/stream/data?count=100&interval=0.2&resumable=1&format=ndjson"
+    started = []
+    for _ in range(2):  # start and leave, on fresh connections: either worker
+        r = client_at("127.0.0.2").get(server.url(long), stream=True, timeout=10)
+        assert r.status_code == 200, r.text
+        started.append(r.headers["X-Stream-Id"])
+        r.close()
+    db = redis.Redis.from_url(fresh_redis.url)
+    assert db.zcard("streamer:client:{127.0.0.2}:open") == 2  # the two producers
+    assert_429(a.get(server.url(long), timeout=10), "too_many_streams_for_client")
+    for sid in started:
+        assert a.delete(server.url(f"/streams/{sid}"), timeout=10).status_code == 202
+    deadline = time.monotonic() + 10
+    while db.zcard("streamer:client:{127.0.0.2}:open"):
+        assert time.monotonic() < deadline, "cancelled producers kept their places"
+        time.sleep(0.05)
+
+
 class _Deployment:
     """Two instances (one worker each) on one Redis, the nginx of deploy/ in front, which
     they trust."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import gevent
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -204,3 +205,45 @@ def test_defaults() -> None:
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         create_app({name: value})
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("keys", [False, True], ids=["open", "keys"])
+def test_resumable_producers_a_client_left_running_hold_its_places(keys: bool) -> None:
+    # Start, leave, start again: without this, one address piled up detached producers.
+    env = {"STREAMER_MAX_STREAMS_PER_CLIENT": "3"}
+    auth = {}
+    if keys:
+        env["STREAMER_API_KEYS"] = f"{KEY},beta-key-0002"
+        auth = {"Authorization": f"Bearer {KEY}"}
+    c = client(**env)
+    long = "/stream/data?count=100&interval=0.2&resumable=1&format=ndjson"
+    started = []
+    for _ in range(2):
+        r = get(c, A, long, **auth)
+        assert r.status_code == 200, r.data
+        started.append(r.headers["X-Stream-Id"])
+        r.close()  # the reader leaves; its producer runs on and holds a place
+    # A third start needs two places (its reader and its producer): one is left.
+    body = assert_429(get(c, A, long, **auth), "too_many_streams_for_client")
+    assert "3 open streams" in body["error"]["message"]
+    one = get(c, A, "/stream/data?count=1&interval=0", **auth)
+    assert one.status_code == 200  # a plain stream fits in the one place left
+    one.close()
+    other = get(c, B, long, **auth)  # another address is untouched
+    assert other.status_code == 200
+    other.close()
+    # A cancelled producer gives its place back.
+    deleted = c.delete(f"/streams/{started[0]}", environ_base={"REMOTE_ADDR": A}, headers=auth)
+    assert deleted.status_code == 202
+    deadline = time.monotonic() + 5
+    while True:
+        again = get(c, A, long, **auth)
+        if again.status_code == 200:
+            break
+        again.close()
+        assert time.monotonic() < deadline, "the cancelled producer kept its place"
+        gevent.sleep(0.05)
+    again.close()
+    for sid in [*started[1:], again.headers["X-Stream-Id"], other.headers["X-Stream-Id"]]:
+        c.delete(f"/streams/{sid}", environ_base={"REMOTE_ADDR": B}, headers=auth)
