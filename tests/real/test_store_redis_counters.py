@@ -101,3 +101,17 @@ def test_on_a_redis_cluster_too(redis_cluster: RedisCluster) -> None:
         c.renew({address: ["m0", "m1"]})
         c.release(address, "m0")
         assert c.open_count(address) == 1
+
+
+def test_a_renewal_of_many_addresses_renews_each(fresh_redis: RedisServer) -> None:
+    c = counters(fresh_redis, lease_s=1.0)
+    addresses = [f"10.0.{i // 256}.{i % 256}" for i in range(1200)]  # more than one batch
+    for address in addresses:
+        assert c.admit(address, "a", 2, 0)[0] == ADMITTED
+        assert c.admit(address, "b", 2, 0)[0] == ADMITTED
+    for _ in range(3):  # 1.5 s: past the lapse time, but renewed every 0.5 s
+        time.sleep(0.5)
+        c.renew({address: ["a", "b"] for address in addresses})
+    assert {c.open_count(address) for address in addresses[::97]} == {2}
+    time.sleep(1.1)  # no renewal: every one lapses
+    assert {c.open_count(address) for address in addresses[::97]} == {0}
