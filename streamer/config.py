@@ -108,10 +108,12 @@ def _token_secret(raw: str) -> str | None:
 
 
 def _network(raw: str) -> str | None:
+    if raw == "unix":
+        return None  # a peer without an address: gunicorn bound to a unix socket
     try:
         ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        return f"must list IP addresses or CIDR networks (10.0.0.0/8), got {echo(raw)}"
+        return f"must list IP addresses, CIDR networks (10.0.0.0/8) or unix, got {echo(raw)}"
     return None
 
 
@@ -270,8 +272,8 @@ class Config:
         "STREAMER_TRUSTED_PROXIES",
         (),
         "comma-separated IP addresses or CIDR networks of the proxies in front (the nginx "
-        "of `deploy/`); only a request from one of them names its client in "
-        "`STREAMER_CLIENT_ADDRESS_HEADER`",
+        "of `deploy/`), and `unix` for a proxy on gunicorn's unix socket; only a request "
+        "from one of them names its client in `STREAMER_CLIENT_ADDRESS_HEADER`",
         check=_network,
         default_doc="unset (the TCP peer is the client)",
     )

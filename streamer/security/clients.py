@@ -10,6 +10,10 @@ is left of it was written by the client and proves nothing. Only one header is r
 (``STREAMER_CLIENT_ADDRESS_HEADER``): a proxy that writes one passes the other through
 as the client sent it.
 
+A peer without an address (gunicorn bound to a unix socket, nginx in front on the same host)
+is trusted when the list holds ``unix``; otherwise it is one client, ``local``, with every
+request that came that way.
+
 An IPv6 client is its /64: one subscriber is usually given a whole /64 (RFC 6177), so a limit
 per /128 would be a limit on nothing. An IPv4-mapped IPv6 address is its IPv4 address.
 
@@ -28,12 +32,14 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ClientAddresses", "normal_address"]
+__all__ = ["LOCAL", "UNIX", "ClientAddresses", "normal_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # What a peer without an address is (a unix socket bind): one client, all of them.
 LOCAL = "local"
+# In the trusted list: a peer without an address is a trusted proxy.
+UNIX = "unix"
 
 
 def _parse(raw: str) -> IPAddress | None:
@@ -78,7 +84,9 @@ class ClientAddresses:
     """Reads a request's client address, trusting ``trusted`` proxies (IPs or CIDRs)."""
 
     def __init__(self, trusted: Iterable[str], header: str = "x-forwarded-for") -> None:
-        self._trusted = tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+        names = tuple(trusted)
+        self._trust_unix = UNIX in names
+        self._trusted = tuple(ipaddress.ip_network(t, strict=False) for t in names if t != UNIX)
         if header not in ("x-forwarded-for", "forwarded"):
             raise ValueError(f"no such client address header: {header}")
         self._environ_key = (
@@ -90,25 +98,29 @@ class ClientAddresses:
 
     def of(self, environ: Mapping[str, Any]) -> str:
         """The client address of the request with this WSGI ``environ``."""
-        peer = _parse(str(environ.get("REMOTE_ADDR") or ""))
+        raw_peer = str(environ.get("REMOTE_ADDR") or "")
+        peer = _parse(raw_peer)
         if peer is None:
-            return LOCAL
-        if not self._trusted or not self._is_trusted(peer):
+            if raw_peer or not self._trust_unix:
+                return LOCAL
+        elif not self._trusted or not self._is_trusted(peer):
             return normal_address(peer)
         raw = environ.get(self._environ_key)
         if not raw:
-            return normal_address(peer)  # the proxy itself (a health check), or it said nothing
+            # The proxy itself (a health check), or it said nothing.
+            return LOCAL if peer is None else normal_address(peer)
         chain = (
             raw.split(",") if self._environ_key == "HTTP_X_FORWARDED_FOR" else _forwarded_for(raw)
         )
-        nearest = peer  # the hop that wrote the entry being read
+        nearest = peer  # the hop that wrote the entry being read (None: over the unix socket)
         for entry in reversed(chain):
             address = _parse(entry)
             if address is None:
                 # Not an address ("unknown", an obfuscated name, garbage): the hop that wrote
                 # it is the last one known, so the limit falls on that hop.
-                return normal_address(nearest)
+                break
             if not self._is_trusted(address):
                 return normal_address(address)
             nearest = address
-        return normal_address(nearest)  # proxies all the way: the leftmost one
+        # Proxies all the way (the leftmost one), or a hop that named nobody.
+        return LOCAL if nearest is None else normal_address(nearest)

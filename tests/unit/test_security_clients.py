@@ -44,6 +44,19 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
     assert ClientAddresses(("10.0.0.0/8",)).of(env) == client
 
 
+def test_a_proxy_on_the_unix_socket_is_trusted_when_the_list_says_unix() -> None:
+    unix = environ("", "6.6.6.6, 203.0.113.1")
+    assert ClientAddresses(("unix",)).of(unix) == "203.0.113.1"
+    assert ClientAddresses(("unix", "10.0.0.0/8")).of(environ("", "203.0.113.1, 10.0.0.9")) == (
+        "203.0.113.1"
+    )
+    assert ClientAddresses(("unix",)).of(environ("")) == LOCAL  # it named nobody
+    assert ClientAddresses(("unix",)).of(environ("", "unknown")) == LOCAL
+    assert ClientAddresses(("10.0.0.0/8",)).of(unix) == LOCAL  # not trusted: one client
+    # unix trusts no TCP peer.
+    assert ClientAddresses(("unix",)).of(environ(NGINX, "203.0.113.1")) == NGINX
+
+
 def test_without_trusted_proxies_the_peer_is_the_client() -> None:
     assert ClientAddresses(()).of(environ(NGINX, "203.0.113.1")) == NGINX
 
