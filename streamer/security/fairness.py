@@ -53,7 +53,8 @@ log = logging.getLogger("streamer")
 
 __all__ = ["ClientLimits", "LocalCounts", "install"]
 
-ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW = 0, 1, 2  # as streamer.store.redis_counters
+# As streamer.store.redis_counters answers; not imported from there: it needs redis-py.
+ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW = 0, 1, 2
 WARN_EVERY_S = 10.0
 _TICKET = "streamer.fairness.ticket"  # in the environ, as auth keeps its slot: not in g
 

@@ -247,3 +247,14 @@ def test_resumable_producers_a_client_left_running_hold_its_places(keys: bool) -
     again.close()
     for sid in [*started[1:], again.headers["X-Stream-Id"], other.headers["X-Stream-Id"]]:
         c.delete(f"/streams/{sid}", environ_base={"REMOTE_ADDR": B}, headers=auth)
+
+
+def test_the_answers_are_the_redis_counters_own() -> None:
+    pytest.importorskip("redis")
+    from streamer.store import redis_counters
+
+    assert (ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW) == (
+        redis_counters.ADMITTED,
+        redis_counters.TOO_MANY_OPEN,
+        redis_counters.TOO_MANY_NEW,
+    )
