@@ -18,9 +18,10 @@ Both are counted across every worker and instance when the store is on Redis
 (:mod:`streamer.store.redis_counters`: each open stream a member of the address's sorted set,
 renewed every ``STREAMER_LEASE_S / 3`` by its worker, so a dead worker's members lapse
 within a lease), and per worker with the in-memory store (which serves one process only
-anyway). When Redis fails, a worker counts in its own memory until it answers again (and
-warns, once per interval): a limit that stops every stream while its store is away would be
-a worse outage than the one it guards against.
+anyway). When Redis fails, a worker counts in its own memory until it answers again (asking
+it at most once a second, so a stalled Redis delays one new stream a second, not each; and
+warns once per interval): a limit that stops every stream while its store is away would be a
+worse outage than the one it guards against.
 
 A resumable stream's detached producer holds a place of its own while it runs (so a stream
 read by the client that started it holds two, as with a key's slots): a client that starts
@@ -56,6 +57,10 @@ __all__ = ["ClientLimits", "LocalCounts", "install"]
 # As streamer.store.redis_counters answers; not imported from there: it needs redis-py.
 ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW = 0, 1, 2
 WARN_EVERY_S = 10.0
+# After the store failed, how long a worker counts in memory before it asks the store again:
+# a stalled Redis makes each ask wait STREAMER_REDIS_TIMEOUT_S (2 s measured), so without a
+# pause every new stream would.
+RETRY_STORE_S = 1.0
 _TICKET = "streamer.fairness.ticket"  # in the environ, as auth keeps its slot: not in g
 
 
@@ -112,18 +117,20 @@ class ClientLimits:
         self._token = secrets.token_hex(6)
         self._n = 0
         self._warned_at = -WARN_EVERY_S
+        self._store_away_until = 0.0  # monotonic: until then, count in memory
 
     def admit(self, address: str, rate: bool = True) -> tuple[int, float, str | None]:
         """(:data:`ADMITTED` or a refusal, seconds until a rate window ends, the member to
         release: None when counted in this process). ``rate=False``: the open streams only."""
         rate_limit = self.rate_limit if rate else 0
-        if self._counters is not None:
+        if self._counters is not None and time.monotonic() >= self._store_away_until:
             self._n += 1
             # The pid: a worker forked from a master that built this app names its own.
             member = f"{os.getpid()}-{self._token}:{self._n}"
             try:
                 code, left = self._counters.admit(address, member, self.open_limit, rate_limit)
             except StoreUnavailable:
+                self._store_away_until = time.monotonic() + RETRY_STORE_S
                 self._warn("counting per worker until it answers")
             else:
                 if code == ADMITTED and self.open_limit:
@@ -144,9 +151,12 @@ class ClientLimits:
             members.pop(member, None)
             if not members:
                 del self._held[address]
+        if time.monotonic() < self._store_away_until:
+            return  # not renewed any more: the place lapses by itself within a lease
         try:
             self._counters.release(address, member)
         except StoreUnavailable:
+            self._store_away_until = time.monotonic() + RETRY_STORE_S
             self._warn("an open stream's place lapses by itself")
 
     def _start_renewing(self) -> None:

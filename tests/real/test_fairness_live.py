@@ -204,6 +204,7 @@ def test_while_redis_is_away_each_worker_counts_for_itself(
     while a.get(server.url("/stream/data?count=1&interval=0"), timeout=10).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    time.sleep(1.1)  # a worker asks the store again a second after it failed
     db = redis.Redis.from_url(fresh_redis.url)
     held = a.get(server.url(STREAM), stream=True, timeout=10)
     try:
@@ -243,6 +244,34 @@ def test_on_redis_producers_left_running_hold_their_clients_places(
     while db.zcard("streamer:client:{127.0.0.2}:open"):
         assert time.monotonic() < deadline, "cancelled producers kept their places"
         time.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+def test_a_stalled_redis_delays_one_new_stream_a_second_not_each(
+    make_server: Callable[..., Server], fresh_redis: RedisServer
+) -> None:
+    # The defaults: 64 open, 20 new a second; STREAMER_REDIS_TIMEOUT_S 2 s.
+    env = {
+        "REDIS_URL": fresh_redis.url,
+        "STREAMER_MAX_STREAMS_PER_CLIENT": "64",
+        "STREAMER_NEW_STREAMS_PER_CLIENT_S": "20",
+    }
+    server = make_server(env)
+    a = client_at("127.0.0.2")
+    a.get(server.url("/stream/data?count=1&interval=0"), timeout=10)
+    assert fresh_redis.proc is not None
+    os.kill(fresh_redis.proc.pid, signal.SIGSTOP)
+    try:
+        took = []
+        for _ in range(5):
+            began = time.monotonic()
+            got = a.get(server.url("/stream/data?count=1&interval=0"), timeout=30)
+            took.append(time.monotonic() - began)
+            assert got.status_code == 200
+    finally:
+        os.kill(fresh_redis.proc.pid, signal.SIGCONT)
+    assert took[0] > 1.5  # the first waits for the store's timeout...
+    assert max(took[1:]) < 1.0, took  # ...the next, within the second, do not
 
 
 class _Deployment:
