@@ -16,7 +16,7 @@ from flask import Flask
 
 from streamer import Streamer
 from streamer.llm import ChatProvider
-from streamer.security import auth, cors
+from streamer.security import auth, cors, fairness
 from streamer.service import openai_api, views
 from streamer.service.chat import make_provider
 from streamer.service.settings import ServiceConfig
@@ -47,12 +47,15 @@ def create_app(
 
     # CORS first: a browser's preflight carries no key and must be answered before auth.
     cors.install(app, cfg.cors_origins)
+    stream_endpoints = (*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS)
+    # Per client address, before auth: requests without a valid key count too.
+    fairness.install(app, cfg, stream_endpoints=stream_endpoints)
     auth.install(
         app,
         cfg,
         open_endpoints=views.OPEN_ENDPOINTS,
         demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
-        stream_endpoints=(*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS),
+        stream_endpoints=stream_endpoints,
     )
     views.register(app, provider, cfg)
     openai_api.register(app, provider, model=cfg.chat_model)  # /v1 (docs/openai.md)

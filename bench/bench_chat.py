@@ -141,6 +141,9 @@ class Service:
             "STREAMER_UPSTREAM_RETRIES": "0",
             "STREAMER_MAX_STREAMS": "100000",
             "STREAMER_WORKER_CONNECTIONS": "100000",
+            # One client address (loopback) opens every stream: no per-client limits.
+            "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+            "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
         }
         for name in ("REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
             env.pop(name, None)

@@ -40,6 +40,9 @@ def per_token(
         "OPENAI_API_KEY": KEY,
         "OPENAI_BASE_URL": base_url,
         "STREAMER_UPSTREAM_RETRIES": "0",
+        # One client address (loopback) opens every stream: no per-client limits.
+        "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+        "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "GUNICORN_CMD_ARGS": "--timeout 600 --graceful-timeout 5",
     }

@@ -44,6 +44,11 @@ class Gunicorn:
             "STREAMER_HOST": "127.0.0.1",
             "WEB_CONCURRENCY": "1",
             "PYTHONUNBUFFERED": "1",
+            # These rows measure the request edges themselves, from one address (loopback):
+            # the per-client limits would refuse the floods first (bench/fairness.py
+            # measures those).
+            "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+            "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
             **env,
         }
         for name in ("REDIS_URL", "STREAMER_API_KEYS", "OPENAI_API_KEY"):

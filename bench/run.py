@@ -124,6 +124,9 @@ class Peer:
                 "STREAMER_BENCH": "1",
                 "STREAMER_WORKER_CONNECTIONS": "12000",
                 "STREAMER_MAX_STREAMS": "12000",
+                # One client address (loopback) opens every stream: no per-client limits.
+                "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+                "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
             }
             return [PY, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], ROOT, env
         if self.name == "flask-gevent":

@@ -19,6 +19,7 @@ extension sets the same names in ``app.config`` instead (:meth:`Config.from_mapp
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -104,6 +105,16 @@ def _token_secret(raw: str) -> str | None:
         "must be at least 32 characters "
         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
     )
+
+
+def _network(raw: str) -> str | None:
+    if raw == "unix":
+        return None  # a peer without an address: gunicorn bound to a unix socket
+    try:
+        ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        return f"must list IP addresses, CIDR networks (10.0.0.0/8) or unix, got {echo(raw)}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +242,49 @@ class Config:
         low=1,
         high=1_000_000,
     )
+    max_token_readers: int = setting(
+        "STREAMER_MAX_TOKEN_READERS",
+        20,
+        "readers on read tokens (`?token=`) per stream, per worker: their own budget, not "
+        "the key's; beyond it `429` JSON (`too_many_token_readers`) with `Retry-After: 1`",
+        low=1,
+        high=1_000_000,
+    )
+    max_streams_per_client: int = setting(
+        "STREAMER_MAX_STREAMS_PER_CLIENT",
+        64,
+        "open streams per client address (an IPv6 client: its /64), running resumable producers "
+        "it started included, with or without keys; "
+        "across every worker and instance on Redis, per worker in memory; beyond it `429` "
+        "JSON (`too_many_streams_for_client`) with `Retry-After: 1`; `0` turns it off",
+        low=0,
+        high=1_000_000,
+    )
+    new_streams_per_client_s: int = setting(
+        "STREAMER_NEW_STREAMS_PER_CLIENT_S",
+        20,
+        "new streams per second per client address, counted like the open ones; beyond it "
+        "`429` JSON (`too_many_new_streams_for_client`) with `Retry-After`; `0` turns it off",
+        low=0,
+        high=1_000_000,
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "STREAMER_TRUSTED_PROXIES",
+        (),
+        "comma-separated IP addresses or CIDR networks of the proxies in front (the nginx "
+        "of `deploy/`), and `unix` for a proxy on gunicorn's unix socket; only a request "
+        "from one of them names its client in `STREAMER_CLIENT_ADDRESS_HEADER`",
+        check=_network,
+        default_doc="unset (the TCP peer is the client)",
+    )
+    client_address_header: str = setting(
+        "STREAMER_CLIENT_ADDRESS_HEADER",
+        "x-forwarded-for",
+        "where a trusted proxy names the client: `x-forwarded-for` (what nginx's "
+        "`$proxy_add_x_forwarded_for` writes) or `forwarded` (RFC 7239 `for=`); the other "
+        "is ignored",
+        choices=("x-forwarded-for", "forwarded"),
+    )
     send_timeout_s: float = setting(
         "STREAMER_SEND_TIMEOUT_S",
         30.0,
@@ -342,7 +396,11 @@ def _parse(f: Field[Any], spec: Setting, name: str, raw: str) -> Any:
         except ValueError:
             raise ConfigError(f"{name} must be true or false, got {echo(raw)}") from None
     if kind == "tuple[str, ...]":
-        return tuple(p.strip() for p in raw.split(",") if p.strip())
+        items = tuple(p.strip() for p in raw.split(",") if p.strip())
+        for item in items:
+            if spec.check is not None and (why := spec.check(item)) is not None:
+                raise ConfigError(f"{name} {why}")
+        return items
     if kind in ("int", "float"):
         try:
             value = int(raw) if kind == "int" else float(raw)

@@ -67,6 +67,11 @@ class Server:
             "WEB_CONCURRENCY": str(workers),
             "STREAMER_TESTING": "1",
             "PYTHONUNBUFFERED": "1",
+            # Every test client is 127.0.0.1, one client address opening hundreds of streams
+            # a second: the per-client limits would refuse most tests. Off here, on (their
+            # defaults or a test's own) where they are the subject (test_fairness_live.py).
+            "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+            "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
             **env,
         }
         for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REDIS_URL", "STREAMER_API_KEYS"):

@@ -20,11 +20,17 @@ policy this puts in the extension's state).
 
 Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker, on the ``stream_endpoints``; the
 extension's resume route ``streamer.get_stream`` always counts): a streaming request over it gets
-429 JSON with ``Retry-After``. A resumable stream's detached producer holds a slot of its own
-while it runs (:meth:`KeyPolicy.claim`). The slot is released when the response is
-closed: for a stream that is when the server stops iterating its body, which Flask does not tell an
-``after_request`` hook, so the body is wrapped in :class:`_ReleasingBody`, whose ``close()``
-the WSGI server calls (``__iter__`` hands over the inner iterator: no cost per chunk).
+429 JSON with ``Retry-After``. A reader on a read token (``?token=``) does not count against the
+key: it takes a slot of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per
+stream, per worker; over it the same 429, type ``too_many_token_readers``), and is cut with an
+in-band ``error`` (``token_expired``) when its token expires. A token that leaks can then
+neither lock its key's owner out nor read past its lifetime.
+
+A resumable stream's detached producer holds a slot of its own while it runs
+(:meth:`KeyPolicy.claim`). The slot is released when the response is closed: for a stream that
+is when the server stops iterating its body, which Flask does not tell an ``after_request``
+hook, so the body is wrapped in :class:`_ReleasingBody`, whose ``close()`` the WSGI server
+calls (``__iter__`` hands over the inner iterator: no cost per chunk).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from ..config import Config
 from ..server.jsonerror import json_error
@@ -43,6 +49,15 @@ from ..server.state import Claim, OwnerPolicy, state_of
 from .tokens import TOKEN_HEADER, InvalidToken, signer_for
 
 log = logging.getLogger("streamer")
+
+# Where a request keeps the slot it took, until its body or its teardown gives it back. The
+# environ, not ``g``: a held stream's teardown can run while another request's app context is
+# bound on top, and a request can find a held stream's app context still bound and reuse it
+# (Flask's test client serves several open streams from one thread): there ``g`` is another
+# request's; ``request`` is rebound to the stream's own
+# (streamer.engine.request_context._teardown).
+_SLOT = "streamer.auth.slot"
+_READ_UNTIL = "streamer.auth.read_until"  # a token reader's: its token's expiry
 
 # The extension's resume route is a stream: it takes a per-key slot while open.
 RESUME_ENDPOINTS = frozenset({"streamer.get_stream"})
@@ -159,6 +174,7 @@ def install(
     if not ring:
         return  # open: the extension's default owner policy (nobody owns anything)
     slots = KeySlots(config.max_streams_per_key)
+    readers = KeySlots(config.max_token_readers)  # by stream id: the token readers' budget
     state_of(app).owners = KeyPolicy(config, slots)
     signer = signer_for(config)
     if not config.token_secret:
@@ -180,14 +196,22 @@ def install(
             return None  # a 404 or 405 says nothing a key would protect
         if endpoint in RESUME_ENDPOINTS and header is None and "token" in request.args:
             # EventSource cannot send a header: a read token of this one stream instead.
+            stream_id = str((request.view_args or {}).get("stream_id"))
             try:
-                key_id = signer.verify(
-                    request.args["token"], str((request.view_args or {}).get("stream_id"))
-                )
+                key_id, expires = signer.claims(request.args["token"], stream_id)
             except InvalidToken as exc:
                 return _error(401, exc.type, exc.message)
-            # A stream started without a key (the open demo) is read without one too.
-            return _take_slot(key_id) if key_id else None
+            # The reader acts for the key (who owns what), on the stream's reader budget.
+            if key_id:
+                g.streamer_key = key_id
+            request.environ[_READ_UNTIL] = float(expires)
+            if not readers.acquire(stream_id):
+                return _refused(
+                    "too_many_token_readers",
+                    f"this stream already has {readers.limit} readers on read tokens",
+                )
+            request.environ[_SLOT] = (readers, stream_id)
+            return None
         token = bearer_token(header)
         if token is None:
             return unauthorized(
@@ -205,17 +229,18 @@ def install(
         g.streamer_key = key_id
         if not slots.acquire(key_id):
             return _too_many(slots.limit)
-        g.streamer_slot = key_id
+        request.environ[_SLOT] = (slots, key_id)
         return None
 
     @app.after_request
     def hand_slot_to_body(response: Response) -> Response:
-        key_id: str | None = g.pop("streamer_slot", None)
-        if key_id is None:
+        slot: tuple[KeySlots, str] | None = request.environ.pop(_SLOT, None)
+        if slot is None:
             return response
+        held, name = slot
 
         def release() -> None:
-            slots.release(key_id)
+            held.release(name)
 
         if response.direct_passthrough and response.response is not None:
             response.response = _ReleasingBody(response.response, release)  # type: ignore[arg-type]
@@ -226,9 +251,9 @@ def install(
     @app.teardown_request
     def release_if_no_response(exc: BaseException | None) -> None:
         # after_request did not run (an error escaped every handler): release here.
-        key_id: str | None = g.pop("streamer_slot", None)
-        if key_id is not None:
-            slots.release(key_id)
+        slot: tuple[KeySlots, str] | None = request.environ.pop(_SLOT, None)
+        if slot is not None:
+            slot[0].release(slot[1])
 
 
 class KeyPolicy(OwnerPolicy):
@@ -272,14 +297,28 @@ class KeyPolicy(OwnerPolicy):
             return {}
         return {TOKEN_HEADER: self._signer.issue(stream_id, key_of_request())}
 
+    def read_until(self) -> float | None:
+        # Set by authenticate() for a reader that came with a read token.
+        until: Any = request.environ.get(_READ_UNTIL)
+        return until if isinstance(until, float) else None
+
 
 def _too_many(limit: int) -> Response:
-    response = _error(
-        429,
-        "too_many_streams_for_key",
-        f"this key already has {limit} open streams; retry when one ends",
-    )
-    response.headers["Retry-After"] = "1"
+    return _refused("too_many_streams_for_key", f"this key already has {limit} open streams")
+
+
+def _refused(type: str, message: str) -> Response:
+    return too_many(type, f"{message}; retry when one ends")
+
+
+def too_many(type: str, message: str, retry_after_s: int = 1) -> Response:
+    """In a request: a 429 JSON refusal by the limit ``type``, with ``Retry-After``; counted
+    in the metrics (``streamer_requests_refused_total{limit=type}``)."""
+    response = _error(429, type, message)
+    response.headers["Retry-After"] = str(max(1, retry_after_s))
+    metrics = state_of(current_app).metrics
+    if metrics is not None:
+        metrics.refused(type)
     return response
 
 

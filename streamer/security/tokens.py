@@ -9,7 +9,9 @@ history, a proxy log) reads one stream for a few minutes, nothing more.
 Shape: ``<payload>.<signature>``, both base64url without padding. The payload is compact
 JSON ``{"v": 1, "s": <stream id>, "k": <key id or "">, "e": <expiry, unix seconds>}``; ``k`` is
 the id (``key<N>``) of the key that started the stream, so a reader on a token acts for that
-key (its per-key stream limit; ownership checks). The signature is HMAC-SHA256 over the
+key in ownership checks; it counts against the stream's reader budget, not the key's stream
+limit, and is cut (an in-band ``error``, ``token_expired``) when the token expires
+(:mod:`streamer.security.auth`). The signature is HMAC-SHA256 over the
 payload with ``STREAMER_TOKEN_SECRET``, compared in constant time. Every instance behind one
 balancer needs the same secret; unset, each process signs with a random one of its own
 (``gunicorn.conf.py`` makes one per instance, shared by its workers) and a warning says so.
@@ -81,6 +83,13 @@ class TokenSigner:
 
         Raises :class:`InvalidToken` for anything but a valid, unexpired token of
         ``stream_id``. Messages never quote the token."""
+        return self.claims(token, stream_id, now)[0]
+
+    def claims(
+        self, token: str, stream_id: str, now: float | None = None
+    ) -> tuple[str | None, int]:
+        """:meth:`verify`'s key id and the token's expiry (unix seconds): a reader on the
+        token is cut then."""
         payload, dot, signature = token.partition(".")
         if not dot or len(token) > _MAX_TOKEN_CHARS or not payload.isascii():
             raise InvalidToken("the stream token is malformed")
@@ -100,7 +109,7 @@ class TokenSigner:
         if not isinstance(expires, int) or expires <= (time.time() if now is None else now):
             raise InvalidToken("the stream token has expired")
         key = body.get("k")
-        return key if isinstance(key, str) and key else None
+        return (key if isinstance(key, str) and key else None), expires
 
 
 def signer_for(config: Config) -> TokenSigner:

@@ -91,6 +91,14 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.refused_total = Counter(
+            "streamer_requests_refused",
+            "Requests refused with 429 by a limit, by limit (the error type of the refusal: "
+            "too_many_streams_for_key, too_many_token_readers, too_many_streams_for_client, "
+            "too_many_new_streams_for_client).",
+            ["limit"],
+            registry=r,
+        )
         # Observations are bucketed here and written summed at the flush
         # (streamer.server.histograms).
         self.ttfb = BucketedHistogram(
@@ -175,6 +183,11 @@ class Metrics:
 
     def body_dropped(self, reason: str) -> None:
         self._add(self._child(self.bodies_dropped, reason), 1)
+        self._schedule_flush()
+
+    def refused(self, limit: str) -> None:
+        """A request refused by ``limit`` (429): counted, written at the next flush."""
+        self._add(self._child(self.refused_total, limit), 1)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:

@@ -78,6 +78,12 @@ class OwnerPolicy:
         """Headers for a reader of ``stream_id`` (a read token for ``EventSource``)."""
         return {}
 
+    def read_until(self) -> float | None:
+        """In a request that reads a stream: when the caller's right to read ends (unix
+        seconds: a read token's expiry), or None (as long as the stream lasts). A reader
+        still following then is cut with an in-band ``error`` of type ``token_expired``."""
+        return None
+
 
 @dataclass(slots=True)
 class StreamerState:

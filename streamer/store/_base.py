@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from abc import ABC, abstractmethod
+from typing import Any
 
 from ..config import Config
 from ..errors import BadRequest, NotFound, StreamerError
@@ -149,6 +150,12 @@ class StreamStore(ABC):
         """The caller's producer of ``stream_id`` stopped without a terminal record (the store
         was away): release what this process holds for it. Its lease then lapses, readers
         see ``producer_lost`` and its owner's slot frees itself."""
+
+    def client_counters(self) -> Any:
+        """Per-client counters shared by every process on this store
+        (:class:`streamer.store.redis_counters.RedisClientCounters`), or None: a store of
+        one process has none, and a limit per client counts per worker instead."""
+        return None
 
     def close(self) -> None:  # noqa: B027 (optional hook; the memory store has nothing)
         """Release connections."""

@@ -564,6 +564,12 @@ class RedisStore(StreamStore):
         self._reaped[stream_id] = now
         return self._write(stream_id, "reap", PRODUCER_LOST) == 1
 
+    def client_counters(self) -> Any:
+        # On the quick pool; members lapse a lease after their last renewal, as producers do.
+        from .redis_counters import RedisClientCounters
+
+        return RedisClientCounters(self._quick, self.config.lease_s)
+
 
 def _seq(entry_id: bytes) -> int:
     return int(entry_id.split(b"-", 1)[1])

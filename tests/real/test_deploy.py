@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -52,6 +53,13 @@ def test_compose_runs_the_projects_image_behind_nginx_on_redis() -> None:
     template = next(v.split(":")[0] for v in nginx["volumes"] if "template" in v)
     assert (ROOT / "deploy" / template).resolve() == TEMPLATE
     assert set(nginx["environment"]) >= PLACEHOLDERS
+    # The instances trust nginx, and only nginx, to name the client (X-Forwarded-For).
+    nginx_address = nginx["networks"]["default"]["ipv4_address"]
+    for name in ("streamer-1", "streamer-2"):
+        assert services[name]["environment"]["STREAMER_TRUSTED_PROXIES"] == nginx_address
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx_address) in ipaddress.ip_network(subnet)
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in TEMPLATE.read_text()
 
 
 def test_the_template_renders_to_a_config_nginx_accepts(tmp_path: Path) -> None:

@@ -448,8 +448,9 @@ def test_eventsource_reads_with_a_stream_token_when_keys_are_on(make_server: Any
 
 @pytest.mark.timeout(60)
 def test_eventsource_renews_an_expired_read_token_with_the_key(make_server: Any, tab: Tab) -> None:
-    # Tokens live 1 s here: the resume after 2 s is refused (401), and the page, which has
-    # the key, fetches a fresh token from /streams/<id> and carries on: nothing lost.
+    # Tokens live 1 s here: the reader is cut in-band at the expiry (token_expired), a
+    # resume with the old token would be refused (401), and the page, which has the key,
+    # fetches a fresh token from /streams/<id> and carries on: nothing lost.
     key = "page-token-key-456"
     srv: Server = make_server(
         {

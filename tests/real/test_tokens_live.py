@@ -51,3 +51,74 @@ def test_tokens_work_across_workers_and_never_reach_a_log_line(
     for token in tokens:
         assert token not in log
         assert token.split(".")[1] not in log
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_followers_on_a_token_leave_the_key_its_streams_and_are_cut_at_expiry(
+    make_server: Callable[..., Server],
+) -> None:
+    # The measurement this answers: 19 followers on one token (per-key limit 20) gave the
+    # key's owner 429 on new streams and on /chat, still after the token expired.
+    env = {
+        **KEYS,
+        "STREAMER_MAX_STREAMS_PER_KEY": "20",
+        "STREAMER_TOKEN_TTL_S": "2",
+        "STREAMER_ECHO_DELAY_S": "0",
+    }
+    server = make_server(env)
+    start = requests.get(
+        server.url("/stream/data?count=400&interval=0.05&resumable=1&format=ndjson"),
+        headers=BEARER,
+        stream=True,
+        timeout=10,
+    )
+    assert start.status_code == 200
+    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
+    start.close()
+    with requests.Session() as followers_session:
+        followers = []
+        for _ in range(19):
+            follower = followers_session.get(
+                server.url(f"/streams/{sid}?format=ndjson&token={token}"), stream=True, timeout=10
+            )
+            assert follower.status_code == 200, follower.text
+            followers.append(follower)
+        # The owner's own streams and chats are not touched by the token's readers.
+        for _ in range(3):
+            own = requests.get(
+                server.url("/stream/data?count=1&interval=0"), headers=BEARER, timeout=10
+            )
+            assert own.status_code == 200, own.text
+            chat = requests.post(
+                server.url("/chat"),
+                json={"messages": [{"role": "user", "content": "hi"}]},
+                headers=BEARER,
+                timeout=10,
+            )
+            assert chat.status_code == 200, chat.text
+        # At the token's expiry every follower ends with an in-band error, body cut.
+        began = time.monotonic()
+        for follower in followers:
+            body = b""
+            with pytest.raises(requests.exceptions.ChunkedEncodingError):
+                for piece in follower.iter_content(None):
+                    body += piece
+            lines = body.split(b"\n")[:-1]
+            assert lines[-1].startswith(b'{"event":"error","error":{"type":"token_expired"'), lines[
+                -3:
+            ]
+        assert time.monotonic() - began < 5
+    # After the expiry nothing of the key is held: 20 streams of its own at once.
+    held = [
+        requests.get(
+            server.url("/stream/data?count=2&interval=1"), headers=BEARER, stream=True, timeout=10
+        )
+        for _ in range(19)  # the running producer holds the twentieth
+    ]
+    try:
+        assert [r.status_code for r in held] == [200] * 19
+    finally:
+        for r in held:
+            r.close()
+    requests.delete(server.url(f"/streams/{sid}"), headers=BEARER, timeout=10)

@@ -27,10 +27,12 @@ HERE = Path(__file__).resolve().parent
 # gets a fast test instead.
 REAL_TIER_ONLY = {
     # The Redis backends talk to a redis-server (a Redis Cluster for the second); their
-    # contract runs in tests/real/test_store_redis.py and tests/real/test_redis_cluster.py.
+    # contract runs in tests/real/test_store_redis.py and tests/real/test_redis_cluster.py
+    # (the per-client counters: tests/real/test_store_redis_counters.py).
     "streamer/store/redis.py",
     "streamer/store/redis_cluster.py",
     "streamer/store/redis_stops.py",
+    "streamer/store/redis_counters.py",
 }
 
 

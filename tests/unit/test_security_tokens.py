@@ -4,18 +4,18 @@ and the real tier (gunicorn's log never holds a token).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
-import gevent
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
+from streamer.engine import StreamAborted
 from streamer.errors import ConfigError
 from streamer.security.tokens import TOKEN_HEADER, InvalidToken, TokenSigner, signer_for
-from streamer.server.state import state_of
 from streamer.service.settings import ServiceConfig
 
 SID = "a" * 43
@@ -132,37 +132,114 @@ def test_a_token_reads_its_own_stream_and_nothing_else(client: FlaskClient) -> N
     refused(client.get(f"/streams/{sid}"), "unauthorized")  # and nothing at all
 
 
+def _held(response: TestResponse) -> TestResponse:
+    assert response.status_code == 200, response.data
+    return response
+
+
 @pytest.mark.timeout(20)
-def test_a_token_reader_counts_against_the_key_that_started_the_stream() -> None:
-    # Two slots: starting a resumable stream takes one for its reader and one for its producer.
+def test_token_readers_have_a_budget_of_their_own_not_the_keys() -> None:
+    # The measurement this answers: 19 followers on one token with a per-key limit of 20 gave
+    # the key's owner 429 on new streams and on /chat. Token readers now spend the stream's
+    # reader budget (here 3), and the key keeps every one of its own slots.
     client = create_app(
-        {**KEYS, "STREAMER_OPEN_DEMO": "false", "STREAMER_MAX_STREAMS_PER_KEY": "2"}
+        {
+            **KEYS,
+            "STREAMER_OPEN_DEMO": "false",
+            "STREAMER_MAX_STREAMS_PER_KEY": "3",
+            "STREAMER_MAX_TOKEN_READERS": "3",
+            "STREAMER_ECHO_DELAY_S": "0",
+        }
     ).test_client()
-    sid, token = started(client)
-    whole = client.get(f"/streams/{sid}?format=ndjson&token={token}")
-    assert b'"event":"end"' in whole.data  # the producer has finished...
-    whole.close()
-    deadline = time.monotonic() + 5
-    slots = state_of(client.application).owners.slots  # type: ignore[attr-defined]
-    while slots.count("key2"):
-        assert time.monotonic() < deadline, "the producer's slot was never given back"
-        gevent.sleep(0.01)  # ...and gives its slot back as its greenlet ends
-    held = client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False)
-    other = client.get("/stream/data?count=1&interval=0", headers=BEARER, buffered=False)
-    assert held.status_code == 200 and other.status_code == 200
-    try:
-        busy = client.get("/stream/data?count=1&interval=0", headers=BEARER)
-        assert busy.status_code == 429  # key2's two slots: the token reader's and the other
-        assert (
-            client.get(
-                "/stream/data?count=1&interval=0",
-                headers={"Authorization": "Bearer k-one-1234567890"},
-            ).status_code
-            == 200
+    start = _held(
+        client.get(
+            "/stream/data?count=50&interval=0.2&resumable=1&format=ndjson",
+            headers=BEARER,
+            buffered=False,
         )
+    )
+    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
+    start.close()  # its producer runs on, on one of key2's slots; its reader's is given back
+    followers = [
+        _held(client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False))
+        for _ in range(3)
+    ]
+    try:
+        over = client.get(f"/streams/{sid}?format=ndjson&token={token}")
+        assert over.status_code == 429, over.data
+        assert over.headers["Retry-After"] == "1"
+        assert over.get_json()["error"]["type"] == "too_many_token_readers"
+        assert token not in over.get_data(as_text=True)
+        # The key's owner still has its two other slots: a stream and a chat.
+        plain = _held(client.get("/stream/data?count=1&interval=0", headers=BEARER, buffered=False))
+        chat = _held(
+            client.post(
+                "/chat",
+                json={"messages": [{"role": "user", "content": "hi"}]},
+                headers=BEARER,
+                buffered=False,
+            )
+        )
+        plain.close()
+        chat.close()
     finally:
-        held.close()
-        other.close()
+        for follower in followers:
+            follower.close()
+    # A follower's slot goes back when it ends.
+    _held(client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False)).close()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'streamer_requests_refused_total{limit="too_many_token_readers"} 1.0' in metrics
+
+
+@pytest.mark.timeout(20)
+def test_a_token_reader_is_cut_in_band_when_its_token_expires() -> None:
+    # A token of 1 s on a stream of 10 s: the follower gets the records of its token's
+    # lifetime, then an error record, and the body ends (no end record: it did not finish).
+    cfg = {**KEYS, "STREAMER_OPEN_DEMO": "false", "STREAMER_TOKEN_TTL_S": "1"}
+    client = create_app(cfg).test_client()
+    start = _held(
+        client.get(
+            "/stream/data?count=100&interval=0.1&resumable=1&format=ndjson",
+            headers=BEARER,
+            buffered=False,
+        )
+    )
+    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
+    start.close()
+    begun = time.monotonic()
+    follower = _held(client.get(f"/streams/{sid}?format=ndjson&token={token}", buffered=False))
+    body, cut = b"", False
+    try:
+        for piece in follower.response:
+            body += piece
+    except StreamAborted:
+        cut = True  # an error record, then no chunked terminator: as for any failed stream
+    finally:
+        follower.close()
+    took = time.monotonic() - begun
+    assert cut
+    lines = [json.loads(line) for line in body.decode().split("\n") if line]
+    assert lines[-1] == {
+        "event": "error",
+        "error": {
+            "type": "token_expired",
+            "message": "the stream token has expired; resume with Last-Event-ID and a new one",
+        },
+    }
+    assert 0 < sum(1 for r in lines if r["event"] == "data") < 30
+    assert took < 4, took  # cut at expiry (at most 2 s after the start), not at the stream's end
+    # The key reads on from where the token's reader was cut, and gets a fresh token.
+    last = max(r["id"] for r in lines if r["event"] == "data")
+    own = client.get(
+        f"/streams/{sid}?format=ndjson",
+        headers={**BEARER, "Last-Event-ID": str(last)},
+        buffered=False,
+    )
+    assert own.status_code == 200 and TOKEN_HEADER in own.headers
+    first = json.loads(next(iter(own.response)).split(b"\n")[0])
+    assert first["id"] == last + 1
+    own.close()
+    assert client.delete(f"/streams/{sid}", headers=BEARER).status_code == 202
 
 
 def test_without_keys_there_is_no_token() -> None:

@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from streamer.errors import NotFound
-from streamer.server.resumable import follow
+from streamer.server.resumable import TOKEN_EXPIRED, follow
 from streamer.service.settings import ServiceConfig
 from streamer.store import STORE_LOST, new_stream_id
 from streamer.store.memory import MemoryStore
@@ -179,3 +179,20 @@ def test_a_stream_gone_before_a_reader_saw_it_is_not_found_and_memory_never_says
     memory._drop(sid)  # the memory store only drops what expired or was evicted: unchanged
     with pytest.raises(NotFound):
         next(reader)
+
+
+@pytest.mark.timeout(10)
+def test_a_reader_with_a_deadline_ends_in_band_with_token_expired_and_waits_no_longer() -> None:
+    store = MemoryStore(ServiceConfig())
+    sid = new_stream_id()
+    store.create(sid)
+    store.append(sid, Data(1, "r1"))
+    began = time.time()
+    reader = follow(store, sid, 0, block_s=5.0, until=began + 0.3)
+    assert next(reader) == Data(1, "r1")
+    # The stream is silent: the wait is cut at the deadline, not at block_s.
+    rest = list(reader)
+    assert rest == [TOKEN_EXPIRED] and rest[0].type == "token_expired"
+    assert 0.25 < time.time() - began < 2
+    # A deadline already past: nothing but the error, before any record.
+    assert list(follow(store, sid, 0, block_s=0.01, until=time.time() - 1)) == [TOKEN_EXPIRED]

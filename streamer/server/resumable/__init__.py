@@ -34,11 +34,12 @@ and readers get ``store_lost`` (:mod:`streamer.store`).
 
 from __future__ import annotations
 
-from ._readers import check_owner, follow, follow_response
+from ._readers import TOKEN_EXPIRED, check_owner, follow, follow_response
 from ._runner import start_resumable, wait_for_producers
 from ._start import resumable_response
 
 __all__ = [
+    "TOKEN_EXPIRED",
     "check_owner",
     "follow",
     "follow_response",

@@ -6,11 +6,15 @@ A reader that finds the producer's lease expired finishes the stream with
 reader that meets a store failure gets ``store_unavailable`` in-band, not stored, and can
 resume with ``Last-Event-ID`` later. A reader that had seen the stream and then finds it gone
 from a store that can lose streams (Redis restarted empty) ends with ``error: store_lost``,
-in-band, as the owner's tombstone would have told it a moment later.
+in-band, as the owner's tombstone would have told it a moment later. A reader whose right to
+read ends (a read token's expiry, :meth:`~streamer.server.state.OwnerPolicy.read_until`)
+ends then with ``error: token_expired``, in-band: a token that leaked reads no longer than
+it lives.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +28,10 @@ from ...wire.records import Data, End, Error
 from ..response import stream_for_request
 from ..state import current_config, current_state, current_store
 from .origin import OriginReader
+
+TOKEN_EXPIRED = Error(
+    "token_expired", "the stream token has expired; resume with Last-Event-ID and a new one"
+)
 
 
 def check_owner(stream_id: str) -> str:
@@ -44,6 +52,7 @@ def follow(
     block_s: float = 1.0,
     origin: OriginReader | None = None,
     cancelled: Any = None,
+    until: float | None = None,
 ) -> Iterator[Entry]:
     """The stream's records after ``after_id``, live ones as they come, then its ``End`` or
     ``Error``. Raises ``NotFound`` at once for an unknown or expired stream.
@@ -52,13 +61,22 @@ def follow(
     ``origin``, this reader is the one that started the stream: it tells the producer how
     far it has read, and when it stops. With ``cancelled`` (a payload format's, such as the
     UI message stream's ``abort`` part), a cancelled stream ends with that payload and a
-    clean ``End``, not ``error: cancelled``: what was stopped is kept, not failed."""
+    clean ``End``, not ``error: cancelled``: what was stopped is kept, not failed. With
+    ``until`` (unix seconds), the reader ends then with :data:`TOKEN_EXPIRED` (checked
+    between reads, and no wait lasts past it)."""
     last = after_id
     seen = False  # the store has answered for this stream at least once
     try:
         while True:
+            wait_s = block_s
+            if until is not None:
+                left = until - time.time()
+                if left <= 0:
+                    yield TOKEN_EXPIRED
+                    return
+                wait_s = min(block_s, left)
             try:
-                records = store.read(stream_id, last, block_s)
+                records = store.read(stream_id, last, wait_s)
             except NotFound:
                 # Gone while followed: a store that can lose streams lost it (the owner's
                 # tombstone may not be in yet). Not a 404 any more: the stream has begun.
@@ -111,6 +129,7 @@ def follow_response(
         block_s=_block_s(config),
         origin=origin,
         cancelled=cancelled,
+        until=current_state().owners.read_until(),
     )
     return stream_for_request(
         reader,

@@ -281,6 +281,8 @@ function sseOpen(afterId) {
   source.addEventListener("error", (e) => {
     if (e instanceof MessageEvent) { // the server's `event: error`
       const err = JSON.parse(e.data);
+      // The read token ran out under a reader that is still following: renew it and go on.
+      if (err.type === "token_expired" && apiKey && !sse.refreshed) return sseRefresh();
       sseLog(`error: ${err.type}`, "error");
       sseFinish("error", `${err.type}: ${err.message}`);
     } else if (source.readyState === EventSource.CONNECTING) { // dropped: retrying
