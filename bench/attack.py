@@ -40,10 +40,12 @@ import urllib3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import conftest
 from tests.nginx_fixture import Nginx
+from tests.real.test_fairness_live import client_at
 from tests.redis_fixture import RedisServer
 
 KA, KB = "attack-key-a-0001", "attack-key-b-0002"
 PER_KEY = 3
+PER_CLIENT_OPEN, PER_CLIENT_RATE = 64, 20  # the defaults of the per-client limits
 AUTH = f"Authorization: Bearer {KA}\r\n".encode()
 
 
@@ -120,8 +122,16 @@ class Deployment:
             "STREAMER_HEARTBEAT_S": "1",
             "STREAMER_TESTING": "0",
         }
-        self.a = conftest.Server(env, tmp / "a.log")
-        self.b = conftest.Server(env, tmp / "b.log")
+        # The per-client limits at their defaults (the test fixtures turn them off), nginx
+        # the trusted proxy whose X-Forwarded-For names the client.
+        edge_env = {
+            **env,
+            "STREAMER_MAX_STREAMS_PER_CLIENT": str(PER_CLIENT_OPEN),
+            "STREAMER_NEW_STREAMS_PER_CLIENT_S": str(PER_CLIENT_RATE),
+            "STREAMER_TRUSTED_PROXIES": "127.0.0.1",
+        }
+        self.a = conftest.Server(edge_env, tmp / "a.log")
+        self.b = conftest.Server(edge_env, tmp / "b.log")
         # Keys off, same Redis: followers without a key's per-key limit.
         self.open = conftest.Server(
             {k: v for k, v in env.items() if k != "STREAMER_API_KEYS"}, tmp / "open.log"
@@ -131,9 +141,10 @@ class Deployment:
         )
         (tmp / "nginx").mkdir()
         self.nginx = Nginx(tmp / "nginx", [f"127.0.0.1:{s.port}" for s in (self.a, self.b)])
-        self.edge = requests.Session()
+        # The edge's client, at an address of its own (the per-client limits count by it);
+        # trust_env off in client_at: requests lets REQUESTS_CA_BUNDLE override verify.
+        self.edge = client_at("127.0.0.7")
         self.edge.verify = False  # the throwaway certificate
-        self.edge.trust_env = False  # requests lets REQUESTS_CA_BUNDLE override a session's verify
 
     def url(self, path: str) -> str:
         return self.nginx.https_url(path)
@@ -301,8 +312,64 @@ def full_worker(d: Deployment, short: bool) -> Result:
     )
 
 
-def start_resumable(d: Deployment, key: str, path: str) -> requests.Response:
-    r = d.edge.get(d.url(path), headers=bearer(key), stream=True, timeout=15)
+def client(d: Deployment, source: str) -> requests.Session:
+    """A client of the edge at its own loopback address (nginx tells the instances which)."""
+    session = client_at(source)
+    session.verify = False
+    return session
+
+
+def per_client_open(d: Deployment, short: bool) -> Result:
+    a, b = client(d, "127.0.0.2"), client(d, "127.0.0.3")
+    slow = d.url("/stream/data?count=1000&interval=30")
+    held: list[requests.Response] = []
+    try:
+        for _ in range(PER_CLIENT_OPEN):
+            held.append(a.get(slow, stream=True, timeout=10))
+            time.sleep(1.2 / PER_CLIENT_RATE)  # under the rate limit: this row is the other
+        opened = sum(r.status_code == 200 for r in held)
+        over = a.get(slow, timeout=10)
+        other = b.get(d.url("/stream/data?count=1&interval=0"), timeout=10).status_code
+    finally:
+        for r in held:
+            r.close()
+    ok = (
+        opened == PER_CLIENT_OPEN
+        and over.status_code == 429
+        and error_type(over.text) == "too_many_streams_for_client"
+        and int(over.headers.get("Retry-After", 0)) >= 1
+        and other == 200
+    )
+    return ok, (
+        f"client 127.0.0.2: {opened} open, the next {over.status_code} "
+        f"{error_type(over.text)}; client 127.0.0.3 then: {other}"
+    )
+
+
+def per_client_rate(d: Deployment, short: bool) -> Result:
+    time.sleep(1.1)  # a fresh window
+    a, b = client(d, "127.0.0.4"), client(d, "127.0.0.5")
+    quick = d.url("/stream/data?count=1&interval=0")
+    answers = [a.get(quick, timeout=10) for _ in range(PER_CLIENT_RATE * 2)]
+    refused = [r for r in answers if r.status_code == 429]
+    other = b.get(quick, timeout=10).status_code
+    ok = (
+        refused
+        and len(answers) - len(refused) <= 2 * PER_CLIENT_RATE
+        and error_type(refused[0].text) == "too_many_new_streams_for_client"
+        and int(refused[0].headers.get("Retry-After", 0)) >= 1
+        and other == 200
+    )
+    return bool(ok), (
+        f"client 127.0.0.4, {len(answers)} streams back to back: {len(refused)} x 429 "
+        f"{error_type(refused[0].text) if refused else '-'}; client 127.0.0.5 then: {other}"
+    )
+
+
+def start_resumable(
+    d: Deployment, key: str, path: str, session: requests.Session | None = None
+) -> requests.Response:
+    r = (session or d.edge).get(d.url(path), headers=bearer(key), stream=True, timeout=15)
     if r.status_code == 200:
         next(r.iter_content(chunk_size=None), b"")
     else:
@@ -313,10 +380,12 @@ def start_resumable(d: Deployment, key: str, path: str) -> requests.Response:
 
 def per_key_limit(d: Deployment, short: bool) -> Result:
     slow = "/stream/data?count=1000&interval=30&resumable=1"
-    answers = [start_resumable(d, KA, slow) for _ in range(PER_KEY * 2 + 2)]
+    # From an address of its own: the per-client rate (20 a second) is another row's subject.
+    own = client(d, "127.0.0.6")
+    answers = [start_resumable(d, KA, slow, own) for _ in range(PER_KEY * 2 + 2)]
     codes = [r.status_code for r in answers]
     refused = [r for r in answers if r.status_code == 429]
-    other = start_resumable(d, KB, "/stream/data?count=2&interval=0&resumable=1").status_code
+    other = start_resumable(d, KB, "/stream/data?count=2&interval=0&resumable=1", own).status_code
     for r in answers:
         if r.status_code == 200:
             d.edge.delete(d.url(f"/streams/{r.headers['X-Stream-Id']}"), headers=bearer(KA))
@@ -466,6 +535,11 @@ ROWS = [
         "/healthz 200, new work 503 at once", full_worker),
     Row("Limits", "one key starts slow resumable streams", "edge",
         f"at most {PER_KEY}, then 429 with Retry-After; another key unaffected", per_key_limit),
+    Row("Per-client limits", f"one address holds {PER_CLIENT_OPEN} slow streams", "edge",
+        "the next is 429 with Retry-After; another address unaffected", per_client_open),
+    Row("Per-client limits", "one address opens streams back to back", "edge",
+        f"past {PER_CLIENT_RATE} a second, 429 with Retry-After; another address unaffected",
+        per_client_rate),
     Row("Ownership", "key B reads key A's stream", "edge", "404, as an unknown id", ownership),
     Row("Resumable streams", "started on A, read on B", "direct", "every record once, then end",
         cross_instance),
