@@ -107,7 +107,7 @@ class ServiceConfig(Config):
         if "workers" not in given and values.get("redis_url"):
             values["workers"] = os.cpu_count() or 1
         # The service speaks Durable Streams unless told not to (docs/durable-streams.md).
-        if "durable" not in given and not values.get("redis_url"):  # Redis: next commit
+        if "durable" not in given:
             values["durable"] = True
         if "chat_provider" not in given and values.get("openai_api_key"):
             values["chat_provider"] = "openai"

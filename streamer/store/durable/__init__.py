@@ -15,7 +15,6 @@ True
 from __future__ import annotations
 
 from ...config import Config
-from ...errors import ConfigError
 from ._base import (
     ZERO,
     Appended,
@@ -51,7 +50,9 @@ __all__ = [
 def open_durable_store(config: Config) -> DurableStore:
     """Redis when the config names a Redis URL, else memory."""
     if config.redis_url:
-        raise ConfigError("STREAMER_DURABLE does not run on Redis yet: unset it or the URL")
+        from .redis import RedisDurableStore
+
+        return RedisDurableStore(config)
     from .memory import MemoryDurableStore
 
     return MemoryDurableStore()
