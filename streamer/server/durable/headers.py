@@ -11,7 +11,7 @@ from datetime import datetime
 
 from werkzeug.datastructures import Headers
 
-from ...errors import StreamerError
+from ...errors import DurableError
 from ...quote import echo
 from ...store.durable import Producer
 from ...store.durable._base import OFFSET
@@ -20,16 +20,6 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _DIGITS = re.compile(r"[0-9]+")
 _CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
 MAX_SAFE = 2**53 - 1
-
-
-class DurableError(StreamerError):
-    """A refused protocol request: its status, a JSON body and the protocol's headers."""
-
-    def __init__(
-        self, status: int, type: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message, type=type, status=status)
-        self.headers = headers or {}
 
 
 def bad(type: str, message: str) -> DurableError:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
+from ...errors import DurableError
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
 from . import headers as h
 from . import jsonmode, sse
@@ -44,7 +45,7 @@ def read_response(
     if offset == "now" and live is None:
         got = store.read(path, info.tail)  # a read: it slides the TTL
         if got is None:
-            raise h.DurableError(404, "not_found", "no such stream")
+            raise DurableError(404, "not_found", "no such stream")
         info = got[0]
         response = Response(b"[]" if json_mode else b"", status=200)
         _state(response, info, info.tail, up_to_date=True, closed=info.closed)
@@ -52,14 +53,14 @@ def read_response(
         return response
     got = store.read(path, start)
     if got is None:
-        raise h.DurableError(404, "not_found", "no such stream")
+        raise DurableError(404, "not_found", "no such stream")
     info, messages = got
     if live == "long-poll" and not messages and start >= info.tail:
         if not info.closed:
             store.wait(path, start, settings.long_poll_s)
             got = store.read(path, start)
             if got is None:
-                raise h.DurableError(404, "not_found", "the stream was deleted")
+                raise DurableError(404, "not_found", "the stream was deleted")
             info, messages = got
         if not messages:
             response = Response(status=204)

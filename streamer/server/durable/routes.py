@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ...errors import StreamerError
+from ...errors import DurableError, StreamerError
 from ...store.durable import (
     Appended,
     AppendSpec,
@@ -55,7 +55,7 @@ def blueprint(prefix: str) -> Blueprint:
 def stream_view(path: str) -> Response:
     settings = current()
     if path.split("/", 1)[0] == "__ds":
-        raise h.DurableError(404, "not_found", "the __ds control APIs are not served here")
+        raise DurableError(404, "not_found", "the __ds control APIs are not served here")
     store = settings.store
     if request.method == "PUT":
         return create(store, settings, path)
@@ -65,9 +65,9 @@ def stream_view(path: str) -> Response:
         return delete(store, path)
     info = store.info(path)
     if info is None:
-        raise h.DurableError(404, "not_found", "no such stream")
+        raise DurableError(404, "not_found", "no such stream")
     if info.soft_deleted:
-        raise h.DurableError(410, "gone", "the stream was deleted")
+        raise DurableError(410, "gone", "the stream was deleted")
     if request.method == "HEAD":
         return head(path, info)
     return read_response(store, settings, path, info)
@@ -109,7 +109,7 @@ def create(store: DurableStore, settings: DurableSettings, path: str) -> Respons
     try:
         created = store.create(path, spec)
     except CreateError as exc:
-        raise h.DurableError(_CREATE_ERRORS.get(exc.kind, 400), exc.kind, exc.message) from exc
+        raise DurableError(_CREATE_ERRORS.get(exc.kind, 400), exc.kind, exc.message) from exc
     info = created.info
     response = Response(status=201 if created.new else 200)
     response.headers["Content-Type"] = info.content_type
@@ -161,21 +161,19 @@ def append(store: DurableStore, path: str) -> Response:
     raise _refusal(done.status, done, out)
 
 
-def _refusal(status: str, done: Appended, out: dict[str, str]) -> h.DurableError:
+def _refusal(status: str, done: Appended, out: dict[str, str]) -> DurableError:
     if status == "not_found":
-        return h.DurableError(404, "not_found", "no such stream")
+        return DurableError(404, "not_found", "no such stream")
     if status == "gone":
-        return h.DurableError(410, "gone", "the stream was deleted")
+        return DurableError(410, "gone", "the stream was deleted")
     if status == "closed":
-        return h.DurableError(409, "stream_closed", "the stream is closed", out)
+        return DurableError(409, "stream_closed", "the stream is closed", out)
     if status == "type_mismatch":
-        return h.DurableError(
-            409, "content_type_mismatch", "Content-Type differs from the stream's"
-        )
+        return DurableError(409, "content_type_mismatch", "Content-Type differs from the stream's")
     if status == "seq_conflict":
-        return h.DurableError(409, "sequence_conflict", "Stream-Seq must grow with each append")
+        return DurableError(409, "sequence_conflict", "Stream-Seq must grow with each append")
     if status == "stale_epoch":
-        return h.DurableError(
+        return DurableError(
             403,
             "stale_producer_epoch",
             "a newer epoch of this producer has written",
@@ -184,7 +182,7 @@ def _refusal(status: str, done: Appended, out: dict[str, str]) -> h.DurableError
     if status == "bad_epoch_seq":
         return h.bad("invalid_producer", "a new producer epoch must start at Producer-Seq 0")
     if status == "seq_gap":
-        return h.DurableError(
+        return DurableError(
             409,
             "producer_sequence_gap",
             "Producer-Seq skipped a number",
@@ -193,7 +191,7 @@ def _refusal(status: str, done: Appended, out: dict[str, str]) -> h.DurableError
                 "Producer-Received-Seq": str(done.received),
             },
         )
-    return h.DurableError(500, "internal_error", "unexpected append outcome")
+    return DurableError(500, "internal_error", "unexpected append outcome")
 
 
 def head(path: str, info: Info) -> Response:
@@ -213,9 +211,9 @@ def head(path: str, info: Info) -> Response:
 def delete(store: DurableStore, path: str) -> Response:
     outcome = store.delete(path)
     if outcome == "not_found":
-        raise h.DurableError(404, "not_found", "no such stream")
+        raise DurableError(404, "not_found", "no such stream")
     if outcome == "gone":
-        raise h.DurableError(410, "gone", "the stream was deleted")
+        raise DurableError(410, "gone", "the stream was deleted")
     return empty(204)
 
 
