@@ -108,3 +108,24 @@ def test_append_needs_a_body_and_a_matching_type(client: FlaskClient) -> None:
 
 def test_reserved_paths_are_not_streams(client: FlaskClient) -> None:
     assert_refused(client.put("/v1/stream/__ds/subscriptions/a"), 404, "not_found")
+
+
+def test_with_client_keys_a_stream_is_its_creators_keys() -> None:
+    from app import create_app
+
+    app = create_app({"STREAMER_API_KEYS": "key-a-0123456789abcdef,key-b-0123456789abcdef"})
+    client = app.test_client()
+    a = {"Authorization": "Bearer key-a-0123456789abcdef", **TEXT}
+    b = {"Authorization": "Bearer key-b-0123456789abcdef", **TEXT}
+    assert client.put("/v1/stream/mine", headers=a, data=b"x").status_code == 201
+    assert client.get("/v1/stream/mine", headers=a).data == b"x"
+    assert_refused(client.put("/v1/stream/mine", headers=b), 409, "conflict")
+    for method in ("get", "post", "delete"):
+        refused = getattr(client, method)("/v1/stream/mine", headers=b, data=b"y")
+        assert_refused(refused, 404, "not_found")
+    assert client.head("/v1/stream/mine", headers=b).status_code == 404
+    fork = {**b, "Stream-Forked-From": "/v1/stream/mine"}
+    assert_refused(client.put("/v1/stream/theirs", headers=fork), 404, "source_missing")
+    anonymous = client.get("/v1/stream/mine")
+    assert anonymous.status_code == 401 and anonymous.is_json
+    assert client.get("/v1/stream/mine", headers=a).data == b"x"  # untouched by b

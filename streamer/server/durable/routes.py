@@ -19,6 +19,7 @@ from ...store.durable import (
     is_json,
 )
 from ..jsonerror import json_error
+from ..state import current_state
 from . import headers as h
 from . import jsonmode
 from .reads import read_response
@@ -35,6 +36,7 @@ _CREATE_ERRORS = {
 
 
 BLUEPRINT = "streamer_durable"
+MAX_PATH = 1024  # characters of a stream's path
 
 
 def blueprint(prefix: str) -> Blueprint:
@@ -56,14 +58,21 @@ def stream_view(path: str) -> Response:
     settings = current()
     if path.split("/", 1)[0] == "__ds":
         raise DurableError(404, "not_found", "the __ds control APIs are not served here")
+    if len(path) > MAX_PATH:
+        raise h.bad("invalid_path", f"a stream path is at most {MAX_PATH} characters")
     store = settings.store
+    info = store.info(path)
+    if info is not None and not _may_use(info):
+        # Another key's stream: as if there were none, but its path is taken.
+        if request.method == "PUT":
+            raise DurableError(409, "conflict", "the path is taken by another key's stream")
+        raise DurableError(404, "not_found", "no such stream")
     if request.method == "PUT":
         return create(store, settings, path)
     if request.method == "POST":
         return append(store, path)
     if request.method == "DELETE":
         return delete(store, path)
-    info = store.info(path)
     if info is None:
         raise DurableError(404, "not_found", "no such stream")
     if info.soft_deleted:
@@ -71,6 +80,11 @@ def stream_view(path: str) -> Response:
     if request.method == "HEAD":
         return head(path, info)
     return read_response(store, settings, path, info)
+
+
+def _may_use(info: Info) -> bool:
+    """With client keys, a stream is its creator's key's only (PROTOCOL.md 12.2)."""
+    return current_state().owners.may_read(lambda: info.owner)
 
 
 def create(store: DurableStore, settings: DurableSettings, path: str) -> Response:
@@ -90,9 +104,12 @@ def create(store: DurableStore, settings: DurableSettings, path: str) -> Respons
         content_type = "application/octet-stream"
     data = request.get_data()
     json_type = content_type
-    if source is not None and content_type is None:
+    if source is not None:
         source_info = store.info(source)
-        json_type = source_info.content_type if source_info is not None else None
+        if source_info is not None and not _may_use(source_info):
+            raise DurableError(404, "source_missing", "the stream to fork does not exist")
+        if content_type is None and source_info is not None:
+            json_type = source_info.content_type
     if data and is_json(json_type):
         data = jsonmode.stored(data, creating=True)
     spec = CreateSpec(
@@ -105,6 +122,7 @@ def create(store: DurableStore, settings: DurableSettings, path: str) -> Respons
         fork_offset,
         sub,
         data,
+        current_state().owners.owner(),
     )
     try:
         created = store.create(path, spec)

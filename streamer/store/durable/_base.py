@@ -63,6 +63,7 @@ class Info:
     forked_from: str | None = None
     fork_offset: str | None = None
     fork_sub: int = 0
+    owner: str | None = None  # the key id that created it (with client keys), else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class CreateSpec:
     fork_offset: str | None = None
     fork_sub: int = 0
     data: bytes = b""
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,7 @@ class MemoryDurableStore(DurableStore):
                 spec.ttl_s,
                 spec.expires_at,
                 spec.expires_ts,
+                owner=spec.owner,
             )
             return _Stream(info)
         source = self._get(spec.forked_from)
@@ -144,6 +145,7 @@ class MemoryDurableStore(DurableStore):
             forked_from=spec.forked_from,
             fork_offset=at,
             fork_sub=spec.fork_sub,
+            owner=spec.owner,
         )
         stream = _Stream(info)
         if spec.fork_sub:

@@ -47,7 +47,9 @@ def _text(raw: Any) -> str:
 
 
 def _info(fields: list[Any]) -> Info:
-    ct, tail, closed, ttl, exp_at, exp_ts, soft, source, fork_at, fork_sub = map(_text, fields)
+    ct, tail, closed, ttl, exp_at, exp_ts, soft, source, fork_at, fork_sub, owner = map(
+        _text, fields
+    )
     return Info(
         ct,
         tail,
@@ -59,6 +61,7 @@ def _info(fields: list[Any]) -> Info:
         source or None,
         fork_at or None,
         int(fork_sub) if fork_sub else 0,
+        owner or None,
     )
 
 
@@ -129,6 +132,7 @@ class RedisDurableStore(DurableStore):
             str(spec.fork_sub),
             prefix,
             spec.data,
+            spec.owner or "",
         ]
         with _reaching():
             reply = self._create(keys=[redis_lua.PREFIX + "m:" + path], args=args)
@@ -139,7 +143,7 @@ class RedisDurableStore(DurableStore):
             )
         if status not in ("created", "exists"):
             raise CreateError(status, _CREATE_MESSAGES.get(status, status))
-        info = _info(reply[1:11])
+        info = _info(reply[1:12])
         if status == "exists" and not same_config(info, spec):
             raise CreateError("conflict", "the stream exists with a different configuration")
         return Created(info, new=status == "created")
@@ -201,10 +205,10 @@ class RedisDurableStore(DurableStore):
         args = [path, offset, cap or "", limit, "1" if touch else "", "1" if soft_ok else ""]
         with _reaching():
             reply = self._read(keys=[redis_lua.PREFIX + "m:" + path], args=args)
-        if _text(reply[0]) == "missing" or len(reply) < 11:
+        if _text(reply[0]) == "missing" or len(reply) < 12:
             return None
-        info = _info(reply[1:11])
-        rest = reply[11:]
+        info = _info(reply[1:12])
+        rest = reply[12:]
         return info, [Message(bytes(rest[i + 1]), _text(rest[i])) for i in range(0, len(rest), 2)]
 
     def info(self, path: str) -> Info | None:

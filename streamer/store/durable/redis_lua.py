@@ -6,10 +6,11 @@ Keys, under ``streamer:ds:{ds}:`` (one hash tag: a fork's script touches its sou
 so every durable key lives on one Redis Cluster slot):
 
 - ``m:<path>`` — the metadata hash: ``ct`` (content type), ``nct`` (it normalized), ``tail``,
-  ``closed``, ``ttl``, ``exp_at``/``exp_ts`` (the expiry as sent / as a Unix time), ``soft``
-  (soft-deleted), ``from``/``fork_at``/``fork_sub`` (a fork's source), ``forks`` (live forks
-  of this stream), ``sseq`` (the last ``Stream-Seq``), ``cby`` (the producer tuple that
-  closed it), ``touched`` (ms, Redis's clock: the sliding TTL's start).
+  ``closed``, ``owner`` (the creator's key id), ``ttl``, ``exp_at``/``exp_ts`` (the expiry
+  as sent / as a Unix time), ``soft`` (soft-deleted), ``from``/``fork_at``/``fork_sub`` (a
+  fork's source), ``forks`` (live forks of this stream), ``sseq`` (the last ``Stream-Seq``),
+  ``cby`` (the producer tuple that closed it), ``touched`` (ms, Redis's clock: the sliding
+  TTL's start).
 - ``d:<path>`` — a list of messages, each the 33-byte offset where it ends then its bytes;
   offsets grow, so "after offset X" is a binary search.
 - ``p:<path>`` — producer id -> ``epoch:seq``.
@@ -97,7 +98,7 @@ local function state(path, now)
   return 'ok'
 end
 local META = {'ct', 'tail', 'closed', 'ttl', 'exp_at', 'exp_ts', 'soft', 'from', 'fork_at',
-  'fork_sub'}
+  'fork_sub', 'owner'}
 local function meta(path)
   local m = P .. 'm:' .. path
   local out = {}
@@ -122,7 +123,7 @@ _PRELUDE = (
     .replace("@OFFSET_LEN@", str(OFFSET_LEN))
 )
 
-# ARGV: path, ct, nct, ttl, exp_at, exp_ts, closed, from, fork_at, fork_sub, prefix, data
+# ARGV: path, ct, nct, ttl, exp_at, exp_ts, closed, from, fork_at, fork_sub, prefix, data, owner
 # -> {'created'|'exists', meta...} or {error kind}
 CREATE = (
     _PRELUDE
@@ -159,6 +160,7 @@ redis.call('HSET', m, 'ct', ct, 'nct', nct, 'tail', at, 'touched', now, 'forks',
 if ttl ~= '' then redis.call('HSET', m, 'ttl', ttl) end
 if exp_at ~= '' then redis.call('HSET', m, 'exp_at', exp_at, 'exp_ts', exp_ts) end
 if ARGV[7] == '1' then redis.call('HSET', m, 'closed', '1') end
+if ARGV[13] ~= '' then redis.call('HSET', m, 'owner', ARGV[13]) end
 if from ~= '' then redis.call('HSET', m, 'from', from, 'fork_at', at, 'fork_sub', ARGV[10]) end
 if ARGV[11] ~= '' then write(path, ARGV[11]) end
 if ARGV[12] ~= '' then write(path, ARGV[12]) end
