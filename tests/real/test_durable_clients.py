@@ -1,0 +1,122 @@
+"""Real tier of streamer.server.durable with the protocol's own TypeScript client
+(``@durable-streams/client``, pinned in tests/node/package-lock.json) across two service
+instances (gunicorn, ``-k streamer.worker.Worker``, several workers each) on one real
+redis-server: an ``IdempotentProducer`` writes through instance A while a live reader (SSE,
+then long-poll) follows through instance B and gets every message once, in order, within
+milliseconds (woken by the Redis notification, not a poll). And a SIGKILLed instance loses
+no acknowledged append."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ..conftest import Server
+from ..redis_fixture import RedisServer, redis_server
+
+pytestmark = pytest.mark.real
+
+__all__ = ["redis_server"]
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+COUNT = 30
+
+
+@pytest.fixture
+def two(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Server]]:
+    env = {
+        "REDIS_URL": redis_server.url,
+        "STREAMER_DURABLE_LONG_POLL_S": "5",
+        "WEB_CONCURRENCY": "2",
+    }
+    servers = [Server(env, tmp_path / f"gunicorn-{name}.log") for name in ("a", "b")]
+    yield servers
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("mode", ["sse", "long-poll"])
+def test_the_ts_client_writes_on_one_instance_and_reads_live_on_the_other(
+    two: list[Server], mode: str
+) -> None:
+    node = shutil.which("node")
+    assert node, "node is missing: run .ci/setup"
+    assert (NODE_DIR / "node_modules" / "@durable-streams" / "client").is_dir(), "run .ci/setup"
+    a, b = two
+    path = f"/v1/stream/two-{mode}-{time.monotonic_ns()}"
+    done = subprocess.run(
+        [node, "durable/two_instances.mjs", a.url(path), b.url(path), mode, str(COUNT)],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr + a.log()[-2000:] + b.log()[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["got"] == list(range(COUNT))  # every message once, in order
+    delays = result["delays"]
+    median = statistics.median(delays)
+    print(f"{mode}: append on A to arrival via B: median {median:.1f} ms, max {max(delays):.1f}")
+    assert statistics.median(delays) < 100 and max(delays) < 1000
+    # What the reader followed is what the store holds, read back through A.
+    assert requests.get(a.url(path), params={"offset": "-1"}, timeout=5).json() == [
+        {"i": i} for i in range(COUNT)
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_a_sigkilled_instance_loses_no_acknowledged_append(two: list[Server]) -> None:
+    a, b = two
+    path = f"/v1/stream/killed-{time.monotonic_ns()}"
+    assert requests.put(a.url(path), headers={"Content-Type": "text/plain"}, timeout=5).ok
+    for seq in range(COUNT):
+        headers = {
+            "Content-Type": "text/plain",
+            "Producer-Id": "p",
+            "Producer-Epoch": "0",
+            "Producer-Seq": str(seq),
+        }
+        assert (
+            requests.post(a.url(path), data=f"{seq};", headers=headers, timeout=5).status_code
+            == 200
+        )
+    for pid in [*a.worker_pids(), a.proc.pid]:
+        os.kill(pid, signal.SIGKILL)
+    a.proc.wait(timeout=10)
+    assert requests.get(b.url(path), params={"offset": "-1"}, timeout=5).text == "".join(
+        f"{seq};" for seq in range(COUNT)
+    )
+    # The producer's retry of its last append, through B, is known: not written twice.
+    retry = requests.post(
+        b.url(path),
+        data=f"{COUNT - 1};",
+        headers={
+            "Content-Type": "text/plain",
+            "Producer-Id": "p",
+            "Producer-Epoch": "0",
+            "Producer-Seq": str(COUNT - 1),
+        },
+        timeout=5,
+    )
+    assert retry.status_code == 204
+    assert (
+        requests.head(b.url(path), timeout=5).headers["Stream-Next-Offset"]
+        == (
+            requests.get(b.url(path), params={"offset": "-1"}, timeout=5).headers[
+                "Stream-Next-Offset"
+            ]
+        )
+    )
