@@ -14,6 +14,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +121,55 @@ def test_a_sigkilled_instance_loses_no_acknowledged_append(two: list[Server]) ->
             ]
         )
     )
+
+
+@pytest.mark.timeout(60)
+def test_the_python_client_writes_on_one_instance_and_reads_on_the_other(two: list[Server]) -> None:
+    from durable_streams import DurableStream, stream
+
+    a, b = two
+    url_a = a.url(f"/v1/stream/py-{time.monotonic_ns()}")
+    url_b = url_a.replace(a.base_url, b.base_url)
+    handle = DurableStream.create(url_a, content_type="application/json", ttl_seconds=600)
+    try:
+        offsets = [handle.append({"i": i}).next_offset for i in range(COUNT)]
+    finally:
+        handle.close()
+    assert offsets == sorted(offsets) and len(set(offsets)) == COUNT
+    head = DurableStream.head_static(url_b)
+    assert head.offset == offsets[-1] and head.content_type == "application/json"
+    with stream(url_b, live=False) as res:
+        assert res.read_json() == [{"i": i} for i in range(COUNT)]
+    middle = offsets[9]  # after the tenth message
+    with stream(url_b, offset=middle, live=False) as res:
+        assert res.read_json() == [{"i": i} for i in range(10, COUNT)]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["sse", "long-poll"])
+def test_the_python_client_follows_live_appends(two: list[Server], mode: str) -> None:
+    from durable_streams import DurableStream, stream
+
+    a, b = two
+    url_a = a.url(f"/v1/stream/py-live-{mode}-{time.monotonic_ns()}")
+    url_b = url_a.replace(a.base_url, b.base_url)
+    handle = DurableStream.create(url_a, content_type="application/json")
+    got: list[object] = []
+
+    def follow() -> None:
+        with stream(url_b, offset="-1", live=mode) as res:  # type: ignore[arg-type]
+            for item in res.iter_json():
+                got.append(item)
+                if len(got) == COUNT:
+                    return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    try:
+        time.sleep(0.3)
+        for i in range(COUNT):
+            handle.append({"i": i})
+    finally:
+        handle.close()
+    reader.join(timeout=20)
+    assert not reader.is_alive() and got == [{"i": i} for i in range(COUNT)]

@@ -92,3 +92,23 @@ def test_sse_base64_for_binary_and_the_close(client: FlaskClient) -> None:
     encoded = base64.b64encode(b"\x00\xff").decode()
     assert f"data:{encoded}\n" in text
     assert text.rstrip().endswith('"streamClosed":true,"upToDate":true}')
+
+
+def test_an_sse_read_is_an_open_stream_that_a_stopping_worker_ends() -> None:
+    from streamer.server.state import state_of
+
+    app = Flask(__name__)
+    app.config.update(STREAMER_DURABLE=True)  # waits of 30 s, SSE for 60 s
+    Streamer(app)
+    client = app.test_client()
+    registry = state_of(app).registry
+    client.put("/v1/stream/open", headers=TEXT)
+    response = client.get("/v1/stream/open?offset=-1&live=sse", buffered=False)
+    chunks = iter(response.response)
+    first = next(chunks)
+    assert b'"upToDate":true' in first and len(registry) == 1
+    registry.shutdown_all()
+    started = time.monotonic()
+    assert list(chunks) == []  # ends within its next wait step, without a closed event
+    assert time.monotonic() - started < 1.5 and len(registry) == 0
+    response.close()

@@ -15,6 +15,7 @@ from flask import Response, request
 
 from ...errors import DurableError
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
+from ..state import current_registry
 from . import headers as h
 from . import jsonmode, sse
 from .cursor import response_cursor
@@ -107,6 +108,21 @@ def _cap(messages: list[Message], limit: int) -> tuple[list[Message], bool]:
     return messages, True
 
 
+class _Follower:
+    """An SSE read in the registry of open streams: it counts toward ``STREAMER_MAX_STREAMS``
+    and a stopping worker ends it (the client reconnects elsewhere from its offset) instead
+    of waiting for it until the graceful timeout."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def shutdown(self) -> None:
+        self.stopping = True
+
+    def tick(self, now: float) -> None:
+        pass
+
+
 def _sse(
     store: DurableStore,
     settings: DurableSettings,
@@ -126,45 +142,62 @@ def _sse(
             return m.data.decode("utf-8", "replace")
         return base64.b64encode(m.data).decode()
 
+    registry = current_registry()
+    follower = _Follower()
+
     def events() -> Iterator[bytes]:
         current = start
-        ends = time.monotonic() + settings.sse_max_s
-        while True:
-            got = store.read(path, current)
-            if got is None or got[0].soft_deleted:
-                return  # deleted: the reader's reconnect gets the 404 or 410
-            now, messages = got
-            messages, complete = _cap(messages, settings.max_read_bytes)
-            out: list[bytes] = []  # one write per read: a reader gets data and control together
-            closed = False
-            for i, m in enumerate(messages):  # each data event with its control event
-                last = i == len(messages) - 1
-                closed = last and complete and now.closed and m.offset == now.tail
-                out.append(sse.event("data", payload(m)))
-                out.append(
-                    sse.control(
-                        m.offset,
-                        response_cursor(cursor),
-                        up_to_date=last and complete,
-                        closed=closed,
+        began = time.monotonic()
+        ends = began + settings.sse_max_s
+        said = None  # when the last control event went out
+        registry.add(follower)
+        try:
+            while not follower.stopping and not registry.shutting_down:
+                got = store.read(path, current)
+                if got is None or got[0].soft_deleted:
+                    return  # deleted: the reader's reconnect gets the 404 or 410
+                now, messages = got
+                messages, complete = _cap(messages, settings.max_read_bytes)
+                out: list[bytes] = []  # one write per read: data and control arrive together
+                closed = False
+                for i, m in enumerate(messages):  # each data event with its control event
+                    last = i == len(messages) - 1
+                    closed = last and complete and now.closed and m.offset == now.tail
+                    out.append(sse.event("data", payload(m)))
+                    out.append(
+                        sse.control(
+                            m.offset,
+                            response_cursor(cursor),
+                            up_to_date=last and complete,
+                            closed=closed,
+                        )
                     )
-                )
-                current = m.offset
-            if not messages:
-                current = max(current, now.tail)
-                closed = now.closed and current == now.tail
-                out.append(
-                    sse.control(current, response_cursor(cursor), up_to_date=True, closed=closed)
-                )
-            yield b"".join(out)
-            if closed:
-                return
-            if not complete:
-                continue
-            left = ends - time.monotonic()
-            if left <= 0:
-                return
-            store.wait(path, current, min(settings.long_poll_s, left))
+                    current = m.offset
+                clock = time.monotonic()
+                if not messages:
+                    current = max(current, now.tail)
+                    closed = now.closed and current == now.tail
+                    if closed or said is None or clock - said >= settings.long_poll_s:
+                        control = sse.control(
+                            current, response_cursor(cursor), up_to_date=True, closed=closed
+                        )
+                        out.append(control)
+                if out:
+                    said = clock
+                    yield b"".join(out)
+                if closed:
+                    return
+                if not complete:
+                    continue
+                left = ends - clock
+                if left <= 0:
+                    return
+                # Wait in steps of at most a second, so a stopping worker ends it soon; an idle
+                # reader hears a control event every long_poll_s (a keep-alive).
+                due = settings.long_poll_s - (clock - said) if said is not None else 0.0
+                store.wait(path, current, max(0.0, min(left, due, 1.0)))
+        finally:
+            registry.discard(follower)
 
     headers = {
         "Content-Type": "text/event-stream",
