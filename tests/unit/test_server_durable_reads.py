@@ -112,3 +112,17 @@ def test_an_sse_read_is_an_open_stream_that_a_stopping_worker_ends() -> None:
     assert list(chunks) == []  # ends within its next wait step, without a closed event
     assert time.monotonic() - started < 1.5 and len(registry) == 0
     response.close()
+
+
+def test_a_full_worker_refuses_an_sse_read_with_a_503() -> None:
+    app = Flask(__name__)
+    app.config.update(STREAMER_DURABLE=True, STREAMER_MAX_STREAMS=1)
+    Streamer(app)
+    client = app.test_client()
+    client.put("/v1/stream/full", headers=TEXT)
+    held = client.get("/v1/stream/full?offset=-1&live=sse", buffered=False)
+    next(iter(held.response))  # the first reader holds the worker's one stream
+    refused = client.get("/v1/stream/full?offset=-1&live=sse")
+    assert refused.status_code == 503 and refused.get_json()["error"]["type"] == "too_many_streams"
+    assert refused.headers["Retry-After"] == "1"
+    held.close()

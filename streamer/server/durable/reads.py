@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
-from ...errors import DurableError
+from ...errors import DurableError, Unavailable
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
-from ..state import current_registry
+from ..state import current_config, current_registry
 from . import headers as h
 from . import jsonmode, sse
 from .cursor import response_cursor
@@ -143,6 +143,14 @@ def _sse(
         return base64.b64encode(m.data).decode()
 
     registry = current_registry()
+    if registry.shutting_down:
+        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
+    if len(registry) >= current_config().max_streams:
+        raise Unavailable(
+            "too many open streams on this server; retry shortly",
+            type="too_many_streams",
+            retry_after=1,
+        )
     follower = _Follower()
 
     def events() -> Iterator[bytes]:
