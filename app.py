@@ -17,6 +17,7 @@ from flask import Flask
 from streamer import Streamer
 from streamer.llm import ChatProvider
 from streamer.security import auth, cors
+from streamer.server import durable
 from streamer.service import openai_api, views
 from streamer.service.chat import make_provider
 from streamer.service.settings import ServiceConfig
@@ -52,7 +53,8 @@ def create_app(
         cfg,
         open_endpoints=views.OPEN_ENDPOINTS,
         demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
-        stream_endpoints=(*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS),
+        # Durable Streams: every request a slot while it runs (an SSE read: while it follows).
+        stream_endpoints=(*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS, durable.ENDPOINT),
     )
     views.register(app, provider, cfg)
     openai_api.register(app, provider, model=cfg.chat_model)  # /v1 (docs/openai.md)

@@ -129,3 +129,23 @@ def test_with_client_keys_a_stream_is_its_creators_keys() -> None:
     anonymous = client.get("/v1/stream/mine")
     assert anonymous.status_code == 401 and anonymous.is_json
     assert client.get("/v1/stream/mine", headers=a).data == b"x"  # untouched by b
+
+
+def test_with_client_keys_an_sse_read_holds_one_of_the_keys_slots() -> None:
+    from app import create_app
+
+    app = create_app(
+        {
+            "STREAMER_API_KEYS": "key-a-0123456789abcdef,key-b-0123456789abcdef",
+            "STREAMER_MAX_STREAMS_PER_KEY": "1",
+        }
+    )
+    client = app.test_client()
+    a = {"Authorization": "Bearer key-a-0123456789abcdef"}
+    assert client.put("/v1/stream/slots", headers={**a, **TEXT}).status_code == 201
+    held = client.get("/v1/stream/slots?offset=-1&live=sse", headers=a, buffered=False)
+    next(iter(held.response))
+    over = client.get("/v1/stream/slots", headers=a)
+    assert over.status_code == 429 and over.is_json and over.headers["Retry-After"]
+    held.close()
+    assert client.get("/v1/stream/slots", headers=a).status_code == 200  # released

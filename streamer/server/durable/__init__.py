@@ -15,8 +15,10 @@ from flask import Flask
 
 from ...config import Config
 from ...store.durable import DurableStore, open_durable_store
-from .routes import blueprint
+from .routes import ENDPOINT, blueprint
 from .settings import EXTENSION, DurableSettings
+
+__all__ = ["ENDPOINT", "install"]
 
 
 def install(app: Flask, config: Config, store: DurableStore | None = None) -> DurableSettings:

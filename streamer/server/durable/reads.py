@@ -214,4 +214,5 @@ def _sse(
     }
     if not text:
         headers["Stream-SSE-Data-Encoding"] = "base64"
-    return Response(events(), status=200, headers=headers)
+    # direct_passthrough: the body is a stream (an auth add-on holds its slot until it ends).
+    return Response(events(), status=200, headers=headers, direct_passthrough=True)

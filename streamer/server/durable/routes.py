@@ -36,6 +36,7 @@ _CREATE_ERRORS = {
 
 
 BLUEPRINT = "streamer_durable"
+ENDPOINT = BLUEPRINT + ".durable_stream"  # for an app's auth hooks: every stream URL
 MAX_PATH = 1024  # characters of a stream's path
 
 
