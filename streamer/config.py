@@ -188,7 +188,8 @@ class Config:
         "STREAMER_RESUMABLE_MAX_BYTES",
         256 << 20,
         "in-memory store only: bytes of records kept per process; finished streams are "
-        "evicted oldest first, then new records and new streams are refused (`store_full`)",
+        "evicted oldest first, then new records and new streams are refused (`store_full`); "
+        "Durable Streams have as much again, never evicted",
         low=1 << 20,
         high=1 << 40,
         default_doc="`268435456` (256 MiB)",

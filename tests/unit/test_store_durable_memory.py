@@ -100,3 +100,23 @@ def test_wait_returns_on_an_append_not_after_its_timeout() -> None:
     started = time.monotonic()
     store.wait("s", store.info("s").tail, 0.2)  # type: ignore[union-attr]
     assert 0.15 < time.monotonic() - started < 2
+
+
+def test_the_bound_refuses_rather_than_evicts_and_deleting_makes_room() -> None:
+    from streamer.errors import Unavailable
+    from streamer.store.durable.memory import MESSAGE_COST, STREAM_COST
+
+    store = MemoryDurableStore(max_bytes=2 * STREAM_COST + 3 * (100 + MESSAGE_COST))
+    store.create("a", CreateSpec("text/plain", data=b"x" * 100))
+    store.create("b", CreateSpec("text/plain"))
+    assert store.append("a", AppendSpec(b"y" * 100, "text/plain")).status == "ok"
+    assert store.append("b", AppendSpec(b"z" * 100, "text/plain")).status == "ok"
+    with pytest.raises(Unavailable) as caught:
+        store.append("b", AppendSpec(b"z" * 100, "text/plain"))
+    assert caught.value.type == "store_full" and caught.value.status == 503
+    with pytest.raises(Unavailable):
+        store.create("c", CreateSpec("text/plain"))
+    assert data(store, "a") == b"x" * 100 + b"y" * 100  # nothing was evicted
+    assert store.delete("a") == "deleted"
+    assert store.append("b", AppendSpec(b"z" * 100, "text/plain")).status == "ok"
+    assert store.create("c", CreateSpec("text/plain")).new

@@ -48,11 +48,12 @@ __all__ = [
 
 
 def open_durable_store(config: Config) -> DurableStore:
-    """Redis when the config names a Redis URL, else memory."""
+    """Redis when the config names a Redis URL, else memory (bounded by
+    ``resumable_max_bytes``, as the stream store is)."""
     if config.redis_url:
         from .redis import RedisDurableStore
 
         return RedisDurableStore(config)
     from .memory import MemoryDurableStore
 
-    return MemoryDurableStore()
+    return MemoryDurableStore(max_bytes=config.resumable_max_bytes)

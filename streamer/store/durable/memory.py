@@ -2,7 +2,12 @@
 wakes every waiting reader on any change (a reader re-checks its own stream and sleeps again).
 
 Under gevent the lock and the condition are gevent's (``threading`` is monkey-patched), so a
-long-poll costs a greenlet, not a thread."""
+long-poll costs a greenlet, not a thread.
+
+Bounded: at most ``max_bytes`` in all (each message's bytes plus :data:`MESSAGE_COST`, each
+stream :data:`STREAM_COST`). Durable data is never evicted to make room: past the bound a
+create or an append is refused with 503 (``store_full``) until streams are deleted or
+expire."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
+from ..memory import store_full
 from ._base import (
     PRODUCER_TTL_S,
     ZERO,
@@ -31,6 +37,9 @@ from ._base import (
 )
 from .forks import sub_offset_prefix
 
+MESSAGE_COST = 64  # bytes a message costs besides its data (an estimate)
+STREAM_COST = 1024  # and a stream besides its messages
+
 
 @dataclass(slots=True)
 class _Stream:
@@ -41,10 +50,13 @@ class _Stream:
     last_stream_seq: str | None = None
     touched: float = field(default_factory=time.monotonic)
     forks: int = 0  # streams forked from this one, alive
+    cost: int = STREAM_COST  # what it counts toward the bound
 
 
 class MemoryDurableStore(DurableStore):
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._bytes = 0  # the streams' costs
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -73,7 +85,10 @@ class MemoryDurableStore(DurableStore):
     def _remove(self, path: str) -> None:
         s = self._streams.pop(path, None)
         self._changed.notify_all()
-        while s is not None and s.info.forked_from is not None:
+        while s is not None:
+            self._bytes -= s.cost
+            if s.info.forked_from is None:
+                return
             parent = self._streams.get(s.info.forked_from)
             if parent is None:
                 return
@@ -81,6 +96,10 @@ class MemoryDurableStore(DurableStore):
             if parent.forks or not parent.info.soft_deleted:
                 return
             s = self._streams.pop(s.info.forked_from, None)
+
+    def _room(self, size: int) -> None:
+        if self._bytes + size > self.max_bytes:
+            raise store_full()
 
     # -- the interface ----------------------------------------------------------------------
 
@@ -101,12 +120,14 @@ class MemoryDurableStore(DurableStore):
                         "conflict", "the stream exists with a different configuration"
                     )
                 return Created(replace(existing.info), new=False)
+            self._room(STREAM_COST + len(spec.data) + MESSAGE_COST)
             stream = self._new(spec)
             if spec.data:
                 self._write(stream, spec.data)
             if spec.forked_from is not None:
                 self._streams[spec.forked_from].forks += 1
             self._streams[path] = stream
+            self._bytes += stream.cost
             self._changed.notify_all()
             return Created(replace(stream.info), new=True)
 
@@ -159,6 +180,7 @@ class MemoryDurableStore(DurableStore):
     def _write(self, s: _Stream, data: bytes) -> str:
         offset = next_offset(s.info.tail, len(data))
         s.messages.append(Message(data, offset))
+        s.cost += len(data) + MESSAGE_COST
         s.info.tail = offset
         return offset
 
@@ -198,7 +220,9 @@ class MemoryDurableStore(DurableStore):
             if spec.seq is not None and last is not None and spec.seq <= last:
                 return Appended("seq_conflict", s.info.tail)
             if spec.data:
+                self._room(len(spec.data) + MESSAGE_COST)
                 self._write(s, spec.data)
+                self._bytes += len(spec.data) + MESSAGE_COST
             if p is not None and state is not None:
                 s.producers[p.id] = state
             if spec.seq is not None:
