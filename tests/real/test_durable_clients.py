@@ -173,3 +173,40 @@ def test_the_python_client_follows_live_appends(two: list[Server], mode: str) ->
         handle.close()
     reader.join(timeout=20)
     assert not reader.is_alive() and got == [{"i": i} for i in range(COUNT)]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server({"STREAMER_HEARTBEAT_S": "0.5"}, tmp_path_factory.mktemp("ds") / "gunicorn.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["sse", "long-poll"])
+def test_the_ts_client_reads_a_views_resumable_stream_live_from_the_start_and_the_middle(
+    service: Server, mode: str
+) -> None:
+    node = shutil.which("node")
+    assert node, "node is missing: run .ci/setup"
+    started = requests.get(
+        service.url("/stream/data"),
+        params={"count": 20, "interval": 0.05, "resumable": 1, "format": "ndjson"},
+        stream=True,
+        timeout=10,
+    )
+    sid = started.headers["X-Stream-Id"]
+    started.close()  # the producer runs on, detached
+    url = service.url(f"/v1/stream/resumable/{sid}")
+    expected = [f"data chunk {i}\n" for i in range(1, 21)] + [{"end": {"count": 20}}]
+    for offset, want in (("-1", expected), (f"{0:016d}_{7:016d}", expected[7:])):
+        done = subprocess.run(
+            [node, "durable/read_resumable.mjs", url, offset, mode],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=40,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr + service.log()[-2000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1])["items"] == want

@@ -19,10 +19,11 @@ from ...store.durable import (
     is_json,
 )
 from ..jsonerror import json_error
-from ..state import current_state
+from ..state import current_state, current_store
 from . import headers as h
 from . import jsonmode
 from .reads import read_response
+from .resumable import PREFIX, ResumableFace, read_only
 from .settings import DurableSettings, current
 
 _CREATE_ERRORS = {
@@ -61,7 +62,11 @@ def stream_view(path: str) -> Response:
         raise DurableError(404, "not_found", "the __ds control APIs are not served here")
     if len(path) > MAX_PATH:
         raise h.bad("invalid_path", f"a stream path is at most {MAX_PATH} characters")
-    store = settings.store
+    store: DurableStore = settings.store
+    if path.startswith(PREFIX):  # one stream, two faces: a resumable stream, read-only
+        if request.method not in ("GET", "HEAD"):
+            raise read_only()
+        store = ResumableFace(current_store())
     info = store.info(path)
     if info is not None and not _may_use(info):
         # Another key's stream: as if there were none, but its path is taken.
