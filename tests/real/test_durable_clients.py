@@ -210,3 +210,33 @@ def test_the_ts_client_reads_a_views_resumable_stream_live_from_the_start_and_th
         )
         assert done.returncode == 0, done.stdout + done.stderr + service.log()[-2000:]
         assert json.loads(done.stdout.strip().splitlines()[-1])["items"] == want
+
+
+@pytest.mark.timeout(60)
+def test_streamers_client_follows_a_durable_stream_appended_on_another_instance(
+    two: list[Server],
+) -> None:
+    from streamer import Client, Data
+
+    a, b = two
+    path = f"ext-{time.monotonic_ns()}"  # the shape of a stream id: GET /streams/<path>
+    url_a = a.url(f"/v1/stream/{path}")
+    json_type = {"Content-Type": "application/json"}
+    assert requests.put(url_a, headers=json_type, timeout=5).status_code == 201
+
+    def write() -> None:
+        time.sleep(0.3)
+        for i in range(COUNT):
+            requests.post(url_a, headers=json_type, data=json.dumps({"i": i}), timeout=5)
+        requests.post(url_a, headers={"Stream-Closed": "true"}, timeout=5)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with (
+        Client(b.base_url, timeout=20) as client,
+        client.records(f"/streams/{path}", resume=True) as records,
+    ):
+        got = [r.data for r in records if isinstance(r, Data)]
+    writer.join(timeout=10)
+    assert got == [{"i": i} for i in range(COUNT)]
+    assert records.end is not None and records.end.count == COUNT

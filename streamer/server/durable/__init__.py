@@ -15,6 +15,8 @@ from flask import Flask
 
 from ...config import Config
 from ...store.durable import DurableStore, open_durable_store
+from ..state import state_of
+from .records import DurableRecords
 from .routes import ENDPOINT, blueprint
 from .settings import EXTENSION, DurableSettings
 
@@ -31,5 +33,7 @@ def install(app: Flask, config: Config, store: DurableStore | None = None) -> Du
         max_read_bytes=config.durable_max_read_bytes,
     )
     app.extensions[EXTENSION] = settings
+    # The other face: a Durable Stream named like a stream id at GET /streams/<path>.
+    state_of(app).other_stores.append(DurableRecords(settings.store))
     app.register_blueprint(blueprint(config.durable_prefix))
     return settings
