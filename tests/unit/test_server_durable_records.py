@@ -58,4 +58,9 @@ def test_a_closed_durable_stream_is_served_as_records(client: FlaskClient) -> No
         "data",
         "end",
     ]
+    past = client.get(f"/streams/{PATH}?format=ndjson", headers={"Last-Event-ID": "9"})
+    assert past.status_code == 400 and past.get_json()["error"]["type"] == "invalid_last_event_id"
+    # An EventSource that saw the end (its id: one past the last record) is told to stop.
+    at_end = client.get(f"/streams/{PATH}?format=sse", headers={"Last-Event-ID": "4"})
+    assert at_end.status_code == 204
     assert client.get("/streams/" + "y" * 20).status_code == 404  # neither kind of stream

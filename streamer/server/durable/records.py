@@ -19,7 +19,7 @@ import json
 import time
 
 from ...errors import NotFound
-from ...store import Entry, StreamStore
+from ...store import Entry, StreamStore, past_end
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
 from ...wire.records import Data, End
 
@@ -68,7 +68,11 @@ class DurableRecords(StreamStore):
             if got is None or got[0].soft_deleted:
                 raise NotFound("no such stream (unknown or expired)")
             info, messages = got
-            after = records(info, messages)[after_id:]
+            every = records(info, messages)
+            count = len(every) - (1 if info.closed else 0)  # the data records
+            if after_id > count:
+                raise past_end(after_id)  # as the stream store says it (a 400; SSE's 204)
+            after = every[after_id:]
             left = deadline - time.monotonic()
             if after or left <= 0:
                 return after
