@@ -17,6 +17,7 @@ from flask import Flask
 from streamer import Streamer
 from streamer.llm import ChatProvider
 from streamer.security import auth, cors, fairness
+from streamer.server import durable
 from streamer.service import openai_api, views
 from streamer.service.chat import make_provider
 from streamer.service.settings import ServiceConfig
@@ -55,7 +56,10 @@ def create_app(
         cfg,
         open_endpoints=views.OPEN_ENDPOINTS,
         demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
-        stream_endpoints=stream_endpoints,
+        # Durable Streams: every request a slot while it runs (an SSE read: while it follows).
+        # Not in the per-client limits above: a producer's appends are requests, not new
+        # streams, and would meet the 20-a-second rate.
+        stream_endpoints=(*stream_endpoints, durable.ENDPOINT),
     )
     views.register(app, provider, cfg)
     openai_api.register(app, provider, model=cfg.chat_model)  # /v1 (docs/openai.md)

@@ -199,7 +199,8 @@ class Config:
         "STREAMER_RESUMABLE_MAX_BYTES",
         256 << 20,
         "in-memory store only: bytes of records kept per process; finished streams are "
-        "evicted oldest first, then new records and new streams are refused (`store_full`)",
+        "evicted oldest first, then new records and new streams are refused (`store_full`); "
+        "Durable Streams have as much again, never evicted",
         low=1 << 20,
         high=1 << 40,
         default_doc="`268435456` (256 MiB)",
@@ -320,6 +321,45 @@ class Config:
     )
     token_ttl_s: float = setting(
         "STREAMER_TOKEN_TTL_S", 300.0, "how long a read token is accepted", low=1.0, high=86400.0
+    )
+    # Durable Streams (streamer.server.durable, docs/durable-streams.md).
+    durable: bool = setting(
+        "STREAMER_DURABLE",
+        False,
+        "serve the Durable Streams protocol at `STREAMER_DURABLE_PREFIX/<path>` (on the same "
+        "store: memory, or Redis with a Redis URL)",
+        default_doc="`false` (`true` in the service)",
+    )
+    durable_prefix: str = setting(
+        "STREAMER_DURABLE_PREFIX",
+        "/v1/stream",
+        "where the extension mounts the Durable Streams URLs",
+        check=_prefix,
+    )
+    durable_long_poll_s: float = setting(
+        "STREAMER_DURABLE_LONG_POLL_S",
+        30.0,
+        "how long a `live=long-poll` read waits for data before its `204`; also the interval "
+        "of an idle SSE read's `control` event",
+        low=0.01,
+        high=3600.0,
+    )
+    durable_sse_max_s: float = setting(
+        "STREAMER_DURABLE_SSE_MAX_S",
+        60.0,
+        "a `live=sse` read ends after about this long and the client reconnects from its "
+        "offset (PROTOCOL.md 10.2: lets a CDN collapse readers)",
+        low=0.1,
+        high=86400.0,
+    )
+    durable_max_read_bytes: int = setting(
+        "STREAMER_DURABLE_MAX_READ_BYTES",
+        4 << 20,
+        "bytes of messages in one catch-up response (one message at least); the rest comes "
+        "with the next read, without `Stream-Up-To-Date`",
+        low=1024,
+        high=1 << 30,
+        default_doc="`4194304` (4 MiB)",
     )
 
     def __repr__(self) -> str:

@@ -27,6 +27,7 @@ httpx), on :class:`HTTPStatusError` only.
     ├── UnserializablePayload (TypeError)          unserializable_payload  500
     ├── StreamTimeout (TimeoutError)               timeout                 504
     ├── ConfigError (ValueError)                   config_error            (start-up)
+    ├── DurableError                               (its own types)         400-410 (Durable Streams)
     ├── StreamAborted * (ConnectionAbortedError)   aborted                 (server, mid-stream)
     ├── ProtocolError (ValueError)                 protocol_error          (broken wire bytes)
     │   ├── DecodeError (UnicodeError)             decode_error
@@ -58,6 +59,7 @@ __all__ = [
     "ConfigError",
     "ConnectFailed",
     "DecodeError",
+    "DurableError",
     "HTTPStatusError",
     "IdleTimeout",
     "IncompleteStream",
@@ -187,6 +189,17 @@ class RecordsExpired(StreamerError, LookupError):
 
     type = "records_expired"
     status = 410
+
+
+class DurableError(StreamerError):
+    """A refused Durable Streams request (:mod:`streamer.server.durable`): its status, its own
+    ``type``, and the protocol's response headers (``Stream-Closed``, ``Producer-Epoch``...)."""
+
+    def __init__(
+        self, status: int, type: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, type=type, status=status)
+        self.headers = headers or {}
 
 
 class StoreUnavailable(Unavailable, ConnectionError):

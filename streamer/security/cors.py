@@ -22,15 +22,24 @@ from flask import Flask, Response, request
 from ..errors import ConfigError
 from ..quote import echo
 
-ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+ALLOW_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, Last-Event-ID, X-Streamer-Resumable, "
     # What the openai npm package sends from a browser (streamer.service.openai_api).
     "OpenAI-Organization, OpenAI-Project, X-Stainless-Arch, X-Stainless-Lang, "
     "X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Retry-Count, "
-    "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout"
+    "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout, "
+    # The Durable Streams protocol's (streamer.server.durable, docs/durable-streams.md).
+    "If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, "
+    "Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, "
+    "Producer-Epoch, Producer-Seq"
 )
-EXPOSE_HEADERS = "X-Stream-Id, X-Stream-Token, Retry-After"
+EXPOSE_HEADERS = (
+    "X-Stream-Id, X-Stream-Token, Retry-After, "
+    "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, "
+    "Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, "
+    "Producer-Expected-Seq, Producer-Received-Seq, ETag, Location"
+)
 MAX_AGE_S = "600"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 

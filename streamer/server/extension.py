@@ -17,7 +17,9 @@ at ``init_app``, and installs what a stream needs and nothing else:
 - the access line (logger ``streamer.access``) and, when prometheus-client is installed,
   the stream metrics (:func:`streamer.server.state.current_state` ``().metrics.render()``);
 - the stream store (Redis with a Redis URL, else in memory) and the resume routes
-  ``GET``/``DELETE <prefix>/<id>``.
+  ``GET``/``DELETE <prefix>/<id>``;
+- with ``STREAMER_DURABLE``, the Durable Streams protocol at ``STREAMER_DURABLE_PREFIX/<path>``
+  (:mod:`streamer.server.durable`).
 
 Authentication (:mod:`streamer.security.auth`) and CORS (:mod:`streamer.security.cors`) are
 separate, opt-in. Its state is one :class:`~streamer.server.state.StreamerState` in
@@ -121,6 +123,10 @@ class Streamer:
         )
         redirects.install(app)
         app.register_blueprint(blueprint(config.streams_prefix))
+        if config.durable:
+            from . import durable
+
+            durable.install(app, config)
 
 
 def error_response(exc: StreamerError) -> Response:

@@ -102,6 +102,9 @@ class StreamerState:
     formats: dict[str, type[Encoder]] = field(default_factory=lambda: FORMATS)
     #: The app's ``json_default``, for the encoders of payload formats (:meth:`encoder_for`).
     json_default: JsonDefault | None = None
+    #: Other stores the resume route ``GET <prefix>/<id>`` reads an id from when the stream
+    #: store does not know it (the Durable Streams face, :mod:`streamer.server.durable.records`).
+    other_stores: list[StreamStore] = field(default_factory=list)
     _derived: dict[type[Encoder], type[Encoder]] = field(default_factory=dict, repr=False)
 
     def encoder_for(self, encoder: type[Encoder]) -> type[Encoder]:

@@ -191,6 +191,93 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+def _durable_path() -> dict[str, Any]:
+    """The Durable Streams URLs (docs/durable-streams.md): the protocol's own headers are
+    described by PROTOCOL.md of durable-streams/durable-streams, not repeated here."""
+    path = {
+        "name": "path",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+        "description": "the stream's name (may hold `/`)",
+    }
+    body = {
+        "required": False,
+        "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+    }
+    refused = {
+        "400": _json_error("a protocol header, the offset or the body is malformed"),
+        "401": _COMMON_ERRORS["401"],
+        "404": _json_error("no such stream"),
+        "409": _json_error("conflicting configuration, closed stream or sequence"),
+        "410": _json_error("the stream was deleted (it still has forks)"),
+        "413": {"description": "the body is larger than the app allows"},
+        "503": _COMMON_ERRORS["503"],
+    }
+    empty = {"description": "done; the protocol's headers say where the stream stands"}
+    return {
+        "put": {
+            "operationId": "durable_create",
+            "summary": "create (or fork) a Durable Stream, or confirm an identical one",
+            "parameters": [path],
+            "requestBody": body,
+            "responses": {"200": empty, "201": empty, **refused},
+        },
+        "post": {
+            "operationId": "durable_append",
+            "summary": "append to (and/or close) a Durable Stream",
+            "parameters": [path],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "minLength": 1}}
+                },
+                "description": "empty only with `Stream-Closed: true` (close without append)",
+            },
+            "responses": {
+                "200": empty,
+                "204": empty,
+                "403": _json_error("a newer epoch of this producer has written"),
+                **refused,
+            },
+        },
+        "get": {
+            "operationId": "durable_read",
+            "summary": "read a Durable Stream from an offset (catch-up, long-poll, SSE)",
+            # ``live`` (long-poll, sse) is not a parameter here: it needs ``offset``, a
+            # dependency OpenAPI cannot state (PROTOCOL.md 5.7, 5.8).
+            "description": "`live=long-poll` waits for data, `live=sse` follows the stream "
+            "as Server-Sent Events; both need an `offset` (PROTOCOL.md 5.7, 5.8)",
+            "parameters": [
+                path,
+                _query(
+                    "offset",
+                    {"type": "string", "pattern": "^(-1|now|[0-9]{16}_[0-9]{16})$"},
+                    "where to start: `-1` (the start), `now` (the tail) or a `Stream-Next-Offset`",
+                    empty=False,
+                ),
+                _query("cursor", {"type": "string"}, "the last `Stream-Cursor`", empty=False),
+            ],
+            "responses": {
+                "200": {
+                    "description": "the stream's bytes from the offset (a JSON array in "
+                    "JSON mode; SSE with `live=sse`)",
+                    "content": {"*/*": {}},
+                },
+                "204": {"description": "a long-poll that timed out, or the EOF of a closed one"},
+                "304": {"description": "If-None-Match matched the ETag"},
+                **refused,
+            },
+        },
+        "delete": {
+            "operationId": "durable_delete",
+            "summary": "delete a Durable Stream",
+            "parameters": [path],
+            "responses": {"204": empty, **refused},
+        },
+    }
+
+
 def document(config: ServiceConfig) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an app built with ``config``."""
     stream_id = {
@@ -420,6 +507,8 @@ def document(config: ServiceConfig) -> dict[str, Any]:
         },
     }
     paths.update(openai_paths())
+    if config.durable:
+        paths[config.durable_prefix + "/{path}"] = _durable_path()
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

@@ -106,6 +106,9 @@ class ServiceConfig(Config):
         # One worker by default (the in-memory store is per process); every core on Redis.
         if "workers" not in given and values.get("redis_url"):
             values["workers"] = os.cpu_count() or 1
+        # The service speaks Durable Streams unless told not to (docs/durable-streams.md).
+        if "durable" not in given:
+            values["durable"] = True
         if "chat_provider" not in given and values.get("openai_api_key"):
             values["chat_provider"] = "openai"
         if values.get("chat_provider") == "openai" and not values.get("openai_api_key"):

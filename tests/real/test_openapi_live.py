@@ -31,6 +31,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "STREAMER_ECHO_DELAY_S": "0",
             "STREAMER_HEARTBEAT_S": "0.5",
             "STREAMER_MAX_STREAM_S": "10",
+            # Durable Streams reads that wait end well within a call's timeout.
+            "STREAMER_DURABLE_LONG_POLL_S": "0.5",
+            "STREAMER_DURABLE_SSE_MAX_S": "1",
         },
         tmp_path_factory.mktemp("openapi") / "gunicorn.log",
     )

@@ -33,6 +33,8 @@ REAL_TIER_ONLY = {
     "streamer/store/redis_cluster.py",
     "streamer/store/redis_stops.py",
     "streamer/store/redis_counters.py",
+    # Durable Streams on Redis: its contract runs in tests/real/test_store_durable_redis.py.
+    "streamer/store/durable/redis.py",
 }
 
 

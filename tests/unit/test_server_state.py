@@ -43,6 +43,7 @@ def test_the_state_is_slotted() -> None:
         "owners",
         "formats",
         "json_default",
+        "other_stores",
         "_derived",
     ]
 

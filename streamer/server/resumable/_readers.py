@@ -34,12 +34,13 @@ TOKEN_EXPIRED = Error(
 )
 
 
-def check_owner(stream_id: str) -> str:
+def check_owner(stream_id: str, store: StreamStore | None = None) -> str:
     """In a view: ``stream_id`` if the owner policy lets the caller read or cancel it (with
     client keys: the key that started it); anybody else gets a 404 with the same body as an
-    unknown stream."""
+    unknown stream. ``store``: where the stream is, if not the app's stream store."""
     state = current_state()
-    if not state.owners.may_read(lambda: state.store.owner(stream_id)):
+    where = store if store is not None else state.store
+    if not state.owners.may_read(lambda: where.owner(stream_id)):
         raise NotFound("no such stream (unknown or expired)")
     return stream_id
 
@@ -116,14 +117,16 @@ def follow_response(
     encoder: type[Encoder] | None = None,
     origin: OriginReader | None = None,
     cancelled: Any = None,
+    store: StreamStore | None = None,
 ) -> Response:
     """In a view: serve ``stream_id`` from ``after_id`` in the format the request asks for
     (or ``fmt``, or with ``encoder``). A 404 if it is unknown or expired (raised before the
     first byte). ``origin``: this reader started the stream (backpressure,
-    streamer.server.resumable.origin); ``cancelled``: see :func:`follow`."""
+    streamer.server.resumable.origin); ``cancelled``: see :func:`follow`; ``store``: where
+    the stream is, if not the app's stream store."""
     config = current_config()
     reader = follow(
-        current_store(),
+        store if store is not None else current_store(),
         stream_id,
         after_id,
         block_s=_block_s(config),

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ...errors import BadRequest
+from ...errors import BadRequest, NotFound
 from ...quote import echo
 from ...store import StreamStore, valid_stream_id
 from ...wire.negotiate import choose_request_format
 from ...wire.records import Data
-from ..state import current_store
+from ..state import current_state, current_store
 from . import check_owner, follow_response
 
 
@@ -36,11 +36,32 @@ def get_stream(stream_id: str) -> Response:
     ``?last_event_id=``), in the format the request asks for."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     after_id = last_event_id(raw)
-    stream_id = check_owner(valid_stream_id(stream_id))
+    store = store_of(valid_stream_id(stream_id))
+    stream_id = check_owner(stream_id, store)
     sse = choose_request_format(request) == "sse"
-    if after_id and sse and _saw_the_end(current_store(), stream_id, after_id):
+    if after_id and sse and _saw_the_end(store, stream_id, after_id):
         return Response(status=204)
-    return follow_response(stream_id, after_id)
+    return follow_response(stream_id, after_id, store=store)
+
+
+def store_of(stream_id: str) -> StreamStore:
+    """The store that holds ``stream_id``: the stream store, else the first of the app's
+    other stores that knows it (a Durable Stream's face), else the stream store (its 404)."""
+    state = current_state()
+    if not state.other_stores:
+        return state.store
+    try:
+        state.store.owner(stream_id)
+        return state.store
+    except NotFound:
+        pass
+    for other in state.other_stores:
+        try:
+            other.owner(stream_id)
+            return other
+        except NotFound:
+            continue
+    return state.store
 
 
 def _saw_the_end(store: StreamStore, stream_id: str, after_id: int) -> bool:

@@ -22,6 +22,7 @@ from ...errors import StreamerError, StreamTimeout
 from ...llm import ChatProvider
 from ...llm.events import AnswerEvent
 from ...quote import clip
+from ...server.durable.routes import BLUEPRINT as DURABLE_BLUEPRINT
 from ...server.response import stream_for_request
 from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
@@ -240,11 +241,13 @@ def _http_error(exc: HTTPException) -> Response:
 def _openai_error_shape(response: Response) -> Response:
     """Errors answered before a /v1 view ran (a missing key: 401, the per-key limit: 429, an
     unknown /v1 path: 404) come in streamer's shape; give them OpenAI's, keeping status and
-    headers. App-wide (a blueprint's hooks do not see paths that match none of its routes)."""
+    headers. App-wide (a blueprint's hooks do not see paths that match none of its routes).
+    The Durable Streams URLs under /v1/stream keep streamer's shape: they are not OpenAI's."""
     if (
         response.status_code < 400
         or not response.is_json
         or not request.path.startswith(bp.url_prefix or "/v1")
+        or request.blueprint == DURABLE_BLUEPRINT
     ):
         return response
     body = response.get_json(silent=True)
