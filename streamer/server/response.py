@@ -85,7 +85,7 @@ def stream_for_request(
     state = current_state()
     # The request itself, not its proxy: each attribute read through ``flask.request`` is a
     # context-variable lookup and three Python calls.
-    req = request._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
     if encoder is not None:
         fmt = encoder.name
     elif fmt is None:

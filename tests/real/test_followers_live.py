@@ -57,9 +57,11 @@ def test_followers_of_a_stream_share_one_blocking_read(
     ]
     for t in threads:
         t.start()
-    peak = 0
+    peak = blocked = 0
     while any(t.is_alive() for t in threads):
-        peak = max(peak, int(admin.info("clients")["connected_clients"]))
+        clients = admin.info("clients")
+        peak = max(peak, int(clients["connected_clients"]))
+        blocked = max(blocked, int(clients["blocked_clients"]))
         time.sleep(0.05)
     for t in threads:
         t.join(1)
@@ -71,8 +73,13 @@ def test_followers_of_a_stream_share_one_blocking_read(
     reads = int(admin.info("commandstats").get("cmdstat_xread", {}).get("calls", 0))
     # Per stream about one blocking read per record (plus the lease checks of idle waits),
     # and each reader's first catch-up read; one read per reader per record would be ~1,500.
-    print(f"\n{len(readers)} followers: {reads} XREADs, peak {peak} Redis connections")
+    print(
+        f"\n{len(readers)} followers: {reads} XREADs, peak {peak} Redis connections, "
+        f"{blocked} blocked in a read at once"
+    )
     assert reads < STREAMS * (RECORDS + 4) * 3 + len(readers) * 3, reads
-    # The worker's quick pool, its stop listener, one blocking read per stream, this test's
-    # own client: far below one connection per reader.
-    assert peak < 40, peak
+    # One blocking read per stream (a few more while readers catch up at different records),
+    # not one per reader; connections in all (the quick pool grows with the catch-up reads
+    # in flight on a loaded machine) well below one per reader.
+    assert blocked <= STREAMS * 3, blocked
+    assert peak < len(readers) * 2 // 3, peak
