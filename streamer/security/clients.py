@@ -28,6 +28,7 @@ per /128 would be a limit on nothing. An IPv4-mapped IPv6 address is its IPv4 ad
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,6 +43,7 @@ LOCAL = "local"
 UNIX = "unix"
 
 
+@functools.lru_cache(maxsize=16384)  # a client's every request has the same peer string
 def _parse(raw: str) -> IPAddress | None:
     """An address as a header or the peer gives it (``1.2.3.4``, ``1.2.3.4:80``,
     ``[2001:db8::1]:80``, ``"[2001:db8::1]"``), else None."""
@@ -59,6 +61,7 @@ def _parse(raw: str) -> IPAddress | None:
     return address
 
 
+@functools.lru_cache(maxsize=16384)
 def normal_address(address: IPAddress) -> str:
     """The name a limit counts ``address`` under: IPv4 as it is, IPv6 as its /64."""
     if isinstance(address, ipaddress.IPv4Address):

@@ -243,13 +243,17 @@ def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ())
 
     @app.before_request
     def limit_clients() -> Response | None:
-        if request.method == "OPTIONS" or (request.endpoint or "") not in names:
+        # The request itself, not its proxy: each read through flask.request is a
+        # context-variable lookup and three Python calls, and this runs on every request.
+        req = request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
+        if req.method == "OPTIONS" or (req.endpoint or "") not in names:
             return None
         if limits.open_limit and not isinstance(state.owners, _CountingProducers):
             # auth.install, which runs after this install, puts its own policy in place:
             # wrap whichever one requests meet (once; nothing yields in between).
             state.owners = _CountingProducers(state.owners, limits, clients)
-        address = clients.of(request.environ)
+        environ = req.environ
+        address = clients.of(environ)
         code, left, member = limits.admit(address)
         if code == TOO_MANY_OPEN:
             return _too_many_open(limits.open_limit)
@@ -260,7 +264,7 @@ def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ())
                 math.ceil(left),
             )
         if limits.open_limit:
-            request.environ[_TICKET] = (address, member)
+            environ[_TICKET] = (address, member)
         return None
 
     @app.after_request
