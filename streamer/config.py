@@ -79,12 +79,21 @@ def setting(
 
 def _redis_url(raw: str) -> str | None:
     if raw.startswith(
-        ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        (
+            "redis://",
+            "rediss://",
+            "unix://",
+            "redis+cluster://",
+            "rediss+cluster://",
+            "redis+sentinel://",
+            "rediss+sentinel://",
+        )
     ):
         return None
     return (
-        "must start with redis://, rediss://, unix:// or (a Redis Cluster) "
-        "redis+cluster:// or rediss+cluster://"
+        "must start with redis://, rediss://, unix://, (a Redis Cluster) "
+        "redis+cluster:// or rediss+cluster://, or (Redis Sentinel) redis+sentinel:// or "
+        "rediss+sentinel://"
     )
 
 
@@ -149,7 +158,10 @@ class Config:
         ("STREAMER_REDIS_URL", "REDIS_URL"),
         None,
         "stream store on Redis: `redis://`, `rediss://` or `unix://`; a Redis Cluster: "
-        "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS)",
+        "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS); the "
+        "primary that Redis Sentinels name: "
+        "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]` "
+        "(`rediss+sentinel://` for TLS; docs/reliability.md, failover)",
         check=_redis_url,
         default_doc="unset (in memory)",
     )

@@ -71,7 +71,9 @@ from ._base import (
     past_end,
 )
 from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
+from .redis_sentinel import SentinelClients
 from .redis_stops import CHANNEL, StopListener
+from .sentinel_url import is_sentinel_url
 
 log = logging.getLogger("streamer")
 
@@ -232,6 +234,7 @@ class RedisStore(StreamStore):
         quick_max = max(2, config.redis_max_connections // 4)
         self._quick: Any
         self._blocking: Any
+        self._sentinel: SentinelClients | None = None
         if is_cluster_url(url):
             # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
             self._quick = LazyCluster(
@@ -246,6 +249,17 @@ class RedisStore(StreamStore):
                 max_connections=config.redis_max_connections,
                 socket_timeout=timeout + MAX_BLOCK_S,
                 connection_pool_class=redis.BlockingConnectionPool,
+                **common,
+            )
+        elif is_sentinel_url(url):
+            # redis+sentinel://: the same two pools, on whichever server is the primary now.
+            self._sentinel = SentinelClients(url, timeout)
+            self._quick = self._sentinel.primary(
+                max_connections=quick_max, socket_timeout=timeout, **common
+            )
+            self._blocking = self._sentinel.primary(
+                max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S,
                 **common,
             )
         else:
@@ -282,15 +296,19 @@ class RedisStore(StreamStore):
         """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
         one node's: PUBLISH reaches the subscribers of every node."""
         url = self.config.redis_url or ""
-        if is_cluster_url(url):
-            url = split_cluster_url(url)[0]
-        client = redis.Redis.from_url(
-            url,
-            protocol=2,
-            socket_connect_timeout=self.config.redis_timeout_s,
-            socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S,
-        )
-        return client.pubsub()  # type: ignore[no-untyped-call]
+        timeouts = {
+            "socket_connect_timeout": self.config.redis_timeout_s,
+            "socket_timeout": self.config.redis_timeout_s + MAX_BLOCK_S,
+        }
+        client: Any
+        if self._sentinel is not None:
+            # The primary's: a replica would hear PUBLISH too, but may be the next to go.
+            client = self._sentinel.primary(blocking=False, protocol=2, **timeouts)
+        else:
+            if is_cluster_url(url):
+                url = split_cluster_url(url)[0]
+            client = redis.Redis.from_url(url, protocol=2, **timeouts)
+        return client.pubsub()
 
     @property
     def name(self) -> str:
@@ -303,6 +321,8 @@ class RedisStore(StreamStore):
         if not isinstance(self._quick, LazyCluster):
             self._quick.connection_pool.disconnect()
             self._blocking.connection_pool.disconnect()
+        if self._sentinel is not None:
+            self._sentinel.close()
 
     def ping(self) -> None:
         if self._blocked >= self._blocking_max:

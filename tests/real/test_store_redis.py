@@ -25,6 +25,7 @@ from streamer.wire.records import Data
 
 from ..redis_cluster_fixture import redis_cluster
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
+from ..redis_sentinel_fixture import redis_sentinel
 from ..unit.test_store import (
     MakeStore,
     started,
@@ -51,6 +52,7 @@ from ..unit.test_store import (
 __all__ = [
     "fresh_redis",
     "redis_cluster",
+    "redis_sentinel",
     "redis_server",
     "test_a_blocked_read_wakes_on_append",
     "test_a_finished_stream_takes_nothing_more",
@@ -70,7 +72,7 @@ __all__ = [
 ]
 
 
-@pytest.fixture(params=["redis", "redis-cluster"])
+@pytest.fixture(params=["redis", "redis-cluster", "redis-sentinel"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
     yield from stores(request)
 

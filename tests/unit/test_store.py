@@ -23,6 +23,7 @@ from streamer.wire.records import Data, End, Error
 
 from ..redis_cluster_fixture import RedisCluster
 from ..redis_fixture import RedisServer
+from ..redis_sentinel_fixture import RedisSentinel
 
 
 class Stores:
@@ -45,6 +46,9 @@ class Stores:
         elif backend == "redis":
             server: RedisServer = self._request.getfixturevalue("redis_server")
             store = open_store(cfg.with_(redis_url=server.url))
+        elif backend == "redis-sentinel":
+            sentinel: RedisSentinel = self._request.getfixturevalue("redis_sentinel")
+            store = open_store(cfg.with_(redis_url=sentinel.url))
         else:
             cluster: RedisCluster = self._request.getfixturevalue("redis_cluster")
             store = open_store(cfg.with_(redis_url=cluster.url))

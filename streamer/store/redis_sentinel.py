@@ -1,0 +1,67 @@
+"""Redis Sentinel for the stream store: clients that follow the primary through a failover.
+
+``REDIS_URL=redis+sentinel://...`` (:mod:`streamer.store.sentinel_url`) names the Sentinels
+and the master they monitor. redis-py's public :class:`~redis.sentinel.Sentinel` asks them for
+the primary's address whenever a pooled connection is (re)made; its
+:class:`~redis.sentinel.SentinelConnectionPool` drops idle connections when the address changes,
+and a connection that meets a demoted primary (``READONLY``) is dropped and raised as a
+``ConnectionError``. So nothing else in the store changes for Sentinel: a failover is, to the
+store, a Redis that is unreachable for a few seconds (503, retried producer writes), then back
+with everything the replica had received.
+
+The store's pools block for a free connection (``BlockingConnectionPool``, bounded
+``redis_max_connections``) where Sentinel's pool raises "Too many connections" at once;
+:class:`SentinelBlockingPool` is both, through the two public classes' cooperative
+``__init__`` (Sentinel's pops its own arguments and passes the rest on). Nothing connects
+until the first command, as for a single server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+from .sentinel_url import SentinelURL, parse_sentinel_url
+
+
+class SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """A Sentinel-managed pool that waits ``timeout`` for a free connection, like the store's
+    other pools, instead of failing when ``max_connections`` are in use."""
+
+
+class SentinelClients:
+    """The Sentinels of one URL, and clients of the primary they name."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url: SentinelURL = parse_sentinel_url(url)
+        u = self.url
+        # The Sentinels are asked on every new connection: bounded like any Redis command.
+        sentinel_kwargs: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "protocol": 2,
+        }
+        if u.sentinel_password is not None:
+            sentinel_kwargs["password"] = u.sentinel_password
+        if u.ssl:
+            sentinel_kwargs["ssl"] = True
+        self.sentinel = Sentinel(u.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+
+    def primary(self, *, blocking: bool = True, **kwargs: Any) -> Any:
+        """A ``redis.Redis`` on the current primary; ``kwargs`` as for a connection pool
+        (``max_connections``, ``timeout``, ``socket_timeout``, ``retry``...)."""
+        u = self.url
+        return self.sentinel.master_for(  # type: ignore[no-untyped-call]
+            u.service,
+            connection_pool_class=SentinelBlockingPool if blocking else SentinelConnectionPool,
+            db=u.db,
+            username=u.username,
+            password=u.password,
+            ssl=u.ssl,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self.sentinel.close()
