@@ -100,7 +100,8 @@ end
 # KEYS: meta, log, lease, cancel.
 # ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms,
 # stream id, channel, from the owner ('1' or ''), owner's key id (or ''), data records written.
-# Returns -2 lost (the owner's stream was gone: a tombstone is left), -1 unknown stream,
+# Returns -2 lost (the owner's stream, or records it was told were in, were gone: a tombstone
+# is left), -1 unknown stream,
 # 0 not appended (finished; or reap with a live lease), else 1.
 _APPEND = (
     _TOMBSTONE
@@ -113,6 +114,13 @@ end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
 local mode = ARGV[1]
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
+if ARGV[9] == '1' and last < tonumber(ARGV[11]) then
+  -- Fewer records than the owner was told are in: the store lost acknowledged ones (a
+  -- failover to a replica that had not received them). Readers may have seen them, so the
+  -- stream cannot go on: a tombstone, as for a lost stream.
+  tombstone(ARGV[10], ARGV[5], ARGV[11])
+  return -2
+end
 if mode == 'data' then
   local id = tonumber(ARGV[3])
   if id <= last then return 1 end
@@ -138,8 +146,8 @@ return 1
 )
 
 # The owner's renewal. KEYS: meta, log, lease. ARGV: lease ms, running ttl ms, ttl ms, owner's
-# key id (or ''), data records written. Returns 1 renewed, 0 must stop (finished), -2 lost (a
-# tombstone is left).
+# key id (or ''), data records written. Returns 1 renewed, 0 must stop (finished), -2 lost (the
+# stream, or records it was told were in: a tombstone is left).
 _RENEW = (
     _TOMBSTONE
     + """
@@ -148,6 +156,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return -2
 end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'last')) < tonumber(ARGV[5]) then
+  tombstone(ARGV[4], ARGV[3], ARGV[5])  -- acknowledged records lost (see _APPEND)
+  return -2
+end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -414,8 +426,9 @@ class RedisStore(StreamStore):
         """The owner's script found its stream gone and left a tombstone: say so."""
         if self._lost_warning.due():
             log.warning(
-                "resumable streams: the store lost a running stream (Redis restarted empty "
-                "or was flushed); its readers get store_lost and its producer stops"
+                "resumable streams: the store lost a running stream or records of it (Redis "
+                "restarted empty, was flushed, or failed over to a replica that had not "
+                "received them); its readers get store_lost and its producer stops"
             )
 
     def _write(
