@@ -221,6 +221,16 @@ class Config:
         low=2,
         high=100_000,
     )
+    redis_wait_replicas: int = setting(
+        "STREAMER_REDIS_WAIT_REPLICAS",
+        0,
+        "a producer's record counts as stored only once this many replicas have it (Redis "
+        "`WAIT`, up to half `STREAMER_REDIS_TIMEOUT_S`; retried for a lease, then the producer "
+        "stops); 0: once the primary has it. Not on a Redis Cluster (docs/reliability.md, "
+        "failover)",
+        low=0,
+        high=16,
+    )
     api_keys: tuple[str, ...] = setting(
         "STREAMER_API_KEYS",
         (),

@@ -1,7 +1,9 @@
-"""A real Redis primary with a replica, watched by three Sentinels, for the tests.
+"""A real Redis primary with two replicas, watched by three Sentinels, for the tests.
 
-Five processes on free loopback ports: ``redis-server`` as the primary, one as its replica
-(``--replicaof``, diskless sync so it is in step at once), and three ``redis-server
+Six processes on free loopback ports (the layout Redis's Sentinel documentation starts
+from): ``redis-server`` as the primary, two as its replicas (``--replicaof``, diskless sync
+so they are in step at once; two, so that a promoted one still has a replica for ``WAIT``),
+and three ``redis-server
 <conf> --sentinel`` (quorum 2) with a short ``down-after-milliseconds`` and
 ``failover-timeout``, so that a killed primary is replaced in a few seconds rather than the
 default 30 s + 3 min. ``url`` is the ``redis+sentinel://`` form for REDIS_URL.
@@ -34,12 +36,13 @@ def _client(port: int) -> redis.Redis:
 
 
 class RedisSentinel:
-    """A primary, a replica and three Sentinels; ``kill_primary()`` is the failure under test."""
+    """A primary, its replicas and three Sentinels; ``kill_primary()`` is the failure under
+    test."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, replicas: int = 2) -> None:
         self.workdir = workdir
         self.primary_port = _free_port()
-        self.replica_port = _free_port()
+        self.replica_ports = [_free_port() for _ in range(replicas)]
         self.sentinel_ports = [_free_port() for _ in range(3)]
         self.url = (
             "redis+sentinel://"
@@ -88,18 +91,32 @@ class RedisSentinel:
             _unavailable("redis-server is not on PATH (Debian: apt-get install redis-server)")
             return
         self._server(binary, self.primary_port)
-        self._server(binary, self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
+        for port in self.replica_ports:
+            self._server(binary, port, "--replicaof", "127.0.0.1", str(self.primary_port))
+        # Each Sentinel is told its own id and the others' (the lines Sentinel itself writes
+        # once it has found them): otherwise they find each other through the primary's hello
+        # messages, every 2 s, and starting took up to 10 s.
+        ids = {port: f"{port:040x}" for port in self.sentinel_ports}
         for port in self.sentinel_ports:
             node = self.workdir / f"sentinel-{port}"
             node.mkdir(exist_ok=True)
             conf = node / "sentinel.conf"  # Sentinel rewrites its own file: one each
+            known = "".join(
+                f"sentinel known-sentinel {SERVICE} 127.0.0.1 {other} {ids[other]}\n"
+                for other in self.sentinel_ports
+                if other != port
+            ) + "".join(
+                f"sentinel known-replica {SERVICE} 127.0.0.1 {replica}\n"
+                for replica in self.replica_ports
+            )
             conf.write_text(
                 f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {node}\n"
                 f"logfile {node / 'log'}\n"
+                f"sentinel myid {ids[port]}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary_port} 2\n"
                 f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}\n"
-                f"sentinel parallel-syncs {SERVICE} 1\n"
+                f"sentinel parallel-syncs {SERVICE} 1\n" + known
             )
             self._spawn(port, [binary, str(conf), "--sentinel"])
         deadline = time.monotonic() + timeout
@@ -116,16 +133,22 @@ class RedisSentinel:
             time.sleep(0.1)
 
     def settled(self) -> bool:
-        """The replica is in step and every Sentinel knows the primary, the replica and the two
-        other Sentinels (they find each other through the primary, every 2 s)."""
+        """Every replica is in step and every Sentinel knows the primary, the replicas (up) and
+        the two other Sentinels."""
         try:
-            with _client(self.replica_port) as replica:
-                if replica.info("replication").get("master_link_status") != "up":
-                    return False
+            for port in self.replica_ports:
+                with _client(port) as replica:
+                    if replica.info("replication").get("master_link_status") != "up":
+                        return False
             for port in self.sentinel_ports:
                 with _client(port) as sentinel:
                     state = sentinel.sentinel_master(SERVICE)
-                if state.get("num-slaves") != 1 or state.get("num-other-sentinels") != 2:
+                    replicas = sentinel.sentinel_slaves(SERVICE)
+                if state.get("num-other-sentinels") != 2 or len(replicas) != len(
+                    self.replica_ports
+                ):
+                    return False
+                if any(r["is_sdown"] or r.get("master-link-status") != "ok" for r in replicas):
                     return False
         except redis.RedisError:
             return False

@@ -55,7 +55,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..config import Config
-from ..errors import NotFound, RecordsExpired, StoreUnavailable
+from ..errors import ConfigError, NotFound, RecordsExpired, StoreUnavailable
 from ..wire.decoders import ndjson_record
 from ..wire.framing import NDJSON
 from ..wire.records import Data, End, Error
@@ -247,6 +247,13 @@ class RedisStore(StreamStore):
         self._quick: Any
         self._blocking: Any
         self._sentinel: SentinelClients | None = None
+        if is_cluster_url(url) and config.redis_wait_replicas:
+            # WAIT counts the replicas of the connection's own node; a cluster pipeline would
+            # send it to any node.
+            raise ConfigError(
+                "STREAMER_REDIS_WAIT_REPLICAS works with redis:// and redis+sentinel://, "
+                "not with a Redis Cluster"
+            )
         if is_cluster_url(url):
             # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
             self._quick = LazyCluster(
@@ -290,6 +297,9 @@ class RedisStore(StreamStore):
         self._renew = self._quick.register_script(_RENEW)
         self._slot = self._quick.register_script(_SLOT)
         self._lease_ms = max(1, round(config.lease_s * 1000))
+        self._wait_replicas = config.redis_wait_replicas
+        # Half the command timeout: WAIT must answer before the socket gives up on it.
+        self._wait_ms = max(1, round(timeout * 500))
         self._ttl_ms = max(1, round(config.stream_ttl_s * 1000))
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
         self._name_ttl_ms = max(1, round(name_ttl_s(config) * 1000))
@@ -452,8 +462,25 @@ class RedisStore(StreamStore):
             self._written.get(stream_id, 0),
         ]
 
+        keys = [k.meta, k.log, k.lease, k.cancel]
+
         def call() -> int:
-            return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
+            if not self._wait_replicas:
+                return int(self._append(keys=keys, args=args))
+            # WAIT on the script's own connection: it returns once that many replicas have
+            # every write up to the script's (the replication stream is one, in order).
+            pipe = self._quick.pipeline(transaction=False)
+            self._append(keys=keys, args=args, client=pipe)
+            pipe.wait(self._wait_replicas, self._wait_ms)
+            done, replicas = pipe.execute()
+            if int(replicas) < self._wait_replicas:
+                # Not an outcome: the record may be on the primary only. The retry is
+                # idempotent (the record is in: a no-op) and waits again.
+                raise StoreUnavailable(
+                    "the stream store's replicas did not confirm a write in time",
+                    retry_after=5,
+                )
+            return int(done)
 
         if retry:
             done = int(self._retrying("write", stream_id, call))
@@ -520,6 +547,14 @@ class RedisStore(StreamStore):
                 if last is None:
                     raise NotFound("no such stream (unknown or expired)")
                 last_data = int(last) - (1 if done is not None else 0)
+                if after_id > last_data and done is None and block_s > 0:
+                    # A running stream without the record this reader saw: a failover to a
+                    # replica that had not received it. Its producer's next write (within
+                    # a record or a renewal) either writes it again (not yet acknowledged)
+                    # or ends the stream with store_lost (acknowledged, so lost): wait for
+                    # that rather than answer 400, which EventSource would not retry.
+                    time.sleep(min(block_s, MAX_BLOCK_S))
+                    return []
                 if after_id > last_data:
                     raise past_end(after_id)
                 if lost is not None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .sentinel_url import SentinelURL, parse_sentinel_url
@@ -37,11 +39,14 @@ class SentinelClients:
     def __init__(self, url: str, timeout: float) -> None:
         self.url: SentinelURL = parse_sentinel_url(url)
         u = self.url
-        # The Sentinels are asked on every new connection: bounded like any Redis command.
+        # The Sentinels are asked on every new connection: bounded like any Redis command,
+        # and not retried (redis-py's default retries each 3 times with backoff of up to
+        # 10 s: unreachable Sentinels took minutes to become a 503); the next one is asked.
         sentinel_kwargs: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "protocol": 2,
+            "retry": Retry(NoBackoff(), 0),
         }
         if u.sentinel_password is not None:
             sentinel_kwargs["password"] = u.sentinel_password
