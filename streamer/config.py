@@ -160,8 +160,9 @@ class Config:
         "stream store on Redis: `redis://`, `rediss://` or `unix://`; a Redis Cluster: "
         "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS); the "
         "primary that Redis Sentinels name: "
-        "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]` "
-        "(`rediss+sentinel://` for TLS; docs/reliability.md, failover)",
+        "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]"
+        "[?sentinel_password=...]`, the hosts being the Sentinels, the password the "
+        "primary's (`rediss+sentinel://` for TLS; docs/reliability.md, Redis failover)",
         check=_redis_url,
         default_doc="unset (in memory)",
     )
@@ -227,7 +228,7 @@ class Config:
         "a producer's record counts as stored only once this many replicas have it (Redis "
         "`WAIT`, up to half `STREAMER_REDIS_TIMEOUT_S`; retried for a lease, then the producer "
         "stops); 0: once the primary has it. Not on a Redis Cluster (docs/reliability.md, "
-        "failover)",
+        "Redis failover)",
         low=0,
         high=16,
     )
