@@ -37,10 +37,11 @@ import requests
 from streamer.wire.records import Data, End, Error, Record
 
 from ..conftest import ROOT, Server
+from ..redis_fixture import RedisServer, redis_server
 from ..redis_sentinel_fixture import RedisSentinel, fresh_sentinel
 from ..stream_load import Result, fetch
 
-__all__ = ["fresh_sentinel"]  # a fixture, imported for pytest
+__all__ = ["fresh_sentinel", "redis_server"]  # fixtures, imported for pytest
 
 pytestmark = pytest.mark.real
 
@@ -344,3 +345,38 @@ def test_a_sentinel_failover_under_load_loses_and_repeats_nothing_a_reader_saw(
     path = ARTIFACTS / "failover.json"
     kept = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**kept, scenario: figures}, indent=1))
+
+
+@pytest.mark.timeout(30)
+def test_on_redis_a_resume_past_the_end_of_a_running_stream_waits_and_ends_in_band(
+    make_server: Any, redis_server: RedisServer
+) -> None:
+    """Such a resume is what a reader sends after a failover lost a record it saw, so it is
+    not refused while the stream runs (the producer's next write settles it); if the stream
+    ends before that id, the error comes in-band. On a finished stream it is still a 400."""
+    server: Server = make_server({"REDIS_URL": redis_server.url, "STREAMER_HEARTBEAT_S": "0.5"})
+    started = requests.get(
+        server.url("/stream/data?count=4&interval=0.4&resumable=1&format=ndjson"),
+        stream=True,
+        timeout=10,
+    )
+    sid = started.headers["X-Stream-Id"]
+    started.close()
+    body = b""
+    with requests.get(
+        server.url(f"/streams/{sid}?format=ndjson"),
+        headers={"Last-Event-ID": "50"},
+        stream=True,
+        timeout=20,
+    ) as past:
+        assert past.status_code == 200
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):  # failed: no terminator
+            for chunk in past.iter_content(chunk_size=None):
+                body += chunk
+    last = json.loads(body.splitlines()[-1])
+    assert last["event"] == "error" and last["error"]["type"] == "invalid_last_event_id", last
+    again = requests.get(
+        server.url(f"/streams/{sid}?format=ndjson"), headers={"Last-Event-ID": "50"}, timeout=10
+    )
+    assert again.status_code == 400, again.text
+    assert again.json()["error"]["type"] == "invalid_last_event_id"
