@@ -166,6 +166,15 @@ class RedisSentinel:
             named.add(int(addr[1]) if addr else None)
         return named.pop() if len(named) == 1 else None
 
+    def logs(self, lines: int = 15) -> str:
+        """The end of each Sentinel's log, for a failure message (elections, promotions)."""
+        out = []
+        for port in self.sentinel_ports:
+            log = self.workdir / f"sentinel-{port}" / "log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            out.append(f"-- sentinel {port}:\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(out)
+
     def kill_primary(self) -> int:
         """SIGKILL the current primary (no shutdown, no last write); its port."""
         port = self.primary()

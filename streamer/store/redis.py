@@ -1,4 +1,6 @@
-"""The Redis stream store (``REDIS_URL``): shared by every worker and instance.
+"""The Redis stream store (``REDIS_URL``): shared by every worker and instance, on one server,
+a Cluster (:mod:`streamer.store.redis_cluster`) or the primary Sentinels name
+(:mod:`streamer.store.redis_sentinel`).
 
 Key layout, per stream (the ``{id}`` hash tag keeps a stream's keys on one cluster slot):
 
@@ -38,6 +40,15 @@ a retry after a lost reply duplicates nothing), so a stall shorter than the leas
 stream only time. A reader's read does not retry: it fails in-band with ``store_unavailable``
 and resumes later. When every blocking connection is in use, a reader polls on the quick pool
 instead of failing, and ``ping`` (``/readyz``) says the pool is exhausted.
+
+Failover (a replica promoted; Redis replicates asynchronously, docs/reliability.md): to the
+store, an unreachable Redis that comes back with what the replica had. The owner counts the
+data records the store acknowledged; a write or renewal that finds fewer leaves the same
+tombstone as for a lost stream (``store_lost``), since readers may have seen the missing ones.
+A waiting read from past the end of a *running* stream (a reader that saw such a record)
+waits rather than failing, until the owner writes it again or leaves the tombstone. With
+``redis_wait_replicas``, an owner's write counts only once that many replicas have it
+(``WAIT``), so what a failover loses was never acknowledged and is written again.
 """
 
 from __future__ import annotations
