@@ -8,6 +8,9 @@ and three ``redis-server
 ``failover-timeout``, so that a killed primary is replaced in a few seconds rather than the
 default 30 s + 3 min. ``url`` is the ``redis+sentinel://`` form for REDIS_URL.
 
+A Sentinel whose timer runs 2 s late (a starved machine, a wall-clock jump) enters TILT
+mode and fails nothing over for 30 s; :meth:`RedisSentinel.logs` shows it (``+tilt``).
+
 ``redis_sentinel`` (session) is shared by tests that do not kill anything; ``fresh_sentinel``
 (per test) is one a test may fail over. Where it cannot start: fails in CI, skips elsewhere
 (as tests/redis_fixture.py does).
