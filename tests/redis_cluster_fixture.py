@@ -112,6 +112,11 @@ class RedisCluster:
             "master_link_status:up" in self._cli(cli, p, "INFO", "replication") for p in replicas
         )
 
+    def masters(self) -> list[int]:
+        """The ports of the live nodes that say they are masters."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        return [p for p in self.ports if "role:master" in self._cli(cli, p, "INFO", "replication")]
+
     def kill(self, port: int) -> None:
         """SIGKILL the node on ``port`` (no shutdown, no last write)."""
         proc = self.procs[self.ports.index(port)]

@@ -62,7 +62,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from ..config import Config
@@ -81,7 +81,7 @@ from ._base import (
     owner_limit_reached,
     past_end,
 )
-from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
+from .redis_cluster import LazyCluster, is_cluster_url, node_urls
 from .redis_sentinel import SentinelClients
 from .redis_stops import CHANNEL, StopListener
 from .sentinel_url import is_sentinel_url
@@ -317,6 +317,7 @@ class RedisStore(StreamStore):
         # The producers of this process: stream id -> owner (None: no key), for slot renewals.
         self._producers: dict[str, str | None] = {}
         self._written: dict[str, int] = {}  # and how many data records each has appended
+        self._subscriptions = 0  # made by _subscriber: on a cluster, which node is next
         self._stops = StopListener(self._subscriber)
         self._blocked = 0  # blocking reads in flight (the blocking pool's connections in use)
         self._blocking_max = config.redis_max_connections
@@ -327,21 +328,30 @@ class RedisStore(StreamStore):
 
     def _subscriber(self) -> Any:
         """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
-        one node's: PUBLISH reaches the subscribers of every node."""
+        one node's: PUBLISH reaches the subscribers of every node; each new subscription (the
+        last one failed) takes the next node of the URL, so a dead node is left behind."""
         url = self.config.redis_url or ""
-        timeouts = {
+        timeouts: dict[str, Any] = {
             "socket_connect_timeout": self.config.redis_timeout_s,
             "socket_timeout": self.config.redis_timeout_s + MAX_BLOCK_S,
+            # No retry of its own: redis-py's default re-tries a dead server for seconds,
+            # while the listener re-subscribes (elsewhere, on a cluster) every 0.5 s.
+            "retry": Retry(NoBackoff(), 0),
         }
-        client: Any
+        pool: Any
         if self._sentinel is not None:
             # The primary's: a replica would hear PUBLISH too, but may be the next to go.
-            client = self._sentinel.primary(blocking=False, protocol=2, **timeouts)
+            pool = self._sentinel.primary_pool(protocol=2, **timeouts)
         else:
             if is_cluster_url(url):
-                url = split_cluster_url(url)[0]
-            client = redis.Redis.from_url(url, protocol=2, **timeouts)
-        return client.pubsub()
+                nodes = node_urls(url)
+                url = nodes[self._subscriptions % len(nodes)]
+                self._subscriptions += 1
+            pool = redis.ConnectionPool.from_url(url, protocol=2, **timeouts)
+        # A client given its pool leaves the pool alone when it is collected (a client made
+        # from a URL closes it in Redis.__del__, in-use connections included): the PubSub
+        # alone holds the pool, and closing the PubSub closes its connection.
+        return redis.Redis(connection_pool=pool).pubsub()  # type: ignore[no-untyped-call]
 
     @property
     def name(self) -> str:

@@ -54,13 +54,28 @@ class SentinelClients:
             sentinel_kwargs["ssl"] = True
         self.sentinel = Sentinel(u.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
 
-    def primary(self, *, blocking: bool = True, **kwargs: Any) -> Any:
-        """A ``redis.Redis`` on the current primary; ``kwargs`` as for a connection pool
-        (``max_connections``, ``timeout``, ``socket_timeout``, ``retry``...)."""
+    def primary(self, **kwargs: Any) -> Any:
+        """A ``redis.Redis`` on the current primary, on a :class:`SentinelBlockingPool`;
+        ``kwargs`` as for a connection pool (``max_connections``, ``timeout``,
+        ``socket_timeout``, ``retry``...)."""
         u = self.url
         return self.sentinel.master_for(  # type: ignore[no-untyped-call]
             u.service,
-            connection_pool_class=SentinelBlockingPool if blocking else SentinelConnectionPool,
+            connection_pool_class=SentinelBlockingPool,
+            db=u.db,
+            username=u.username,
+            password=u.password,
+            ssl=u.ssl,
+            **kwargs,
+        )
+
+    def primary_pool(self, **kwargs: Any) -> SentinelConnectionPool:
+        """A plain pool of connections to the current primary (for a client of one's own)."""
+        u = self.url
+        return SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            u.service,
+            self.sentinel,
+            is_master=True,
             db=u.db,
             username=u.username,
             password=u.password,

@@ -180,3 +180,49 @@ def test_a_cluster_failover_under_a_running_stream_costs_time_not_records(
         store.ping()
     finally:
         store.close()
+
+
+@pytest.mark.timeout(60)
+def test_with_the_first_node_of_the_url_dead_a_cancel_still_wakes_its_producer_at_once(
+    redis_cluster_with_replicas: RedisCluster,
+) -> None:
+    """The listener that wakes producers on a cancel subscribes on one node; when that node
+    dies it moves on to the next of the URL (PUBLISH reaches every node), instead of
+    retrying the dead one while cancels wait for the producer's next renewal."""
+    cluster = redis_cluster_with_replicas
+    producer = open_store(Config(redis_url=cluster.url, lease_s=30, redis_timeout_s=0.5))
+    other = open_store(Config(redis_url=cluster.url, redis_timeout_s=0.5))
+    try:
+        sid = new_stream_id()
+        producer.create(sid)  # starts its listener, on the URL's first node
+        assert producer.append(sid, Data(1, "a"))
+        masters = len(cluster.masters())
+        cluster.kill(cluster.ports[0])
+        deadline = time.monotonic() + 30
+        while len(cluster.masters()) < masters:  # until its replica has taken over
+            assert time.monotonic() < deadline, "the cluster did not fail over"
+            time.sleep(0.2)
+        while True:  # and both clients know (the cluster failover itself: the test above)
+            try:
+                assert producer.append(sid, Data(2, "b"))
+                assert producer.keep_alive(sid, 0.01)
+                other.read(sid, 0, 0)
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the store did not come back"
+                time.sleep(0.2)
+        outcome: list[tuple[bool, float]] = []
+        waiter = threading.Thread(
+            target=lambda: outcome.append((producer.keep_alive(sid, 10.0), time.monotonic()))
+        )
+        waiter.start()
+        time.sleep(1.0)  # renewed, and waiting for a stop
+        cancelled_at = time.monotonic()
+        assert other.cancel(sid)
+        waiter.join(15)
+        (alive, woke_at) = outcome[0]
+        assert alive is False
+        assert woke_at - cancelled_at < 2.0, woke_at - cancelled_at  # not the 10 s wait
+    finally:
+        producer.close()
+        other.close()
