@@ -22,10 +22,44 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import SSLConnection
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.utils import SENTINEL
 
 from .sentinel_url import SentinelURL, parse_sentinel_url
+
+
+class SentinelConnection(SentinelManagedConnection):
+    """Sentinel's connection, closed when a read fails as any other redis-py connection is.
+
+    redis-py 8.1's ``SentinelManagedConnection.read_response`` defaults
+    ``disconnect_on_error`` to False where ``Connection.read_response`` defaults it to True,
+    and redis-py's clients call it without the argument. So a read cut by a timeout or by a
+    killed greenlet (a producer stopped by its watcher, a reader whose client left) put the
+    connection back in the pool with its reply still to come, and the next command on it
+    read that reply as its own: seen in tests/real/test_redis_failover.py as a 500
+    (``TypeError: 'int' object is not iterable``: an XREAD given a WAIT's reply).
+    tests/real/test_redis_sentinel.py fails when redis-py's default changes."""
+
+    def read_response(
+        self,
+        disable_decoding: bool = False,
+        *,
+        timeout: Any = SENTINEL,
+        disconnect_on_error: bool | None = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        return super().read_response(
+            disable_decoding,
+            timeout=timeout,
+            disconnect_on_error=disconnect_on_error,
+            push_request=push_request,
+        )
+
+
+class SentinelSSLConnection(SentinelConnection, SSLConnection):
+    """The same, over TLS (``rediss+sentinel://``)."""
 
 
 class SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
@@ -52,6 +86,7 @@ class SentinelClients:
             sentinel_kwargs["password"] = u.sentinel_password
         if u.ssl:
             sentinel_kwargs["ssl"] = True
+        self._connection_class = SentinelSSLConnection if u.ssl else SentinelConnection
         self.sentinel = Sentinel(u.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
 
     def primary(self, **kwargs: Any) -> Any:
@@ -62,6 +97,7 @@ class SentinelClients:
         return self.sentinel.master_for(  # type: ignore[no-untyped-call]
             u.service,
             connection_pool_class=SentinelBlockingPool,
+            connection_class=self._connection_class,
             db=u.db,
             username=u.username,
             password=u.password,
@@ -76,6 +112,7 @@ class SentinelClients:
             u.service,
             self.sentinel,
             is_master=True,
+            connection_class=self._connection_class,
             db=u.db,
             username=u.username,
             password=u.password,

@@ -291,11 +291,16 @@ def test_a_sentinel_failover_under_load_loses_and_repeats_nothing_a_reader_saw(
     assert all(n >= 0 for n in primary_only.values()), (acked, replicated)
     outcome = {sid: type(group[0].terminal).__name__ for sid, group in by_stream.items()}
     if setup.get("cut"):
-        # The replica really was behind for every stream when the primary died...
-        assert all(n > 0 for n in primary_only.values()), primary_only
-        if "env" in setup:  # ... and with WAIT those records were never acknowledged:
+        if "env" in setup:
+            # With WAIT a producer stops at its first unconfirmed record: the replicas lack
+            # it for most streams (not all: a record replicated just before the cut whose
+            # acknowledgement was cut off is on both), and none of those was acknowledged.
+            assert sum(primary_only.values()) > STREAMS // 2, primary_only
             assert set(outcome.values()) == {"End"}, outcome
-        else:  # ... and without it they were: every stream says it lost them.
+        else:
+            # Without it the primary acknowledged 0.5 s of every stream that exists nowhere
+            # else, and every stream says it lost them.
+            assert all(n > 0 for n in primary_only.values()), primary_only
             assert set(outcome.values()) == {"Error"}, outcome
     # Every answer to a resume was the stream or a 503: never a 400, 404 or 5xx else.
     answers = {a for r in readers for a in r.answers}

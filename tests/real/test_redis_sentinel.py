@@ -5,6 +5,7 @@ and replicas have. tests/real/test_store_redis.py runs the whole store contract 
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 
@@ -100,3 +101,20 @@ def test_wait_is_refused_on_a_cluster() -> None:
     with pytest.raises(ConfigError, match="STREAMER_REDIS_WAIT_REPLICAS"):
         open_store(Config(redis_url=url, redis_wait_replicas=1))
     open_store(Config(redis_url=url)).close()  # without it, fine (and nothing connects)
+
+
+def test_redis_py_still_keeps_a_sentinel_connection_whose_read_failed() -> None:
+    """Why streamer.store.redis_sentinel.SentinelConnection exists: redis-py's Sentinel
+    connection does not close itself when a read fails (its default differs from
+    Connection's). When this fails, redis-py changed: the subclass may go."""
+    from redis.connection import Connection
+    from redis.sentinel import SentinelManagedConnection
+
+    from streamer.store.redis_sentinel import SentinelConnection
+
+    def default(cls: type) -> object:
+        return inspect.signature(cls.read_response).parameters["disconnect_on_error"].default
+
+    assert default(Connection) is True
+    assert default(SentinelManagedConnection) is False
+    assert default(SentinelConnection) is True
