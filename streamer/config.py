@@ -80,12 +80,21 @@ def setting(
 
 def _redis_url(raw: str) -> str | None:
     if raw.startswith(
-        ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        (
+            "redis://",
+            "rediss://",
+            "unix://",
+            "redis+cluster://",
+            "rediss+cluster://",
+            "redis+sentinel://",
+            "rediss+sentinel://",
+        )
     ):
         return None
     return (
-        "must start with redis://, rediss://, unix:// or (a Redis Cluster) "
-        "redis+cluster:// or rediss+cluster://"
+        "must start with redis://, rediss://, unix://, (a Redis Cluster) "
+        "redis+cluster:// or rediss+cluster://, or (Redis Sentinel) redis+sentinel:// or "
+        "rediss+sentinel://"
     )
 
 
@@ -160,7 +169,11 @@ class Config:
         ("STREAMER_REDIS_URL", "REDIS_URL"),
         None,
         "stream store on Redis: `redis://`, `rediss://` or `unix://`; a Redis Cluster: "
-        "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS)",
+        "`redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS); the "
+        "primary that Redis Sentinels name: "
+        "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]"
+        "[?sentinel_password=...]`, the hosts being the Sentinels, the password the "
+        "primary's (`rediss+sentinel://` for TLS; docs/reliability.md, Redis failover)",
         check=_redis_url,
         default_doc="unset (in memory)",
     )
@@ -220,6 +233,16 @@ class Config:
         "its waiting readers share it); a quarter of this again for quick commands",
         low=2,
         high=100_000,
+    )
+    redis_wait_replicas: int = setting(
+        "STREAMER_REDIS_WAIT_REPLICAS",
+        0,
+        "a producer's record counts as stored only once this many replicas have it (Redis "
+        "`WAIT`, up to half `STREAMER_REDIS_TIMEOUT_S`; retried for a lease, then the producer "
+        "stops); 0: once the primary has it. Not on a Redis Cluster (docs/reliability.md, "
+        "Redis failover)",
+        low=0,
+        high=16,
     )
     api_keys: tuple[str, ...] = setting(
         "STREAMER_API_KEYS",

@@ -2,7 +2,9 @@
 free loopback ports (each with its cluster bus on a free port of its own, ``--cluster-port``,
 since port+10000 may be taken or out of range), joined by ``redis-cli --cluster create``.
 
-``redis_cluster`` (session) is shared; stream ids are random, so tests do not clash. Where it
+``redis_cluster`` (session) is shared; stream ids are random, so tests do not clash.
+``redis_cluster_with_replicas`` (per test) adds a replica to each master (six nodes), for a
+test that kills a master. Where it
 cannot start: fails in CI, skips elsewhere (as tests/redis_fixture.py does).
 """
 
@@ -20,11 +22,13 @@ from .redis_fixture import _free_port, _unavailable
 
 
 class RedisCluster:
-    """Three masters, no replicas; ``url`` is the ``redis+cluster://`` form for REDIS_URL."""
+    """Three masters (and ``replicas`` replicas of each); ``url`` is the ``redis+cluster://``
+    form for REDIS_URL."""
 
-    def __init__(self, workdir: Path, masters: int = 3) -> None:
+    def __init__(self, workdir: Path, masters: int = 3, replicas: int = 0) -> None:
         self.workdir = workdir
-        self.ports = [_free_port() for _ in range(masters)]
+        self.replicas = replicas
+        self.ports = [_free_port() for _ in range(masters * (1 + replicas))]
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -81,7 +85,7 @@ class RedisCluster:
                 "create",
                 *(f"127.0.0.1:{p}" for p in self.ports),
                 "--cluster-replicas",
-                "0",
+                str(self.replicas),
                 "--cluster-yes",
             ],
             capture_output=True,
@@ -94,11 +98,30 @@ class RedisCluster:
             _unavailable(f"redis-cli --cluster create failed:\n{created.stdout[-2000:]}")
         while not all(
             "cluster_state:ok" in self._cli(cli, p, "CLUSTER", "INFO") for p in self.ports
-        ):
+        ) or not self._replicas_in_step(cli):
             if time.monotonic() > deadline:
                 self.stop()
                 _unavailable(f"the cluster did not reach cluster_state:ok in {timeout} s")
             time.sleep(0.1)
+
+    def _replicas_in_step(self, cli: str) -> bool:
+        replicas = [
+            p for p in self.ports if "role:slave" in self._cli(cli, p, "INFO", "replication")
+        ]
+        return len(replicas) == len(self.ports) - len(self.ports) // (1 + self.replicas) and all(
+            "master_link_status:up" in self._cli(cli, p, "INFO", "replication") for p in replicas
+        )
+
+    def masters(self) -> list[int]:
+        """The ports of the live nodes that say they are masters."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        return [p for p in self.ports if "role:master" in self._cli(cli, p, "INFO", "replication")]
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port`` (no shutdown, no last write)."""
+        proc = self.procs[self.ports.index(port)]
+        proc.kill()
+        proc.wait(timeout=5)
 
     @staticmethod
     def _cli(cli: str, port: int, *command: str) -> str:
@@ -124,6 +147,15 @@ class RedisCluster:
                 proc.kill()
                 proc.wait(timeout=5)
         self.procs = []
+
+
+@pytest.fixture
+def redis_cluster_with_replicas(tmp_path: Path) -> Iterator[RedisCluster]:
+    """Three masters with a replica each, of this test's own (it may kill a master)."""
+    cluster = RedisCluster(tmp_path, replicas=1)
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

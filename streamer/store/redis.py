@@ -1,4 +1,6 @@
-"""The Redis stream store (``REDIS_URL``): shared by every worker and instance.
+"""The Redis stream store (``REDIS_URL``): shared by every worker and instance, on one server,
+a Cluster (:mod:`streamer.store.redis_cluster`) or the primary Sentinels name
+(:mod:`streamer.store.redis_sentinel`).
 
 Key layout, per stream (the ``{id}`` hash tag keeps a stream's keys on one cluster slot):
 
@@ -40,6 +42,15 @@ and resumes later. The readers of one stream waiting at the same record share on
 (:mod:`streamer.store.shared_reads`), so blocking connections follow the streams followed, not
 the readers. When every blocking connection is in use, a reader polls on the quick pool
 instead of failing, and ``ping`` (``/readyz``) says the pool is exhausted.
+
+Failover (a replica promoted; Redis replicates asynchronously, docs/reliability.md): to the
+store, an unreachable Redis that comes back with what the replica had. The owner counts the
+data records the store acknowledged; a write or renewal that finds fewer leaves the same
+tombstone as for a lost stream (``store_lost``), since readers may have seen the missing ones.
+A waiting read from past the end of a *running* stream (a reader that saw such a record)
+waits rather than failing, until the owner writes it again or leaves the tombstone. With
+``redis_wait_replicas``, an owner's write counts only once that many replicas have it
+(``WAIT``), so what a failover loses was never acknowledged and is written again.
 """
 
 from __future__ import annotations
@@ -53,11 +64,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from ..config import Config
-from ..errors import NotFound, RecordsExpired, StoreUnavailable
+from ..errors import ConfigError, NotFound, RecordsExpired, StoreUnavailable
 from ..wire.decoders import ndjson_record
 from ..wire.framing import NDJSON
 from ..wire.records import Data, End, Error
@@ -72,8 +83,10 @@ from ._base import (
     owner_limit_reached,
     past_end,
 )
-from .redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
+from .redis_cluster import LazyCluster, is_cluster_url, node_urls
+from .redis_sentinel import SentinelClients
 from .redis_stops import CHANNEL, StopListener
+from .sentinel_url import is_sentinel_url
 from .shared_reads import SharedReads
 
 log = logging.getLogger("streamer")
@@ -102,7 +115,8 @@ end
 # KEYS: meta, log, lease, cancel.
 # ARGV: mode (data | end | cancel | reap), record, data id, maxlen, ttl ms, running ttl ms,
 # stream id, channel, from the owner ('1' or ''), owner's key id (or ''), data records written.
-# Returns -2 lost (the owner's stream was gone: a tombstone is left), -1 unknown stream,
+# Returns -2 lost (the owner's stream, or records it was told were in, were gone: a tombstone
+# is left), -1 unknown stream,
 # 0 not appended (finished; or reap with a live lease), else 1.
 _APPEND = (
     _TOMBSTONE
@@ -115,6 +129,13 @@ end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
 local mode = ARGV[1]
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
+if ARGV[9] == '1' and last < tonumber(ARGV[11]) then
+  -- Fewer records than the owner was told are in: the store lost acknowledged ones (a
+  -- failover to a replica that had not received them). Readers may have seen them, so the
+  -- stream cannot go on: a tombstone, as for a lost stream.
+  tombstone(ARGV[10], ARGV[5], ARGV[11])
+  return -2
+end
 if mode == 'data' then
   local id = tonumber(ARGV[3])
   if id <= last then return 1 end
@@ -140,8 +161,8 @@ return 1
 )
 
 # The owner's renewal. KEYS: meta, log, lease. ARGV: lease ms, running ttl ms, ttl ms, owner's
-# key id (or ''), data records written. Returns 1 renewed, 0 must stop (finished), -2 lost (a
-# tombstone is left).
+# key id (or ''), data records written. Returns 1 renewed, 0 must stop (finished), -2 lost (the
+# stream, or records it was told were in: a tombstone is left).
 _RENEW = (
     _TOMBSTONE
     + """
@@ -150,6 +171,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return -2
 end
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'last')) < tonumber(ARGV[5]) then
+  tombstone(ARGV[4], ARGV[3], ARGV[5])  -- acknowledged records lost (see _APPEND)
+  return -2
+end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -236,6 +261,14 @@ class RedisStore(StreamStore):
         quick_max = max(2, config.redis_max_connections // 4)
         self._quick: Any
         self._blocking: Any
+        self._sentinel: SentinelClients | None = None
+        if is_cluster_url(url) and config.redis_wait_replicas:
+            # WAIT counts the replicas of the connection's own node; a cluster pipeline would
+            # send it to any node.
+            raise ConfigError(
+                "STREAMER_REDIS_WAIT_REPLICAS works with redis:// and redis+sentinel://, "
+                "not with a Redis Cluster"
+            )
         if is_cluster_url(url):
             # redis+cluster://: the same two pools, one of each per node (redis_cluster.py).
             self._quick = LazyCluster(
@@ -250,6 +283,17 @@ class RedisStore(StreamStore):
                 max_connections=config.redis_max_connections,
                 socket_timeout=timeout + MAX_BLOCK_S,
                 connection_pool_class=redis.BlockingConnectionPool,
+                **common,
+            )
+        elif is_sentinel_url(url):
+            # redis+sentinel://: the same two pools, on whichever server is the primary now.
+            self._sentinel = SentinelClients(url, timeout)
+            self._quick = self._sentinel.primary(
+                max_connections=quick_max, socket_timeout=timeout, **common
+            )
+            self._blocking = self._sentinel.primary(
+                max_connections=config.redis_max_connections,
+                socket_timeout=timeout + MAX_BLOCK_S,
                 **common,
             )
         else:
@@ -268,12 +312,16 @@ class RedisStore(StreamStore):
         self._renew = self._quick.register_script(_RENEW)
         self._slot = self._quick.register_script(_SLOT)
         self._lease_ms = max(1, round(config.lease_s * 1000))
+        self._wait_replicas = config.redis_wait_replicas
+        # Half the command timeout: WAIT must answer before the socket gives up on it.
+        self._wait_ms = max(1, round(timeout * 500))
         self._ttl_ms = max(1, round(config.stream_ttl_s * 1000))
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
         self._name_ttl_ms = max(1, round(name_ttl_s(config) * 1000))
         # The producers of this process: stream id -> owner (None: no key), for slot renewals.
         self._producers: dict[str, str | None] = {}
         self._written: dict[str, int] = {}  # and how many data records each has appended
+        self._subscriptions = 0  # made by _subscriber: on a cluster, which node is next
         self._stops = StopListener(self._subscriber)
         # A stream's caught-up readers share one blocking read (shared_reads).
         self._shared: SharedReads[Entry] = SharedReads(self._read, slack_s=config.redis_timeout_s)
@@ -288,17 +336,30 @@ class RedisStore(StreamStore):
 
     def _subscriber(self) -> Any:
         """A pub/sub on a connection of its own (not pooled: it is held for good). On a cluster,
-        one node's: PUBLISH reaches the subscribers of every node."""
+        one node's: PUBLISH reaches the subscribers of every node; each new subscription (the
+        last one failed) takes the next node of the URL, so a dead node is left behind."""
         url = self.config.redis_url or ""
-        if is_cluster_url(url):
-            url = split_cluster_url(url)[0]
-        client = redis.Redis.from_url(
-            url,
-            protocol=2,
-            socket_connect_timeout=self.config.redis_timeout_s,
-            socket_timeout=self.config.redis_timeout_s + MAX_BLOCK_S,
-        )
-        return client.pubsub()  # type: ignore[no-untyped-call]
+        timeouts: dict[str, Any] = {
+            "socket_connect_timeout": self.config.redis_timeout_s,
+            "socket_timeout": self.config.redis_timeout_s + MAX_BLOCK_S,
+            # No retry of its own: redis-py's default re-tries a dead server for seconds,
+            # while the listener re-subscribes (elsewhere, on a cluster) every 0.5 s.
+            "retry": Retry(NoBackoff(), 0),
+        }
+        pool: Any
+        if self._sentinel is not None:
+            # The primary's: a replica would hear PUBLISH too, but may be the next to go.
+            pool = self._sentinel.primary_pool(protocol=2, **timeouts)
+        else:
+            if is_cluster_url(url):
+                nodes = node_urls(url)
+                url = nodes[self._subscriptions % len(nodes)]
+                self._subscriptions += 1
+            pool = redis.ConnectionPool.from_url(url, protocol=2, **timeouts)
+        # A client given its pool leaves the pool alone when it is collected (a client made
+        # from a URL closes it in Redis.__del__, in-use connections included): the PubSub
+        # alone holds the pool, and closing the PubSub closes its connection.
+        return redis.Redis(connection_pool=pool).pubsub()  # type: ignore[no-untyped-call]
 
     @property
     def name(self) -> str:
@@ -311,6 +372,8 @@ class RedisStore(StreamStore):
         if not isinstance(self._quick, LazyCluster):
             self._quick.connection_pool.disconnect()
             self._blocking.connection_pool.disconnect()
+        if self._sentinel is not None:
+            self._sentinel.close()
 
     def ping(self) -> None:
         if self._blocked >= self._blocking_max:
@@ -402,8 +465,9 @@ class RedisStore(StreamStore):
         """The owner's script found its stream gone and left a tombstone: say so."""
         if self._lost_warning.due():
             log.warning(
-                "resumable streams: the store lost a running stream (Redis restarted empty "
-                "or was flushed); its readers get store_lost and its producer stops"
+                "resumable streams: the store lost a running stream or records of it (Redis "
+                "restarted empty, was flushed, or failed over to a replica that had not "
+                "received them); its readers get store_lost and its producer stops"
             )
 
     def _write(
@@ -427,8 +491,25 @@ class RedisStore(StreamStore):
             self._written.get(stream_id, 0),
         ]
 
+        keys = [k.meta, k.log, k.lease, k.cancel]
+
         def call() -> int:
-            return int(self._append(keys=[k.meta, k.log, k.lease, k.cancel], args=args))
+            if not self._wait_replicas:
+                return int(self._append(keys=keys, args=args))
+            # WAIT on the script's own connection: it returns once that many replicas have
+            # every write up to the script's (the replication stream is one, in order).
+            pipe = self._quick.pipeline(transaction=False)
+            self._append(keys=keys, args=args, client=pipe)
+            pipe.wait(self._wait_replicas, self._wait_ms)
+            done, replicas = pipe.execute()
+            if int(replicas) < self._wait_replicas:
+                # Not an outcome: the record may be on the primary only. The retry is
+                # idempotent (the record is in: a no-op) and waits again.
+                raise StoreUnavailable(
+                    "the stream store's replicas did not confirm a write in time",
+                    retry_after=5,
+                )
+            return int(done)
 
         if retry:
             done = int(self._retrying("write", stream_id, call))
@@ -502,6 +583,14 @@ class RedisStore(StreamStore):
                 if last is None:
                     raise NotFound("no such stream (unknown or expired)")
                 last_data = int(last) - (1 if done is not None else 0)
+                if after_id > last_data and done is None and wait_s > 0:
+                    # A running stream without the record this reader saw: a failover to a
+                    # replica that had not received it. Its producer's next write (within
+                    # a record or a renewal) either writes it again (not yet acknowledged)
+                    # or ends the stream with store_lost (acknowledged, so lost): wait for
+                    # that rather than answer 400, which EventSource would not retry.
+                    time.sleep(wait_s)
+                    return []
                 if after_id > last_data:
                     raise past_end(after_id)
                 if lost is not None:

@@ -50,6 +50,21 @@ def split_cluster_url(url: str) -> tuple[str, list[tuple[str, int]]]:
     return first, nodes[1:]
 
 
+def node_urls(url: str) -> list[str]:
+    """A ``redis://`` (or ``rediss://``) URL per node of a cluster URL, each with its auth.
+
+    >>> node_urls("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001")
+    ['redis://:pw@10.0.0.1:7000', 'redis://:pw@10.0.0.2:7001']
+    """
+    first, others = split_cluster_url(url)
+    parts = urlsplit(first)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    prefix = userinfo + "@" if userinfo else ""
+    return [first] + [
+        urlunsplit(parts._replace(netloc=f"{prefix}{host}:{port}")) for host, port in others
+    ]
+
+
 class LazyCluster:
     """A :class:`RedisCluster` built on first use; otherwise used exactly like one."""
 

@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
 CHANNEL = "streamer:stopped"
 """The channel the append script publishes a stopped stream's id on."""
 
@@ -71,12 +69,16 @@ class StopListener:
                     if message and message.get("type") == "message":
                         data = message["data"]
                         self.stopped(data.decode() if isinstance(data, bytes) else str(data))
-            except (redis.RedisError, OSError):
-                # Redis restarting or stalled: renewals still find stopped streams; re-subscribe.
+            except Exception:
+                # Redis restarting, stalled or failed over: renewals still find stopped
+                # streams; re-subscribe. Any exception, not only redis-py's own: a thread that
+                # died here would leave the process without a listener for good, and redis-py
+                # 8.1 raised AttributeError ("'NoneType' object has no attribute 'readline'")
+                # from a connection torn down under a read (seen in the store tests).
                 time.sleep(0.5)
             finally:
                 if pubsub is not None:
                     try:
                         pubsub.close()
-                    except (redis.RedisError, OSError):
+                    except Exception:  # as above: best effort, on a connection that failed
                         pass

@@ -6,7 +6,9 @@ here: what only a cluster has (slots, several nodes, the URL form) and the servi
 
 from __future__ import annotations
 
+import itertools
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,14 +18,14 @@ from redis.cluster import RedisCluster as PyRedisCluster
 
 from streamer.config import Config
 from streamer.errors import ConfigError, StoreUnavailable
-from streamer.store import new_stream_id, open_store
+from streamer.store import STORE_LOST, new_stream_id, open_store
 from streamer.store.redis_cluster import split_cluster_url
 from streamer.wire.records import Data, End
 
 from ..conftest import Server
-from ..redis_cluster_fixture import RedisCluster, redis_cluster
+from ..redis_cluster_fixture import RedisCluster, redis_cluster, redis_cluster_with_replicas
 
-__all__ = ["redis_cluster"]  # a fixture, imported for pytest
+__all__ = ["redis_cluster", "redis_cluster_with_replicas"]  # fixtures, imported for pytest
 
 
 def test_the_cluster_url_form() -> None:
@@ -107,3 +109,120 @@ def test_two_instances_on_the_cluster_resume_each_others_streams(
         ids = [line for line in rest.text.split("\n") if line]
         assert len(ids) == 20 and ids[0].startswith('{"event":"data","id":2,')
         assert ids[-1] == '{"event":"end","count":20}'
+
+
+@pytest.mark.timeout(60)
+def test_a_cluster_failover_under_a_running_stream_costs_time_not_records(
+    redis_cluster_with_replicas: RedisCluster,
+) -> None:
+    """The master holding a running stream's slot is SIGKILLed; its replica takes over
+    (``cluster-node-timeout`` 2 s). The producer's writes are retried until then, a reader
+    meets ``StoreUnavailable`` and resumes, and the stream ends with every record once (or
+    ``store_lost``, had the replica lacked acknowledged ones)."""
+    cluster = redis_cluster_with_replicas
+    store = open_store(Config(redis_url=cluster.url, lease_s=10, redis_timeout_s=0.5))
+    first, _ = split_cluster_url(cluster.url)
+    client = PyRedisCluster.from_url(first)
+    count = 60
+    seen: list[object] = []
+    failures: list[float] = []
+    appended_at: list[float] = []
+    try:
+        sid = new_stream_id()
+        store.create(sid)
+        for i in range(1, 6):
+            assert store.append(sid, Data(i, f"r{i}"))
+        owner = client.get_node_from_key(f"streamer:{{{sid}}}:meta")
+        assert owner.server_type == "primary"
+        client.close()
+
+        def produce() -> None:
+            for i in range(6, count + 1):
+                assert store.append(sid, Data(i, f"r{i}"))
+                appended_at.append(time.monotonic())
+                time.sleep(0.05)
+            assert store.append(sid, End(count))
+
+        def follow() -> None:
+            last = 0
+            while not seen or isinstance(seen[-1], Data):
+                try:
+                    records = store.read(sid, last, 1.0)
+                except StoreUnavailable:
+                    failures.append(time.monotonic())
+                    time.sleep(0.1)
+                    continue
+                seen.extend(records)
+                last = max([last] + [r.id for r in records if isinstance(r, Data)])
+
+        producer = threading.Thread(target=produce)
+        reader = threading.Thread(target=follow)
+        producer.start()
+        reader.start()
+        time.sleep(0.5)
+        killed_at = time.monotonic()
+        cluster.kill(owner.port)
+        producer.join(40)
+        reader.join(10)
+        assert not producer.is_alive() and not reader.is_alive()
+        assert failures, "the reader never met the failover"
+        if seen[-1] != End(count):
+            assert seen[-1] == STORE_LOST, seen[-3:]
+        else:
+            assert seen == [*(Data(i, f"r{i}") for i in range(1, count + 1)), End(count)]
+        gap = max(b - a for a, b in itertools.pairwise(appended_at))
+        print(
+            f"cluster failover: longest wait between two appends {gap:.2f} s; the reader "
+            f"met StoreUnavailable for {failures[-1] - killed_at:.2f} s after the kill; "
+            f"the stream ended with {type(seen[-1]).__name__}"
+        )
+        assert gap < 10
+        store.ping()
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(60)
+def test_with_the_first_node_of_the_url_dead_a_cancel_still_wakes_its_producer_at_once(
+    redis_cluster_with_replicas: RedisCluster,
+) -> None:
+    """The listener that wakes producers on a cancel subscribes on one node; when that node
+    dies it moves on to the next of the URL (PUBLISH reaches every node), instead of
+    retrying the dead one while cancels wait for the producer's next renewal."""
+    cluster = redis_cluster_with_replicas
+    producer = open_store(Config(redis_url=cluster.url, lease_s=30, redis_timeout_s=0.5))
+    other = open_store(Config(redis_url=cluster.url, redis_timeout_s=0.5))
+    try:
+        sid = new_stream_id()
+        producer.create(sid)  # starts its listener, on the URL's first node
+        assert producer.append(sid, Data(1, "a"))
+        masters = len(cluster.masters())
+        cluster.kill(cluster.ports[0])
+        deadline = time.monotonic() + 30
+        while len(cluster.masters()) < masters:  # until its replica has taken over
+            assert time.monotonic() < deadline, "the cluster did not fail over"
+            time.sleep(0.2)
+        while True:  # and both clients know (the cluster failover itself: the test above)
+            try:
+                assert producer.append(sid, Data(2, "b"))
+                assert producer.keep_alive(sid, 0.01)
+                other.read(sid, 0, 0)
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the store did not come back"
+                time.sleep(0.2)
+        outcome: list[tuple[bool, float]] = []
+        waiter = threading.Thread(
+            target=lambda: outcome.append((producer.keep_alive(sid, 10.0), time.monotonic()))
+        )
+        waiter.start()
+        time.sleep(1.0)  # renewed, and waiting for a stop
+        cancelled_at = time.monotonic()
+        assert other.cancel(sid)
+        waiter.join(15)
+        (alive, woke_at) = outcome[0]
+        assert alive is False
+        assert woke_at - cancelled_at < 2.0, woke_at - cancelled_at  # not the 10 s wait
+    finally:
+        producer.close()
+        other.close()

@@ -35,6 +35,10 @@ REAL_TIER_ONLY = {
     "streamer/store/redis_counters.py",
     # Durable Streams on Redis: its contract runs in tests/real/test_store_durable_redis.py.
     "streamer/store/durable/redis.py",
+    # Its clients ask real Sentinels for the primary (tests/redis_sentinel_fixture.py); the
+    # contract runs on them in tests/real/test_store_redis.py, the failover in
+    # tests/real/test_redis_sentinel.py. The URL form (sentinel_url.py) has a fast test.
+    "streamer/store/redis_sentinel.py",
 }
 
 

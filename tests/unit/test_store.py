@@ -23,6 +23,7 @@ from streamer.wire.records import Data, End, Error
 
 from ..redis_cluster_fixture import RedisCluster
 from ..redis_fixture import RedisServer
+from ..redis_sentinel_fixture import RedisSentinel
 
 
 class Stores:
@@ -45,6 +46,9 @@ class Stores:
         elif backend == "redis":
             server: RedisServer = self._request.getfixturevalue("redis_server")
             store = open_store(cfg.with_(redis_url=server.url))
+        elif backend == "redis-sentinel":
+            sentinel: RedisSentinel = self._request.getfixturevalue("redis_sentinel")
+            store = open_store(cfg.with_(redis_url=sentinel.url))
         else:
             cluster: RedisCluster = self._request.getfixturevalue("redis_cluster")
             store = open_store(cfg.with_(redis_url=cluster.url))
@@ -159,7 +163,14 @@ def test_a_resume_past_the_end_is_a_bad_request(make_store: MakeStore) -> None:
     store = make_store()
     running = started(store, 2)
     with pytest.raises(BadRequest):
-        store.read(running, 3, 0.1)
+        store.read(running, 3, 0)
+    if store.can_lose_streams:
+        # Redis: a reader may have seen a record a failover lost; a waiting read waits for
+        # the producer to write it again or to end the stream (test_redis_failover.py).
+        assert store.read(running, 3, 0.1) == []
+    else:
+        with pytest.raises(BadRequest):
+            store.read(running, 3, 0.1)
     assert store.read(running, 2, 0) == []  # the next record is not there yet: fine
     finished = started(store, 2, end=True)
     with pytest.raises(BadRequest):
