@@ -22,6 +22,8 @@ import redis
 from ...config import Config
 from ...errors import StoreUnavailable
 from ..redis_cluster import LazyCluster, is_cluster_url, split_cluster_url
+from ..redis_sentinel import SentinelClients
+from ..sentinel_url import is_sentinel_url
 from . import redis_lua
 from ._base import (
     Appended,
@@ -85,8 +87,17 @@ class RedisDurableStore(DurableStore):
             "protocol": 2,
         }
         self._client: Any
+        self._sentinel: SentinelClients | None = None
         if is_cluster_url(url):
             self._client = LazyCluster(url, max_connections=config.redis_max_connections, **common)
+        elif is_sentinel_url(url):
+            # redis+sentinel://: on whichever server the Sentinels name as primary now.
+            self._sentinel = SentinelClients(url, config.redis_timeout_s)
+            self._client = self._sentinel.primary(
+                max_connections=config.redis_max_connections,
+                timeout=config.redis_timeout_s,
+                **common,
+            )
         else:
             pool = redis.BlockingConnectionPool.from_url(
                 url,
@@ -103,6 +114,13 @@ class RedisDurableStore(DurableStore):
 
     def _subscriber(self) -> Any:
         url = self._config.redis_url or ""
+        if self._sentinel is not None:
+            timeouts = {
+                "socket_connect_timeout": self._config.redis_timeout_s,
+                "socket_timeout": self._config.redis_timeout_s + 1.0,
+            }
+            pool = self._sentinel.primary_pool(protocol=2, **timeouts)
+            return redis.Redis(connection_pool=pool).pubsub()  # type: ignore[no-untyped-call]
         if is_cluster_url(url):
             url = split_cluster_url(url)[0]
         client = redis.Redis.from_url(
@@ -246,6 +264,8 @@ class RedisDurableStore(DurableStore):
     def close(self) -> None:
         self._changes.close()
         self._client.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
 
 
 _CREATE_MESSAGES = {
