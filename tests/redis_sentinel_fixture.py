@@ -30,7 +30,7 @@ import redis
 from .redis_fixture import _free_port, _unavailable
 
 SERVICE = "streamer"
-DOWN_AFTER_MS = 1000
+DOWN_AFTER_MS = 2000
 FAILOVER_TIMEOUT_MS = 3000
 
 
