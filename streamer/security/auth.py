@@ -93,9 +93,10 @@ class KeySlots:
         self.limit = limit
         self._open: dict[str, int] = {}
 
-    def acquire(self, key_id: str) -> bool:
+    def acquire(self, key_id: str, limit: int | None = None) -> bool:
+        """One more open stream for ``key_id``, unless it has ``limit`` (default: this one's)."""
         n = self._open.get(key_id, 0)
-        if n >= self.limit:
+        if n >= (self.limit if limit is None else limit):
             return False
         self._open[key_id] = n + 1
         return True

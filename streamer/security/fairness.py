@@ -47,7 +47,7 @@ from flask import Flask, Response, request
 from ..config import Config
 from ..errors import StoreUnavailable
 from ..server.state import Claim, OwnerPolicy, state_of
-from .auth import RESUME_ENDPOINTS, _ReleasingBody, too_many
+from .auth import RESUME_ENDPOINTS, KeySlots, _ReleasingBody, too_many
 from .clients import ClientAddresses
 
 log = logging.getLogger("streamer")
@@ -70,7 +70,7 @@ class LocalCounts:
     at most the addresses of one second and those with streams open)."""
 
     def __init__(self) -> None:
-        self._open: dict[str, int] = {}
+        self._open = KeySlots(0)  # by address; the limit comes with each admit
         self._window = 0
         self._new: dict[str, int] = {}
 
@@ -85,22 +85,15 @@ class LocalCounts:
             n = self._new[address] = self._new.get(address, 0) + 1
             if n > rate_limit:
                 return TOO_MANY_NEW, window + 1 - now
-        if open_limit:
-            n = self._open.get(address, 0)
-            if n >= open_limit:
-                return TOO_MANY_OPEN, 0.0
-            self._open[address] = n + 1
+        if open_limit and not self._open.acquire(address, open_limit):
+            return TOO_MANY_OPEN, 0.0
         return ADMITTED, 0.0
 
     def release(self, address: str) -> None:
-        n = self._open.get(address, 0) - 1
-        if n > 0:
-            self._open[address] = n
-        else:
-            self._open.pop(address, None)
+        self._open.release(address)
 
     def open_count(self, address: str) -> int:
-        return self._open.get(address, 0)
+        return self._open.count(address)
 
 
 class ClientLimits:
