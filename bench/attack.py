@@ -38,9 +38,12 @@ import requests
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edges import head_of
+
 from tests import conftest
 from tests.nginx_fixture import Nginx
 from tests.real.test_fairness_live import client_at
+from tests.real.test_resumable_live import read_all as stream_body
 from tests.redis_fixture import RedisServer
 
 KA, KB = "attack-key-a-0001", "attack-key-b-0002"
@@ -68,14 +71,6 @@ def raw(port: int, data: bytes, timeout: float = 10) -> tuple[bytes, bool]:
         return out, reset
 
 
-def head_of(response: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = response.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1]) if lines and " " in lines[0] else 0
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    return status, headers, body
-
-
 def error_type(body: bytes | str) -> str:
     try:
         return str(json.loads(body)["error"]["type"])
@@ -84,16 +79,10 @@ def error_type(body: bytes | str) -> str:
 
 
 def read_all(get: Callable[..., requests.Response], url: str, **kw: Any) -> tuple[int, str]:
-    """(status, body) of a stream read to its end, or to its cut: a stream that ends with an
-    error record is cut after it (no chunked terminator), which requests raises."""
+    """(status, body) of a stream read to its end, or to its cut (an error record is the
+    last thing before a cut body)."""
     with get(url, stream=True, timeout=30, **kw) as r:
-        body = b""
-        try:
-            for chunk in r.iter_content(chunk_size=None):
-                body += chunk
-        except requests.exceptions.ChunkedEncodingError:
-            pass
-        return r.status_code, body.decode(errors="replace")
+        return r.status_code, stream_body(r).decode(errors="replace")
 
 
 def last_record(body: str) -> dict[str, Any]:
