@@ -187,14 +187,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is None:
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise InvalidParameter(name, f"'{name}' must be a number")
-        if not low <= value <= high:
-            raise InvalidParameter(name, f"'{name}' must be between {low:g} and {high:g}")
+        _check_number(name, value, low, high)
         out[name] = value
     seed = body.get("seed")
     if seed is not None:
@@ -220,11 +213,16 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
 def _temperature(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameter("temperature", "'temperature' must be a number")
-    if not 0 <= value <= 2:
-        raise InvalidParameter("temperature", "'temperature' must be between 0 and 2")
+    _check_number("temperature", value, 0, 2)
     return float(value)
+
+
+def _check_number(name: str, value: Any, low: float, high: float) -> None:
+    """A 400 naming ``name`` unless ``value`` is a finite number from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameter(name, f"'{name}' must be a number")
+    if not low <= value <= high:
+        raise InvalidParameter(name, f"'{name}' must be between {low:g} and {high:g}")
 
 
 def _streamer_options(value: Any) -> bool:
