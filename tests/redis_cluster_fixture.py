@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .redis_fixture import _free_port, _unavailable
+from .redis_fixture import _free_port, _unavailable, throwaway_server
 
 
 class RedisCluster:
@@ -43,21 +43,7 @@ class RedisCluster:
             self.procs.append(
                 subprocess.Popen(
                     [
-                        server,
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--dir",
-                        str(node),
-                        "--logfile",
-                        str(node / "log"),
-                        "--protected-mode",
-                        "no",
+                        *throwaway_server(server, port, node, node / "log"),
                         "--cluster-enabled",
                         "yes",
                         "--cluster-config-file",

@@ -31,6 +31,28 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"redis-server unavailable: {reason}")
 
 
+def throwaway_server(binary: str, port: int, folder: Path, log: Path) -> list[str]:
+    """The argv of a redis-server for a test: loopback only, no persistence, its files and
+    log in ``folder``; the cluster and Sentinel fixtures add their own options after it."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(folder),
+        "--logfile",
+        str(log),
+        "--protected-mode",
+        "no",
+    ]
+
+
 class RedisServer:
     """One ``redis-server`` process; ``url`` to reach it; ``stop()``/``start()`` to restart it
     on the same port (with no data: persistence is off)."""
@@ -48,23 +70,7 @@ class RedisServer:
             _unavailable("redis-server is not on PATH (Debian: apt-get install redis-server)")
             return
         self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                "--logfile",
-                str(self._log),
-                "--protected-mode",
-                "no",
-            ],
+            throwaway_server(binary, self.port, self.workdir, self._log),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from .redis_fixture import _free_port, _unavailable
+from .redis_fixture import _free_port, _unavailable, throwaway_server
 
 SERVICE = "streamer"
 DOWN_AFTER_MS = 2000
@@ -65,21 +65,7 @@ class RedisSentinel:
         self._spawn(
             port,
             [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(node),
-                "--logfile",
-                str(node / "log"),
-                "--protected-mode",
-                "no",
+                *throwaway_server(binary, port, node, node / "log"),
                 "--repl-diskless-sync",
                 "yes",
                 "--repl-diskless-sync-delay",
