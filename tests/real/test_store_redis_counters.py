@@ -104,14 +104,19 @@ def test_on_a_redis_cluster_too(redis_cluster: RedisCluster) -> None:
 
 
 def test_a_renewal_of_many_addresses_renews_each(fresh_redis: RedisServer) -> None:
-    c = counters(fresh_redis, lease_s=1.0)
-    addresses = [f"10.0.{i // 256}.{i % 256}" for i in range(1200)]  # more than one batch
+    # The lease is long beside the 1,200 admissions (under a loaded CI machine they took
+    # longer than a 1 s lease, so the first addresses lapsed before their first renewal).
+    lease_s = 3.0
+    c = counters(fresh_redis, lease_s=lease_s)
+    addresses = [f"10.0.{i // 256}.{i % 256}" for i in range(600)]  # more than one batch of 500
     for address in addresses:
         assert c.admit(address, "a", 2, 0)[0] == ADMITTED
         assert c.admit(address, "b", 2, 0)[0] == ADMITTED
-    for _ in range(3):  # 1.5 s: past the lapse time, but renewed every 0.5 s
-        time.sleep(0.5)
-        c.renew({address: ["a", "b"] for address in addresses})
+    held = {address: ["a", "b"] for address in addresses}
+    c.renew(held)
+    for _ in range(4):  # 4 s: past the lapse time, but renewed every second
+        time.sleep(1.0)
+        c.renew(held)
     assert {c.open_count(address) for address in addresses[::97]} == {2}
-    time.sleep(1.1)  # no renewal: every one lapses
+    time.sleep(lease_s + 0.1)  # no renewal: every one lapses
     assert {c.open_count(address) for address in addresses[::97]} == {0}
