@@ -82,7 +82,16 @@ tool_calls=N    call the request's ``tools`` N times in parallel instead of answ
                 ``"tool_calls"``. A 400 when the request has no ``tools``. Chat: when the last
                 message is a ``tool`` result, the answer is text, as a model's that has what
                 it asked for (an app's tool loop then ends)
+future=1        chat: fields the SDKs do not know yet on every chunk, choice and delta
+                (``x_future``, with a number only a re-serialization would change)
 ==============  ==============================================================================
+
+Chat honours ``n`` (one chunk per choice and token, ``index`` set; a whole answer has n
+choices), ``logprobs`` / ``top_logprobs`` (each content token's ``logprobs.content`` entry)
+and ``response_format`` ``json_object`` / ``json_schema`` (the reply becomes the JSON object
+``{"answer": "<reply>"}``, streamed in pieces). ``record.sent`` holds each data payload of a
+streamed chat answer as sent (or the whole JSON body of one that is not), for tests that
+compare what a client got with what the upstream sent.
 
 What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
 ``fail=401`` or a wrong key: ``AuthenticationError``; ``fail=429``: ``RateLimitError``
@@ -131,9 +140,9 @@ then stops. Wait helpers: :meth:`FakeOpenAI.wait_for`, :meth:`FakeOpenAI.wait_re
 the server are collected in ``server.errors`` (tests should assert it stays empty).
 
 Divergences from the real API, on purpose: HTTP/1.1 only (no TLS, no HTTP/2); a client that
-half-closes its socket (``shutdown(SHUT_WR)``) counts as gone; ``n``, logprobs and audio
-are ignored, and ``tools`` are called only in the ``tool_calls`` scenario; ``model`` in the
-answer is the NAME part, not a dated snapshot.
+half-closes its socket (``shutdown(SHUT_WR)``) counts as gone; audio is ignored (and ``n``
+and logprobs by the Responses API), and ``tools`` are called only in the ``tool_calls``
+scenario; ``model`` in the answer is the NAME part, not a dated snapshot.
 The server runs an asyncio loop in a real OS thread: start it in a process that gevent has not
 monkey-patched.
 """
@@ -220,6 +229,7 @@ _OPTIONS: dict[str, Callable[[str], Any]] = {
     "hang_s": _seconds,
     "hold": str,
     "tool_calls": _count,
+    "future": _count,
 }
 
 
@@ -238,6 +248,7 @@ class Scenario:
     hang_s: float | None = None
     hold: str | None = None
     tool_calls: int | None = None
+    future: int | None = None
 
     @classmethod
     def parse(cls, model: str) -> Scenario:
@@ -367,6 +378,10 @@ def _calls(names: list[tuple[str, str]], count: int, text: str) -> list[dict[str
     return calls
 
 
+#: ``future=1``: what the SDKs do not know yet; 1e-07 is 1e-7 once re-serialized by orjson.
+FUTURE: dict[str, Any] = {"tier": "next", "score": 1e-07, "tags": ["ü", None]}
+
+
 def _dumps(obj: object) -> bytes:
     # The real API sends compact JSON with raw UTF-8 (not \\u escapes).
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -414,6 +429,7 @@ class FakeRequest:
     headers_sent_at: float | None = None
     tokens_planned: int = 0
     tokens_sent: int = 0
+    sent: list[str] = field(default_factory=list)  # chat: each data payload / whole body
     first_token_at: float | None = None
     last_token_at: float | None = None
     finished: bool = False
@@ -1200,9 +1216,28 @@ class FakeOpenAI:
             calls = _calls(names, scenario.tool_calls, _last_user_text(messages))
             tokens = [piece for call in calls for piece in call["pieces"]]
             finish_reason = "tool_calls"
+        response_format = body.get("response_format")
+        json_reply = isinstance(response_format, dict) and response_format.get("type") in (
+            "json_object",
+            "json_schema",
+        )
+        if json_reply and not calls:
+            tokens = ['{"answer":"', *(_dumps(t).decode()[1:-1] for t in tokens), '"}']
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish_reason = tokens[:limit], "length"
+        n = body.get("n") if isinstance(body.get("n"), int) and 1 <= body["n"] <= 8 else 1
+        logprobs = body.get("logprobs") is True
+        top = body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0
+        future = bool(scenario.future)
+
+        def token_logprobs(text: str) -> dict[str, Any] | None:
+            if not logprobs:
+                return None
+            entry = {"token": text, "logprob": -0.25, "bytes": list(text.encode())}
+            alternatives = [dict(entry, logprob=-0.25 - i) for i in range(top)]
+            return {"content": [{**entry, "top_logprobs": alternatives}], "refusal": None}
+
         record.tokens_planned = len(tokens)
         delay = self.delay if scenario.delay is None else scenario.delay
         self._changed()
@@ -1233,6 +1268,16 @@ class FakeOpenAI:
                     }
                     for c in calls
                 ]
+            whole_logprobs = None
+            if logprobs and not calls:
+                whole_logprobs = {
+                    "content": [
+                        entry
+                        for t in tokens
+                        for entry in (token_logprobs(t) or {"content": []})["content"]
+                    ],
+                    "refusal": None,
+                }
             completion = {
                 "id": completion_id,
                 "object": "chat.completion",
@@ -1240,16 +1285,20 @@ class FakeOpenAI:
                 "model": scenario.name,
                 "choices": [
                     {
-                        "index": 0,
+                        "index": index,
                         "message": message,
-                        "logprobs": None,
+                        "logprobs": whole_logprobs,
                         "finish_reason": finish_reason,
                     }
+                    for index in range(n)
                 ],
                 "usage": usage,
                 "service_tier": "default",
                 "system_fingerprint": SYSTEM_FINGERPRINT,
             }
+            if future:
+                completion["x_future"] = FUTURE
+            record.sent.append(_dumps(completion).decode())
             return await self._send_json(conn, record, 200, completion, keep)
 
         include_usage = options.get("include_usage") is True
@@ -1271,10 +1320,25 @@ class FakeOpenAI:
             if obfuscate:
                 digest = hashlib.blake2b(f"{completion_id}{next(sequence)}".encode()).hexdigest()
                 chunk["obfuscation"] = digest[: 2 + len(digest) % 11]
-            return _sse(_dumps(chunk))
+            if future:
+                chunk["x_future"] = FUTURE
+            data = _dumps(chunk)
+            record.sent.append(data.decode())
+            return _sse(data)
 
-        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        def choice(
+            delta: dict[str, Any], finish: str | None = None, index: int = 0
+        ) -> list[dict[str, Any]]:
+            content = delta.get("content")
+            one: dict[str, Any] = {
+                "index": index,
+                "delta": dict(delta, x_future="é") if future else delta,
+                "logprobs": token_logprobs(content) if content else None,
+                "finish_reason": finish,
+            }
+            if future:
+                one["x_future"] = 1
+            return [one]
 
         headers = [
             ("content-type", "text/event-stream; charset=utf-8"),
@@ -1304,7 +1368,8 @@ class FakeOpenAI:
                 deltas += [{"tool_calls": [fragment]} for fragment in fragments]
             role.update(deltas.pop(0))
             record.tokens_sent += 1
-        await conn.write(event(choice(role)))
+        for index in range(n):
+            await conn.write(event(choice(role, index=index)))
         # Token k is due at start + k x delay: a fixed grid, so the rate does not drift by the
         # timer's and the loop's overhead per token (about 1 ms per token at delay=0.02).
         start = time.monotonic()
@@ -1314,7 +1379,8 @@ class FakeOpenAI:
             if scenario.error is not None and record.tokens_sent >= scenario.error:
                 break
             await conn.sleep(start + k * delay - time.monotonic() if delay else 0)
-            await conn.write(event(choice(delta)))
+            for index in range(n):
+                await conn.write(event(choice(delta, index=index)))
             now = time.monotonic()
             if record.first_token_at is None:
                 record.first_token_at = now
@@ -1336,9 +1402,11 @@ class FakeOpenAI:
                 "param": None,
                 "code": None,
             }
+            record.sent.append(_dumps({"error": error}).decode())
             await conn.write(_sse(_dumps({"error": error})))
         else:
-            await conn.write(event(choice({}, finish_reason)))
+            for index in range(n):
+                await conn.write(event(choice({}, finish_reason, index)))
             if include_usage:
                 await conn.write(event([], usage))
             await conn.write(_sse(b"[DONE]"))

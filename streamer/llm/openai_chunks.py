@@ -96,7 +96,8 @@ def error_object(
 
 
 class ChunkSSE(Encoder):
-    """Data-only SSE for OpenAI chunk objects (payloads are the chunk dicts)."""
+    """Data-only SSE for OpenAI chunk objects: payloads are the chunk dicts, or a chunk's
+    JSON text (a ``str``), which goes out byte for byte (a relayed upstream chunk)."""
 
     name = "openai"
     media_type = "text/event-stream; charset=utf-8"
@@ -106,6 +107,8 @@ class ChunkSSE(Encoder):
         cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
     ) -> bytes:
         # json_bytes: the app's json_default, if it set one (with_json_default).
+        if payload.__class__ is str:  # a chunk's JSON text, relayed as an upstream sent it
+            return b"data: %s\n\n" % payload.encode()
         try:
             return b"data: %s\n\n" % _dumps(payload)
         except _Refused:
@@ -131,6 +134,8 @@ class ResumableChunkSSE(ChunkSSE):
     def data(
         cls, id: int, payload: Any, *, json_bytes: Callable[[Any], bytes] = json_bytes
     ) -> bytes:
+        if payload.__class__ is str:
+            return b"id: %d\ndata: %s\n\n" % (id, payload.encode())
         try:
             return b"id: %d\ndata: %s\n\n" % (id, _dumps(payload))
         except _Refused:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -129,29 +130,148 @@ class OpenAIProvider:
             )
         except StreamerError:
             raise
-        except openai.APIStatusError as exc:
-            raise _status_error(exc) from None
-        except (openai.APITimeoutError, httpx2.TimeoutException):
-            log.warning("upstream timeout (after first token: %s)", started)
-            raise StreamTimeout(
-                "the model did not answer in time", type="upstream_timeout"
-            ) from None
-        except (openai.APIConnectionError, httpx2.TransportError, OSError) as exc:
-            log.warning("upstream connection failed: %s", type(exc).__name__)
-            raise UpstreamError(
-                "the connection to the model failed" + (" mid-answer" if started else ""),
-                type="upstream_disconnected" if started else "upstream_unreachable",
-            ) from None
         except Exception as exc:
-            # httpx2 errors from the raw body (a cut chunked read), JSON errors: the answer
-            # broke; say so without the details, which may quote the upstream.
-            log.warning("upstream stream failed: %s", type(exc).__name__)
+            raise _failure(exc, started) from None
+
+    def relay(self, body: dict[str, Any]) -> Iterator[list[str]]:
+        """The upstream's answer to ``body``, sent as it is, relayed as the upstream sent it:
+        streamed (``body["stream"]``), per network read the ``data:`` payloads it completed
+        (each chunk's JSON text, unparsed), until ``[DONE]``; else the one JSON body. A
+        refusal raises :class:`UpstreamRefused` with the upstream's status, message (secrets
+        taken out) and ``param``; an ``{"error": ...}`` chunk, a cut body or a body without
+        ``[DONE]`` raise :class:`~streamer.errors.UpstreamError`."""
+        with iterate_async(lambda: self._relayed(body), buffer=64) as batches:
+            yield from batches
+
+    async def _relayed(self, body: dict[str, Any]) -> AsyncIterator[list[str]]:
+        client = loop_local(self._client_key, self._client)
+        started = False
+        try:
+            response = await client.post(
+                "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
+            )
+            try:
+                async with contextlib.aclosing(raw_body(response)) as chunks:
+                    if not body.get("stream"):
+                        yield [await _whole(chunks)]
+                        return
+                    lines = LineDecoder()
+                    async for chunk in chunks:
+                        batch: list[str] = []
+                        for line in lines.feed(chunk):
+                            if not line.startswith("data:"):
+                                continue  # event:, id:, comments, blank lines
+                            data = line[5:].strip()
+                            if data == "[DONE]":
+                                if batch:
+                                    yield batch
+                                return
+                            if '"error"' in data[:16]:
+                                if batch:
+                                    started = True
+                                    yield batch
+                                raise self._in_band(data)
+                            batch.append(data)
+                        if batch:
+                            started = True
+                            yield batch
+            finally:
+                await response.aclose()
             raise UpstreamError(
-                "the model's answer broke off"
-                if started
-                else "the model's answer could not be read",
-                type="upstream_disconnected" if started else "upstream_error",
-            ) from None
+                "the upstream ended the answer without [DONE]", type="upstream_incomplete"
+            )
+        except StreamerError:
+            raise
+        except openai.APIStatusError as exc:
+            raise self._refused(exc) from None
+        except Exception as exc:
+            raise _failure(exc, started) from None
+
+    def _refused(self, exc: openai.APIStatusError) -> StreamerError:
+        """What the upstream refused, with its status and words (secrets out); its 401/403
+        (the service's own key), 429 and 5xx as :func:`_status_error` says them."""
+        status = exc.status_code
+        error = exc.body if isinstance(exc.body, dict) else {}
+        if status in (401, 403, 429) or not 400 <= status < 500 or not error:
+            return _status_error(exc)
+        log.warning("upstream refused the request (%d)", status)
+        code, param = error.get("code"), error.get("param")
+        return UpstreamRefused(
+            self._scrub(
+                str(error.get("message") or f"the upstream refused the request ({status})")
+            ),
+            type=code if isinstance(code, str) and code else "upstream_rejected",
+            status=status,
+            param=param if isinstance(param, str) else None,
+        )
+
+    def _in_band(self, data: str) -> StreamerError:
+        """An ``{"error": ...}`` chunk: the upstream failed mid-answer."""
+        try:
+            error = orjson.loads(data).get("error")
+        except Exception:
+            error = None
+        message = error.get("message") if isinstance(error, dict) else None
+        log.warning("upstream sent an error chunk")
+        return UpstreamError(
+            "the model provider failed mid-answer"
+            + (f": {self._scrub(message)}" if isinstance(message, str) and message else ""),
+            type="upstream_error",
+        )
+
+    def _scrub(self, message: str) -> str:
+        """The upstream's message without the service's key (or anything like a key)."""
+        if self._api_key:
+            message = message.replace(self._api_key, "***")
+        return _KEYLIKE.sub("***", message)[:MAX_MESSAGE]
+
+
+class UpstreamRefused(UpstreamError):
+    """The upstream refused the request (a 4xx other than for the service's own key or its
+    rate): its status, its message (secrets out) and the ``param`` it named."""
+
+    def __init__(self, message: str, *, type: str, status: int, param: str | None) -> None:
+        super().__init__(message, type=type, status=status)
+        self.param = param
+
+
+#: What looks like a key in an upstream's message (``sk-...``, ``Bearer ...``).
+_KEYLIKE = re.compile(r"(?i)\b(?:sk|pk|rk|key)-[A-Za-z0-9_*.\-]{6,}|bearer\s+\S+")
+MAX_MESSAGE = 1000
+MAX_WHOLE = 32 * 1024 * 1024  # a stream: false answer's bytes, at most
+
+
+async def _whole(chunks: AsyncIterator[bytes]) -> str:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_WHOLE:
+            raise UpstreamError("the model's answer is too large", type="upstream_error")
+        parts.append(chunk)
+    return b"".join(parts).decode("utf-8", "replace")
+
+
+def _failure(exc: Exception, started: bool) -> StreamerError:
+    """The upstream's failure (before or after the first token) as the service's error; its
+    own words are not passed on (they may quote the upstream)."""
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        log.warning("upstream timeout (after first token: %s)", started)
+        return StreamTimeout("the model did not answer in time", type="upstream_timeout")
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | OSError):
+        log.warning("upstream connection failed: %s", type(exc).__name__)
+        return UpstreamError(
+            "the connection to the model failed" + (" mid-answer" if started else ""),
+            type="upstream_disconnected" if started else "upstream_unreachable",
+        )
+    # httpx2 errors from the raw body (a cut chunked read), JSON errors: the answer broke.
+    log.warning("upstream stream failed: %s", type(exc).__name__)
+    return UpstreamError(
+        "the model's answer broke off" if started else "the model's answer could not be read",
+        type="upstream_disconnected" if started else "upstream_error",
+    )
 
 
 def _body(request: ChatRequest) -> dict[str, Any]:

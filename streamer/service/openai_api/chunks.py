@@ -39,6 +39,7 @@ __all__ = [
     "collected",
     "completion_id",
     "metered",
+    "reported",
 ]
 
 
@@ -53,15 +54,27 @@ def chunks(
     counting it into ``meter``.
 
     The role chunk goes out with the first delta, not before: until then a failure (the
-    upstream's 401, 429) can still be a real HTTP status. ``detached`` (a resumable answer,
-    which has no response of its own): report the usage when this generator ends, with the
-    outcome it saw; otherwise the view reports it with the response's outcome.
+    upstream's 401, 429) can still be a real HTTP status. ``detached``: see :func:`reported`.
     """
+    return reported(_chunks(events, answer, meter), events, meter, detached)
+
+
+def _chunks(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMeter) -> Iterator[Any]:
+    yield from openai_chunks(metered(events, meter), answer)
+    if answer.include_usage:
+        yield answer.usage_chunk(meter.usage())
+
+
+def reported(
+    records: Iterator[Any], source: Iterator[Any], meter: UsageMeter, detached: bool
+) -> Generator[Any, None, dict[str, Any]]:
+    """``records`` (made from ``source``, a provider's answer), closing ``source`` at the end,
+    however it ends: that is what cancels the upstream request. ``detached`` (a resumable
+    answer, which has no response of its own): report the usage when this generator ends,
+    with the outcome it saw; otherwise the view reports it with the response's outcome."""
     outcome = "error"
     try:
-        yield from openai_chunks(metered(events, meter), answer)
-        if answer.include_usage:
-            yield answer.usage_chunk(meter.usage())
+        yield from records
         outcome = "complete"
         return {}
     except (GeneratorExit, GreenletExit):
@@ -71,9 +84,9 @@ def chunks(
         outcome = "timeout"
         raise
     finally:
-        close = getattr(events, "close", None)
+        close = getattr(source, "close", None)
         if close is not None:
-            close()  # at once: this is what cancels the upstream request
+            close()  # at once
         if detached:
             meter.finish(outcome)
 

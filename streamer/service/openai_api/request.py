@@ -90,28 +90,15 @@ def parse_completion_body(
     content_type: str | None, raw: bytes, *, resumable_header: bool = False
 ) -> CompletionRequest:
     """Validate a request body; ``resumable_header``: ``X-Streamer-Resumable: 1`` was sent."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise BadRequest(
-            "the body must be JSON (Content-Type: application/json)",
-            type="unsupported_media_type",
-            status=415,
-        )
-    body = parse_json_body(raw)  # bounded depth and number size: hostile JSON is a 400
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", type="invalid_json")
+    body = json_object(content_type, raw)
     for name in body:
         if name not in _KNOWN:
             raise InvalidParameter(
                 clip(name),
                 f"Unrecognized or unsupported request argument supplied: {clip(name)}",
             )
-    if "model" not in body:
-        raise InvalidParameter("model", "you must provide a model parameter")
-    model = body["model"]
-    if not isinstance(model, str) or not _MODEL.fullmatch(model):
-        raise InvalidParameter("model", "'model' must be a model name (letters, digits, ._:/-)")
-    stream = _boolean(body, "stream", False)
+    model = model_name(body)
+    stream = boolean(body, "stream", False)
     include_usage = False
     options = body.get("stream_options")
     if options is not None:
@@ -128,8 +115,8 @@ def parse_completion_body(
                     f"stream_options.{clip(name)}",
                     f"Unrecognized stream option: {clip(name)}",
                 )
-        include_usage = _boolean(options, "include_usage", False, "stream_options.")
-        _boolean(options, "include_obfuscation", True, "stream_options.")
+        include_usage = boolean(options, "include_usage", False, "stream_options.")
+        boolean(options, "include_obfuscation", True, "stream_options.")
     if body.get("n", 1) != 1 or isinstance(body.get("n"), bool):
         raise InvalidParameter("n", "streamer answers with one choice: 'n' must be 1")
     if body.get("store", False) is not False:
@@ -139,14 +126,7 @@ def parse_completion_body(
     max_tokens = _integer(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens")
-    # The header may be a client's default for every call: it applies to streamed answers
-    # only. The body field is per call, and asking for it without a stream is a mistake.
-    resumable = _streamer_options(body.get("streamer"))
-    if resumable and not stream:
-        raise InvalidParameter(
-            "streamer.resumable", "a resumable answer must be streamed: set 'stream' to true"
-        )
-    resumable = resumable or (resumable_header and stream)
+    resumable = resumable_option(body, stream, resumable_header)
     chat = ChatRequest(
         messages=_messages(body.get("messages")),
         model=model,
@@ -159,7 +139,42 @@ def parse_completion_body(
     return CompletionRequest(chat, stream=stream, include_usage=include_usage, resumable=resumable)
 
 
-def _boolean(obj: dict[str, Any], name: str, default: bool, prefix: str = "") -> bool:
+def json_object(content_type: str | None, raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object: 415 unless it is sent as JSON, 400 unless it is one."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise BadRequest(
+            "the body must be JSON (Content-Type: application/json)",
+            type="unsupported_media_type",
+            status=415,
+        )
+    body = parse_json_body(raw)  # bounded depth and number size: hostile JSON is a 400
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", type="invalid_json")
+    return body
+
+
+def model_name(body: dict[str, Any]) -> str:
+    if "model" not in body:
+        raise InvalidParameter("model", "you must provide a model parameter")
+    model = body["model"]
+    if not isinstance(model, str) or not _MODEL.fullmatch(model):
+        raise InvalidParameter("model", "'model' must be a model name (letters, digits, ._:/-)")
+    return model
+
+
+def resumable_option(body: dict[str, Any], stream: bool, header: bool) -> bool:
+    """``streamer.resumable`` (per call: a mistake without a stream) or the
+    ``X-Streamer-Resumable: 1`` header (maybe a client's default: streamed answers only)."""
+    resumable = _streamer_options(body.get("streamer"))
+    if resumable and not stream:
+        raise InvalidParameter(
+            "streamer.resumable", "a resumable answer must be streamed: set 'stream' to true"
+        )
+    return resumable or (header and stream)
+
+
+def boolean(obj: dict[str, Any], name: str, default: bool, prefix: str = "") -> bool:
     value = obj.get(name, default)
     if value is None:
         return default
@@ -237,7 +252,7 @@ def _streamer_options(value: Any) -> bool:
             raise InvalidParameter(
                 f"streamer.{clip(name)}", f"unknown streamer option: {clip(name)}"
             )
-    return _boolean(value, "resumable", False, "streamer.")
+    return boolean(value, "resumable", False, "streamer.")
 
 
 def _messages(value: Any) -> tuple[dict[str, Any], ...]:
@@ -375,7 +390,7 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
         options["tool_choice"] = choice
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
-        options["parallel_tool_calls"] = _boolean(body, "parallel_tool_calls", True)
+        options["parallel_tool_calls"] = boolean(body, "parallel_tool_calls", True)
     return {"tools": tuple(tools), "tool_options": options}
 
 

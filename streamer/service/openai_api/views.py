@@ -8,9 +8,9 @@ are OpenAI's. See docs/openai.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -30,10 +30,12 @@ from ...server.state import current_config, current_state, state_of
 from ...store import valid_stream_id
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
 from .errors import error_object
+from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
 from .request import parse_completion_body
 from .usage import UsageCounters, UsageMeter
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+_T = TypeVar("_T")
 
 #: Endpoints whose responses are streams (they take a per-key slot while open).
 STREAM_ENDPOINTS = frozenset({"openai.chat_completions", "openai.follow_stream"})
@@ -74,12 +76,14 @@ def chat_completions() -> Response:
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit by Werkzeug: refuse it rather than parse it.
         raise RequestEntityTooLarge()
-    body = parse_completion_body(
-        request.content_type,
-        raw,
-        resumable_header=request.headers.get("X-Streamer-Resumable", "").strip() == "1",
-    )
+    resumable_header = request.headers.get("X-Streamer-Resumable", "").strip() == "1"
     api = _api()
+    relay = getattr(api.provider, "relay", None)
+    if relay is not None:
+        return _relayed(
+            relay, parse_relay_body(request.content_type, raw, resumable_header=resumable_header)
+        )
+    body = parse_completion_body(request.content_type, raw, resumable_header=resumable_header)
     provider = api.provider
     meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
     answer = Answer(body.model, include_usage=body.include_usage)
@@ -91,7 +95,30 @@ def chat_completions() -> Response:
             chunks(provider.stream(body.chat), answer, meter, detached=True),
             encoder=ResumableChunkSSE,
         )
-    producer = chunks(provider.stream(body.chat), answer, meter)
+    return _streamed(chunks(provider.stream(body.chat), answer, meter), meter)
+
+
+def _relayed(
+    relay: Callable[[dict[str, Any]], Iterator[list[str]]], body: RelayRequest
+) -> Response:
+    """A pass-through answer (:mod:`.relay`): the upstream's chunks or whole answer as sent."""
+    meter = UsageMeter(_api().usage, _ROUTE, body.model, current_state().owners.owner())
+    if not body.stream:
+        batches = relay(body.body)
+        text = _collect(
+            lambda: "".join(data for batch in batches for data in batch), batches, meter
+        )
+        whole_usage(text, meter)
+        return Response(text, mimetype="application/json")
+    if body.resumable:
+        return resumable_response(
+            relayed(relay(body.body), meter, body.include_usage, detached=True),
+            encoder=ResumableChunkSSE,
+        )
+    return _streamed(relayed(relay(body.body), meter, body.include_usage), meter)
+
+
+def _streamed(producer: Iterator[Any], meter: UsageMeter) -> Response:
     try:
         response = stream_for_request(producer, encoder=ChunkSSE)
     except BaseException:
@@ -141,8 +168,23 @@ class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
 
 
 def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMeter) -> Response:
-    """Collect the answer, then one ``chat.completion``. The client's socket is watched
-    meanwhile: a client that leaves (the SDK's timeout) cancels the upstream at once."""
+    """Collect the answer, then one ``chat.completion``."""
+    whole = _collect(lambda: collected(events, meter), events, meter)
+    return jsonify(
+        answer.completion(
+            whole.text,
+            whole.reason,
+            meter.usage(),
+            refusal=whole.refusal,
+            tool_calls=whole.tool_calls,
+        )
+    )
+
+
+def _collect(collect: Callable[[], _T], source: Iterator[Any], meter: UsageMeter) -> _T:
+    """``collect()`` (which reads ``source``, a provider's answer) within the maximum duration,
+    the usage reported with its outcome. The client's socket is watched meanwhile: a client
+    that leaves (the SDK's timeout) cancels the upstream at once (a 499 nobody reads)."""
     config = current_config()
     view = gevent.getcurrent()
     collecting = True
@@ -163,11 +205,12 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
     )
     try:
         with gevent.Timeout(config.max_stream_s, timeout):
-            whole = collected(events, meter)
+            whole = collect()
         outcome = "complete"
+        return whole
     except _ClientGone:
         outcome = "disconnect"
-        return _error_response(499, "client_closed_request", "the client closed the request")
+        raise _Gone() from None
     except StreamTimeout:
         outcome = "timeout"
         raise
@@ -175,19 +218,20 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
         collecting = False
         if watcher is not None:
             watcher.stop()
-        events_close = getattr(events, "close", None)
-        if events_close is not None:
-            events_close()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
         meter.finish(outcome)
-    return jsonify(
-        answer.completion(
-            whole.text,
-            whole.reason,
-            meter.usage(),
-            refusal=whole.refusal,
-            tool_calls=whole.tool_calls,
-        )
-    )
+
+
+class _Gone(StreamerError):
+    """The client left while its whole answer was collected: logged as 499, read by nobody."""
+
+    type = "client_closed_request"
+    status = 499
+
+    def __init__(self) -> None:
+        super().__init__("the client closed the request")
 
 
 class _Reporting:
