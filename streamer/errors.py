@@ -24,6 +24,7 @@ httpx), on :class:`HTTPStatusError` only.
     ├── Unavailable                                unavailable             503
     │   └── StoreUnavailable (ConnectionError)     store_unavailable       503
     ├── UpstreamError                              upstream_error          502
+    │   └── UpstreamRefused                        (the upstream's code)   its 4xx  (+ param)
     ├── UnserializablePayload (TypeError)          unserializable_payload  500
     ├── StreamTimeout (TimeoutError)               timeout                 504
     ├── ConfigError (ValueError)                   config_error            (start-up)
@@ -77,6 +78,7 @@ __all__ = [
     "Unavailable",
     "UnserializablePayload",
     "UpstreamError",
+    "UpstreamRefused",
     "error_body",
 ]  # and, imported on use: BodyTimeout, MalformedBody, StreamAborted (see _ELSEWHERE)
 
@@ -160,6 +162,16 @@ class UpstreamError(StreamerError):
 
     type = "upstream_error"
     status = 502
+
+
+class UpstreamRefused(UpstreamError):
+    """An OpenAI-compatible upstream refused the request (a 4xx other than for the service's
+    own key or its rate): its status, its message (secrets taken out), its ``code`` as the
+    type and the ``param`` it named, passed on by the pass-through gateway."""
+
+    def __init__(self, message: str, *, type: str, status: int, param: str | None) -> None:
+        super().__init__(message, type=type, status=status)
+        self.param = param
 
 
 class StreamTimeout(StreamerError, TimeoutError):

@@ -38,7 +38,7 @@ import openai
 import orjson
 
 from ..adapter import iterate_async, loop_local
-from ..errors import StreamerError, StreamTimeout, UpstreamError
+from ..errors import StreamerError, StreamTimeout, UpstreamError, UpstreamRefused
 from ..wire.decoders import LineDecoder
 from ._transport import AsyncioTransport, raw_body
 from .events import AnswerEvent
@@ -224,15 +224,6 @@ class OpenAIProvider:
         if self._api_key:
             message = message.replace(self._api_key, "***")
         return _KEYLIKE.sub("***", message)[:MAX_MESSAGE]
-
-
-class UpstreamRefused(UpstreamError):
-    """The upstream refused the request (a 4xx other than for the service's own key or its
-    rate): its status, its message (secrets out) and the ``param`` it named."""
-
-    def __init__(self, message: str, *, type: str, status: int, param: str | None) -> None:
-        super().__init__(message, type=type, status=status)
-        self.param = param
 
 
 #: What looks like a key in an upstream's message (``sk-...``, ``Bearer ...``).

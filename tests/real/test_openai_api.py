@@ -182,16 +182,14 @@ def test_a_bad_client_key_is_authentication_error(echo: Server) -> None:
             {"messages": [{"role": "user", "content": 5}]}, "messages[0].content", id="content-type"
         ),
         pytest.param({"temperature": 3}, "temperature", id="temperature"),
-        pytest.param({"n": 2}, "n", id="n"),
+        pytest.param({"n": 9}, "n", id="n"),
         pytest.param(
             {"stream_options": {"include_usage": True}},
             "stream_options",
             id="stream-options-without-stream",
         ),
         pytest.param({"tools": []}, "tools", id="empty-tools"),
-        pytest.param(
-            {"response_format": {"type": "json_object"}}, "response_format", id="unsupported"
-        ),
+        pytest.param({"modalities": ["text", "audio"]}, "modalities", id="unsupported"),
         pytest.param(
             {"extra_body": {"streamer": {"resumable": "yes"}}, "stream": True},
             "streamer.resumable",
@@ -756,3 +754,48 @@ def test_the_echo_provider_calls_a_tool_then_answers_with_its_result(echo: Serve
     after = client.chat.completions.create(model="echo-1", messages=turn, tools=TOOLS)
     assert after.choices[0].finish_reason == "stop"
     assert "the tool answered sunny, 21 C" in after.choices[0].message.content
+
+
+@pytest.mark.timeout(60)
+def test_the_echo_answers_n_choices_with_logprobs_in_json_to_an_image_part(echo: Server) -> None:
+    """The offline default serves what a model serves (issue 25, item 2): ``n`` choices,
+    ``logprobs``, ``response_format`` JSON and image parts, streamed and whole, alike."""
+    client = sdk(echo, CLIENT_KEY)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    messages: Any = [{"role": "user", "content": [{"type": "text", "text": PROMPT}, image]}]
+    schema = {"name": "answer", "schema": {"type": "object"}}
+    options: dict[str, Any] = {
+        "n": 2,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "response_format": {"type": "json_schema", "json_schema": schema},
+    }
+    started = time.monotonic()
+    stream = client.chat.completions.create(
+        model="echo-1",
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        **options,
+    )
+    chunks = []
+    for chunk in stream:
+        chunks.append((time.monotonic() - started, chunk))
+    texts, tokens = ["", ""], [[], []]
+    for _, chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            for entry in choice.logprobs.content if choice.logprobs else []:
+                tokens[choice.index].append(entry.token)
+                assert [t.logprob for t in entry.top_logprobs] == [0.0, -9999.0]
+    assert chunks[0][0] < chunks[-1][0] / 2  # streamed: the first chunk long before the end
+    assert json.loads(texts[0]) == {"answer": json.loads(texts[0])["answer"]}
+    assert "You said: " + PROMPT in json.loads(texts[0])["answer"]
+    assert texts[1] == texts[0] and ["".join(t) for t in tokens] == texts
+    usage = chunks[-1][1].usage
+    assert chunks[-1][1].choices == [] and usage is not None
+    whole = client.chat.completions.create(model="echo-1", messages=messages, **options)
+    assert [c.index for c in whole.choices] == [0, 1]
+    assert [c.message.content for c in whole.choices] == texts
+    assert "".join(e.token for e in whole.choices[1].logprobs.content) == texts[1]
+    assert whole.usage == usage

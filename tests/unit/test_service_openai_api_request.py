@@ -146,10 +146,20 @@ def test_the_header_makes_a_streamed_answer_resumable() -> None:
             id="stream-option",
         ),
         pytest.param({"model": "m", "messages": USER, "max_tokens": 0}, "max_tokens", id="max"),
-        pytest.param({"model": "m", "messages": USER, "n": 3}, "n", id="n"),
+        pytest.param({"model": "m", "messages": USER, "n": 9}, "n", id="n"),
+        pytest.param(
+            {"model": "m", "messages": USER, "top_logprobs": 2}, "top_logprobs", id="top-alone"
+        ),
+        pytest.param(
+            {"model": "m", "messages": USER, "response_format": {"type": "yaml"}},
+            "response_format.type",
+            id="format",
+        ),
         pytest.param({"model": "m", "messages": USER, "store": True}, "store", id="store"),
         pytest.param(
-            {"model": "m", "messages": USER, "logprobs": True}, "logprobs", id="unsupported"
+            {"model": "m", "messages": USER, "modalities": ["audio"]},
+            "modalities",
+            id="unsupported",
         ),
         pytest.param(
             {"model": "m", "messages": USER, "streamer": {"resumable": True}},

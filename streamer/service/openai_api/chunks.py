@@ -11,7 +11,7 @@ after the finish chunk, as OpenAI sends it.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from gevent import GreenletExit
 
@@ -91,7 +91,15 @@ def reported(
             meter.finish(outcome)
 
 
-def metered(events: Iterable[AnswerEvent], meter: UsageMeter) -> Iterator[AnswerEvent]:
+class Meter(Protocol):
+    """What :func:`metered` counts into: a :class:`.usage.UsageMeter`, or a plain tally."""
+
+    def token(self) -> None: ...
+
+    def provider_usage(self, usage: dict[str, Any]) -> None: ...
+
+
+def metered(events: Iterable[AnswerEvent], meter: Meter) -> Iterator[AnswerEvent]:
     """The events, each ``TextDelta`` counted into ``meter``; ``Usage`` is kept by the meter
     and not passed on (the caller sends the meter's)."""
     token = meter.token
@@ -104,7 +112,7 @@ def metered(events: Iterable[AnswerEvent], meter: UsageMeter) -> Iterator[Answer
         yield event
 
 
-def collected(events: Iterable[AnswerEvent], meter: UsageMeter) -> Collected:
+def collected(events: Iterable[AnswerEvent], meter: Meter) -> Collected:
     """A whole answer (``stream: false``): its text, its refusal (None if it has none), its
     tool calls (OpenAI's ``message.tool_calls`` objects) and its finish reason, counted into
     ``meter``."""

@@ -1,18 +1,19 @@
-"""A ``POST /v1/chat/completions`` body, validated the way OpenAI validates it: a bad field is
-a 400 whose ``param`` names it (``messages[1].content``), so the SDKs raise
-``BadRequestError``.
+"""A ``POST /v1/chat/completions`` body for a provider that is not an upstream to relay to
+(the echo provider, a library user's own), validated the way OpenAI validates it: a bad field
+is a 400 whose ``param`` names it (``messages[1].content``), so the SDKs raise
+``BadRequestError``. (An upstream gets the body as sent and validates it: :mod:`.relay`.)
 
-What is accepted: ``model``, ``messages`` (roles system, developer, user, assistant; content
-a string or a list of text parts), ``stream``, ``stream_options`` (``include_usage``;
-``include_obfuscation`` is accepted and ignored), ``temperature``, ``max_tokens`` /
-``max_completion_tokens``, ``n`` (1 only), the sampling settings ``top_p``, ``stop`` (a
-string or up to four), ``seed``, ``frequency_penalty`` and ``presence_penalty`` (validated
-as OpenAI does, passed to the provider: an upstream gets them as sent, the echo provider
-ends its reply at a stop sequence), and the informational ``user``, ``metadata``, ``store``
-(false) and ``service_tier``, which change nothing here. streamer's own
-options go in a ``streamer`` object (the SDKs send it through ``extra_body``):
-``{"resumable": true}``. Anything else (tools, logprobs, n > 1, response_format...) is a 400
-naming it: a gateway that silently dropped ``tools`` would answer a different question.
+What is accepted: ``model``, ``messages`` (roles system, developer, user, assistant, tool;
+content a string or a list of text and image parts), ``stream``, ``stream_options``
+(``include_usage``; ``include_obfuscation`` is accepted and ignored), ``temperature``,
+``max_tokens`` / ``max_completion_tokens``, ``n`` (up to :data:`MAX_CHOICES`), ``logprobs``
+and ``top_logprobs``, ``response_format`` (text, json_object, json_schema), tools (below), the
+sampling settings ``top_p``, ``stop`` (a string or up to four), ``seed``,
+``frequency_penalty`` and ``presence_penalty`` (validated as OpenAI does, passed to the
+provider), and the informational ``user``, ``metadata``, ``store`` (false) and
+``service_tier``, which change nothing here. streamer's own options go in a ``streamer``
+object (the SDKs send it through ``extra_body``): ``{"resumable": true}``. Anything else is
+a 400 naming it: a provider that silently dropped a field would answer a different question.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ _KNOWN = frozenset(
         "tools",
         "tool_choice",
         "parallel_tool_calls",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
         *_SAMPLING_RANGES,
         *_IGNORED,
     }
@@ -74,12 +78,20 @@ _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TOOL_KEYS = frozenset({"name", "description", "parameters", "strict"})
 
 
+MAX_CHOICES = 8  # n, at most (OpenAI allows 128; an offline echo needs few)
+MAX_TOP_LOGPROBS = 20  # as OpenAI allows
+
+
 @dataclass(frozen=True, slots=True)
 class CompletionRequest:
     chat: ChatRequest
     stream: bool = False
     include_usage: bool = False
     resumable: bool = False
+    n: int = 1
+    logprobs: bool = False
+    top_logprobs: int = 0
+    json_output: bool = False  # response_format json_object or json_schema
 
     @property
     def model(self) -> str:
@@ -90,7 +102,13 @@ def parse_completion_body(
     content_type: str | None, raw: bytes, *, resumable_header: bool = False
 ) -> CompletionRequest:
     """Validate a request body; ``resumable_header``: ``X-Streamer-Resumable: 1`` was sent."""
-    body = json_object(content_type, raw)
+    return completion_request(json_object(content_type, raw), resumable_header=resumable_header)
+
+
+def completion_request(
+    body: dict[str, Any], *, resumable_header: bool = False
+) -> CompletionRequest:
+    """:func:`parse_completion_body` of a body already read as a JSON object."""
     for name in body:
         if name not in _KNOWN:
             raise InvalidParameter(
@@ -117,8 +135,11 @@ def parse_completion_body(
                 )
         include_usage = boolean(options, "include_usage", False, "stream_options.")
         boolean(options, "include_obfuscation", True, "stream_options.")
-    if body.get("n", 1) != 1 or isinstance(body.get("n"), bool):
-        raise InvalidParameter("n", "streamer answers with one choice: 'n' must be 1")
+    n = _whole_number(body, "n", 1, MAX_CHOICES, 1)
+    logprobs = boolean(body, "logprobs", False)
+    top_logprobs = _whole_number(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, 0)
+    if top_logprobs and not logprobs:
+        raise InvalidParameter("top_logprobs", "'top_logprobs' needs 'logprobs' set to true")
     if body.get("store", False) is not False:
         raise InvalidParameter(
             "store", "streamer does not store completions: 'store' must be false"
@@ -136,7 +157,49 @@ def parse_completion_body(
         sampling=_sampling(body),
         **_tools(body),
     )
-    return CompletionRequest(chat, stream=stream, include_usage=include_usage, resumable=resumable)
+    return CompletionRequest(
+        chat,
+        stream=stream,
+        include_usage=include_usage,
+        resumable=resumable,
+        n=n,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        json_output=_response_format(body.get("response_format")),
+    )
+
+
+def _whole_number(body: dict[str, Any], name: str, low: int, high: int, default: int) -> int:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidParameter(name, f"'{name}' must be a whole number from {low} to {high}")
+    return value
+
+
+def _response_format(value: Any) -> bool:
+    """True for ``json_object`` or ``json_schema`` (a named schema), false for ``text``."""
+    if value is None:
+        return False
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "json_schema":
+        schema = value.get("json_schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+            raise InvalidParameter(
+                "response_format.json_schema", "'response_format.json_schema' needs a 'name'"
+            )
+        if not isinstance(schema.get("schema", {}), dict):
+            raise InvalidParameter(
+                "response_format.json_schema.schema",
+                "'response_format.json_schema.schema' must be a JSON Schema object",
+            )
+    elif kind not in ("text", "json_object"):
+        raise InvalidParameter(
+            "response_format.type",
+            "'response_format.type' must be one of text, json_object, json_schema",
+        )
+    return bool(kind != "text")
 
 
 def json_object(content_type: str | None, raw: bytes) -> dict[str, Any]:
@@ -394,11 +457,24 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
     return {"tools": tuple(tools), "tool_options": options}
 
 
+def _is_image_part(part: Any) -> bool:
+    image = part.get("image_url") if isinstance(part, dict) else None
+    return (
+        isinstance(part, dict)
+        and part.get("type") == "image_url"
+        and isinstance(image, dict)
+        and isinstance(image.get("url"), str)
+        and image.get("detail", "auto") in ("auto", "low", "high")
+    )
+
+
 def _content(value: Any, where: str) -> str:
     if isinstance(value, list):
-        # Content parts: text only ([{"type": "text", "text": "..."}]); joined as OpenAI does.
+        # Content parts: text, joined as OpenAI does, and images (checked, not read here).
         texts = []
         for j, part in enumerate(value):
+            if _is_image_part(part):
+                continue
             if not (
                 isinstance(part, dict)
                 and part.get("type") == "text"
@@ -406,7 +482,8 @@ def _content(value: Any, where: str) -> str:
             ):
                 raise InvalidParameter(
                     f"{where}[{j}]",
-                    f'\'{where}[{j}]\' must be a text part ({{"type": "text", "text": "..."}})',
+                    f'\'{where}[{j}]\' must be a text part ({{"type": "text", "text": "..."}}) '
+                    "or an image part",
                 )
             texts.append(part["text"])
         value = "\n".join(texts)

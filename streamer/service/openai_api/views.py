@@ -28,7 +28,9 @@ from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
 from ...server.state import current_config, current_state, state_of
 from ...store import valid_stream_id
+from ..echo_provider import EchoProvider
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
+from .echo_relay import EchoRelay
 from .errors import error_object
 from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
 from .request import parse_completion_body
@@ -48,14 +50,20 @@ class _Api:
     provider: ChatProvider
     model: str  # the one model /v1/models lists
     usage: UsageCounters | None
+    #: The provider's pass-through (:mod:`.relay`): an upstream's own ``relay``, the echo's
+    #: :class:`.echo_relay.EchoRelay`; None: answers are built from the provider's events.
+    relay: Callable[[dict[str, Any]], Iterator[list[str]]] | None = None
 
 
 def register(app: Flask, provider: ChatProvider, *, model: str) -> None:
     """Serve the OpenAI-compatible API on ``app`` (after ``Streamer(app)``): answers come from
     ``provider``; ``model`` is the model ``/v1/models`` lists."""
     metrics = state_of(app).metrics
+    relay = getattr(provider, "relay", None)
+    if relay is None and isinstance(provider, EchoProvider):
+        relay = EchoRelay(provider)
     app.extensions[_API] = _Api(
-        provider, model, UsageCounters(metrics.registry) if metrics is not None else None
+        provider, model, UsageCounters(metrics.registry) if metrics is not None else None, relay
     )
     app.register_blueprint(bp)
     app.after_request(_openai_error_shape)
@@ -78,7 +86,7 @@ def chat_completions() -> Response:
         raise RequestEntityTooLarge()
     resumable_header = request.headers.get("X-Streamer-Resumable", "").strip() == "1"
     api = _api()
-    relay = getattr(api.provider, "relay", None)
+    relay = api.relay
     if relay is not None:
         return _relayed(
             relay, parse_relay_body(request.content_type, raw, resumable_header=resumable_header)
@@ -210,7 +218,9 @@ def _collect(collect: Callable[[], _T], source: Iterator[Any], meter: UsageMeter
         return whole
     except _ClientGone:
         outcome = "disconnect"
-        raise _Gone() from None
+        raise StreamerError(  # a 499 nobody reads, for the access log
+            "the client closed the request", type="client_closed_request", status=499
+        ) from None
     except StreamTimeout:
         outcome = "timeout"
         raise
@@ -222,16 +232,6 @@ def _collect(collect: Callable[[], _T], source: Iterator[Any], meter: UsageMeter
         if close is not None:
             close()
         meter.finish(outcome)
-
-
-class _Gone(StreamerError):
-    """The client left while its whole answer was collected: logged as 499, read by nobody."""
-
-    type = "client_closed_request"
-    status = 499
-
-    def __init__(self) -> None:
-        super().__init__("the client closed the request")
 
 
 class _Reporting:
