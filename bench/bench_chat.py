@@ -199,17 +199,24 @@ class Service:
         self._log.close()
 
 
-def v1_sizes(model: str) -> tuple[int, int]:
-    """(first record, every later record) in bytes of a ``/v1`` SSE body: the role chunk goes
-    out with the first token; every chunk of one answer has the same id, created and model, so
-    a token's chunk has a fixed size (the first token, "tok", one byte shorter)."""
-    from streamer.service.openai_api.chunks import Answer, ChunkSSE
-
-    answer = Answer(model)
-    role = ChunkSSE.data(0, answer.chunk({"role": "assistant", "content": "", "refusal": None}))
-    first = ChunkSSE.data(1, answer.chunk({"content": WORD}))
-    later = ChunkSSE.data(2, answer.chunk({"content": " " + WORD}))
-    return len(role) + len(first), len(later)
+def v1_sizes(port: int, request: dict) -> tuple[int, int]:
+    """(first record, every later record) in bytes of a ``/v1`` SSE body, read off one answer
+    to ``request`` (the same model string, so the same sizes): the role chunk goes out with
+    the first token, and every later token's chunk has one size (the first token, "tok", is
+    one byte shorter). Relayed chunks are the fake upstream's, which is asked for no
+    ``obfuscation`` padding (its length varies)."""
+    events: list[bytes] = []
+    with requests.post(
+        f"http://127.0.0.1:{port}{PATHS['v1']}", json=request, stream=True, timeout=30
+    ) as response:
+        buffer = b""
+        for part in response.iter_content(None):
+            buffer += part
+            *done, buffer = buffer.split(b"\n\n")
+            events += [e + b"\n\n" for e in done if e.startswith(b"data: ")]
+            if len(events) >= 3:
+                break
+    return len(events[0]) + len(events[1]), len(events[2])
 
 
 #: The paths a ladder can use: /chat (plain text, one record per token) and the
@@ -224,7 +231,8 @@ def loadgen(
     request = {"messages": [{"role": "user", "content": WORD}], "model": model}
     if path == "v1":
         request["stream"] = True
-        first, size = v1_sizes(model)
+        request["stream_options"] = {"include_obfuscation": False}
+        first, size = v1_sizes(port, request)
     else:
         first, size = len(WORD), len(WORD) + 1
     out = subprocess.run(
@@ -318,17 +326,22 @@ def user_sys_s(pid: int) -> tuple[float, float]:
 
 
 def split_costs(
-    svc: Service, upstream: FakeOpenAI, streams: int = 100, opens: int = 4, tokens: int = 200
+    svc: Service,
+    upstream: FakeOpenAI,
+    streams: int = 100,
+    opens: int = 4,
+    tokens: int = 200,
+    path: str = "chat",
 ) -> dict[str, float]:
     """Where a chat stream's worker CPU goes: per open (one-token answers, ``opens`` waves
     of ``streams``), and per token at 50 tokens/s (``streams`` answers of ``tokens``, the
     opens subtracted); user and system time apart."""
     u0, s0 = user_sys_s(svc.worker)
     for _ in range(opens):
-        loadgen(svc.port, streams, 1, 0.0, 60)
+        loadgen(svc.port, streams, 1, 0.0, 60, path)
         upstream.clear()
     u1, s1 = user_sys_s(svc.worker)
-    loadgen(svc.port, streams, tokens, RATE_DELAY, 60 + tokens * RATE_DELAY)
+    loadgen(svc.port, streams, tokens, RATE_DELAY, 60 + tokens * RATE_DELAY, path)
     upstream.clear()
     u2, s2 = user_sys_s(svc.worker)
     open_user, open_sys = (u1 - u0) / (streams * opens), (s1 - s0) / (streams * opens)
@@ -343,11 +356,11 @@ def split_costs(
 
 def print_split(split: dict[str, dict[str, float]]) -> None:
     print(
-        f"\nWhere a chat stream's worker CPU goes (service, /chat; opens: one-token answers; "
+        f"\nWhere a chat stream's worker CPU goes (service; opens: one-token answers; "
         f"tokens: {LADDER_TOKENS}-token-per-second streams, opens subtracted):\n"
     )
     print(
-        "| mode | open, ms user + sys | per token, µs user + sys | "
+        "| mode, path | open, ms user + sys | per token, µs user + sys | "
         f"per stream-second ({LADDER_TOKENS} tokens), ms |"
     )
     print("| --- | ---: | ---: | ---: |")
@@ -398,9 +411,12 @@ def main() -> None:
                     mode, upstream.base_url, ROOT / "bench" / "out" / f"chat-gunicorn-{mode}.log"
                 )
                 try:
-                    loadgen(svc.port, 2, 5, 0.0, 30)  # warm up: client, pool, imports
-                    upstream.clear()
-                    split[mode] = split_costs(svc, upstream)
+                    for path in paths:
+                        loadgen(svc.port, 2, 5, 0.0, 30, path)  # warm up: client, pool, imports
+                        upstream.clear()
+                        split[f"{mode} {PATHS[path].split('?')[0]}"] = split_costs(
+                            svc, upstream, path=path
+                        )
                 finally:
                     svc.stop()
         print_split(split)
