@@ -38,7 +38,7 @@ from ..errors import InvalidParameter, error_object
 from ..usage import UsageCounters, UsageMeter
 from .events import Fold, new_response_id, response_events, shell
 from .request import parse_responses_body
-from .wire import encoder_for, terminal_event
+from .wire import CANCELLED_MARK, encoder_for, terminal_event
 
 bp = Blueprint("openai_responses", __name__, url_prefix="/v1")
 
@@ -75,7 +75,9 @@ def create() -> Response:
     events = response_events(api.provider.stream(body.chat), start, meter, detached=body.background)
     if body.background:
         if body.stream:
-            return resumable_response(events, encoder=encoder_for(), name=_NAME + response_id)
+            return resumable_response(
+                events, encoder=encoder_for(), name=_NAME + response_id, cancelled=CANCELLED_MARK
+            )
         started = start_detached(events, name=_NAME + response_id)
         if isinstance(started, Response):
             return started
@@ -128,6 +130,7 @@ def _follow_response(stream_id: str, after_id: int, fold: Fold) -> Response:
         after_id,
         block_s=min(1.0, current_config().lease_s / 2),
         until=current_state().owners.read_until(),
+        cancelled=CANCELLED_MARK,
     )
     return stream_for_request(reader, first_id=after_id + 1, encoder=encoder_for(fold))
 

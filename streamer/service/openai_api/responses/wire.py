@@ -12,8 +12,9 @@ A failure after the first byte is a terminal event written here from what went o
 encoder of a stream is made per stream (:func:`encoder_for`) and folds each event it writes
 (:class:`~.events.Fold`), so whatever ends the stream (the provider's error, the maximum
 duration, a lost producer) becomes ``response.failed`` carrying the response so far, with the
-next sequence number; a cancel becomes ``response.incomplete`` with status ``cancelled``
-(OpenAI defines no event for it). An interruption that is not the response's end (this
+next sequence number, and the body is cut (a broken stream never looks complete); a cancel
+becomes ``response.incomplete`` with status ``cancelled`` (OpenAI defines no event for it),
+after which the body ends complete: the response did end. An interruption that is not the response's end (this
 server restarting, the store unreachable for a moment) is an ``error`` event instead: the
 response goes on, and the client resumes after the last sequence number it saw.
 """
@@ -26,10 +27,15 @@ from ....store import CANCELLED
 from ....wire.framing import Encoder, json_bytes
 from .events import Fold
 
-__all__ = ["INTERRUPTIONS", "ResponseSSE", "encoder_for", "terminal_event"]
+__all__ = ["CANCELLED_MARK", "INTERRUPTIONS", "ResponseSSE", "encoder_for", "terminal_event"]
 
 #: Error types that interrupt one reader, not the response: an ``error`` event, then resume.
 INTERRUPTIONS = frozenset({"shutdown", "store_unavailable", "token_expired", "send_timeout"})
+
+#: What a reader of a cancelled response is handed instead of ``error: cancelled``
+#: (:func:`streamer.server.resumable.follow`'s ``cancelled``): the encoder writes the cancel
+#: as the response's last event and the body ends complete, as for any other end.
+CANCELLED_MARK = {"type": "streamer.cancelled"}
 
 
 class ResponseSSE(Encoder):
@@ -41,6 +47,8 @@ class ResponseSSE(Encoder):
 
     @classmethod
     def data(cls, id: int, payload: Any) -> bytes:
+        if payload == CANCELLED_MARK:
+            return cls.error(CANCELLED.type, CANCELLED.message)
         if isinstance(payload, dict):
             cls.fold.add(payload)
             kind = str(payload.get("type", "message"))
