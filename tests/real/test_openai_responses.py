@@ -217,7 +217,7 @@ def test_function_tools_come_back_as_function_call_items(echo: Server) -> None:
                 "call_id": call.call_id,
                 "name": call.name,
                 "arguments": call.arguments,
-            },  # fmt: skip
+            },
             {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
         ],
         tools=[WEATHER],

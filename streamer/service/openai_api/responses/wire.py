@@ -14,9 +14,10 @@ encoder of a stream is made per stream (:func:`encoder_for`) and folds each even
 duration, a lost producer) becomes ``response.failed`` carrying the response so far, with the
 next sequence number, and the body is cut (a broken stream never looks complete); a cancel
 becomes ``response.incomplete`` with status ``cancelled`` (OpenAI defines no event for it),
-after which the body ends complete: the response did end. An interruption that is not the response's end (this
-server restarting, the store unreachable for a moment) is an ``error`` event instead: the
-response goes on, and the client resumes after the last sequence number it saw.
+after which the body ends complete: the response did end. An interruption that is not the
+response's end (this server restarting, the store unreachable for a moment) is an ``error``
+event instead: the response goes on, and the client resumes after the last sequence number
+it saw.
 """
 
 from __future__ import annotations
