@@ -79,7 +79,7 @@ def terminal_event(fold: Fold, type: str, message: str) -> dict[str, Any]:
     """The event for a stream that ended with error ``type`` after the events in ``fold``
     (which it is added to)."""
     seq = fold.last + 1
-    if type in INTERRUPTIONS or not fold.started:
+    if type in INTERRUPTIONS:
         event: dict[str, Any] = {"type": "error", "sequence_number": seq, "code": type,
                                  "message": message, "param": None}  # fmt: skip
         fold.last = seq
