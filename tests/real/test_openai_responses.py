@@ -55,6 +55,7 @@ def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(
         {
             "STREAMER_API_KEYS": CLIENT_KEY,
+            "STREAMER_MAX_STREAMS_PER_KEY": "2",
             "STREAMER_ECHO_DELAY_S": "0.05",
             "STREAMER_HEARTBEAT_S": "0.5",
             "STREAMER_CHAT_MODEL": "echo-1",
@@ -278,6 +279,21 @@ def test_keys_apply_and_unknown_ids_are_404(echo: Server) -> None:
     }
 
 
+@pytest.mark.timeout(60)
+def test_the_per_key_stream_limit_applies(echo: Server) -> None:
+    client = sdk(echo)
+    held = [client.responses.create(model="echo-1", input=PROMPT, stream=True) for _ in range(2)]
+    try:
+        for stream in held:
+            assert next(iter(stream)).type == "response.created"
+        with pytest.raises(openai.RateLimitError) as info:
+            client.responses.create(model="echo-1", input=PROMPT, stream=True)
+        assert info.value.code == "too_many_streams_for_key"
+    finally:
+        for stream in held:
+            stream.close()
+
+
 # -- background responses ---------------------------------------------------------------------
 
 
@@ -349,6 +365,53 @@ def test_a_failure_mid_stream_is_response_failed_then_a_cut_body(gateway: Server
     assert failed.status == "failed" and failed.error is not None
     assert failed.output_text == expected_reply(PROMPT, tokens=3)
     assert events[-1].sequence_number == events[-2].sequence_number + 1
+
+
+@pytest.mark.timeout(60)
+def test_heartbeats_in_a_silence_do_not_disturb_the_sdk(gateway: Server) -> None:
+    model = fake_model(tokens=3, delay=0.8)  # silences longer than the 0.3 s heartbeat
+    raw = requests.post(
+        gateway.url("/v1/responses"),
+        json={"model": model, "input": PROMPT, "stream": True},
+        timeout=30,
+    )
+    assert b": ping\n" in raw.content
+    events = list(sdk(gateway).responses.create(model=model, input=PROMPT, stream=True))
+    assert collapse([e.type for e in events]) == ORDER
+    assert events[-1].response.output_text == expected_reply(PROMPT, tokens=3)
+
+
+@pytest.mark.timeout(60)
+def test_a_background_failure_is_stored_as_failed(gateway: Server) -> None:
+    client = sdk(gateway)
+    started = client.responses.create(
+        model=fake_model(tokens=10, delay=0.01, error=3), input=PROMPT, background=True
+    )
+    deadline = time.monotonic() + 20
+    while (found := client.responses.retrieve(started.id)).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert found.status == "failed" and found.error is not None
+    assert found.output_text == expected_reply(PROMPT, tokens=3)
+    events: list[Any] = []
+    with pytest.raises((openai.APIConnectionError, httpx2.RemoteProtocolError)):
+        for event in client.responses.retrieve(started.id, stream=True):
+            events.append(event)
+    assert events[-1].type == "response.failed"
+    assert events[-1].response.model_dump() == found.model_dump()
+
+
+@pytest.mark.timeout(60)
+def test_a_whole_response_whose_client_times_out_closes_the_upstream(
+    gateway: Server, upstream: FakeOpenAI
+) -> None:
+    model = fake_model(tokens=100, delay=0.05)
+    before = len(upstream.requests)
+    with pytest.raises(openai.APITimeoutError):
+        sdk(gateway, timeout=0.5).responses.create(model=model, input=PROMPT)
+    gone = time.monotonic()
+    record = upstream_request(upstream, model, before)
+    assert record.wait_closed(timeout=5) - gone < 0.5 and record.disconnected
 
 
 @pytest.mark.timeout(60)

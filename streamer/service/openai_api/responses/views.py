@@ -24,8 +24,10 @@ from typing import Any
 
 import gevent
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from gevent import GreenletExit
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ....engine.disconnect import DisconnectWatcher
 from ....errors import BadRequest, NotFound, StreamerError, StreamTimeout
 from ....llm import ChatProvider
 from ....quote import clip
@@ -84,13 +86,27 @@ def create() -> Response:
         return jsonify(start)
     if body.stream:
         return stream_for_request(events, encoder=encoder_for())
-    return jsonify(_collected(events))
+    return _collected(events)
 
 
-def _collected(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
-    """Run a response to its end in the request (bounded by the maximum duration): the
-    object its terminal event carries."""
+def _collected(events: Iterator[dict[str, Any]]) -> Response:
+    """Run a response to its end in the request (bounded by the maximum duration), then the
+    object its terminal event carries. The client's socket is watched meanwhile: a client
+    that leaves (the SDK's timeout) closes the upstream request at once, as for a stream."""
     config = current_config()
+    view = gevent.getcurrent()
+    collecting = True
+
+    def throw_in() -> None:  # in the hub; only while the view is still collecting
+        if collecting and not view.dead:
+            view.throw(_ClientGone)
+
+    sock = request.environ.get("gunicorn.socket")
+    watcher = (
+        DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
+        if sock is not None
+        else None
+    )
     fold = Fold()
     timeout = StreamTimeout(
         f"the response exceeded the maximum duration of {config.max_stream_s:g} s"
@@ -99,11 +115,23 @@ def _collected(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
         with gevent.Timeout(config.max_stream_s, timeout):
             for event in events:
                 fold.add(event)
+    except _ClientGone:
+        raise StreamerError(
+            "the client closed the request", type="client_closed_request", status=499
+        ) from None
     finally:
+        collecting = False
+        if watcher is not None:
+            watcher.stop()
         close = getattr(events, "close", None)
         if close is not None:
             close()
-    return fold.response()
+    return jsonify(fold.response())
+
+
+class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
+    """Thrown into the view while it collects a response: the client left. A GreenletExit,
+    so the provider closes its upstream request as for a closed stream."""
 
 
 @bp.get("/responses/<response_id>")
