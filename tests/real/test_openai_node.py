@@ -1,6 +1,8 @@
 """Real tier: the official ``openai`` npm package under Node (tests/node, pinned by its
 lockfile, installed by ``.ci/setup``) against streamer's /v1 API under gunicorn, with the
-openai provider over the fake upstream (tests/fake_openai.py, in this process)."""
+openai provider over the fake upstream (tests/fake_openai.py, in this process): chat
+completions (tests/node/openai_client.mjs) and the Responses API
+(tests/node/responses_client.mjs)."""
 
 from __future__ import annotations
 
