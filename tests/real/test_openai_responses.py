@@ -345,6 +345,26 @@ def test_openai_provider_streams_the_upstreams_text(gateway: Server) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_openai_provider_parallel_tool_calls_are_function_call_items(gateway: Server) -> None:
+    model = fake_model(tool_calls=2, delay=0.01)
+    events = list(
+        sdk(gateway).responses.create(model=model, input=PROMPT, tools=[WEATHER], stream=True)
+    )
+    calls = events[-1].response.output
+    assert [c.type for c in calls] == ["function_call", "function_call"]
+    assert len({c.call_id for c in calls}) == 2 and {c.name for c in calls} == {"get_weather"}
+    for index, call in enumerate(calls):
+        pieces = [
+            e.delta
+            for e in events
+            if e.type == "response.function_call_arguments.delta" and e.output_index == index
+        ]
+        assert "".join(pieces) == call.arguments and PROMPT in call.arguments
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert [e.arguments for e in done] == [c.arguments for c in calls]
+
+
+@pytest.mark.timeout(60)
 def test_an_upstream_failure_before_the_first_token_is_a_real_status(gateway: Server) -> None:
     with pytest.raises(openai.RateLimitError):
         sdk(gateway).responses.create(model=fake_model(fail=429), input=PROMPT, stream=True)
