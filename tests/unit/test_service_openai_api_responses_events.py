@@ -9,6 +9,7 @@ import pytest
 from streamer.llm.events import (
     AnswerEvent,
     Finish,
+    ReasoningDelta,
     Refusal,
     TextDelta,
     ToolCallDelta,
@@ -125,3 +126,21 @@ def test_closing_the_events_closes_the_provider() -> None:
         next(events)
     events.close()
     assert closed == [True]
+
+
+def test_reasoning_is_a_reasoning_item_before_the_message() -> None:
+    events = run([ReasoningDelta("think"), ReasoningDelta("ing"), TextDelta("ok"), Finish()])
+    assert types(events)[2:9] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+    ]
+    reasoning, message = events[-1]["response"]["output"]
+    assert reasoning["type"] == "reasoning" and reasoning["id"].startswith("rs_")
+    assert reasoning["content"] == [{"type": "reasoning_text", "text": "thinking"}]
+    assert message["content"][0]["text"] == "ok"
+    assert [e["output_index"] for e in events if e["type"].endswith(".delta")] == [0, 0, 1]

@@ -12,7 +12,9 @@ OpenAI's order, each a dict with its ``type`` and an increasing ``sequence_numbe
     response.function_call_arguments.delta ... .done, response.output_item.done
     response.completed (usage) | response.incomplete (max_output_tokens, content_filter)
 
-A refusal is a ``refusal`` content part (``response.refusal.delta`` / ``.done``). A failure is
+A refusal is a ``refusal`` content part (``response.refusal.delta`` / ``.done``); the model's
+reasoning (``ReasoningDelta``, an upstream's ``reasoning_content``) a ``reasoning`` item with a
+``reasoning_text`` part (``response.reasoning_text.delta`` / ``.done``). A failure is
 not an event of this generator: it raises, as every producer does, and the wire encoder
 (:mod:`.wire`) writes ``response.failed`` from the :class:`Fold` of what went out, so a
 failure the engine sees (the maximum duration, a lost producer) reads the same as one of the
@@ -37,6 +39,7 @@ from ....errors import StreamTimeout
 from ....llm.events import (
     AnswerEvent,
     Finish,
+    ReasoningDelta,
     Refusal,
     TextDelta,
     ToolCallDelta,
@@ -53,6 +56,17 @@ TERMINAL = {
     "response.completed": "completed",
     "response.incomplete": "incomplete",
     "response.failed": "failed",
+}
+#: A new content part of each kind, and the key its deltas add to.
+_PARTS: dict[str, dict[str, Any]] = {
+    "output_text": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""},
+    "refusal": {"type": "refusal", "refusal": ""},
+    "reasoning_text": {"type": "reasoning_text", "text": ""},
+}
+_DELTAS = {
+    "response.output_text.delta": "text",
+    "response.refusal.delta": "refusal",
+    "response.reasoning_text.delta": "text",
 }
 #: Why an answer stopped early (its Finish reason), as ``incomplete_details.reason``.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -119,7 +133,7 @@ class _Builder:
         self.fold = Fold()
         self.response = response
         self.seq = 0
-        self.message: dict[str, Any] | None = None  # the open message item, if any
+        self.message: dict[str, Any] | None = None  # the open message or reasoning item
         self.part: str | None = None  # its open content part: "output_text" or "refusal"
         self.content_index = 0  # the open part's place in the message's content
         self.calls: dict[str, dict[str, Any]] = {}  # open function_call items by call id
@@ -140,27 +154,40 @@ class _Builder:
         yield self.event("response.output_item.added", output_index=index, item=item)
 
     def text(self, kind: str, delta: str) -> Iterator[dict[str, Any]]:
-        """A piece of text (``output_text``) or of a refusal (``refusal``)."""
+        """A piece of a content part: ``output_text`` or ``refusal`` (of a message item),
+        ``reasoning_text`` (of a reasoning item)."""
+        want = "reasoning" if kind == "reasoning_text" else "message"
+        if self.message is not None and self.message["type"] != want:
+            yield from self.close_message()
         if self.message is not None and self.part != kind:
             yield from self.close_part()
         if self.message is None:
-            item_id = _item_id("msg")
-            self.message = {"id": item_id, "type": "message", "status": "in_progress",
-                            "content": [], "role": "assistant"}  # fmt: skip
+            if want == "message":
+                self.message = {
+                    "id": _item_id("msg"),
+                    "type": "message",
+                    "status": "in_progress",
+                    "content": [],
+                    "role": "assistant",
+                }
+            else:
+                self.message = {
+                    "id": _item_id("rs"),
+                    "type": "reasoning",
+                    "summary": [],
+                    "content": [],
+                    "status": "in_progress",
+                }
             yield from self._add_item(copy.deepcopy(self.message))
         if self.part is None:
             self.part = kind
             index = self.index[self.message["id"]]
             self.content_index = len(self.fold.output[index]["content"])
-            part = (
-                {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-                if kind == "output_text"
-                else {"type": "refusal", "refusal": ""}
+            yield self.event(
+                "response.content_part.added", **self._ids(), part=copy.deepcopy(_PARTS[kind])
             )
-            yield self.event("response.content_part.added", **self._ids(), part=part)
-        name = "response.output_text.delta" if kind == "output_text" else "response.refusal.delta"
         extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
-        yield self.event(name, **self._ids(), delta=delta, **extra)
+        yield self.event(f"response.{kind}.delta", **self._ids(), delta=delta, **extra)
 
     def _ids(self) -> dict[str, Any]:
         assert self.message is not None
@@ -176,8 +203,10 @@ class _Builder:
         part = copy.deepcopy(content[ids["content_index"]])
         if self.part == "output_text":
             yield self.event("response.output_text.done", **ids, text=part["text"], logprobs=[])
-        else:
+        elif self.part == "refusal":
             yield self.event("response.refusal.done", **ids, refusal=part["refusal"])
+        else:
+            yield self.event("response.reasoning_text.done", **ids, text=part["text"])
         yield self.event("response.content_part.done", **ids, part=part)
         self.part = None
 
@@ -258,6 +287,8 @@ def response_events(
                 yield from builder.text("output_text", event.text)
             elif isinstance(event, Refusal):
                 yield from builder.text("refusal", event.text)
+            elif isinstance(event, ReasoningDelta):
+                yield from builder.text("reasoning_text", event.text)
             elif isinstance(event, ToolCallStart):
                 yield from builder.call_start(event.id, event.name)
             elif isinstance(event, ToolCallDelta):
@@ -270,7 +301,7 @@ def response_events(
                 meter.provider_usage(event.as_openai())
             elif isinstance(event, Finish):
                 reason = event.reason
-            # ReasoningDelta and ToolResult have no item here (docs/openai.md).
+            # A ToolResult is the app's, not the model's: no item (docs/openai.md).
         incomplete = _INCOMPLETE.get(reason)
         item_status = "incomplete" if incomplete else "completed"
         yield from builder.close_message(item_status)
@@ -326,9 +357,9 @@ class Fold:
     def add(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         self.last = max(self.last, int(event.get("sequence_number", self.last + 1)))
-        if kind in ("response.output_text.delta", "response.refusal.delta"):
+        key = _DELTAS.get(kind) if kind is not None else None
+        if key is not None:
             part = self.output[event["output_index"]]["content"][event["content_index"]]
-            key = "text" if kind == "response.output_text.delta" else "refusal"
             part[key] += event["delta"]
         elif kind == "response.function_call_arguments.delta":
             self.output[event["output_index"]]["arguments"] += event["delta"]
