@@ -189,6 +189,19 @@ def test_a_whole_response_is_what_the_streams_completed_event_carries(echo: Serv
 
 
 @pytest.mark.timeout(60)
+def test_the_sdks_stream_helper_accumulates_the_final_response(echo: Server) -> None:
+    # client.responses.stream() rebuilds the response from the events, item by item: it
+    # fails on an event that names an item or part it was not told about.
+    with sdk(echo).responses.stream(model="echo-1", input=PROMPT) as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert final.status == "completed" and final.output_text == "".join(texts)
+    with sdk(echo).responses.stream(model="echo-1", input=PROMPT, tools=[WEATHER]) as stream:
+        final = stream.get_final_response()
+    assert final.output[0].type == "function_call" and PROMPT in final.output[0].arguments
+
+
+@pytest.mark.timeout(60)
 def test_function_tools_come_back_as_function_call_items(echo: Server) -> None:
     client = sdk(echo)
     events = list(
