@@ -536,3 +536,25 @@ def test_a_background_response_resumes_on_another_instance_with_every_event_once
     # Every worker of either instance answers for it.
     for _ in range(4):
         assert sdk(a, "unused").responses.retrieve(response_id).id == response_id
+
+
+@pytest.mark.timeout(90)
+def test_a_cancel_on_another_instance_stops_the_producer(pair: tuple[Server, Server]) -> None:
+    a, b = pair
+    client_a, client_b = sdk(a, "unused"), sdk(b, "unused")
+    started = client_a.responses.create(model="echo-1", input=PROMPT, background=True)
+    stream = client_b.responses.retrieve(started.id, stream=True)
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if event.type == "response.output_text.delta" and len(seen) > 6:
+            break
+    stream.close()
+    assert client_b.responses.cancel(started.id).status == "cancelled"
+    time.sleep(0.5)  # ten tokens' time: a producer still running would have written more
+    events = list(client_a.responses.retrieve(started.id, stream=True))
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.status == "cancelled"
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    assert 3 <= len(deltas) < 15, len(deltas)  # the whole reply is over 20
+    assert client_a.responses.retrieve(started.id).status == "cancelled"

@@ -96,5 +96,10 @@ def terminal_event(fold: Fold, type: str, message: str) -> dict[str, Any]:
 
 def encoder_for(fold: Fold | None = None) -> type[ResponseSSE]:
     """A :class:`ResponseSSE` of one stream's own, folding into ``fold`` (a resume passes the
-    fold of the events before it)."""
+    fold of the events before it).
+
+    A class, not an instance: the engine takes an encoder class and calls its classmethods
+    (:class:`~streamer.wire.framing.Encoder`). One class per stream costs about 1 KiB, freed
+    by the cyclic collector (a class refers to itself through its ``__mro__``), which is small
+    next to the answer it frames."""
     return type("ResponseSSE", (ResponseSSE,), {"fold": fold if fold is not None else Fold()})
