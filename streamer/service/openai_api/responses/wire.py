@@ -99,7 +99,7 @@ def encoder_for(fold: Fold | None = None) -> type[ResponseSSE]:
     fold of the events before it).
 
     A class, not an instance: the engine takes an encoder class and calls its classmethods
-    (:class:`~streamer.wire.framing.Encoder`). One class per stream costs about 1 KiB, freed
-    by the cyclic collector (a class refers to itself through its ``__mro__``), which is small
-    next to the answer it frames."""
+    (:class:`~streamer.wire.framing.Encoder`). One class per stream costs about 2.3 KiB, its
+    fold included (tracemalloc, CPython 3.11), freed by the cyclic collector (a class refers
+    to itself through its ``__mro__``): small next to the answer it frames."""
     return type("ResponseSSE", (ResponseSSE,), {"fold": fold if fold is not None else Fold()})
