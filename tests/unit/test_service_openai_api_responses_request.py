@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamer.errors import BadRequest, InvalidParameter
 from streamer.service.openai_api.responses.request import parse_responses_body
@@ -90,3 +92,26 @@ def test_the_body_must_be_json() -> None:
     assert info.value.status == 415
     with pytest.raises(BadRequest):
         parse_responses_body(JSON, b"[]")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_FIELDS = st.sampled_from(
+    ["model", "input", "instructions", "tools", "tool_choice", "metadata", "max_output_tokens",
+     "temperature", "top_p", "stream", "background", "store", "parallel_tool_calls", "user"]
+)  # fmt: skip
+
+
+@given(st.dictionaries(_FIELDS, _JSON, max_size=6), st.booleans())
+def test_any_body_is_parsed_or_a_400_never_another_error(body: dict[str, Any], base: bool) -> None:
+    if base:
+        body = {"model": "m", "input": "hi", **body}
+    try:
+        parse_responses_body(JSON, json.dumps(body).encode())
+    except BadRequest as exc:
+        assert exc.status in (400, 415)
