@@ -5,6 +5,7 @@ responses resumed on another instance through Redis."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -558,3 +559,30 @@ def test_a_cancel_on_another_instance_stops_the_producer(pair: tuple[Server, Ser
     deltas = [e for e in events if e.type == "response.output_text.delta"]
     assert 3 <= len(deltas) < 15, len(deltas)  # the whole reply is over 20
     assert client_a.responses.retrieve(started.id).status == "cancelled"
+
+
+@pytest.mark.timeout(90)
+def test_a_reader_whose_instance_restarts_resumes_elsewhere_losing_nothing(
+    pair: tuple[Server, Server],
+) -> None:
+    a, b = pair
+    started = sdk(a, "unused").responses.create(model="echo-1", input=PROMPT, background=True)
+    seen: list[Any] = []
+    try:
+        for event in sdk(b, "unused").responses.retrieve(started.id, stream=True):
+            seen.append(event)
+            if len(seen) == 6:
+                b.proc.send_signal(signal.SIGTERM)  # B's graceful restart: its readers go
+    except (openai.APIConnectionError, httpx2.RemoteProtocolError):
+        pass
+    assert seen[-1].type == "error" and seen[-1].code == "shutdown", [e.type for e in seen]
+    interrupted = seen.pop()
+    assert interrupted.sequence_number == seen[-1].sequence_number
+    rest = list(
+        sdk(a, "unused").responses.retrieve(
+            started.id, stream=True, starting_after=interrupted.sequence_number
+        )
+    )
+    events = seen + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert collapse([e.type for e in events]) == ORDER
