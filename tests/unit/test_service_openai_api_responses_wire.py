@@ -57,7 +57,7 @@ def test_an_interruption_is_an_error_event_not_the_responses_end() -> None:
     enc.data(1, CREATED)
     name, event = parse(enc.error("shutdown", "the server is restarting"))
     assert name == "error" and event["code"] == "shutdown"
-    assert event["sequence_number"] == 0  # the last event's: a resume after it loses nothing
+    assert event["sequence_number"] == 0  # no number of its own: the last one framed
 
 
 def test_each_stream_folds_on_its_own() -> None:

@@ -16,8 +16,8 @@ next sequence number, and the body is cut (a broken stream never looks complete)
 becomes ``response.incomplete`` with status ``cancelled`` (OpenAI defines no event for it),
 after which the body ends complete: the response did end. An interruption that is not the
 response's end (this server restarting, the store unreachable for a moment) is an ``error``
-event instead, numbered as the last event was (it is not one of the response's): the
-response goes on, and the client resumes after that number.
+event instead, which takes no number of its own (it is not one of the response's events):
+the response goes on, and the client resumes after the last event it received.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ def terminal_event(fold: Fold, type: str, message: str) -> dict[str, Any]:
     (which it is added to)."""
     seq = fold.last + 1
     if type in INTERRUPTIONS:
-        # Not an event of the response (the store never holds it): it repeats the last
-        # event's number, so a client that resumes after the last number it saw loses none.
+        # Not an event of the response (the store never holds it), so it takes no number of
+        # its own: it repeats the last one framed. That may be past what was sent (a
+        # shutdown drops the records still buffered): a client resumes after the last
+        # response event it received.
         event: dict[str, Any] = {"type": "error", "sequence_number": max(0, fold.last),
                                  "code": type, "message": message, "param": None}  # fmt: skip
         return event
