@@ -17,12 +17,8 @@ from streamer.llm.events import (
     ToolCallStart,
     Usage,
 )
-from streamer.service.openai_api.responses.events import (
-    Fold,
-    new_response_id,
-    response_events,
-    shell,
-)
+from streamer.service.openai_api.responses.events import new_response_id, response_events, shell
+from streamer.service.openai_api.responses.fold import Fold
 from streamer.service.openai_api.usage import UsageMeter
 
 

@@ -4,7 +4,8 @@ number) and ``POST /v1/responses/<id>/cancel``, answered by the same chat provid
 ``/v1/chat/completions``. See docs/openai.md, "The Responses API".
 
 - :mod:`.request`: the body, validated, as a :class:`~streamer.llm.ChatRequest`;
-- :mod:`.events`: answer events -> the Responses stream events, and their fold (the object);
+- :mod:`.events`: answer events -> the Responses stream events;
+- :mod:`.fold`: those events -> the response object;
 - :mod:`.wire`: those events as named SSE, failures written from the fold;
 - :mod:`.views`: the routes; background responses on streamer's resumable streams.
 """

@@ -16,13 +16,11 @@ A refusal is a ``refusal`` content part (``response.refusal.delta`` / ``.done``)
 reasoning (``ReasoningDelta``, an upstream's ``reasoning_content``) a ``reasoning`` item with a
 ``reasoning_text`` part (``response.reasoning_text.delta`` / ``.done``). A failure is
 not an event of this generator: it raises, as every producer does, and the wire encoder
-(:mod:`.wire`) writes ``response.failed`` from the :class:`Fold` of what went out, so a
+(:mod:`.wire`) writes ``response.failed`` from the :class:`~.fold.Fold` of what went out, so a
 failure the engine sees (the maximum duration, a lost producer) reads the same as one of the
 provider's.
 
-:class:`Fold` is the other direction: the response object a sequence of these events
-describes, at any point (``GET /v1/responses/<id>`` folds the stored events). It is the same
-object that ``response.completed`` carries once the answer is complete.
+:class:`~.fold.Fold` is the other direction: the response object these events describe.
 """
 
 from __future__ import annotations
@@ -48,25 +46,15 @@ from ....llm.events import (
     Usage,
 )
 from ..usage import UsageMeter
+from .fold import Fold
 
-__all__ = ["Fold", "new_response_id", "response_events", "shell"]
+__all__ = ["new_response_id", "response_events", "shell"]
 
-#: Terminal events, and the status each leaves.
-TERMINAL = {
-    "response.completed": "completed",
-    "response.incomplete": "incomplete",
-    "response.failed": "failed",
-}
-#: A new content part of each kind, and the key its deltas add to.
+#: A new content part of each kind.
 _PARTS: dict[str, dict[str, Any]] = {
     "output_text": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""},
     "refusal": {"type": "refusal", "refusal": ""},
     "reasoning_text": {"type": "reasoning_text", "text": ""},
-}
-_DELTAS = {
-    "response.output_text.delta": "text",
-    "response.refusal.delta": "refusal",
-    "response.reasoning_text.delta": "text",
 }
 #: Why an answer stopped early (its Finish reason), as ``incomplete_details.reason``.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -331,62 +319,3 @@ def response_events(
 def _chain(first: list[AnswerEvent], rest: Iterator[AnswerEvent]) -> Iterator[AnswerEvent]:
     yield from first
     yield from rest
-
-
-class Fold:
-    """The response object that a sequence of stream events describes, event by event.
-
-    >>> fold = Fold()
-    >>> fold.add({"type": "response.created", "sequence_number": 0,
-    ...           "response": {"id": "resp_1", "status": "in_progress", "output": []}})
-    >>> fold.response()["status"], fold.last
-    ('in_progress', 0)
-    """
-
-    __slots__ = ("_response", "last", "output")
-
-    def __init__(self) -> None:
-        self._response: dict[str, Any] | None = None
-        self.output: list[dict[str, Any]] = []
-        self.last = -1  # the last sequence number seen
-
-    @property
-    def started(self) -> bool:
-        return self._response is not None
-
-    def add(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        self.last = max(self.last, int(event.get("sequence_number", self.last + 1)))
-        key = _DELTAS.get(kind) if kind is not None else None
-        if key is not None:
-            part = self.output[event["output_index"]]["content"][event["content_index"]]
-            part[key] += event["delta"]
-        elif kind == "response.function_call_arguments.delta":
-            self.output[event["output_index"]]["arguments"] += event["delta"]
-        elif kind == "response.output_item.added":
-            self.output.append(copy.deepcopy(event["item"]))
-        elif kind == "response.content_part.added":
-            self.output[event["output_index"]]["content"].append(copy.deepcopy(event["part"]))
-        elif kind == "response.output_item.done":
-            self.output[event["output_index"]] = copy.deepcopy(event["item"])
-        elif kind is not None and kind.startswith("response.") and "response" in event:
-            self._response = copy.deepcopy(event["response"])
-            if event["response"].get("output"):
-                self.output = copy.deepcopy(event["response"]["output"])
-
-    def response(self) -> dict[str, Any]:
-        """The response so far (its output as far as it went)."""
-        base = self._response or {"object": "response", "status": "queued"}
-        return {**base, "output": copy.deepcopy(self.output)}
-
-    def ended(self, status: str, code: str, message: str) -> dict[str, Any]:
-        """The response ended without completing: ``failed`` (with ``error``) or
-        ``cancelled``; open items are left ``incomplete``."""
-        response = self.response()
-        for item in response["output"]:
-            if item.get("status") == "in_progress":
-                item["status"] = "incomplete"
-        response["status"] = status
-        if status == "failed":
-            response["error"] = {"code": code, "message": message}
-        return response

@@ -38,7 +38,8 @@ from ....store import StreamStore
 from ....wire.records import Data, End, Error
 from ..errors import InvalidParameter, error_object
 from ..usage import UsageCounters, UsageMeter
-from .events import Fold, new_response_id, response_events, shell
+from .events import new_response_id, response_events, shell
+from .fold import Fold
 from .request import parse_responses_body
 from .wire import CANCELLED_MARK, encoder_for, terminal_event
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from ....store import CANCELLED
 from ....wire.framing import Encoder, json_bytes
-from .events import Fold
+from .fold import Fold
 
 __all__ = ["CANCELLED_MARK", "INTERRUPTIONS", "ResponseSSE", "encoder_for", "terminal_event"]
 
