@@ -196,7 +196,7 @@ def read_until_closed(sock: socket.socket, limit_s: float = 10.0) -> bytes:
 
 @pytest.mark.real
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", [b"/chat", b"/v1/chat/completions"])
+@pytest.mark.parametrize("path", [b"/chat", b"/v1/chat/completions", b"/v1/responses"])
 @pytest.mark.parametrize(
     "framing",
     [

@@ -1,6 +1,8 @@
 """Real tier: the official ``openai`` npm package under Node (tests/node, pinned by its
 lockfile, installed by ``.ci/setup``) against streamer's /v1 API under gunicorn, with the
-openai provider over the fake upstream (tests/fake_openai.py, in this process)."""
+openai provider over the fake upstream (tests/fake_openai.py, in this process): chat
+completions (tests/node/openai_client.mjs) and the Responses API
+(tests/node/responses_client.mjs)."""
 
 from __future__ import annotations
 
@@ -134,3 +136,58 @@ def test_node_abort_controller_closes_the_upstream_within_100ms(
     assert record.disconnected
     # openai-node ends the iteration quietly on an abort: no chunk came after it.
     assert result["n"] == 3, result
+
+
+# -- the Responses API (tests/node/responses_client.mjs) ----------------------------------------
+
+RESPONSES_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+def run_responses(node: str, *args: str, timeout: float = 30) -> dict[str, Any]:
+    done = subprocess.run(
+        [node, "responses_client.mjs", *args],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _runs(types: list[str]) -> list[str]:
+    return [t for i, t in enumerate(types) if i == 0 or types[i - 1] != t]
+
+
+@pytest.mark.timeout(60)
+def test_node_sdk_reads_the_responses_events_in_order(node: str, gateway: Server) -> None:
+    result = run_responses(node, "stream", gateway.url("/v1"), fake_model(tokens=10, delay=0.02))
+    assert _runs(result["types"]) == RESPONSES_ORDER
+    assert result["numbers"] == list(range(len(result["types"])))
+    assert result["text"] == expected_reply(PROMPT, tokens=10)
+    assert result["final"]["status"] == "completed"
+    assert result["final"]["usage"]["output_tokens"] == 10
+
+
+@pytest.mark.timeout(60)
+def test_node_sdk_resumes_a_background_response_after_a_sequence_number(
+    node: str, gateway: Server
+) -> None:
+    model = fake_model(tokens=20, delay=0.05)
+    result = run_responses(node, "resume", gateway.url("/v1"), model, "6")
+    assert result["numbers"] == list(range(len(result["types"]))), result["numbers"]
+    assert _runs(result["types"]) == RESPONSES_ORDER
+    assert result["text"] == expected_reply(PROMPT, tokens=20)
+    assert result["status"] == "completed" and result["outputText"] == result["text"]

@@ -137,6 +137,31 @@ def test_a_resumable_producer_failing_on_open_gets_its_real_status(app: Flask) -
     assert decode(client.get("/_open/empty?format=ndjson").data) == [End(0)]
 
 
+@pytest.mark.timeout(20)
+def test_a_detached_stream_runs_with_no_reader_and_is_found_by_its_name(app: Flask) -> None:
+    import gevent
+
+    from streamer.server.resumable import start_detached
+    from streamer.server.state import current_state
+
+    def job() -> Iterator[str]:
+        for i in range(200):
+            yield f"row {i}"
+            gevent.sleep(0)
+
+    @app.post("/_jobs/<name>")
+    def start(name: str) -> Any:
+        started = start_detached(job(), name=name)
+        assert isinstance(started, str)
+        return {"id": started, "named": current_state().store.named(name)}
+
+    client = app.test_client()
+    body = client.post("/_jobs/report-7").get_json()
+    assert body["id"] == body["named"]
+    done = wait_for(lambda: _tail(client, body["id"]), 10, "the job to finish")
+    assert done[-1] == End(200)
+
+
 def test_readiness_names_the_store(client: FlaskClient) -> None:
     assert client.get("/readyz").json == {"status": "ready", "store": "memory"}
 

@@ -13,6 +13,9 @@ def test_the_v1_paths_and_their_methods() -> None:
         "/v1/models",
         "/v1/models/{model}",
         "/v1/streams/{stream_id}",
+        "/v1/responses",
+        "/v1/responses/{response_id}",
+        "/v1/responses/{response_id}/cancel",
     }
     assert "post" in doc["/v1/chat/completions"] and "get" in doc["/v1/models"]
 

@@ -10,7 +10,8 @@ readers that replay and follow it from any worker.
   in any format. A reader that finds the producer's lease expired finishes the stream with
   ``error: producer_lost`` (the producer's worker died), so no reader ever waits forever.
 - :func:`resumable_response` is the one line a view needs: start, and answer with a reader
-  from id 0 and the ``X-Stream-Id`` header.
+  from id 0 and the ``X-Stream-Id`` header; :func:`start_detached` starts one that nobody
+  reads yet (a job whose records are fetched later).
 
 Unlike a plain stream (docs/design.md, rule 5), a reader that disconnects does not stop the work:
 that is the point. ``DELETE /streams/<id>`` does. The detached producer runs in an app
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 from ._readers import TOKEN_EXPIRED, check_owner, follow, follow_response
 from ._runner import start_resumable, wait_for_producers
-from ._start import resumable_response
+from ._start import resumable_response, start_detached
 
 __all__ = [
     "TOKEN_EXPIRED",
@@ -44,6 +45,7 @@ __all__ = [
     "follow",
     "follow_response",
     "resumable_response",
+    "start_detached",
     "start_resumable",
     "wait_for_producers",
 ]

@@ -37,6 +37,43 @@ def resumable_response(
     ...     if body.get("resumable"):
     ...         return resumable_response(chat_tokens(...))
     """
+    origin = OriginReader()
+    started = _start(producer, origin)
+    if isinstance(started, Response):
+        return started
+    stream_id = started
+    try:
+        if name is not None:
+            current_state().store.name_stream(name, stream_id)
+        return follow_response(
+            stream_id,
+            fmt=fmt,
+            headers=headers,
+            encoder=encoder,
+            origin=origin,
+            cancelled=cancelled,
+        )
+    except BaseException:
+        origin.detach()  # no reader after all: the producer must not wait for one
+        raise
+
+
+def start_detached(producer: Iterable[Any], *, name: str | None = None) -> str | Response:
+    """In a view: start ``producer`` as a resumable stream that no reader follows yet (a job
+    whose records are read later, from any worker); its id, or the owner policy's refusal
+    to send as it is (401, 429). A 503 if the store is down or full. ``name``: the store's
+    name for it (:meth:`~streamer.store.StreamStore.name_stream`).
+
+    >>> started = start_detached(report_rows(...), name=job_id)
+    """
+    started = _start(producer, None)
+    if isinstance(started, str) and name is not None:
+        current_state().store.name_stream(name, started)
+    return started
+
+
+def _start(producer: Iterable[Any], origin: OriginReader | None) -> str | Response:
+    """Claim, check the limits, wait for the first item, start: the stream id or a refusal."""
     state = current_state()
     config = state.config
     claim = state.owners.claim()  # who owns the stream (streamer.server.state.OwnerPolicy)
@@ -62,7 +99,6 @@ def resumable_response(
     except BaseException:
         release()
         raise
-    origin = OriginReader()
     try:
         stream_id = start_resumable(
             _in_app_context(app, opened),
@@ -77,20 +113,7 @@ def resumable_response(
     except BaseException:
         _close(opened)  # the wrapper never started, so it cannot close it
         raise
-    try:
-        if name is not None:
-            state.store.name_stream(name, stream_id)
-        return follow_response(
-            stream_id,
-            fmt=fmt,
-            headers=headers,
-            encoder=encoder,
-            origin=origin,
-            cancelled=cancelled,
-        )
-    except BaseException:
-        origin.detach()  # no reader after all: the producer must not wait for one
-        raise
+    return stream_id
 
 
 def _in_app_context(app: Flask, producer: Iterable[Any]) -> Generator[Any, None, Any]:

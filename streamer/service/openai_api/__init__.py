@@ -3,7 +3,7 @@
 
 >>> from streamer.service.openai_api import register
 >>> register(app, provider, model="gpt-4o-mini")  # POST /v1/chat/completions, GET /v1/models, GET
-/v1/streams/<id>
+/v1/streams/<id>, and the Responses API (:mod:`.responses`): POST /v1/responses...
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..chat_body import MAX_CONTENT_CHARS, MAX_MESSAGES, MAX_TOKENS, ROLES
+from .responses import openapi as responses_openapi
 
 _ERROR = {"$ref": "#/components/schemas/OpenAIError"}
 _NULL_BOOL = {"type": ["boolean", "null"]}
@@ -145,6 +146,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "object", "created", "owned_by"],
         "properties": {"object": {"const": "model"}, "id": {"type": "string"}},
     },
+    **responses_openapi.SCHEMAS,
 }
 
 _CHUNKS = (
@@ -297,4 +299,5 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
+        **responses_openapi.paths(),
     }

@@ -34,13 +34,17 @@ from .echo_relay import EchoRelay
 from .errors import error_object
 from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
 from .request import parse_completion_body
+from .responses import STREAM_ENDPOINTS as RESPONSES_STREAM_ENDPOINTS
+from .responses import register as register_responses
 from .usage import UsageCounters, UsageMeter
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 _T = TypeVar("_T")
 
 #: Endpoints whose responses are streams (they take a per-key slot while open).
-STREAM_ENDPOINTS = frozenset({"openai.chat_completions", "openai.follow_stream"})
+STREAM_ENDPOINTS = frozenset(
+    {"openai.chat_completions", "openai.follow_stream", *RESPONSES_STREAM_ENDPOINTS}
+)
 _ROUTE = "/v1/chat/completions"
 _API = "streamer.openai_api"  # app.extensions: this module's own, set by register()
 
@@ -66,6 +70,7 @@ def register(app: Flask, provider: ChatProvider, *, model: str) -> None:
         provider, model, UsageCounters(metrics.registry) if metrics is not None else None, relay
     )
     app.register_blueprint(bp)
+    register_responses(app, provider, app.extensions[_API].usage)  # /v1/responses
     app.after_request(_openai_error_shape)
 
 

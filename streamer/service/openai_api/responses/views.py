@@ -1,0 +1,260 @@
+"""The Responses API routes: ``POST /v1/responses``, ``GET /v1/responses/<id>`` and ``POST
+/v1/responses/<id>/cancel``, on the same providers, stream engine, keys, per-key limits,
+heartbeats and metrics as ``/v1/chat/completions``.
+
+- ``stream: true``: the events (:mod:`.events`) as named SSE (:mod:`.wire`); the client
+  leaving closes the upstream, as for a chat stream.
+- ``stream: false``: the answer collected, then the response object that
+  ``response.completed`` carries.
+- ``background: true``: the response runs on streamer's resumable streams, detached from the
+  request (:func:`streamer.server.resumable.start_detached`): its events are appended to the
+  stream store, named by the response id, so any worker or instance serves ``GET`` (the
+  object, folded from the stored events, or with ``stream=true&starting_after=N`` the events
+  after sequence number N, then live ones) and ``cancel`` (the store's cancel, which stops
+  the producer wherever it runs, and with it the upstream request).
+
+Only background responses are kept: streamer keeps no other state, so any other id is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from gevent import GreenletExit
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ....engine.disconnect import DisconnectWatcher
+from ....errors import BadRequest, NotFound, StreamerError, StreamTimeout
+from ....llm import ChatProvider
+from ....quote import clip
+from ....server.response import stream_for_request
+from ....server.resumable import check_owner, follow, resumable_response, start_detached
+from ....server.state import current_config, current_state
+from ....store import StreamStore
+from ....wire.records import Data, End, Error
+from ..errors import InvalidParameter, error_object
+from ..usage import UsageCounters, UsageMeter
+from .events import new_response_id, response_events, shell
+from .fold import Fold
+from .request import parse_responses_body
+from .wire import CANCELLED_MARK, encoder_for, terminal_event
+
+bp = Blueprint("openai_responses", __name__, url_prefix="/v1")
+
+#: Endpoints whose responses are streams (they take a per-key slot while open).
+STREAM_ENDPOINTS = frozenset({"openai_responses.create", "openai_responses.retrieve"})
+_ROUTE = "/v1/responses"
+_API = "streamer.openai_responses"
+_NAME = "openai-response:"  # the store's names for responses, apart from chat ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    provider: ChatProvider
+    usage: UsageCounters | None
+
+
+def register(app: Flask, provider: ChatProvider, usage: UsageCounters | None) -> None:
+    """Serve the Responses API on ``app``; ``usage``: the /v1 token counters."""
+    app.extensions[_API] = _Api(provider, usage)
+    app.register_blueprint(bp)
+
+
+@bp.post("/responses")
+def create() -> Response:
+    raw = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise RequestEntityTooLarge()
+    body = parse_responses_body(request.content_type, raw)
+    api: _Api = current_app.extensions[_API]
+    meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
+    response_id = new_response_id()
+    start = shell(response_id, body.echo, background=body.background)
+    events = response_events(api.provider.stream(body.chat), start, meter, detached=body.background)
+    if body.background:
+        if body.stream:
+            return resumable_response(
+                events, encoder=encoder_for(), name=_NAME + response_id, cancelled=CANCELLED_MARK
+            )
+        started = start_detached(events, name=_NAME + response_id)
+        if isinstance(started, Response):
+            return started
+        return jsonify(start)
+    if body.stream:
+        return stream_for_request(events, encoder=encoder_for())
+    return _collected(events)
+
+
+def _collected(events: Iterator[dict[str, Any]]) -> Response:
+    """Run a response to its end in the request (bounded by the maximum duration), then the
+    object its terminal event carries. The client's socket is watched meanwhile: a client
+    that leaves (the SDK's timeout) closes the upstream request at once, as for a stream."""
+    config = current_config()
+    view = gevent.getcurrent()
+    collecting = True
+
+    def throw_in() -> None:  # in the hub; only while the view is still collecting
+        if collecting and not view.dead:
+            view.throw(_ClientGone)
+
+    sock = request.environ.get("gunicorn.socket")
+    watcher = (
+        DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
+        if sock is not None
+        else None
+    )
+    fold = Fold()
+    timeout = StreamTimeout(
+        f"the response exceeded the maximum duration of {config.max_stream_s:g} s"
+    )
+    try:
+        with gevent.Timeout(config.max_stream_s, timeout):
+            for event in events:
+                fold.add(event)
+    except _ClientGone:
+        raise StreamerError(
+            "the client closed the request", type="client_closed_request", status=499
+        ) from None
+    finally:
+        collecting = False
+        if watcher is not None:
+            watcher.stop()
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+    return jsonify(fold.response())
+
+
+class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
+    """Thrown into the view while it collects a response: the client left. A GreenletExit,
+    so the provider closes its upstream request as for a closed stream."""
+
+
+@bp.get("/responses/<response_id>")
+def retrieve(response_id: str) -> Response:
+    """The response object, or with ``stream=true`` its events after ``starting_after``."""
+    stream_id = _stream_of(response_id)
+    store = current_state().store
+    if request.args.get("stream", "false").lower() not in ("true", "1"):
+        return jsonify(_folded(store, stream_id, response_id))
+    after = _starting_after(request.args.get("starting_after"))
+    fold = Fold()
+    if after >= 0:
+        for record in _records(store, stream_id):
+            if isinstance(record, Data) and record.id <= after + 1:
+                fold.add(record.data)
+    # The events are records 1, 2, 3...: sequence number N is record N + 1.
+    return _follow_response(stream_id, after + 1, fold)
+
+
+def _follow_response(stream_id: str, after_id: int, fold: Fold) -> Response:
+    reader = follow(
+        current_state().store,
+        stream_id,
+        after_id,
+        block_s=min(1.0, current_config().lease_s / 2),
+        until=current_state().owners.read_until(),
+        cancelled=CANCELLED_MARK,
+    )
+    return stream_for_request(reader, first_id=after_id + 1, encoder=encoder_for(fold))
+
+
+@bp.post("/responses/<response_id>/cancel")
+def cancel(response_id: str) -> Response:
+    """Cancel a background response: it stops wherever it runs (the upstream request is
+    closed) and ends ``cancelled``; the response object. A response that had already ended
+    otherwise is a 400, as OpenAI answers."""
+    stream_id = _stream_of(response_id)
+    store = current_state().store
+    store.cancel(stream_id)
+    response = _folded(store, stream_id, response_id)
+    if response["status"] != "cancelled":
+        raise BadRequest(
+            f"Cannot cancel a {response['status']} response.", type="response_not_cancellable"
+        )
+    return jsonify(response)
+
+
+def _stream_of(response_id: str) -> str:
+    """The stream of a background response the caller may read; else the 404 of OpenAI's."""
+    missing = NotFound(f"Response with id '{clip(response_id)}' not found.")
+    if not response_id.startswith("resp_") or len(response_id) > 64:
+        raise missing
+    stream_id = current_state().store.named(_NAME + response_id)
+    if stream_id is None:
+        raise missing
+    try:
+        return check_owner(stream_id)
+    except NotFound:
+        raise missing from None
+
+
+def _records(store: StreamStore, stream_id: str) -> list[Data | End | Error]:
+    """Every record the store holds for the stream now (no wait); the first one is waited
+    for briefly (a response just started has not written it yet)."""
+    records = store.read(stream_id, 0, 0)
+    if not records:
+        records = store.read(stream_id, 0, 1.0)
+    last = records[-1] if records else None
+    while isinstance(last, Data):  # a read returns what it has: read on to the end
+        more = store.read(stream_id, last.id, 0)
+        if not more:
+            break
+        records += more
+        last = more[-1]
+    return records
+
+
+def _folded(store: StreamStore, stream_id: str, response_id: str) -> dict[str, Any]:
+    fold = Fold()
+    for record in _records(store, stream_id):
+        if isinstance(record, Data):
+            fold.add(record.data)
+        elif isinstance(record, Error):
+            terminal_event(fold, record.type, record.message)
+    response = fold.response()
+    response.setdefault("id", response_id)
+    return response
+
+
+def _starting_after(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return -1
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidParameter(
+            "starting_after", "'starting_after' must be a sequence number (0 or more)"
+        )
+    return int(raw)
+
+
+# -- errors in OpenAI's shape (this blueprint's own handlers) --------------------------------
+
+
+def _error_response(
+    status: int, code: str, message: str, param: str | None, headers: Iterable[tuple[str, str]]
+) -> Response:
+    response = jsonify({"error": error_object(code, message, status, param)})
+    response.status_code = status
+    for name, value in headers:
+        response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(StreamerError)
+def _streamer_error(exc: StreamerError) -> Response:
+    headers = []
+    if exc.retry_after is not None:
+        headers.append(("Retry-After", str(max(1, round(exc.retry_after)))))
+    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None), headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    name = (exc.name or "error").lower().replace(" ", "_")
+    return _error_response(exc.code or 500, name, exc.description or name, None, ())
