@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx2  # the SDK's HTTP client; raw body reads raise its errors unwrapped
@@ -59,6 +59,7 @@ class OpenAIProvider:
         self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._client_key = f"openai-client-{id(self)}"
+        self._sync_client: openai.OpenAI | None = None
 
     def _client(self) -> openai.AsyncOpenAI:
         # Reads without anyio's per-read cancel scope and selector churn (see _asyncio_net),
@@ -139,44 +140,35 @@ class OpenAIProvider:
         (each chunk's JSON text, unparsed), until ``[DONE]``; else the one JSON body. A
         refusal raises :class:`UpstreamRefused` with the upstream's status, message (secrets
         taken out) and ``param``; an ``{"error": ...}`` chunk, a cut body or a body without
-        ``[DONE]`` raise :class:`~streamer.errors.UpstreamError`."""
-        with iterate_async(lambda: self._relayed(body), buffer=64) as batches:
-            yield from batches
+        ``[DONE]`` raise :class:`~streamer.errors.UpstreamError`.
 
-    async def _relayed(self, body: dict[str, Any]) -> AsyncIterator[list[str]]:
-        client = loop_local(self._client_key, self._client)
+        In the calling greenlet, on the SDK's sync client over gevent's sockets: a relayed
+        token is one socket read in this worker's hub, with no hand-off between the bridge
+        thread and the hub (which is most of a token's cost on the adapter's path; measured
+        in bench/bench_chat.py --split). Closing the iterator (the client left: GreenletExit
+        thrown into the read) closes the upstream response and so its connection."""
+        client = self._sync()
         started = False
         try:
-            response = await client.post(
+            response = client.post(
                 "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
             )
             try:
-                async with contextlib.aclosing(raw_body(response)) as chunks:
-                    if not body.get("stream"):
-                        yield [await _whole(chunks)]
+                chunks = _sync_body(response)
+                if not body.get("stream"):
+                    yield [_whole_sync(chunks)]
+                    return
+                payloads = _Payloads(self._in_band)
+                for chunk in chunks:
+                    batch = payloads.feed(chunk)
+                    if batch:
+                        started = True
+                        yield batch
+                    if payloads.done:
                         return
-                    lines = LineDecoder()
-                    async for chunk in chunks:
-                        batch: list[str] = []
-                        for line in lines.feed(chunk):
-                            if not line.startswith("data:"):
-                                continue  # event:, id:, comments, blank lines
-                            data = line[5:].strip()
-                            if data == "[DONE]":
-                                if batch:
-                                    yield batch
-                                return
-                            if '"error"' in data[:16]:
-                                if batch:
-                                    started = True
-                                    yield batch
-                                raise self._in_band(data)
-                            batch.append(data)
-                        if batch:
-                            started = True
-                            yield batch
+                payloads.end()
             finally:
-                await response.aclose()
+                response.close()
             raise UpstreamError(
                 "the upstream ended the answer without [DONE]", type="upstream_incomplete"
             )
@@ -186,6 +178,23 @@ class OpenAIProvider:
             raise self._refused(exc) from None
         except Exception as exc:
             raise _failure(exc, started) from None
+
+    def _sync(self) -> openai.OpenAI:
+        """The process's sync client (its connection pool is greenlet-safe once gevent has
+        patched threading, as the worker does before the app loads)."""
+        if self._sync_client is None:
+            self._sync_client = openai.OpenAI(
+                api_key=self._api_key,
+                base_url=self._base_url,
+                timeout=self._timeout_s,
+                max_retries=self._max_retries,
+                http_client=openai.DefaultHttpxClient(
+                    limits=httpx2.Limits(
+                        max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0
+                    )
+                ),
+            )
+        return self._sync_client
 
     def _refused(self, exc: openai.APIStatusError) -> StreamerError:
         """What the upstream refused, with its status and words (secrets out); its 401/403
@@ -232,10 +241,55 @@ MAX_MESSAGE = 1000
 MAX_WHOLE = 32 * 1024 * 1024  # a stream: false answer's bytes, at most
 
 
-async def _whole(chunks: AsyncIterator[bytes]) -> str:
+class _Payloads:
+    """An SSE body's ``data:`` payloads, fed network chunks: ``done`` once ``[DONE]`` came;
+    an ``{"error": ...}`` payload raises ``in_band(data)`` (after the payloads before it,
+    which ``feed`` returns first, raising at the next call)."""
+
+    def __init__(self, in_band: Callable[[str], StreamerError]) -> None:
+        self._lines = LineDecoder()
+        self._in_band = in_band
+        self._error: StreamerError | None = None
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if self._error is not None:
+            raise self._error
+        batch: list[str] = []
+        for line in self._lines.feed(chunk):
+            if not line.startswith("data:"):
+                continue  # event:, id:, comments, blank lines
+            data = line[5:].strip()
+            if data == "[DONE]":
+                self.done = True
+                return batch
+            if '"error"' in data[:16]:
+                self._error = self._in_band(data)
+                if not batch:
+                    raise self._error
+                return batch
+            batch.append(data)
+        return batch
+
+    def end(self) -> None:
+        """The body ended (without ``[DONE]``): an error payload's error, if one came."""
+        if self._error is not None:
+            raise self._error
+
+
+def _sync_body(response: httpx2.Response) -> Iterator[bytes]:
+    """The body as its bytes arrive: the transport's own stream (no httpx2 decoding layers),
+    unless the body is content-encoded."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity") and isinstance(response.stream, httpx2.SyncByteStream):
+        return iter(response.stream)
+    return response.iter_bytes()
+
+
+def _whole_sync(chunks: Iterator[bytes]) -> str:
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
+    for chunk in chunks:
         size += len(chunk)
         if size > MAX_WHOLE:
             raise UpstreamError("the model's answer is too large", type="upstream_error")
