@@ -265,7 +265,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is None:
             continue
-        _check_number(name, value, low, high)
+        check_number(name, value, low, high)
         out[name] = value
     seed = body.get("seed")
     if seed is not None:
@@ -291,11 +291,11 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
 def _temperature(value: Any) -> float | None:
     if value is None:
         return None
-    _check_number("temperature", value, 0, 2)
+    check_number("temperature", value, 0, 2)
     return float(value)
 
 
-def _check_number(name: str, value: Any, low: float, high: float) -> None:
+def check_number(name: str, value: Any, low: float, high: float) -> None:
     """A 400 naming ``name`` unless ``value`` is a finite number from ``low`` to ``high``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidParameter(name, f"'{name}' must be a number")

@@ -8,17 +8,13 @@ are OpenAI's. See docs/openai.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import gevent
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from gevent import GreenletExit
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from ...engine.disconnect import DisconnectWatcher
-from ...errors import StreamerError, StreamTimeout
 from ...llm import ChatProvider
 from ...llm.events import AnswerEvent
 from ...quote import clip
@@ -26,12 +22,13 @@ from ...server.durable.routes import BLUEPRINT as DURABLE_BLUEPRINT
 from ...server.response import stream_for_request
 from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
-from ...server.state import current_config, current_state, state_of
+from ...server.state import current_state, state_of
 from ...store import valid_stream_id
 from ..echo_provider import EchoProvider
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
 from .echo_relay import EchoRelay
 from .errors import error_object
+from .handlers import collect_watched, error_response, openai_errors
 from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
 from .request import parse_completion_body
 from .responses import STREAM_ENDPOINTS as RESPONSES_STREAM_ENDPOINTS
@@ -39,6 +36,7 @@ from .responses import register as register_responses
 from .usage import UsageCounters, UsageMeter
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+openai_errors(bp)
 _T = TypeVar("_T")
 
 #: Endpoints whose responses are streams (they take a per-key slot while open).
@@ -118,8 +116,10 @@ def _relayed(
     meter = UsageMeter(_api().usage, _ROUTE, body.model, current_state().owners.owner())
     if not body.stream:
         batches = relay(body.body)
-        text = _collect(
-            lambda: "".join(data for batch in batches for data in batch), batches, meter
+        text = collect_watched(
+            lambda: "".join(data for batch in batches for data in batch),
+            batches,
+            on_end=meter.finish,
         )
         whole_usage(text, meter)
         return Response(text, mimetype="application/json")
@@ -159,7 +159,7 @@ def models() -> Response:
 @bp.get("/models/<path:model>")
 def model(model: str) -> Response:
     if model != _api().model:
-        return _error_response(
+        return error_response(
             404,
             "model_not_found",
             f"The model `{clip(model)}` does not exist or you do not have access to it.",
@@ -175,14 +175,9 @@ def _model(name: str) -> dict[str, Any]:
 # -- stream: false ----------------------------------------------------------------------------
 
 
-class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
-    """Thrown into the view while it collects an answer: the client left. A GreenletExit, so
-    the provider cancels its upstream request as for a closed stream."""
-
-
 def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMeter) -> Response:
     """Collect the answer, then one ``chat.completion``."""
-    whole = _collect(lambda: collected(events, meter), events, meter)
+    whole = collect_watched(lambda: collected(events, meter), events, on_end=meter.finish)
     return jsonify(
         answer.completion(
             whole.text,
@@ -192,51 +187,6 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
             tool_calls=whole.tool_calls,
         )
     )
-
-
-def _collect(collect: Callable[[], _T], source: Iterator[Any], meter: UsageMeter) -> _T:
-    """``collect()`` (which reads ``source``, a provider's answer) within the maximum duration,
-    the usage reported with its outcome. The client's socket is watched meanwhile: a client
-    that leaves (the SDK's timeout) cancels the upstream at once (a 499 nobody reads)."""
-    config = current_config()
-    view = gevent.getcurrent()
-    collecting = True
-
-    def throw_in() -> None:  # in the hub; only while the view is still collecting
-        if collecting and not view.dead:
-            view.throw(_ClientGone)
-
-    sock = request.environ.get("gunicorn.socket")
-    watcher = (
-        DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
-        if sock is not None
-        else None
-    )
-    outcome = "error"
-    timeout = StreamTimeout(
-        f"the answer exceeded the maximum duration of {config.max_stream_s:g} s"
-    )
-    try:
-        with gevent.Timeout(config.max_stream_s, timeout):
-            whole = collect()
-        outcome = "complete"
-        return whole
-    except _ClientGone:
-        outcome = "disconnect"
-        raise StreamerError(  # a 499 nobody reads, for the access log
-            "the client closed the request", type="client_closed_request", status=499
-        ) from None
-    except StreamTimeout:
-        outcome = "timeout"
-        raise
-    finally:
-        collecting = False
-        if watcher is not None:
-            watcher.stop()
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-        meter.finish(outcome)
 
 
 class _Reporting:
@@ -257,34 +207,6 @@ class _Reporting:
 
 
 # -- errors in OpenAI's shape -----------------------------------------------------------------
-
-
-def _error_response(
-    status: int,
-    code: str,
-    message: str,
-    param: str | None = None,
-    headers: Iterable[tuple[str, str]] = (),
-) -> Response:
-    response = jsonify({"error": error_object(code, message, status, param)})
-    response.status_code = status
-    for name, value in headers:
-        response.headers[name] = value
-    return response
-
-
-@bp.errorhandler(StreamerError)
-def _streamer_error(exc: StreamerError) -> Response:
-    headers = []
-    if exc.retry_after is not None:
-        headers.append(("Retry-After", str(max(1, round(exc.retry_after)))))
-    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None), headers)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
-    name = (exc.name or "error").lower().replace(" ", "_")
-    return _error_response(exc.code or 500, name, exc.description or name)
 
 
 def _openai_error_shape(response: Response) -> Response:

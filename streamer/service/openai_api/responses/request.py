@@ -15,19 +15,16 @@ answer a different question.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ....errors import BadRequest
 from ....llm import ChatRequest
 from ....quote import clip
 from ...chat_body import MAX_CONTENT_CHARS, MAX_MESSAGES, MAX_TOKENS, MAX_TOTAL_CHARS
-from ...jsonbody import parse_json_body
 from ..errors import InvalidParameter
+from ..request import boolean, check_number, json_object, model_name
 
-_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@?&=+-]{0,199}")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ROLES = ("user", "system", "developer", "assistant")
 _TEXT_PARTS = ("input_text", "output_text")
@@ -74,16 +71,7 @@ class ResponsesRequest:
 
 
 def parse_responses_body(content_type: str | None, raw: bytes) -> ResponsesRequest:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise BadRequest(
-            "the body must be JSON (Content-Type: application/json)",
-            type="unsupported_media_type",
-            status=415,
-        )
-    body = parse_json_body(raw)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", type="invalid_json")
+    body = json_object(content_type, raw)
     for name in body:
         if name in _STATEFUL and body[name] is not None:
             raise InvalidParameter(name, _STATEFUL[name])
@@ -91,14 +79,10 @@ def parse_responses_body(content_type: str | None, raw: bytes) -> ResponsesReque
             raise InvalidParameter(
                 clip(name), f"Unrecognized or unsupported request argument supplied: {clip(name)}"
             )
-    model = body.get("model")
-    if model is None:
-        raise InvalidParameter("model", "Missing required parameter: 'model'.")
-    if not isinstance(model, str) or not _MODEL.fullmatch(model):
-        raise InvalidParameter("model", "'model' must be a model name (letters, digits, ._:/-)")
-    stream = _boolean(body, "stream", False)
-    background = _boolean(body, "background", False)
-    store = _boolean(body, "store", True)
+    model = model_name(body)
+    stream = boolean(body, "stream", False)
+    background = boolean(body, "background", False)
+    store = boolean(body, "store", True)
     if background and not store:
         raise InvalidParameter(
             "background", "a background response is stored: 'store' can't be false"
@@ -147,23 +131,11 @@ def parse_responses_body(content_type: str | None, raw: bytes) -> ResponsesReque
     return ResponsesRequest(chat, stream=stream, background=background, echo=echo)
 
 
-def _boolean(body: dict[str, Any], name: str, default: bool) -> bool:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InvalidParameter(name, f"'{name}' must be true or false")
-    return value
-
-
 def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameter(name, f"'{name}' must be a number")
-    if not low <= value <= high:
-        raise InvalidParameter(name, f"'{name}' must be between {low:g} and {high:g}")
+    check_number(name, value, low, high)
     return float(value)
 
 
@@ -291,7 +263,7 @@ def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     options: dict[str, Any] = {}
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
-        options["parallel_tool_calls"] = _boolean(body, "parallel_tool_calls", True)
+        options["parallel_tool_calls"] = boolean(body, "parallel_tool_calls", True)
     if tools is None or tools == []:
         if body.get("tool_choice") not in (None, "none", "auto"):
             raise InvalidParameter("tool_choice", "'tool_choice' names a tool but 'tools' is empty")

@@ -18,17 +18,14 @@ Only background responses are kept: streamer keeps no other state, so any other 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import gevent
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from gevent import GreenletExit
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from ....engine.disconnect import DisconnectWatcher
-from ....errors import BadRequest, NotFound, StreamerError, StreamTimeout
+from ....errors import BadRequest, NotFound
 from ....llm import ChatProvider
 from ....quote import clip
 from ....server.response import stream_for_request
@@ -36,7 +33,8 @@ from ....server.resumable import check_owner, follow, resumable_response, start_
 from ....server.state import current_config, current_state
 from ....store import StreamStore
 from ....wire.records import Data, End, Error
-from ..errors import InvalidParameter, error_object
+from ..errors import InvalidParameter
+from ..handlers import collect_watched, openai_errors
 from ..usage import UsageCounters, UsageMeter
 from .events import new_response_id, response_events, shell
 from .fold import Fold
@@ -44,6 +42,7 @@ from .request import parse_responses_body
 from .wire import CANCELLED_MARK, encoder_for, terminal_event
 
 bp = Blueprint("openai_responses", __name__, url_prefix="/v1")
+openai_errors(bp)
 
 #: Endpoints whose responses are streams (they take a per-key slot while open).
 STREAM_ENDPOINTS = frozenset({"openai_responses.create", "openai_responses.retrieve"})
@@ -92,47 +91,16 @@ def create() -> Response:
 
 def _collected(events: Iterator[dict[str, Any]]) -> Response:
     """Run a response to its end in the request (bounded by the maximum duration), then the
-    object its terminal event carries. The client's socket is watched meanwhile: a client
-    that leaves (the SDK's timeout) closes the upstream request at once, as for a stream."""
-    config = current_config()
-    view = gevent.getcurrent()
-    collecting = True
-
-    def throw_in() -> None:  # in the hub; only while the view is still collecting
-        if collecting and not view.dead:
-            view.throw(_ClientGone)
-
-    sock = request.environ.get("gunicorn.socket")
-    watcher = (
-        DisconnectWatcher(sock, lambda: gevent.get_hub().loop.run_callback(throw_in))
-        if sock is not None
-        else None
-    )
+    object its terminal event carries (:func:`..handlers.collect_watched`: a client that
+    leaves closes the upstream request at once, as for a stream)."""
     fold = Fold()
-    timeout = StreamTimeout(
-        f"the response exceeded the maximum duration of {config.max_stream_s:g} s"
-    )
-    try:
-        with gevent.Timeout(config.max_stream_s, timeout):
-            for event in events:
-                fold.add(event)
-    except _ClientGone:
-        raise StreamerError(
-            "the client closed the request", type="client_closed_request", status=499
-        ) from None
-    finally:
-        collecting = False
-        if watcher is not None:
-            watcher.stop()
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
+
+    def collect() -> None:
+        for event in events:
+            fold.add(event)
+
+    collect_watched(collect, events, "response")
     return jsonify(fold.response())
-
-
-class _ClientGone(GreenletExit):  # type: ignore[misc]  # gevent is untyped here
-    """Thrown into the view while it collects a response: the client left. A GreenletExit,
-    so the provider closes its upstream request as for a closed stream."""
 
 
 @bp.get("/responses/<response_id>")
@@ -231,30 +199,3 @@ def _starting_after(raw: str | None) -> int:
             "starting_after", "'starting_after' must be a sequence number (0 or more)"
         )
     return int(raw)
-
-
-# -- errors in OpenAI's shape (this blueprint's own handlers) --------------------------------
-
-
-def _error_response(
-    status: int, code: str, message: str, param: str | None, headers: Iterable[tuple[str, str]]
-) -> Response:
-    response = jsonify({"error": error_object(code, message, status, param)})
-    response.status_code = status
-    for name, value in headers:
-        response.headers[name] = value
-    return response
-
-
-@bp.errorhandler(StreamerError)
-def _streamer_error(exc: StreamerError) -> Response:
-    headers = []
-    if exc.retry_after is not None:
-        headers.append(("Retry-After", str(max(1, round(exc.retry_after)))))
-    return _error_response(exc.status, exc.type, exc.message, getattr(exc, "param", None), headers)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
-    name = (exc.name or "error").lower().replace(" ", "_")
-    return _error_response(exc.code or 500, name, exc.description or name, None, ())
