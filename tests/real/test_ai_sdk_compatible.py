@@ -20,6 +20,7 @@ import pytest
 
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, fake_model
+from ..gateway_fixture import gateway_over
 
 pytestmark = pytest.mark.real
 
@@ -36,16 +37,8 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        {
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "STREAMER_UPSTREAM_RETRIES": "0",
-        },
-        tmp_path_factory.mktemp("ai-sdk-pass") / "gunicorn.log",
-    )
-    yield srv
-    srv.stop()
+    with gateway_over(upstream, tmp_path_factory, KEY) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

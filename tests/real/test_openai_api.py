@@ -22,6 +22,7 @@ from openai import OpenAI
 
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, FakeRequest, expected_reply, fake_model
+from ..gateway_fixture import gateway_over
 from ..redis_fixture import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # a fixture, imported for pytest
@@ -43,19 +44,14 @@ def upstream() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The openai provider over the fake upstream; no client keys."""
-    srv = Server(
-        {
-            "OPENAI_API_KEY": UPSTREAM_KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "STREAMER_UPSTREAM_RETRIES": "0",
-            "STREAMER_HEARTBEAT_S": "0.3",
-            "STREAMER_UPSTREAM_TIMEOUT_S": "30",
-        },
-        tmp_path_factory.mktemp("v1-openai") / "gunicorn.log",
-    )
-    yield srv
-    srv.stop()
-    assert UPSTREAM_KEY not in srv.log(), "the upstream key reached a log line"
+    with gateway_over(
+        upstream,
+        tmp_path_factory,
+        UPSTREAM_KEY,
+        STREAMER_HEARTBEAT_S="0.3",
+        STREAMER_UPSTREAM_TIMEOUT_S="30",
+    ) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, expected_reply, fake_model
+from ..gateway_fixture import gateway_over
 
 pytestmark = pytest.mark.real
 
@@ -44,17 +45,8 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        {
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "STREAMER_UPSTREAM_RETRIES": "0",
-            "STREAMER_HEARTBEAT_S": "0.3",
-        },
-        tmp_path_factory.mktemp("v1-node") / "gunicorn.log",
-    )
-    yield srv
-    srv.stop()
+    with gateway_over(upstream, tmp_path_factory, KEY, STREAMER_HEARTBEAT_S="0.3") as srv:
+        yield srv
 
 
 def run(node: str, *args: str, timeout: float = 30) -> dict[str, Any]:

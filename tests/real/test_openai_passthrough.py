@@ -25,6 +25,7 @@ from openai import OpenAI
 
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, FakeRequest, fake_model
+from ..gateway_fixture import gateway_over
 
 pytestmark = pytest.mark.real
 
@@ -89,18 +90,10 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(
-        {
-            "OPENAI_API_KEY": UPSTREAM_KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "STREAMER_UPSTREAM_RETRIES": "0",
-            "STREAMER_UPSTREAM_TIMEOUT_S": "30",
-        },
-        tmp_path_factory.mktemp("v1-pass") / "gunicorn.log",
-    )
-    yield srv
-    srv.stop()
-    assert UPSTREAM_KEY not in srv.log(), "the upstream key reached a log line"
+    with gateway_over(
+        upstream, tmp_path_factory, UPSTREAM_KEY, STREAMER_UPSTREAM_TIMEOUT_S="30"
+    ) as srv:
+        yield srv
 
 
 @pytest.fixture
