@@ -1,0 +1,262 @@
+"""Gateway peers (issue 25): streamer's /v1/chat/completions against the gateways users write.
+
+    .venv/bin/python bench/bench_gateway.py                  # ~5 min; prints a markdown report
+    .venv/bin/python bench/bench_gateway.py --write-results  # and puts it in bench/RESULTS.md
+    .venv/bin/python bench/bench_gateway.py --smoke          # ~30 s, small levels (CI)
+
+Every gateway (bench/gateway_peers.py: streamer, FastAPI + AsyncOpenAI with StreamingResponse
+and with sse-starlette, Flask + the sync OpenAI SDK on gevent, the LiteLLM proxy) relays the
+same fake upstream (tests/fake_openai.py) at 50 tokens/s, 50-token answers, to the client as
+data-only SSE chunk objects, one worker process each, one gateway at a time. The ladder is
+bench_chat.py's: C concurrent streams (bench/loadgen.c), C stepped up until a level fails; a
+level is sustained when every stream completes and the p90 token lateness is at most
+LATE_P90_MS; a failing level runs once more (the machine is shared). Per gateway: the highest
+sustained C, and the serving process's CPU (all threads, /proc schedstat) per 50-token stream,
+opens included, at C = REF_C, where every gateway is far from its limit. Ratios are
+streamer / peer.
+
+Each gateway frames its chunks its own way (field order, nulls, CRLF), so the record sizes
+loadgen counts by are measured per gateway from one answer before its ladder (``sizes``).
+
+Placement as bench_chat.py: the gateway on one core, this process (the fake upstream) and
+loadgen on the other, ``STREAMER_BENCH_CORES=server,client`` or the first two cores. streamer
+and the Flask peer run on this interpreter; the others on bench/.venv's, which is created or
+completed from bench/requirements.txt unless ``--no-install``; a gateway whose packages are not
+there is listed as not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from bench_chat import CORES, KEY, LADDER_TOKENS, LATE_P90_MS, RATE_DELAY, upstream_lag_p90_ms
+from gateway_peers import GATEWAYS, PATH, Gateway, Running, chat_request
+from run import BENCH, LOADGEN, OUT, VENV_PY, build_loadgen, ensure_venv
+
+from tests.fake_openai import FakeOpenAI, fake_model
+
+LEVELS = [25, 50, 75, 100, 150, 200, 250, 300]
+SMOKE_LEVELS = [5, 10]
+REF_C = 50  # the level whose CPU per stream is compared (smoke: the first)
+TITLE = "Gateway peers (issue 25)"
+
+
+@dataclass
+class Ladder:
+    rows: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    sustained: int = 0
+
+    def cpu_ms_at(self, c: int) -> float | None:
+        runs = [r["cpu_ms"] for level, r in self.rows if level == c]
+        return statistics.median(runs) if runs else None
+
+
+def sizes(port: int, model: str) -> tuple[int, int]:
+    """(bytes up to the end of the first token's event, bytes of every later token's event)
+    in this gateway's body for ``model``; later token events must all be the same size."""
+    r = requests.post(f"http://127.0.0.1:{port}{PATH}", json=chat_request(model), timeout=30)
+    r.raise_for_status()
+    body, start, spans = r.content, 0, []
+    for m in re.finditer(rb"\r?\n\r?\n", body):
+        spans.append((start, m.end()))
+        start = m.end()
+    tokens = [(s, e) for s, e in spans if _has_content(body[s:e])]
+    later = {e - s for s, e in tokens[1:]}
+    if len(tokens) != LADDER_TOKENS or len(later) != 1:
+        raise RuntimeError(f"{len(tokens)} token events, later sizes {sorted(later)}")
+    return tokens[0][1], later.pop()
+
+
+def _has_content(event: bytes) -> bool:
+    for line in event.splitlines():  # bytes.splitlines: only \r, \n (no U+2028 in bytes)
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            choices = json.loads(line[5:]).get("choices") or [{}]
+            return bool((choices[0].get("delta") or {}).get("content"))
+    return False
+
+
+def level(srv: Running, upstream: FakeOpenAI, c: int, first: int, size: int) -> dict[str, float]:
+    """One ladder level: C streams at once; its figures."""
+    model = fake_model(tokens=LADDER_TOKENS, delay=RATE_DELAY)
+    deadline = 30 + c / 50
+    cpu0 = srv.cpu_s()
+    argv = [str(LOADGEN), "many", str(srv.port), PATH, str(c), str(size), str(LADDER_TOKENS)]
+    argv += [str(RATE_DELAY * 1000), str(deadline), json.dumps(chat_request(model)), str(first)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=deadline + 30, check=True)
+    cpu = srv.cpu_s() - cpu0
+    r = json.loads(out.stdout)
+    pcts = r.get("late_pcts_ms") or [0.0] * 101
+    ok = r["complete"] == c and pcts[90] <= LATE_P90_MS
+    return {
+        "complete": r["complete"],
+        "late_p90": pcts[90],
+        "late_p99": pcts[99],
+        "lag_p90": upstream_lag_p90_ms(upstream, RATE_DELAY),
+        "cpu_ms": cpu / c * 1e3,
+        "ok": float(ok),
+    }
+
+
+def ladder(srv: Running, upstream: FakeOpenAI, levels: list[int]) -> Ladder:
+    model = fake_model(tokens=LADDER_TOKENS, delay=RATE_DELAY)
+    first, size = sizes(srv.port, model)  # also the warm-up: client, pool, imports
+    upstream.clear()
+    result = Ladder()
+    for c in levels:
+        row = level(srv, upstream, c, first, size)
+        result.rows.append((c, row))
+        if not row["ok"]:  # once more: a failure can be another process's burst on the core
+            row = level(srv, upstream, c, first, size)
+            result.rows.append((c, row))
+        if not row["ok"]:
+            break
+        result.sustained = c
+    return result
+
+
+def ensure_deps(gateways: list[Gateway], install: bool) -> None:
+    """bench/.venv with bench/requirements.txt, created or completed, as bench/run.py does."""
+    wanted = [g for g in gateways if g.venv]
+    if not install or not wanted:
+        return
+    ensure_venv(True)
+    if not all(g.installed() for g in wanted):
+        req = str(BENCH / "requirements.txt")
+        subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "-r", req], check=True)
+
+
+def report(ladders: dict[str, Ladder], skipped: dict[str, str], levels: list[int], ref: int) -> str:
+    labels = {g.name: g.label for g in GATEWAYS}
+    top = levels[-1]
+
+    def held(n: int) -> str:
+        return f"≥ {n}" if n == top else str(n)
+
+    lines = [
+        f"C concurrent streams of {LADDER_TOKENS} tokens at 50 tokens/s through `POST {PATH}`, "
+        f"one worker process per gateway on its own core; sustained = every stream complete "
+        f"and p90 token lateness ≤ {LATE_P90_MS:g} ms. CPU: the serving process, all threads, "
+        f"per stream (opens included) at C = {ref}. Ratios: streamer / peer (streams: higher "
+        "is better for streamer; CPU: lower is).",
+        "",
+        "| gateway | sustained streams | worker CPU ms / stream | streamer / peer, streams "
+        "| streamer / peer, CPU |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    ours = ladders.get("streamer")
+    for name, lad in ladders.items():
+        cpu = lad.cpu_ms_at(ref)
+        streams_ratio = cpu_ratio = "-"
+        if ours is not None and name != "streamer":
+            if lad.sustained:
+                more = "≥ " if ours.sustained == top else ""
+                streams_ratio = f"{more}{ours.sustained / lad.sustained:.2f}x"
+            ours_cpu = ours.cpu_ms_at(ref)
+            if cpu and ours_cpu:
+                cpu_ratio = f"{ours_cpu / cpu:.2f}x"
+        cpu_cell = f"{cpu:.1f}" if cpu is not None else "-"
+        lines.append(
+            f"| {name} | {held(lad.sustained)} | {cpu_cell} | {streams_ratio} | {cpu_ratio} |"
+        )
+    for name in skipped:
+        lines.append(f"| {name} | not measured | - | - | - |")
+    lines += ["", "Gateways:", ""]
+    lines += [f"- `{n}`: {labels[n]}" for n in [*ladders, *skipped]]
+    lines += [f"- `{n}` not measured: {why}." for n, why in skipped.items()]
+    lines += [
+        "",
+        "Every ladder level (a failing level runs twice):",
+        "",
+        "| gateway | C | complete | lateness p90 ms | p99 ms | upstream lag p90 ms "
+        "| worker CPU ms / stream | sustained |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, lad in ladders.items():
+        for c, r in lad.rows:
+            lines.append(
+                f"| {name} | {c} | {r['complete']:.0f}/{c} | {r['late_p90']:.0f} | "
+                f"{r['late_p99']:.0f} | {r['lag_p90']:.0f} | {r['cpu_ms']:.1f} | "
+                f"{'yes' if r['ok'] else '**no**'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, body: str) -> None:
+    """Put ``## TITLE`` with ``body`` into the markdown file, replacing the section if there."""
+    text = path.read_text() if path.exists() else ""
+    head = f"## {TITLE}\n"
+    section = f"{head}\n{body.rstrip()}\n"
+    if head in text:
+        before, _, rest = text.partition(head)
+        nxt = rest.find("\n## ")
+        text = before + section + (rest[nxt:] if nxt >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="small levels, ~30 s")
+    ap.add_argument("--peers", default=",".join(g.name for g in GATEWAYS))
+    ap.add_argument("--no-install", action="store_true", help="do not create bench/.venv")
+    ap.add_argument("--out", type=Path, help="also write the report to this file")
+    ap.add_argument("--write-results", action="store_true", help=f"'## {TITLE}' in RESULTS.md")
+    args = ap.parse_args()
+    started = time.monotonic()
+    levels = SMOKE_LEVELS if args.smoke else LEVELS
+    ref = levels[0] if args.smoke else REF_C
+    chosen = [g for g in GATEWAYS if g.name in args.peers.split(",")]
+    ensure_deps(chosen, not args.no_install)
+    skipped = {g.name: "its packages are not installed" for g in chosen if not g.installed()}
+    if CORES:
+        os.sched_setaffinity(0, {CORES[1]})  # the fake upstream's thread and loadgen inherit it
+    server_core = ["taskset", "-c", str(CORES[0])] if CORES else []
+    build_loadgen()
+    work = OUT / "gateway"
+    work.mkdir(parents=True, exist_ok=True)
+    ladders: dict[str, Ladder] = {}
+    with FakeOpenAI(api_key=KEY) as upstream:
+        for gw in chosen:
+            if gw.name in skipped:
+                continue
+            t0 = time.monotonic()
+            try:
+                srv = Running(gw, upstream.base_url, server_core, work)
+            except RuntimeError as exc:
+                skipped[gw.name] = f"did not start ({str(exc).splitlines()[0]})"
+                continue
+            try:
+                ladders[gw.name] = ladder(srv, upstream, levels)
+            except (RuntimeError, subprocess.SubprocessError, requests.RequestException) as exc:
+                skipped[gw.name] = f"failed: {exc}"
+            finally:
+                srv.stop()
+                upstream.clear()
+            print(f"{gw.name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    body = report(ladders, skipped, levels, ref)
+    cmd = "bench/bench_gateway.py" + (" --smoke" if args.smoke else "")
+    body += (
+        f"\n- `.venv/bin/python {cmd}`, {time.strftime('%Y-%m-%d %H:%M %Z')}, took "
+        f"{time.monotonic() - started:.0f} s; cores (gateway, upstream + loadgen): "
+        f"{CORES or 'not pinned'}.\n"
+    )
+    print(body)
+    if args.out:
+        args.out.write_text(f"## {TITLE}\n\n{body}")
+    if args.write_results:
+        write_section(BENCH / "RESULTS.md", body)
+
+
+if __name__ == "__main__":
+    main()
