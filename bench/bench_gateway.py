@@ -1,6 +1,6 @@
 """Gateway peers (issue 25): streamer's /v1/chat/completions against the gateways users write.
 
-    .venv/bin/python bench/bench_gateway.py                  # ~5 min; prints a markdown report
+    .venv/bin/python bench/bench_gateway.py                  # ~3 min; prints a markdown report
     .venv/bin/python bench/bench_gateway.py --write-results  # and puts it in bench/RESULTS.md
     .venv/bin/python bench/bench_gateway.py --smoke          # ~30 s, small levels (CI)
 
@@ -12,8 +12,9 @@ bench_chat.py's: C concurrent streams (bench/loadgen.c), C stepped up until a le
 level is sustained when every stream completes and the p90 token lateness is at most
 LATE_P90_MS; a failing level runs once more (the machine is shared). Per gateway: the highest
 sustained C, and the serving process's CPU (all threads, /proc schedstat) per 50-token stream,
-opens included, at C = REF_C, where every gateway is far from its limit. Ratios are
-streamer / peer.
+opens included, at C = REF_C (per-stream CPU falls as C grows, so each gateway's own limit
+would not compare). ``--rounds`` rounds (3), gateways in rotating order, each started fresh;
+the report (bench/gateway_report.py) gives medians and streamer / peer ratios.
 
 Each gateway frames its chunks its own way (field order, nulls, CRLF), so the record sizes
 loadgen counts by are measured per gateway from one answer before its ladder (``sizes``).
@@ -31,16 +32,15 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 from bench_chat import CORES, KEY, LADDER_TOKENS, LATE_P90_MS, RATE_DELAY, upstream_lag_p90_ms
 from gateway_peers import GATEWAYS, PATH, Gateway, Running, chat_request
+from gateway_report import TITLE, Ladder, report, write_section
 from run import BENCH, LOADGEN, OUT, VENV_PY, build_loadgen, ensure_venv
 
 from tests.fake_openai import FakeOpenAI, fake_model
@@ -48,17 +48,6 @@ from tests.fake_openai import FakeOpenAI, fake_model
 LEVELS = [25, 50, 75, 100, 150, 200, 250, 300]
 SMOKE_LEVELS = [5, 10]
 REF_C = 50  # the level whose CPU per stream is compared (smoke: the first)
-TITLE = "Gateway peers (issue 25)"
-
-
-@dataclass
-class Ladder:
-    rows: list[tuple[int, dict[str, float]]] = field(default_factory=list)
-    sustained: int = 0
-
-    def cpu_ms_at(self, c: int) -> float | None:
-        runs = [r["cpu_ms"] for level, r in self.rows if level == c]
-        return statistics.median(runs) if runs else None
 
 
 def sizes(port: int, model: str) -> tuple[int, int]:
@@ -135,121 +124,71 @@ def ensure_deps(gateways: list[Gateway], install: bool) -> None:
         subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "-r", req], check=True)
 
 
-def report(ladders: dict[str, Ladder], skipped: dict[str, str], levels: list[int], ref: int) -> str:
-    labels = {g.name: g.label for g in GATEWAYS}
-    top = levels[-1]
-
-    def held(n: int) -> str:
-        return f"≥ {n}" if n == top else str(n)
-
-    lines = [
-        f"C concurrent streams of {LADDER_TOKENS} tokens at 50 tokens/s through `POST {PATH}`, "
-        f"one worker process per gateway on its own core; sustained = every stream complete "
-        f"and p90 token lateness ≤ {LATE_P90_MS:g} ms. CPU: the serving process, all threads, "
-        f"per stream (opens included) at C = {ref}. Ratios: streamer / peer (streams: higher "
-        "is better for streamer; CPU: lower is).",
-        "",
-        "| gateway | sustained streams | worker CPU ms / stream | streamer / peer, streams "
-        "| streamer / peer, CPU |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    ours = ladders.get("streamer")
-    for name, lad in ladders.items():
-        cpu = lad.cpu_ms_at(ref)
-        streams_ratio = cpu_ratio = "-"
-        if ours is not None and name != "streamer":
-            if lad.sustained:
-                more = "≥ " if ours.sustained == top else ""
-                streams_ratio = f"{more}{ours.sustained / lad.sustained:.2f}x"
-            ours_cpu = ours.cpu_ms_at(ref)
-            if cpu and ours_cpu:
-                cpu_ratio = f"{ours_cpu / cpu:.2f}x"
-        cpu_cell = f"{cpu:.1f}" if cpu is not None else "-"
-        lines.append(
-            f"| {name} | {held(lad.sustained)} | {cpu_cell} | {streams_ratio} | {cpu_ratio} |"
-        )
-    for name in skipped:
-        lines.append(f"| {name} | not measured | - | - | - |")
-    lines += ["", "Gateways:", ""]
-    lines += [f"- `{n}`: {labels[n]}" for n in [*ladders, *skipped]]
-    lines += [f"- `{n}` not measured: {why}." for n, why in skipped.items()]
-    lines += [
-        "",
-        "Every ladder level (a failing level runs twice):",
-        "",
-        "| gateway | C | complete | lateness p90 ms | p99 ms | upstream lag p90 ms "
-        "| worker CPU ms / stream | sustained |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for name, lad in ladders.items():
-        for c, r in lad.rows:
-            lines.append(
-                f"| {name} | {c} | {r['complete']:.0f}/{c} | {r['late_p90']:.0f} | "
-                f"{r['late_p99']:.0f} | {r['lag_p90']:.0f} | {r['cpu_ms']:.1f} | "
-                f"{'yes' if r['ok'] else '**no**'} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, body: str) -> None:
-    """Put ``## TITLE`` with ``body`` into the markdown file, replacing the section if there."""
-    text = path.read_text() if path.exists() else ""
-    head = f"## {TITLE}\n"
-    section = f"{head}\n{body.rstrip()}\n"
-    if head in text:
-        before, _, rest = text.partition(head)
-        nxt = rest.find("\n## ")
-        text = before + section + (rest[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
+def run_round(
+    gateways: list[Gateway],
+    upstream: FakeOpenAI,
+    levels: list[int],
+    ladders: dict[str, list[Ladder]],
+    skipped: dict[str, str],
+) -> None:
+    """Each gateway, fresh, through the whole ladder; one that fails is not run again."""
+    server_core = ["taskset", "-c", str(CORES[0])] if CORES else []
+    work = OUT / "gateway"
+    work.mkdir(parents=True, exist_ok=True)
+    for gw in gateways:
+        if gw.name in skipped:
+            continue
+        t0 = time.monotonic()
+        try:
+            srv = Running(gw, upstream.base_url, server_core, work)
+        except RuntimeError as exc:
+            skipped[gw.name] = f"did not start ({str(exc).splitlines()[0]})"
+            ladders.pop(gw.name, None)
+            continue
+        try:
+            ladders.setdefault(gw.name, []).append(ladder(srv, upstream, levels))
+        except (RuntimeError, subprocess.SubprocessError, requests.RequestException) as exc:
+            skipped[gw.name] = f"failed: {exc}"
+            ladders.pop(gw.name, None)
+        finally:
+            srv.stop()
+            upstream.clear()
+        print(f"  {gw.name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="small levels, ~30 s")
+    ap.add_argument("--smoke", action="store_true", help="small levels, one round, ~30 s")
+    ap.add_argument("--rounds", type=int, default=None, help="default 3 (smoke: 1)")
     ap.add_argument("--peers", default=",".join(g.name for g in GATEWAYS))
     ap.add_argument("--no-install", action="store_true", help="do not create bench/.venv")
     ap.add_argument("--out", type=Path, help="also write the report to this file")
     ap.add_argument("--write-results", action="store_true", help=f"'## {TITLE}' in RESULTS.md")
     args = ap.parse_args()
-    started = time.monotonic()
+    started, load0 = time.monotonic(), os.getloadavg()
     levels = SMOKE_LEVELS if args.smoke else LEVELS
     ref = levels[0] if args.smoke else REF_C
+    rounds = args.rounds or (1 if args.smoke else 3)
     chosen = [g for g in GATEWAYS if g.name in args.peers.split(",")]
     ensure_deps(chosen, not args.no_install)
     skipped = {g.name: "its packages are not installed" for g in chosen if not g.installed()}
     if CORES:
         os.sched_setaffinity(0, {CORES[1]})  # the fake upstream's thread and loadgen inherit it
-    server_core = ["taskset", "-c", str(CORES[0])] if CORES else []
     build_loadgen()
-    work = OUT / "gateway"
-    work.mkdir(parents=True, exist_ok=True)
-    ladders: dict[str, Ladder] = {}
+    ladders: dict[str, list[Ladder]] = {g.name: [] for g in chosen if g.name not in skipped}
     with FakeOpenAI(api_key=KEY) as upstream:
-        for gw in chosen:
-            if gw.name in skipped:
-                continue
-            t0 = time.monotonic()
-            try:
-                srv = Running(gw, upstream.base_url, server_core, work)
-            except RuntimeError as exc:
-                skipped[gw.name] = f"did not start ({str(exc).splitlines()[0]})"
-                continue
-            try:
-                ladders[gw.name] = ladder(srv, upstream, levels)
-            except (RuntimeError, subprocess.SubprocessError, requests.RequestException) as exc:
-                skipped[gw.name] = f"failed: {exc}"
-            finally:
-                srv.stop()
-                upstream.clear()
-            print(f"{gw.name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    body = report(ladders, skipped, levels, ref)
+        for i in range(rounds):
+            order = chosen[i % len(chosen) :] + chosen[: i % len(chosen)]
+            print(f"round {i + 1}/{rounds}", file=sys.stderr, flush=True)
+            run_round(order, upstream, levels, ladders, skipped)
+    labels = {g.name: g.label for g in GATEWAYS}
+    body = report(ladders, skipped, labels, levels, ref, LATE_P90_MS, LADDER_TOKENS, PATH)
     cmd = "bench/bench_gateway.py" + (" --smoke" if args.smoke else "")
+    load = " / ".join(" ".join(f"{x:.2f}" for x in la) for la in (load0, os.getloadavg()))
     body += (
         f"\n- `.venv/bin/python {cmd}`, {time.strftime('%Y-%m-%d %H:%M %Z')}, took "
         f"{time.monotonic() - started:.0f} s; cores (gateway, upstream + loadgen): "
-        f"{CORES or 'not pinned'}.\n"
+        f"{CORES or 'not pinned'}; load average before / after: {load}.\n"
     )
     print(body)
     if args.out:
