@@ -1,6 +1,6 @@
 """Gateway peers (issue 25): streamer's /v1/chat/completions against the gateways users write.
 
-    .venv/bin/python bench/bench_gateway.py                  # ~3 min; prints a markdown report
+    .venv/bin/python bench/bench_gateway.py                  # ~7 min; prints a markdown report
     .venv/bin/python bench/bench_gateway.py --write-results  # and puts it in bench/RESULTS.md
     .venv/bin/python bench/bench_gateway.py --smoke          # ~30 s, small levels (CI)
 
@@ -13,7 +13,7 @@ level is sustained when every stream completes and the p90 token lateness is at 
 LATE_P90_MS; a failing level runs once more (the machine is shared). Per gateway: the highest
 sustained C, and the serving process's CPU (all threads, /proc schedstat) per 50-token stream,
 opens included, in a wave of C = REF_C streams of its own after a warm-up wave (per-stream CPU
-falls as C grows, so each gateway's own limit would not compare). ``--rounds`` rounds (3),
+falls as C grows, so each gateway's own limit would not compare). ``--rounds`` rounds (5),
 gateways in rotating order, each started fresh; the report (bench/gateway_report.py) gives
 medians and streamer / peer ratios.
 
@@ -166,7 +166,7 @@ def run_round(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="small levels, one round, ~30 s")
-    ap.add_argument("--rounds", type=int, default=None, help="default 3 (smoke: 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="default 5 (smoke: 1)")
     ap.add_argument("--peers", default=",".join(g.name for g in GATEWAYS))
     ap.add_argument("--no-install", action="store_true", help="do not create bench/.venv")
     ap.add_argument("--out", type=Path, help="also write the report to this file")
@@ -175,7 +175,7 @@ def main() -> None:
     started, load0 = time.monotonic(), os.getloadavg()
     levels = SMOKE_LEVELS if args.smoke else LEVELS
     ref = levels[0] if args.smoke else REF_C
-    rounds = args.rounds or (1 if args.smoke else 3)
+    rounds = args.rounds or (1 if args.smoke else 5)
     chosen = [g for g in GATEWAYS if g.name in args.peers.split(",")]
     ensure_deps(chosen, not args.no_install)
     skipped = {g.name: "its packages are not installed" for g in chosen if not g.installed()}
@@ -190,7 +190,7 @@ def main() -> None:
             run_round(order, upstream, levels, ref, ladders, skipped)
     labels = {g.name: g.label for g in GATEWAYS}
     body = report(ladders, skipped, labels, levels, ref, LATE_P90_MS, LADDER_TOKENS, PATH)
-    cmd = "bench/bench_gateway.py" + (" --smoke" if args.smoke else "")
+    cmd = " ".join(["bench/bench_gateway.py", *sys.argv[1:]])
     load = " / ".join(" ".join(f"{x:.2f}" for x in la) for la in (load0, os.getloadavg()))
     body += (
         f"\n- `.venv/bin/python {cmd}`, {time.strftime('%Y-%m-%d %H:%M %Z')}, took "
