@@ -15,7 +15,7 @@ sustained C, and the serving process's CPU (all threads, /proc schedstat) per 50
 opens included, in a wave of C = REF_C streams of its own after a warm-up wave (per-stream CPU
 falls as C grows, so each gateway's own limit would not compare). ``--rounds`` rounds (5),
 gateways in rotating order, each started fresh; the report (bench/gateway_report.py) gives
-medians and streamer / peer ratios.
+medians and streamer / peer ratios; every figure also goes to bench/out/gateway/results.json.
 
 Each gateway frames its chunks its own way (field order, nulls, CRLF), so the record sizes
 loadgen counts by are measured per gateway from one answer before its ladder (``sizes``).
@@ -30,6 +30,7 @@ there is listed as not measured.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -198,6 +199,8 @@ def main() -> None:
         f"{CORES or 'not pinned'}; load average before / after: {load}.\n"
     )
     print(body)
+    raw = {name: [dataclasses.asdict(lad) for lad in rounds] for name, rounds in ladders.items()}
+    (OUT / "gateway" / "results.json").write_text(json.dumps(raw, indent=1))
     if args.out:
         args.out.write_text(f"## {TITLE}\n\n{body}")
     if args.write_results:

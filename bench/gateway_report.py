@@ -71,17 +71,20 @@ def report(
         f"Medians of {n_rounds} round(s), gateways in rotating order. Ratios: streamer / peer "
         "(streams: above 1 streamer holds more; CPU: below 1 streamer spends less).",
         "",
-        "| gateway | sustained streams | worker CPU ms / stream | streamer / peer, streams "
-        "| streamer / peer, CPU | bytes / token |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| gateway | sustained streams | per round | worker CPU ms / stream "
+        "| streamer / peer, streams | streamer / peer, CPU | bytes / token |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     ours = sums.get("streamer")
     for name, s in sums.items():
         streams, cpu = _ratios(ours, s, top) if name != "streamer" else ("-", "-")
         held = f"≥ {s.sustained}" if s.sustained == top else str(s.sustained)
         cpu_cell = f"{s.cpu_ms:.1f}" if s.cpu_ms is not None else "-"
-        lines.append(f"| {name} | {held} | {cpu_cell} | {streams} | {cpu} | {s.token_bytes} |")
-    lines += [f"| {name} | not measured | - | - | - | - |" for name in skipped]
+        each = ", ".join(str(lad.sustained) for lad in ladders[name])
+        lines.append(
+            f"| {name} | {held} | {each} | {cpu_cell} | {streams} | {cpu} | {s.token_bytes} |"
+        )
+    lines += [f"| {name} | not measured | - | - | - | - | - |" for name in skipped]
     lines += ["", "Gateways:", ""]
     lines += [f"- `{n}`: {labels[n]}." for n in [*ladders, *skipped]]
     lines += [f"- `{n}` not measured: {why}." for n, why in skipped.items()]
