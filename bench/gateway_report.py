@@ -96,7 +96,8 @@ def report(
         "checks a key), with its bundled model cost map and its access log on, as deployed. "
         "bytes / token: one token's SSE event as each gateway frames it (`model_dump_json()` "
         "writes every unset field as null; streamer's /v1 and LiteLLM write the fields that "
-        "are set), measured from one answer per gateway.",
+        "are set), measured from one answer per gateway. What bounds these figures: "
+        "bench/ANALYSIS.md, 'Gateway peers'.",
     ]
     lines += [
         "",
