@@ -124,29 +124,37 @@ def in_process_cpu(mode: str, base_url: str, tokens: int, streams: int, delay: f
     return float(result["cpu"]) / result["tokens"] * 1e6
 
 
+def service_env(port: int, base_url: str) -> dict[str, str]:
+    """The service's environment for a benchmark: one worker, the openai provider on
+    ``base_url``, no retries, no Redis, no keys, no per-client limits (bench_gateway.py too)."""
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "STREAMER_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "PYTHONUNBUFFERED": "1",
+        "STREAMER_CHAT_PROVIDER": "openai",
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": base_url,
+        "STREAMER_UPSTREAM_RETRIES": "0",
+        "STREAMER_MAX_STREAMS": "100000",
+        "STREAMER_WORKER_CONNECTIONS": "100000",
+        # One client address (loopback) opens every stream: no per-client limits.
+        "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+        "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
+    }
+    for name in ("REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
+        env.pop(name, None)
+    return env
+
+
 class Service:
     """One gunicorn gevent worker on the server core, with the raw or the SDK provider."""
 
     def __init__(self, mode: str, base_url: str, log: Path) -> None:
         self.port = free_port()
         app = ["--pythonpath", "bench", "chat_sdk:sdk_app()"] if mode == "sdk" else ["wsgi:app"]
-        env = {
-            **os.environ,
-            "PORT": str(self.port),
-            "STREAMER_HOST": "127.0.0.1",
-            "WEB_CONCURRENCY": "1",
-            "PYTHONUNBUFFERED": "1",
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": base_url,
-            "STREAMER_UPSTREAM_RETRIES": "0",
-            "STREAMER_MAX_STREAMS": "100000",
-            "STREAMER_WORKER_CONNECTIONS": "100000",
-            # One client address (loopback) opens every stream: no per-client limits.
-            "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
-            "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
-        }
-        for name in ("REDIS_URL", "STREAMER_API_KEYS", "STREAMER_TESTING"):
-            env.pop(name, None)
+        env = service_env(self.port, base_url)
         self._log = open(log, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             [*on_server_core(), sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *app],
