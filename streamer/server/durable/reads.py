@@ -3,7 +3,12 @@
 A response's ``Stream-Next-Offset`` is where the next read starts; ``Stream-Up-To-Date`` says
 it holds everything there was; ``Stream-Closed`` says, in addition, that nothing more will
 come (the EOF). The ETag names the range and the closure (``:c``), so a stream closed after
-its last chunk was cached never answers ``304`` at its end."""
+its last chunk was cached never answers ``304`` at its end.
+
+A reader whose right to read ends (a read token's expiry,
+:meth:`~streamer.server.state.OwnerPolicy.read_until`) waits no longer: a long-poll still
+waiting then answers 401 (``token_expired``), an SSE read ends with an in-band
+``event: error`` and is cut (:mod:`.readers`)."""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from flask import Response, request
 
 from ...errors import DurableError, Unavailable
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
-from ..state import current_config, current_registry
+from ..resumable import TOKEN_EXPIRED
+from ..state import current_config, current_registry, current_state
 from . import headers as h
-from . import jsonmode, sse
+from . import jsonmode, readers, sse
 from .cursor import response_cursor
 from .settings import DurableSettings
 
@@ -58,11 +64,17 @@ def read_response(
     info, messages = got
     if live == "long-poll" and not messages and start >= info.tail:
         if not info.closed:
-            store.wait(path, start, settings.long_poll_s)
+            until = current_state().owners.read_until()
+            wait_s = settings.long_poll_s
+            if until is not None:
+                wait_s = min(wait_s, until - time.time())
+            store.wait(path, start, max(0.0, wait_s))
             got = store.read(path, start)
             if got is None:
                 raise DurableError(404, "not_found", "the stream was deleted")
             info, messages = got
+            if not messages and until is not None and time.time() >= until:
+                raise DurableError(401, TOKEN_EXPIRED.type, TOKEN_EXPIRED.message)
         if not messages:
             response = Response(status=204)
             _state(response, info, start, up_to_date=True, closed=info.closed)
@@ -152,6 +164,8 @@ def _sse(
             retry_after=1,
         )
     follower = _Follower()
+    until = current_state().owners.read_until()  # unix seconds: a read token's expiry
+    sock = request.environ.get("gunicorn.socket")
 
     def events() -> Iterator[bytes]:
         current = start
@@ -161,6 +175,10 @@ def _sse(
         registry.add(follower)
         try:
             while not follower.stopping and not registry.shutting_down:
+                if until is not None and time.time() >= until:
+                    yield readers.expired_event()
+                    readers.cut(sock)
+                    return
                 got = store.read(path, current)
                 if got is None or got[0].soft_deleted:
                     return  # deleted: the reader's reconnect gets the 404 or 410
@@ -203,6 +221,8 @@ def _sse(
                 # Wait in steps of at most a second, so a stopping worker ends it soon; an idle
                 # reader hears a control event every long_poll_s (a keep-alive).
                 due = settings.long_poll_s - (clock - said) if said is not None else 0.0
+                if until is not None:
+                    due = min(due, until - time.time())
                 store.wait(path, current, max(0.0, min(left, due, 1.0)))
         finally:
             registry.discard(follower)

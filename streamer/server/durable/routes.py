@@ -1,7 +1,9 @@
 """The stream URL's five methods (PROTOCOL.md 5): ``PUT`` creates (or forks), ``POST``
 appends or closes, ``HEAD`` tells the metadata, ``GET`` reads (catch-up, ``live=long-poll``,
 ``live=sse``), ``DELETE`` deletes. A refusal is a :class:`~.headers.DurableError`: its status,
-the protocol's headers, and ``{"error": {"type", "message"}}``."""
+the protocol's headers, and ``{"error": {"type", "message"}}``. With client keys, the
+responses to a create, a ``HEAD`` and a read carry ``X-Stream-Token``, a read token of the
+stream (the owner policy's :meth:`~streamer.server.state.OwnerPolicy.read_headers`)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..jsonerror import json_error
 from ..state import current_state, current_store
 from . import headers as h
 from . import jsonmode
+from .readers import stream_name
 from .reads import read_response
 from .resumable import PREFIX, ResumableFace, read_only
 from .settings import DurableSettings, current
@@ -73,19 +76,24 @@ def stream_view(path: str) -> Response:
         if request.method == "PUT":
             raise DurableError(409, "conflict", "the path is taken by another key's stream")
         raise DurableError(404, "not_found", "no such stream")
-    if request.method == "PUT":
-        return create(store, settings, path)
     if request.method == "POST":
         return append(store, path)
     if request.method == "DELETE":
         return delete(store, path)
-    if info is None:
+    if request.method == "PUT":
+        response = create(store, settings, path)
+    elif info is None:
         raise DurableError(404, "not_found", "no such stream")
-    if info.soft_deleted:
+    elif info.soft_deleted:
         raise DurableError(410, "gone", "the stream was deleted")
-    if request.method == "HEAD":
-        return head(path, info)
-    return read_response(store, settings, path, info)
+    elif request.method == "HEAD":
+        response = head(path, info)
+    else:
+        response = read_response(store, settings, path, info)
+    # With client keys, the owner's reads and creates carry a read token of the stream
+    # (X-Stream-Token), as the resume route's responses do: for a reader without the key.
+    response.headers.update(current_state().owners.read_headers(stream_name(path)))
+    return response
 
 
 def _may_use(info: Info) -> bool:
