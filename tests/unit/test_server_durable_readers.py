@@ -1,18 +1,16 @@
 """Fast tier of streamer.server.durable.readers: which requests are live reads, the name a
-read token carries for a path, the in-band end of an expired SSE reader and the cut."""
+read token carries for a path, the in-band end of an expired SSE reader."""
 
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from flask import Flask
 
 from streamer import Streamer
-from streamer.engine import StreamAborted
 from streamer.server.durable.readers import (
-    cut,
+    EXPIRED,
     expired_event,
     is_live_read,
     other_stream,
@@ -65,21 +63,4 @@ def test_the_expired_event_is_an_sse_error_event() -> None:
     lines = expired_event().decode().split("\n")
     assert lines[0] == "event: error" and lines[-2:] == ["", ""]
     body = json.loads(lines[1].removeprefix("data:"))
-    assert body["type"] == "token_expired" and "Last-Event-ID" in body["message"]
-
-
-def test_a_cut_without_a_socket_makes_the_server_drop_the_connection() -> None:
-    with pytest.raises(StreamAborted):
-        cut(None)
-
-
-@pytest.mark.timeout(10)
-def test_a_cut_shuts_the_socket_once_the_client_closed() -> None:
-    server, client = socket.socketpair()
-    try:
-        client.close()  # the client closes at the error event: no grace to wait out
-        cut(server)
-        with pytest.raises(OSError):
-            server.send(b"0\r\n\r\n")  # the terminator cannot go out
-    finally:
-        server.close()
+    assert body == {"type": "token_expired", "message": EXPIRED}

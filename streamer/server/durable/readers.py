@@ -1,7 +1,7 @@
 """Who reads a stream URL, for the add-ons that meter and authorise readers
 (:mod:`streamer.security.auth`, :mod:`streamer.security.fairness`): whether a request is a
 *live* read, which holds its connection open like a stream does; which stream a read token
-must name to read a path; and how a live read ends when its reader's right to read does.
+must name to read a path; and how an SSE read ends when its reader's right to read does.
 
 - A live read is a ``GET`` with ``live=long-poll`` or ``live=sse``: it holds a connection for
   up to ``STREAMER_DURABLE_LONG_POLL_S`` or ``STREAMER_DURABLE_SSE_MAX_S``, so it takes a
@@ -11,31 +11,34 @@ must name to read a path; and how a live read ends when its reader's right to re
   named ``<id>`` at ``<prefix>/resumable/<id>`` too, and a Durable Stream is named by its
   path, which for an id-shaped path is also the name of its ``GET /streams/<path>`` face. A
   read token of one face reads the other.
-- A reader whose right ends (a read token's expiry) while it follows by SSE gets an in-band
-  ``event: error`` (``token_expired``; Durable Streams clients ignore events they do not
-  know), then the connection is cut without the chunked terminator, as the resume route cuts
-  its readers (:mod:`streamer.engine.ending`). Its reconnect with the same token is a 401.
+- A reader whose right ends (a read token's expiry) while it waits or follows is not kept
+  past it: a long-poll gets its ``204`` then, an SSE read an in-band ``event: error``
+  (``token_expired``; Durable Streams clients ignore event types they do not know) and the
+  end of its response. Its next request with that token is a 401.
+
+  Unlike the resume route, whose failed readers are cut without the chunked terminator, the
+  SSE response ends cleanly: here the end of a response never says the stream is complete
+  (only ``streamClosed`` does; every SSE response ends after ``STREAMER_DURABLE_SSE_MAX_S``),
+  and a cut body crashes ``@durable-streams/client`` 0.2.6 outright (an unhandled
+  ``TypeError: terminated`` from undici, not passed to its ``onError``), where a clean end
+  makes it reconnect from its offset with the parameters it has then (a renewed token).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Mapping
-from typing import Any
 
-from ...engine.disconnect import wait_closed
-from ...engine.ending import CUT_GRACE_S, StreamAborted
 from ...errors import NotFound
 from ...store import valid_stream_id
-from ..resumable import TOKEN_EXPIRED
 from ..state import current_store
 from . import sse
 from .resumable import PREFIX
 
-__all__ = ["LIVE_MODES", "cut", "expired_event", "is_live_read", "other_stream", "stream_name"]
+__all__ = ["LIVE_MODES", "expired_event", "is_live_read", "other_stream", "stream_name"]
 
 LIVE_MODES = frozenset({"long-poll", "sse"})
+EXPIRED = "the stream token has expired; read on from the last offset with a new one"
 
 
 def is_live_read(method: str, args: Mapping[str, str]) -> bool:
@@ -68,19 +71,5 @@ def other_stream(path: str) -> bool:
 
 def expired_event() -> bytes:
     """The in-band end of an SSE reader whose token expired."""
-    body = {"type": TOKEN_EXPIRED.type, "message": TOKEN_EXPIRED.message}
+    body = {"type": "token_expired", "message": EXPIRED}
     return sse.event("error", json.dumps(body, separators=(",", ":")))
-
-
-def cut(sock: Any) -> None:
-    """End a response after its last write without the chunked terminator: give the client
-    up to ``CUT_GRACE_S`` to close, then shut the socket (the server's terminator write then
-    fails, which gunicorn ignores). Without a socket (another WSGI server, a test client),
-    :class:`StreamAborted` makes the server drop the connection."""
-    if sock is None:
-        raise StreamAborted("the reader's token expired")
-    wait_closed(sock, CUT_GRACE_S)
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

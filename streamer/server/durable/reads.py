@@ -7,8 +7,8 @@ its last chunk was cached never answers ``304`` at its end.
 
 A reader whose right to read ends (a read token's expiry,
 :meth:`~streamer.server.state.OwnerPolicy.read_until`) waits no longer: a long-poll still
-waiting then answers 401 (``token_expired``), an SSE read ends with an in-band
-``event: error`` and is cut (:mod:`.readers`)."""
+waiting then has its ``204``, an SSE read ends with an in-band ``event: error``
+(:mod:`.readers`); the next request needs a valid token."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from flask import Response, request
 
 from ...errors import DurableError, Unavailable
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
-from ..resumable import TOKEN_EXPIRED
 from ..state import current_config, current_registry, current_state
 from . import headers as h
 from . import jsonmode, readers, sse
@@ -73,8 +72,6 @@ def read_response(
             if got is None:
                 raise DurableError(404, "not_found", "the stream was deleted")
             info, messages = got
-            if not messages and until is not None and time.time() >= until:
-                raise DurableError(401, TOKEN_EXPIRED.type, TOKEN_EXPIRED.message)
         if not messages:
             response = Response(status=204)
             _state(response, info, start, up_to_date=True, closed=info.closed)
@@ -165,7 +162,6 @@ def _sse(
         )
     follower = _Follower()
     until = current_state().owners.read_until()  # unix seconds: a read token's expiry
-    sock = request.environ.get("gunicorn.socket")
 
     def events() -> Iterator[bytes]:
         current = start
@@ -177,7 +173,6 @@ def _sse(
             while not follower.stopping and not registry.shutting_down:
                 if until is not None and time.time() >= until:
                     yield readers.expired_event()
-                    readers.cut(sock)
                     return
                 got = store.read(path, current)
                 if got is None or got[0].soft_deleted:
