@@ -77,7 +77,7 @@ def stream_view(path: str) -> Response:
             raise DurableError(409, "conflict", "the path is taken by another key's stream")
         raise DurableError(404, "not_found", "no such stream")
     if request.method == "POST":
-        return append(store, path)
+        return append(store, path, info)
     if request.method == "DELETE":
         return delete(store, path)
     if request.method == "PUT":
@@ -153,7 +153,9 @@ def create(store: DurableStore, settings: DurableSettings, path: str) -> Respons
     return response
 
 
-def append(store: DurableStore, path: str) -> Response:
+def append(store: DurableStore, path: str, info: Info | None) -> Response:
+    """``info``: the stream's, as the view found it (its JSON mode; the store's append
+    checks again, atomically, what matters for the write)."""
     hdrs = request.headers
     producer = h.producer(hdrs)
     close = h.closed_flag(hdrs)
@@ -163,15 +165,14 @@ def append(store: DurableStore, path: str) -> Response:
         raise h.bad("empty_body", "an append needs a body (or Stream-Closed: true)")
     if data and content_type is None:
         raise h.bad("missing_content_type", "an append needs a Content-Type")
-    if data:
-        info = store.info(path)
-        if (
-            info is not None
-            and not info.closed
-            and is_json(info.content_type)
-            and is_json(content_type)
-        ):
-            data = jsonmode.stored(data)
+    if (
+        data
+        and info is not None
+        and not info.closed
+        and is_json(info.content_type)
+        and is_json(content_type)
+    ):
+        data = jsonmode.stored(data)
     spec = AppendSpec(data, content_type, hdrs.get("Stream-Seq"), producer, close)
     done = store.append(path, spec)
     out: dict[str, str] = {}
@@ -249,11 +250,13 @@ def delete(store: DurableStore, path: str) -> Response:
     return empty(204)
 
 
+class _Empty(Response):
+    default_mimetype = None  # no Content-Type at all: not set and then deleted
+
+
 def empty(status: int, headers: dict[str, str] | None = None) -> Response:
     """A response without a body, so without Flask's default ``text/html`` type."""
-    response = Response(status=status, headers=headers)
-    del response.headers["Content-Type"]
-    return response
+    return _Empty(status=status, headers=headers)
 
 
 def security_headers(response: Response) -> Response:
