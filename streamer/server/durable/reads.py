@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
+from ...engine.registry import StreamRegistry
 from ...errors import DurableError, Unavailable
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
 from ..state import current_config, current_registry, current_state
@@ -67,7 +68,7 @@ def read_response(
             wait_s = settings.long_poll_s
             if until is not None:
                 wait_s = min(wait_s, until - time.time())
-            store.wait(path, start, max(0.0, wait_s))
+            _long_poll_wait(store, path, start, max(0.0, wait_s))
             got = store.read(path, start)
             if got is None:
                 raise DurableError(404, "not_found", "the stream was deleted")
@@ -118,9 +119,10 @@ def _cap(messages: list[Message], limit: int) -> tuple[list[Message], bool]:
 
 
 class _Follower:
-    """An SSE read in the registry of open streams: it counts toward ``STREAMER_MAX_STREAMS``
-    and a stopping worker ends it (the client reconnects elsewhere from its offset) instead
-    of waiting for it until the graceful timeout."""
+    """A live read (SSE, or a long-poll while it waits) in the registry of open streams: it
+    counts toward ``STREAMER_MAX_STREAMS`` and a stopping worker ends it within a second (the
+    client reconnects elsewhere from its offset) instead of waiting for it until the
+    graceful timeout."""
 
     def __init__(self) -> None:
         self.stopping = False
@@ -130,6 +132,42 @@ class _Follower:
 
     def tick(self, now: float) -> None:
         pass
+
+
+def _admitted() -> StreamRegistry:
+    """The worker's registry of open streams, if it has room for one more live read; else
+    the 503 that a full or stopping worker answers."""
+    registry = current_registry()
+    if registry.shutting_down:
+        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
+    if len(registry) >= current_config().max_streams:
+        raise Unavailable(
+            "too many open streams on this server; retry shortly",
+            type="too_many_streams",
+            retry_after=1,
+        )
+    return registry
+
+
+def _long_poll_wait(store: DurableStore, path: str, offset: str, wait_s: float) -> None:
+    """Wait up to ``wait_s`` for a change after ``offset``, as one of the worker's open
+    streams: in steps of at most a second, so that a stopping worker answers its long-polls
+    (their ``204``) within one. A step that ends early was ended by a change."""
+    registry = _admitted()
+    follower = _Follower()
+    registry.add(follower)
+    try:
+        deadline = time.monotonic() + wait_s
+        while not follower.stopping and not registry.shutting_down:
+            began = time.monotonic()
+            step = min(deadline - began, 1.0)
+            if step <= 0:
+                return
+            store.wait(path, offset, step)
+            if time.monotonic() - began < step - 0.005:
+                return  # woken (else a change at the step's end: the next wait sees it)
+    finally:
+        registry.discard(follower)
 
 
 def _sse(
@@ -151,15 +189,7 @@ def _sse(
             return m.data.decode("utf-8", "replace")
         return base64.b64encode(m.data).decode()
 
-    registry = current_registry()
-    if registry.shutting_down:
-        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
-    if len(registry) >= current_config().max_streams:
-        raise Unavailable(
-            "too many open streams on this server; retry shortly",
-            type="too_many_streams",
-            retry_after=1,
-        )
+    registry = _admitted()
     follower = _Follower()
     until = current_state().owners.read_until()  # unix seconds: a read token's expiry
 
