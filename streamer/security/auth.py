@@ -24,9 +24,10 @@ Durable Streams URLs, long-poll and SSE, but not their catch-up reads and writes
 :mod:`streamer.server.durable.readers`): a streaming request over it gets 429 JSON with
 ``Retry-After``. A reader on a read token (``?token=``) does not count against the key: it
 takes a slot of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per stream, per
-worker; over it the same 429, type ``too_many_token_readers``), and is cut with an in-band
-``error`` (``token_expired``) when its token expires. A token that leaks can then neither lock
-its key's owner out nor read past its lifetime.
+worker; over it the same 429, type ``too_many_token_readers``), and ends with an in-band
+``error`` (``token_expired``) when its token expires (a Durable Streams long-poll: its
+``204``). A token that leaks can then neither lock its key's owner out nor read past its
+lifetime.
 
 A read token reads its stream on both of its faces: ``GET /streams/<id>`` and the Durable
 Streams URL that names the same stream (catch-up, long-poll, SSE, ``HEAD``); a write with one
