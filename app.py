@@ -17,7 +17,6 @@ from flask import Flask
 from streamer import Streamer
 from streamer.llm import ChatProvider
 from streamer.security import auth, cors, fairness
-from streamer.server import durable
 from streamer.service import openai_api, views
 from streamer.service.chat import make_provider
 from streamer.service.settings import ServiceConfig
@@ -49,17 +48,16 @@ def create_app(
     # CORS first: a browser's preflight carries no key and must be answered before auth.
     cors.install(app, cfg.cors_origins)
     stream_endpoints = (*views.STREAM_ENDPOINTS, *openai_api.STREAM_ENDPOINTS)
-    # Per client address, before auth: requests without a valid key count too.
+    # Per client address, before auth: requests without a valid key count too. Both count
+    # the Durable Streams URLs' live reads (long-poll, SSE) as open streams by themselves;
+    # their appends are requests, not new streams, and meet neither limit nor the rate.
     fairness.install(app, cfg, stream_endpoints=stream_endpoints)
     auth.install(
         app,
         cfg,
         open_endpoints=views.OPEN_ENDPOINTS,
         demo_endpoints=views.DEMO_ENDPOINTS if cfg.open_demo else (),
-        # Durable Streams: every request a slot while it runs (an SSE read: while it follows).
-        # Not in the per-client limits above: a producer's appends are requests, not new
-        # streams, and would meet the 20-a-second rate.
-        stream_endpoints=(*stream_endpoints, durable.ENDPOINT),
+        stream_endpoints=stream_endpoints,
     )
     views.register(app, provider, cfg)
     openai_api.register(app, provider, model=cfg.chat_model)  # /v1 (docs/openai.md)

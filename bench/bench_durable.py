@@ -59,6 +59,10 @@ def start(peer: str, port: int) -> subprocess.Popen[bytes]:
             "WEB_CONCURRENCY": "1",
             "STREAMER_DURABLE": "1",
             "STREAMER_LOG_LEVEL": "warning",
+            # One client address (loopback) holds every SSE reader: no per-client limits
+            # (live reads are open streams of their client, docs/durable-streams.md).
+            "STREAMER_MAX_STREAMS_PER_CLIENT": "0",
+            "STREAMER_NEW_STREAMS_PER_CLIENT_S": "0",
         }
         env.pop("REDIS_URL", None)
         env.pop("STREAMER_API_KEYS", None)

@@ -261,16 +261,18 @@ class Config:
     max_streams_per_key: int = setting(
         "STREAMER_MAX_STREAMS_PER_KEY",
         100,
-        "concurrent streams per client key, per worker, running resumable producers "
-        "included; beyond it `429` JSON with `Retry-After: 1`",
+        "concurrent streams per client key, per worker, running resumable producers and "
+        "Durable Streams long-polls and SSE reads included; beyond it `429` JSON with "
+        "`Retry-After: 1`",
         low=1,
         high=1_000_000,
     )
     max_token_readers: int = setting(
         "STREAMER_MAX_TOKEN_READERS",
         20,
-        "readers on read tokens (`?token=`) per stream, per worker: their own budget, not "
-        "the key's; beyond it `429` JSON (`too_many_token_readers`) with `Retry-After: 1`",
+        "readers on read tokens (`?token=`; on a Durable Streams URL its long-polls and SSE "
+        "reads) per stream, per worker: their own budget, not the key's; beyond it `429` JSON "
+        "(`too_many_token_readers`) with `Retry-After: 1`",
         low=1,
         high=1_000_000,
     )
@@ -278,7 +280,7 @@ class Config:
         "STREAMER_MAX_STREAMS_PER_CLIENT",
         64,
         "open streams per client address (an IPv6 client: its /64), running resumable producers "
-        "it started included, with or without keys; "
+        "it started and Durable Streams long-polls and SSE reads included, with or without keys; "
         "across every worker and instance on Redis, per worker in memory; beyond it `429` "
         "JSON (`too_many_streams_for_client`) with `Retry-After: 1`; `0` turns it off",
         low=0,

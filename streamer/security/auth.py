@@ -19,12 +19,19 @@ On the open demo endpoints a key is optional, but one that is sent is checked (a
 policy this puts in the extension's state).
 
 Per-key limit (``STREAMER_MAX_STREAMS_PER_KEY``, per worker, on the ``stream_endpoints``; the
-extension's resume route ``streamer.get_stream`` always counts): a streaming request over it gets
-429 JSON with ``Retry-After``. A reader on a read token (``?token=``) does not count against the
-key: it takes a slot of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per
-stream, per worker; over it the same 429, type ``too_many_token_readers``), and is cut with an
-in-band ``error`` (``token_expired``) when its token expires. A token that leaks can then
-neither lock its key's owner out nor read past its lifetime.
+extension's resume route ``streamer.get_stream`` always counts, and so do the live reads of its
+Durable Streams URLs, long-poll and SSE, but not their catch-up reads and writes:
+:mod:`streamer.server.durable.readers`): a streaming request over it gets 429 JSON with
+``Retry-After``. A reader on a read token (``?token=``) does not count against the key: it
+takes a slot of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per stream, per
+worker; over it the same 429, type ``too_many_token_readers``), and ends with an in-band
+``error`` (``token_expired``) when its token expires (a Durable Streams long-poll: its
+``204``). A token that leaks can then neither lock its key's owner out nor read past its
+lifetime.
+
+A read token reads its stream on both of its faces: ``GET /streams/<id>`` and the Durable
+Streams URL that names the same stream (catch-up, long-poll, SSE, ``HEAD``); a write with one
+is a 403 (``read_only_token``), another stream's URL a 401 (``invalid_token``).
 
 A resumable stream's detached producer holds a slot of its own while it runs
 (:meth:`KeyPolicy.claim`). The slot is released when the response is closed: for a stream that
@@ -44,6 +51,8 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from ..config import Config
+from ..server.durable import ENDPOINT as DURABLE_ENDPOINT
+from ..server.durable.readers import is_live_read, other_stream, stream_name
 from ..server.jsonerror import json_error
 from ..server.state import Claim, OwnerPolicy, state_of
 from .tokens import TOKEN_HEADER, InvalidToken, signer_for
@@ -167,10 +176,12 @@ def install(
     """Register the checks on ``app`` (after CORS, whose preflights need no key).
 
     ``open_endpoints`` never need a key; ``demo_endpoints`` need none, but a key sent to one
-    is checked and counted; ``stream_endpoints`` (with the resume route) take a per-key slot."""
+    is checked and counted; ``stream_endpoints`` (with the resume route) take a per-key slot.
+    The Durable Streams URL (:data:`streamer.server.durable.ENDPOINT`) has its own rule: its
+    live reads take a slot, its other requests none, whether it is listed or not."""
     open_names = frozenset(open_endpoints)
     demo_names = frozenset(demo_endpoints)
-    stream_names = frozenset(stream_endpoints) | RESUME_ENDPOINTS
+    stream_names = (frozenset(stream_endpoints) | RESUME_ENDPOINTS) - {DURABLE_ENDPOINT}
     ring = KeyRing(config.api_keys)
     if not ring:
         return  # open: the extension's default owner policy (nobody owns anything)
@@ -195,24 +206,13 @@ def install(
             return None  # open; a key sent anyway is checked and counted below
         if not request.url_rule:
             return None  # a 404 or 405 says nothing a key would protect
-        if endpoint in RESUME_ENDPOINTS and header is None and "token" in request.args:
+        if header is None and "token" in request.args:
             # EventSource cannot send a header: a read token of this one stream instead.
-            stream_id = str((request.view_args or {}).get("stream_id"))
-            try:
-                key_id, expires = signer.claims(request.args["token"], stream_id)
-            except InvalidToken as exc:
-                return _error(401, exc.type, exc.message)
-            # The reader acts for the key (who owns what), on the stream's reader budget.
-            if key_id:
-                g.streamer_key = key_id
-            request.environ[_READ_UNTIL] = float(expires)
-            if not readers.acquire(stream_id):
-                return _refused(
-                    "too_many_token_readers",
-                    f"this stream already has {readers.limit} readers on read tokens",
-                )
-            request.environ[_SLOT] = (readers, stream_id)
-            return None
+            if endpoint in RESUME_ENDPOINTS:
+                stream_id = str((request.view_args or {}).get("stream_id"))
+                return _token_reader(stream_id, hold=True)
+            if endpoint == DURABLE_ENDPOINT:
+                return _durable_token_reader(str((request.view_args or {}).get("path")))
         token = bearer_token(header)
         if token is None:
             return unauthorized(
@@ -221,10 +221,46 @@ def install(
         key_id = ring.match(token)
         if key_id is None:
             return unauthorized("the key is not valid", invalid=True)
-        if endpoint in stream_names:
+        if endpoint in stream_names or (
+            endpoint == DURABLE_ENDPOINT and is_live_read(request.method, request.args)
+        ):
             return _take_slot(key_id)
         g.streamer_key = key_id
         return None
+
+    def _token_reader(name: str, *, hold: bool, path: str | None = None) -> Response | None:
+        """Admit a reader on the read token of the stream ``name``; ``hold``: it follows (a
+        slot of the stream's token readers while it does)."""
+        try:
+            key_id, expires = signer.claims(request.args["token"], name)
+        except InvalidToken as exc:
+            return _error(401, exc.type, exc.message)
+        if request.method not in ("GET", "HEAD"):
+            return _error(
+                403,
+                "read_only_token",
+                "a read token only reads its stream; writing needs Authorization: Bearer <key>",
+            )
+        if path is not None and other_stream(path):
+            return _error(401, "invalid_token", "the stream token is for another stream")
+        # The reader acts for the key (who owns what), on the stream's reader budget.
+        if key_id:
+            g.streamer_key = key_id
+        request.environ[_READ_UNTIL] = float(expires)
+        if not hold:
+            return None
+        if not readers.acquire(name):
+            return _refused(
+                "too_many_token_readers",
+                f"this stream already has {readers.limit} readers on read tokens",
+            )
+        request.environ[_SLOT] = (readers, name)
+        return None
+
+    def _durable_token_reader(path: str) -> Response | None:
+        # A Durable Streams URL: the token names the stream as its other face does.
+        hold = is_live_read(request.method, request.args)
+        return _token_reader(stream_name(path), hold=hold, path=path)
 
     def _take_slot(key_id: str) -> Response | None:
         g.streamer_key = key_id

@@ -29,6 +29,12 @@ resumable streams and leaves cannot pile up producers past its limit. It is take
 owner policy's claim (:class:`_CountingProducers` wraps whichever policy is in place), with
 the open-streams limit only: the request that started it has already counted toward the rate.
 Requests that are not streams are not counted.
+
+The live reads of the Durable Streams URLs (long-poll and SSE:
+:mod:`streamer.server.durable.readers`) hold a place of the open streams while they wait or
+follow, and are not under the rate: a long-poll reader asks again after every answer (at a
+stream's append rate), as a producer's appends are requests, not new streams. Their catch-up
+reads and writes are not counted.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from flask import Flask, Response, request
 
 from ..config import Config
 from ..errors import StoreUnavailable
+from ..server.durable import ENDPOINT as DURABLE_ENDPOINT
+from ..server.durable.readers import is_live_read
 from ..server.state import Claim, OwnerPolicy, state_of
 from .auth import RESUME_ENDPOINTS, KeySlots, _ReleasingBody, too_many
 from .clients import ClientAddresses
@@ -225,11 +233,12 @@ def _too_many_open(limit: int) -> Response:
 
 
 def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ()) -> None:
-    """Count the ``stream_endpoints`` (and the resume route) per client address on ``app``;
+    """Count the ``stream_endpoints`` (and the resume route) per client address on ``app``,
+    and the live reads of the Durable Streams URLs (open streams only, listed or not);
     nothing when both limits are 0."""
     if not (config.max_streams_per_client or config.new_streams_per_client_s):
         return
-    names = frozenset(stream_endpoints) | RESUME_ENDPOINTS
+    names = (frozenset(stream_endpoints) | RESUME_ENDPOINTS) - {DURABLE_ENDPOINT}
     clients = ClientAddresses(config.trusted_proxies, config.client_address_header)
     state = state_of(app)
     limits = ClientLimits(config, state.store.client_counters())
@@ -239,7 +248,16 @@ def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ())
         # The request itself, not its proxy: each read through flask.request is a
         # context-variable lookup and three Python calls, and this runs on every request.
         req = request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
-        if req.method == "OPTIONS" or (req.endpoint or "") not in names:
+        if req.method == "OPTIONS":
+            return None
+        endpoint = req.endpoint or ""
+        if endpoint in names:
+            rate = True
+        elif endpoint == DURABLE_ENDPOINT and is_live_read(req.method, req.args):
+            rate = False
+            if not limits.open_limit:
+                return None
+        else:
             return None
         if limits.open_limit and not isinstance(state.owners, _CountingProducers):
             # auth.install, which runs after this install, puts its own policy in place:
@@ -247,7 +265,7 @@ def install(app: Flask, config: Config, *, stream_endpoints: Iterable[str] = ())
             state.owners = _CountingProducers(state.owners, limits, clients)
         environ = req.environ
         address = clients.of(environ)
-        code, left, member = limits.admit(address)
+        code, left, member = limits.admit(address, rate)
         if code == TOO_MANY_OPEN:
             return _too_many_open(limits.open_limit)
         if code == TOO_MANY_NEW:

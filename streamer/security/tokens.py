@@ -2,17 +2,20 @@
 
 ``EventSource`` cannot send ``Authorization``. So with client keys configured, a resumable
 stream's response carries ``X-Stream-Token``: a token that ``GET /streams/<id>?token=...``
-accepts *for that stream only*, until it expires (``STREAMER_TOKEN_TTL_S``). No other route
-and no other stream accepts it, and it is never a key: a token that leaks (a URL in a
-history, a proxy log) reads one stream for a few minutes, nothing more.
+accepts *for that stream only*, until it expires (``STREAMER_TOKEN_TTL_S``). The stream's
+Durable Streams URL accepts it too, for reads (``<prefix>/resumable/<id>``; a Durable
+Stream's own token, minted by its create, ``HEAD`` and reads with the key, names its path:
+:mod:`streamer.server.durable.readers`). No other route, no write and no other stream
+accepts it, and it is never a key: a token that leaks (a URL in a history, a proxy log)
+reads one stream for a few minutes, nothing more.
 
 Shape: ``<payload>.<signature>``, both base64url without padding. The payload is compact
-JSON ``{"v": 1, "s": <stream id>, "k": <key id or "">, "e": <expiry, unix seconds>}``; ``k`` is
-the id (``key<N>``) of the key that started the stream, so a reader on a token acts for that
-key in ownership checks; it counts against the stream's reader budget, not the key's stream
-limit, and is cut (an in-band ``error``, ``token_expired``) when the token expires
-(:mod:`streamer.security.auth`). The signature is HMAC-SHA256 over the
-payload with ``STREAMER_TOKEN_SECRET``, compared in constant time. Every instance behind one
+JSON ``{"v": 1, "s": <stream id or path>, "k": <key id or "">, "e": <expiry, unix
+seconds>}``; ``k`` is the id (``key<N>``) of the key that started the stream, so a reader on a
+token acts for that key in ownership checks; it counts against the stream's reader budget,
+not the key's stream limit, and is cut (an in-band ``error``, ``token_expired``) when the
+token expires (:mod:`streamer.security.auth`). The signature is HMAC-SHA256 over the payload
+with ``STREAMER_TOKEN_SECRET``, compared in constant time. Every instance behind one
 balancer needs the same secret; unset, each process signs with a random one of its own
 (``gunicorn.conf.py`` makes one per instance, shared by its workers) and a warning says so.
 

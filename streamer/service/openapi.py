@@ -191,6 +191,9 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+_READ_ONLY = _json_error("a read token was sent (`read_only_token`): writing needs a key")
+
+
 def _durable_path() -> dict[str, Any]:
     """The Durable Streams URLs (docs/durable-streams.md): the protocol's own headers are
     described by PROTOCOL.md of durable-streams/durable-streams, not repeated here."""
@@ -221,7 +224,7 @@ def _durable_path() -> dict[str, Any]:
             "summary": "create (or fork) a Durable Stream, or confirm an identical one",
             "parameters": [path],
             "requestBody": body,
-            "responses": {"200": empty, "201": empty, **refused},
+            "responses": {"200": empty, "201": empty, "403": _READ_ONLY, **refused},
         },
         "post": {
             "operationId": "durable_append",
@@ -237,7 +240,9 @@ def _durable_path() -> dict[str, Any]:
             "responses": {
                 "200": empty,
                 "204": empty,
-                "403": _json_error("a newer epoch of this producer has written"),
+                "403": _json_error(
+                    "a newer epoch of this producer has written, or a read token was sent"
+                ),
                 **refused,
             },
         },
@@ -257,6 +262,13 @@ def _durable_path() -> dict[str, Any]:
                     empty=False,
                 ),
                 _query("cursor", {"type": "string"}, "the last `Stream-Cursor`", empty=False),
+                _query(
+                    "token",
+                    {"type": "string"},
+                    "instead of Authorization: this stream's read token from X-Stream-Token "
+                    "(reads and HEAD only); 401 invalid_token if wrong or expired",
+                    empty=False,
+                ),
             ],
             "responses": {
                 "200": {
@@ -273,7 +285,7 @@ def _durable_path() -> dict[str, Any]:
             "operationId": "durable_delete",
             "summary": "delete a Durable Stream",
             "parameters": [path],
-            "responses": {"204": empty, **refused},
+            "responses": {"204": empty, "403": _READ_ONLY, **refused},
         },
     }
 

@@ -258,3 +258,31 @@ def test_the_answers_are_the_redis_counters_own() -> None:
         redis_counters.TOO_MANY_OPEN,
         redis_counters.TOO_MANY_NEW,
     )
+
+
+@pytest.mark.timeout(20)
+def test_durable_live_reads_hold_an_open_place_and_appends_are_not_streams() -> None:
+    c = client(
+        STREAMER_MAX_STREAMS_PER_CLIENT="1",
+        STREAMER_NEW_STREAMS_PER_CLIENT_S="2",
+        STREAMER_DURABLE_LONG_POLL_S="0.05",
+    )
+    base = {"REMOTE_ADDR": A}
+    text = {"Content-Type": "text/plain"}
+    assert c.put("/v1/stream/f", headers=text, environ_base=base).status_code == 201
+    # Appends and catch-up reads: neither the open streams nor the rate of new ones.
+    for _ in range(5):
+        assert c.post("/v1/stream/f", data=b"x", headers=text, environ_base=base).status_code == 204
+        assert c.get("/v1/stream/f?offset=-1", environ_base=base).status_code == 200
+    sse = get(c, A, "/v1/stream/f?offset=-1&live=sse")
+    assert sse.status_code == 200
+    next(iter(sse.response))
+    for live in ("sse", "long-poll"):
+        assert_429(get(c, A, f"/v1/stream/f?offset=-1&live={live}"), "too_many_streams_for_client")
+    assert c.get("/v1/stream/f?offset=-1", environ_base=base).status_code == 200
+    sse.close()
+    # Long-polls, one after another as a reader makes them: past the rate of 2 a second.
+    tail = c.head("/v1/stream/f", environ_base=base).headers["Stream-Next-Offset"]
+    for _ in range(6):  # 6 in about 0.3 s: over 2 in a window however the windows fall
+        poll = c.get(f"/v1/stream/f?offset={tail}&live=long-poll", environ_base=base)
+        assert poll.status_code == 204, poll.data

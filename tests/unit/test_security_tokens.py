@@ -248,4 +248,109 @@ def test_without_keys_there_is_no_token() -> None:
     assert response.status_code == 200 and TOKEN_HEADER not in response.headers
 
 
+# -- the Durable Streams URLs, in process ------------------------------------------------------
+
+DS_TEXT = {**BEARER, "Content-Type": "text/plain"}
+
+
+def ds_created(client: FlaskClient, path: str) -> str:
+    created = client.put(f"/v1/stream/{path}", data=b"hello", headers=DS_TEXT)
+    assert created.status_code == 201, created.data
+    return created.headers[TOKEN_HEADER]
+
+
+@pytest.mark.timeout(20)
+def test_a_durable_streams_token_reads_it_and_nothing_else() -> None:
+    app = create_app({**KEYS, "STREAMER_DURABLE_LONG_POLL_S": "0.2"})
+    client = app.test_client()
+    token = ds_created(client, "chat/room-1")
+    other = ds_created(client, "chat/room-2")
+    read = client.get(f"/v1/stream/chat/room-1?offset=-1&token={token}")
+    assert read.status_code == 200 and read.data == b"hello"
+    assert TOKEN_HEADER not in read.headers  # a token does not renew itself
+    tail = read.headers["Stream-Next-Offset"]
+    assert client.head(f"/v1/stream/chat/room-1?token={token}").status_code == 200
+    poll = client.get(f"/v1/stream/chat/room-1?offset={tail}&live=long-poll&token={token}")
+    assert poll.status_code == 204
+    sse = client.get(f"/v1/stream/chat/room-1?offset=-1&live=sse&token={token}", buffered=False)
+    assert sse.status_code == 200 and b"data:hello" in next(iter(sse.response))
+    sse.close()
+    # The key renews it: HEAD with the key answers with a fresh one.
+    fresh = client.head("/v1/stream/chat/room-1", headers=BEARER).headers[TOKEN_HEADER]
+    assert client.get(f"/v1/stream/chat/room-1?offset=-1&token={fresh}").data == b"hello"
+
+    def refused(response: TestResponse, status: int, type_: str) -> None:
+        assert response.status_code == status, response.data
+        body = response.json
+        assert body is not None and body["error"]["type"] == type_, body
+        assert response.headers["X-Content-Type-Options"] == "nosniff"  # the routes' shape
+        assert token not in response.get_data(as_text=True)
+
+    refused(client.get(f"/v1/stream/chat/room-2?offset=-1&token={token}"), 401, "invalid_token")
+    refused(client.get(f"/v1/stream/chat/room-1?offset=-1&token={other}"), 401, "invalid_token")
+    refused(client.get(f"/v1/stream/chat/room-1?token={token[:-3]}xyz"), 401, "invalid_token")
+    for method in ("post", "put", "delete"):
+        write = getattr(client, method)(
+            f"/v1/stream/chat/room-1?token={token}",
+            data=b"x",
+            headers={"Content-Type": "text/plain"},
+        )
+        refused(write, 403, "read_only_token")
+    elsewhere = client.get(f"/streams/{'c' * 20}?token={token}")
+    assert elsewhere.status_code == 401 and elsewhere.get_json()["error"]["type"] == "invalid_token"
+    assert client.get("/v1/stream/chat/room-1?offset=-1", headers=BEARER).data == b"hello"
+
+
+@pytest.mark.timeout(20)
+def test_one_stream_two_faces_one_token() -> None:
+    client = create_app({**KEYS, "STREAMER_OPEN_DEMO": "false"}).test_client()
+    # A view's resumable stream: its token reads its Durable Streams face.
+    sid, token = started(client)
+    face = client.get(f"/v1/stream/resumable/{sid}?offset=-1&token={token}")
+    assert face.status_code == 200, face.data
+    assert face.get_json()[0] == "data chunk 1\n" and "end" in face.get_json()[-1]
+    # A Durable Stream with an id-shaped path: its token reads its /streams face.
+    path = "d" * 24
+    ds_token = ds_created(client, path)
+    closed = client.post(f"/v1/stream/{path}", headers={**BEARER, "Stream-Closed": "true"})
+    assert closed.status_code == 204
+    follow = client.get(f"/streams/{path}?format=ndjson&token={ds_token}")
+    assert follow.status_code == 200
+    assert [json.loads(line) for line in follow.data.splitlines()] == [
+        {"event": "data", "id": 1, "data": "hello"},
+        {"event": "end", "count": 1},
+    ]
+    # And the token of the resumable stream reads no Durable Stream named like it.
+    assert client.put(f"/v1/stream/{sid}", headers=DS_TEXT, data=b"x").status_code == 201
+    named = client.get(f"/v1/stream/{sid}?offset=-1&token={token}")
+    assert named.status_code == 401 and named.get_json()["error"]["type"] == "invalid_token"
+
+
+@pytest.mark.timeout(20)
+def test_a_durable_reader_on_a_token_is_not_kept_past_its_expiry() -> None:
+    cfg = {**KEYS, "STREAMER_TOKEN_TTL_S": "1", "STREAMER_DURABLE_LONG_POLL_S": "5"}
+    client = create_app(cfg).test_client()
+    token = ds_created(client, "expiring")
+    tail = client.head("/v1/stream/expiring", headers=BEARER).headers["Stream-Next-Offset"]
+    # A long-poll still waiting at the expiry has its 204 then, not after 5 s.
+    began = time.monotonic()
+    poll = client.get(f"/v1/stream/expiring?offset={tail}&live=long-poll&token={token}")
+    assert time.monotonic() - began < 2.5
+    assert poll.status_code == 204 and poll.headers["Stream-Next-Offset"] == tail
+    refused = client.get(f"/v1/stream/expiring?offset={tail}&live=long-poll&token={token}")
+    assert refused.status_code == 401 and refused.get_json()["error"]["type"] == "invalid_token"
+    # An SSE reader: its data, then at the expiry an in-band error event ends its response.
+    token = client.head("/v1/stream/expiring", headers=BEARER).headers[TOKEN_HEADER]
+    began = time.monotonic()
+    sse = client.get(f"/v1/stream/expiring?offset=-1&live=sse&token={token}")
+    assert sse.status_code == 200 and time.monotonic() - began < 2.5
+    body = sse.data
+    assert body.startswith(b"event: data\ndata:hello\n")
+    last = body.split(b"\n\n")[-2]  # the last event: the error, nothing after it
+    assert last.startswith(b'event: error\ndata:{"type":"token_expired","message":'), body
+    # Its reconnect with the same token is refused.
+    again = client.get(f"/v1/stream/expiring?offset=-1&live=sse&token={token}")
+    assert again.status_code == 401 and again.get_json()["error"]["type"] == "invalid_token"
+
+
 # -- the real tier -----------------------------------------------------------------------------

@@ -4,7 +4,10 @@ and SSE through Flask's test client."""
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -114,6 +117,59 @@ def test_an_sse_read_is_an_open_stream_that_a_stopping_worker_ends() -> None:
     response.close()
 
 
+def _in_thread(call: Callable[[], Any]) -> Callable[[float], Any]:
+    """Run ``call`` in a thread (the memory store waits on a real condition: the test
+    client's thread blocks); the returned function joins it, at most ``timeout`` seconds."""
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(call()), daemon=True)
+    thread.start()
+
+    def result(timeout: float) -> Any:
+        thread.join(timeout)
+        assert box, f"no answer within {timeout} s"
+        return box[0]
+
+    return result
+
+
+def _until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.timeout(20)
+def test_a_waiting_long_poll_is_an_open_stream_that_a_stopping_worker_answers() -> None:
+    from streamer.server.state import state_of
+
+    app = Flask(__name__)
+    app.config.update(STREAMER_DURABLE=True)  # waits of 30 s
+    Streamer(app)
+    client = app.test_client()
+    registry = state_of(app).registry
+    tail = client.put("/v1/stream/lp", headers=TEXT).headers["Stream-Next-Offset"]
+    poll = _in_thread(lambda: client.get(f"/v1/stream/lp?offset={tail}&live=long-poll"))
+    _until(lambda: len(registry) == 1)  # waiting, counted
+    # An append wakes it at once (not at its next one-second step).
+    woke = time.monotonic()
+    client.post("/v1/stream/lp", data=b"x", headers=TEXT)
+    answer = poll(5)
+    assert answer.status_code == 200 and answer.data == b"x"
+    assert time.monotonic() - woke < 0.5
+    _until(lambda: len(registry) == 0)
+    # A stopping worker answers a waiting long-poll within a second: its 204.
+    tail = answer.headers["Stream-Next-Offset"]
+    poll = _in_thread(lambda: client.get(f"/v1/stream/lp?offset={tail}&live=long-poll"))
+    _until(lambda: len(registry) == 1)
+    registry.shutdown_all()
+    stopped = time.monotonic()
+    answer = poll(5)
+    assert answer.status_code == 204 and time.monotonic() - stopped < 1.5
+    refused = client.get(f"/v1/stream/lp?offset={tail}&live=long-poll")
+    assert refused.status_code == 503 and refused.get_json()["error"]["type"] == "shutdown"
+
+
 def test_a_full_worker_refuses_an_sse_read_with_a_503() -> None:
     app = Flask(__name__)
     app.config.update(STREAMER_DURABLE=True, STREAMER_MAX_STREAMS=1)
@@ -125,4 +181,7 @@ def test_a_full_worker_refuses_an_sse_read_with_a_503() -> None:
     refused = client.get("/v1/stream/full?offset=-1&live=sse")
     assert refused.status_code == 503 and refused.get_json()["error"]["type"] == "too_many_streams"
     assert refused.headers["Retry-After"] == "1"
+    tail = client.head("/v1/stream/full").headers["Stream-Next-Offset"]
+    poll = client.get(f"/v1/stream/full?offset={tail}&live=long-poll")  # it would wait
+    assert poll.status_code == 503 and poll.get_json()["error"]["type"] == "too_many_streams"
     held.close()

@@ -131,13 +131,14 @@ def test_with_client_keys_a_stream_is_its_creators_keys() -> None:
     assert client.get("/v1/stream/mine", headers=a).data == b"x"  # untouched by b
 
 
-def test_with_client_keys_an_sse_read_holds_one_of_the_keys_slots() -> None:
+def test_with_client_keys_a_live_read_holds_one_of_the_keys_slots() -> None:
     from app import create_app
 
     app = create_app(
         {
             "STREAMER_API_KEYS": "key-a-0123456789abcdef,key-b-0123456789abcdef",
             "STREAMER_MAX_STREAMS_PER_KEY": "1",
+            "STREAMER_DURABLE_LONG_POLL_S": "0.2",
         }
     )
     client = app.test_client()
@@ -145,7 +146,15 @@ def test_with_client_keys_an_sse_read_holds_one_of_the_keys_slots() -> None:
     assert client.put("/v1/stream/slots", headers={**a, **TEXT}).status_code == 201
     held = client.get("/v1/stream/slots?offset=-1&live=sse", headers=a, buffered=False)
     next(iter(held.response))
-    over = client.get("/v1/stream/slots", headers=a)
-    assert over.status_code == 429 and over.is_json and over.headers["Retry-After"]
+    for live in ("sse", "long-poll"):
+        over = client.get(f"/v1/stream/slots?offset=-1&live={live}", headers=a)
+        assert_refused(over, 429, "too_many_streams_for_key")
+        assert over.headers["Retry-After"] == "1"
+    # Catch-up reads and writes are requests, not open streams: no slot.
+    assert client.get("/v1/stream/slots?offset=-1", headers=a).status_code == 200
+    assert client.post("/v1/stream/slots", headers={**a, **TEXT}, data=b"x").status_code == 204
+    assert client.head("/v1/stream/slots", headers=a).status_code == 200
     held.close()
-    assert client.get("/v1/stream/slots", headers=a).status_code == 200  # released
+    tail = client.head("/v1/stream/slots", headers=a).headers["Stream-Next-Offset"]
+    poll = client.get(f"/v1/stream/slots?offset={tail}&live=long-poll", headers=a)
+    assert poll.status_code == 204  # released: the long-poll waits its 0.2 s

@@ -3,7 +3,12 @@
 A response's ``Stream-Next-Offset`` is where the next read starts; ``Stream-Up-To-Date`` says
 it holds everything there was; ``Stream-Closed`` says, in addition, that nothing more will
 come (the EOF). The ETag names the range and the closure (``:c``), so a stream closed after
-its last chunk was cached never answers ``304`` at its end."""
+its last chunk was cached never answers ``304`` at its end.
+
+A reader whose right to read ends (a read token's expiry,
+:meth:`~streamer.server.state.OwnerPolicy.read_until`) waits no longer: a long-poll still
+waiting then has its ``204``, an SSE read ends with an in-band ``event: error``
+(:mod:`.readers`); the next request needs a valid token."""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
+from ...engine.registry import StreamRegistry
 from ...errors import DurableError, Unavailable
 from ...store.durable import ZERO, DurableStore, Info, Message, is_json
-from ..state import current_config, current_registry
+from ..state import current_config, current_registry, current_state
 from . import headers as h
-from . import jsonmode, sse
+from . import jsonmode, readers, sse
 from .cursor import response_cursor
 from .settings import DurableSettings
 
@@ -58,7 +64,11 @@ def read_response(
     info, messages = got
     if live == "long-poll" and not messages and start >= info.tail:
         if not info.closed:
-            store.wait(path, start, settings.long_poll_s)
+            until = current_state().owners.read_until()
+            wait_s = settings.long_poll_s
+            if until is not None:
+                wait_s = min(wait_s, until - time.time())
+            _long_poll_wait(store, path, start, max(0.0, wait_s))
             got = store.read(path, start)
             if got is None:
                 raise DurableError(404, "not_found", "the stream was deleted")
@@ -109,9 +119,10 @@ def _cap(messages: list[Message], limit: int) -> tuple[list[Message], bool]:
 
 
 class _Follower:
-    """An SSE read in the registry of open streams: it counts toward ``STREAMER_MAX_STREAMS``
-    and a stopping worker ends it (the client reconnects elsewhere from its offset) instead
-    of waiting for it until the graceful timeout."""
+    """A live read (SSE, or a long-poll while it waits) in the registry of open streams: it
+    counts toward ``STREAMER_MAX_STREAMS`` and a stopping worker ends it within a second (the
+    client reconnects elsewhere from its offset) instead of waiting for it until the
+    graceful timeout."""
 
     def __init__(self) -> None:
         self.stopping = False
@@ -121,6 +132,42 @@ class _Follower:
 
     def tick(self, now: float) -> None:
         pass
+
+
+def _admitted() -> StreamRegistry:
+    """The worker's registry of open streams, if it has room for one more live read; else
+    the 503 that a full or stopping worker answers."""
+    registry = current_registry()
+    if registry.shutting_down:
+        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
+    if len(registry) >= current_config().max_streams:
+        raise Unavailable(
+            "too many open streams on this server; retry shortly",
+            type="too_many_streams",
+            retry_after=1,
+        )
+    return registry
+
+
+def _long_poll_wait(store: DurableStore, path: str, offset: str, wait_s: float) -> None:
+    """Wait up to ``wait_s`` for a change after ``offset``, as one of the worker's open
+    streams: in steps of at most a second, so that a stopping worker answers its long-polls
+    (their ``204``) within one. A step that ends early was ended by a change."""
+    registry = _admitted()
+    follower = _Follower()
+    registry.add(follower)
+    try:
+        deadline = time.monotonic() + wait_s
+        while not follower.stopping and not registry.shutting_down:
+            began = time.monotonic()
+            step = min(deadline - began, 1.0)
+            if step <= 0:
+                return
+            store.wait(path, offset, step)
+            if time.monotonic() - began < step - 0.005:
+                return  # woken (else a change at the step's end: the next wait sees it)
+    finally:
+        registry.discard(follower)
 
 
 def _sse(
@@ -142,16 +189,9 @@ def _sse(
             return m.data.decode("utf-8", "replace")
         return base64.b64encode(m.data).decode()
 
-    registry = current_registry()
-    if registry.shutting_down:
-        raise Unavailable("the server is restarting; retry", type="shutdown", retry_after=1)
-    if len(registry) >= current_config().max_streams:
-        raise Unavailable(
-            "too many open streams on this server; retry shortly",
-            type="too_many_streams",
-            retry_after=1,
-        )
+    registry = _admitted()
     follower = _Follower()
+    until = current_state().owners.read_until()  # unix seconds: a read token's expiry
 
     def events() -> Iterator[bytes]:
         current = start
@@ -161,6 +201,9 @@ def _sse(
         registry.add(follower)
         try:
             while not follower.stopping and not registry.shutting_down:
+                if until is not None and time.time() >= until:
+                    yield readers.expired_event()
+                    return
                 got = store.read(path, current)
                 if got is None or got[0].soft_deleted:
                     return  # deleted: the reader's reconnect gets the 404 or 410
@@ -203,6 +246,8 @@ def _sse(
                 # Wait in steps of at most a second, so a stopping worker ends it soon; an idle
                 # reader hears a control event every long_poll_s (a keep-alive).
                 due = settings.long_poll_s - (clock - said) if said is not None else 0.0
+                if until is not None:
+                    due = min(due, until - time.time())
                 store.wait(path, current, max(0.0, min(left, due, 1.0)))
         finally:
             registry.discard(follower)

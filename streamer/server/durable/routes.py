@@ -1,7 +1,9 @@
 """The stream URL's five methods (PROTOCOL.md 5): ``PUT`` creates (or forks), ``POST``
 appends or closes, ``HEAD`` tells the metadata, ``GET`` reads (catch-up, ``live=long-poll``,
 ``live=sse``), ``DELETE`` deletes. A refusal is a :class:`~.headers.DurableError`: its status,
-the protocol's headers, and ``{"error": {"type", "message"}}``."""
+the protocol's headers, and ``{"error": {"type", "message"}}``. With client keys, the
+responses to a create, a ``HEAD`` and a read carry ``X-Stream-Token``, a read token of the
+stream (the owner policy's :meth:`~streamer.server.state.OwnerPolicy.read_headers`)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..jsonerror import json_error
 from ..state import current_state, current_store
 from . import headers as h
 from . import jsonmode
+from .readers import stream_name
 from .reads import read_response
 from .resumable import PREFIX, ResumableFace, read_only
 from .settings import DurableSettings, current
@@ -73,19 +76,24 @@ def stream_view(path: str) -> Response:
         if request.method == "PUT":
             raise DurableError(409, "conflict", "the path is taken by another key's stream")
         raise DurableError(404, "not_found", "no such stream")
-    if request.method == "PUT":
-        return create(store, settings, path)
     if request.method == "POST":
-        return append(store, path)
+        return append(store, path, info)
     if request.method == "DELETE":
         return delete(store, path)
-    if info is None:
+    if request.method == "PUT":
+        response = create(store, settings, path)
+    elif info is None:
         raise DurableError(404, "not_found", "no such stream")
-    if info.soft_deleted:
+    elif info.soft_deleted:
         raise DurableError(410, "gone", "the stream was deleted")
-    if request.method == "HEAD":
-        return head(path, info)
-    return read_response(store, settings, path, info)
+    elif request.method == "HEAD":
+        response = head(path, info)
+    else:
+        response = read_response(store, settings, path, info)
+    # With client keys, the owner's reads and creates carry a read token of the stream
+    # (X-Stream-Token), as the resume route's responses do: for a reader without the key.
+    response.headers.update(current_state().owners.read_headers(stream_name(path)))
+    return response
 
 
 def _may_use(info: Info) -> bool:
@@ -145,7 +153,9 @@ def create(store: DurableStore, settings: DurableSettings, path: str) -> Respons
     return response
 
 
-def append(store: DurableStore, path: str) -> Response:
+def append(store: DurableStore, path: str, info: Info | None) -> Response:
+    """``info``: the stream's, as the view found it (its JSON mode; the store's append
+    checks again, atomically, what matters for the write)."""
     hdrs = request.headers
     producer = h.producer(hdrs)
     close = h.closed_flag(hdrs)
@@ -155,15 +165,14 @@ def append(store: DurableStore, path: str) -> Response:
         raise h.bad("empty_body", "an append needs a body (or Stream-Closed: true)")
     if data and content_type is None:
         raise h.bad("missing_content_type", "an append needs a Content-Type")
-    if data:
-        info = store.info(path)
-        if (
-            info is not None
-            and not info.closed
-            and is_json(info.content_type)
-            and is_json(content_type)
-        ):
-            data = jsonmode.stored(data)
+    if (
+        data
+        and info is not None
+        and not info.closed
+        and is_json(info.content_type)
+        and is_json(content_type)
+    ):
+        data = jsonmode.stored(data)
     spec = AppendSpec(data, content_type, hdrs.get("Stream-Seq"), producer, close)
     done = store.append(path, spec)
     out: dict[str, str] = {}
@@ -241,11 +250,13 @@ def delete(store: DurableStore, path: str) -> Response:
     return empty(204)
 
 
+class _Empty(Response):
+    default_mimetype = None  # no Content-Type at all: not set and then deleted
+
+
 def empty(status: int, headers: dict[str, str] | None = None) -> Response:
     """A response without a body, so without Flask's default ``text/html`` type."""
-    response = Response(status=status, headers=headers)
-    del response.headers["Content-Type"]
-    return response
+    return _Empty(status=status, headers=headers)
 
 
 def security_headers(response: Response) -> Response:
