@@ -51,13 +51,11 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The echo provider, with client keys."""
+def echo_server(tmp_path_factory: pytest.TempPathFactory, per_key: int) -> Iterator[Server]:
     srv = Server(
         {
             "STREAMER_API_KEYS": CLIENT_KEY,
-            "STREAMER_MAX_STREAMS_PER_KEY": "2",
+            "STREAMER_MAX_STREAMS_PER_KEY": str(per_key),
             "STREAMER_ECHO_DELAY_S": "0.05",
             "STREAMER_HEARTBEAT_S": "0.5",
             "STREAMER_CHAT_MODEL": "echo-1",
@@ -67,6 +65,19 @@ def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield srv
     srv.stop()
     assert CLIENT_KEY not in srv.log(), "a client key reached a log line"
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The echo provider, with client keys. Its per-key limit is well above what a test
+    holds: background responses of earlier tests may still be running (and holding slots)."""
+    yield from echo_server(tmp_path_factory, per_key=64)
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The echo provider with a per-key limit of 2, for the one test of that limit."""
+    yield from echo_server(tmp_path_factory, per_key=2)
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +296,8 @@ def test_keys_apply_and_unknown_ids_are_404(echo: Server) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_the_per_key_stream_limit_applies(echo: Server) -> None:
-    client = sdk(echo)
+def test_the_per_key_stream_limit_applies(limited: Server) -> None:
+    client = sdk(limited)
     held = [client.responses.create(model="echo-1", input=PROMPT, stream=True) for _ in range(2)]
     try:
         for stream in held:
