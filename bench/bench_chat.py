@@ -148,6 +148,17 @@ def service_env(port: int, base_url: str) -> dict[str, str]:
     return env
 
 
+def threads_cpu_s(pid: int) -> float:
+    """CPU seconds of all of ``pid``'s threads, from /proc schedstat (ns resolution)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            pass  # a thread that just ended
+    return total / 1e9
+
+
 class Service:
     """One gunicorn gevent worker on the server core, with the raw or the SDK provider."""
 
@@ -180,13 +191,7 @@ class Service:
 
     def cpu_s(self) -> float:
         """CPU time of all the worker's threads (the hub and the bridge loop), ns resolution."""
-        total = 0
-        for task in Path(f"/proc/{self.worker}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError):
-                pass  # a thread that just ended
-        return total / 1e9
+        return threads_cpu_s(self.worker)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from bench_chat import KEY, WORD, service_env
+from bench_chat import KEY, WORD, service_env, threads_cpu_s
 from run import VENV_PY, _raise_nofile, free_port
 
 from tests.fake_openai import fake_model
@@ -172,13 +172,7 @@ class Running:
 
     def cpu_s(self) -> float:
         """CPU time of all the serving process's threads, from /proc schedstat (ns)."""
-        total = 0
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError):
-                pass  # a thread that just ended
-        return total / 1e9
+        return threads_cpu_s(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -24,10 +24,9 @@ from typing import Any
 
 import orjson
 
-from ..chat_body import MAX_MESSAGES
 from .chunks import reported
 from .errors import InvalidParameter
-from .request import boolean, json_object, model_name, resumable_option
+from .request import boolean, json_object, message_list, model_name, resumable_option
 from .usage import UsageMeter
 
 
@@ -62,13 +61,7 @@ def parse_relay_body(
 
 
 def _check_messages(value: Any) -> None:
-    if value is None:
-        raise InvalidParameter("messages", "Missing required parameter: 'messages'.")
-    if not isinstance(value, list) or not value:
-        raise InvalidParameter("messages", "'messages' must be a non-empty array")
-    if len(value) > MAX_MESSAGES:
-        raise InvalidParameter("messages", f"'messages' has more than {MAX_MESSAGES} messages")
-    for i, message in enumerate(value):
+    for i, message in enumerate(message_list(value)):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise InvalidParameter(
                 f"messages[{i}]", f"'messages[{i}]' must be an object with a role"

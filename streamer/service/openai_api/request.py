@@ -318,13 +318,19 @@ def _streamer_options(value: Any) -> bool:
     return boolean(value, "resumable", False, "streamer.")
 
 
-def _messages(value: Any) -> tuple[dict[str, Any], ...]:
+def message_list(value: Any) -> list[Any]:
+    """``messages`` as given: a 400 unless a non-empty array of at most MAX_MESSAGES."""
     if value is None:
         raise InvalidParameter("messages", "Missing required parameter: 'messages'.")
     if not isinstance(value, list) or not value:
         raise InvalidParameter("messages", "'messages' must be a non-empty array")
     if len(value) > MAX_MESSAGES:
         raise InvalidParameter("messages", f"'messages' has more than {MAX_MESSAGES} messages")
+    return value
+
+
+def _messages(value: Any) -> tuple[dict[str, Any], ...]:
+    value = message_list(value)
     out: list[dict[str, Any]] = []
     total = 0
     for i, message in enumerate(value):
