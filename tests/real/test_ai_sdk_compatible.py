@@ -9,11 +9,7 @@ iteration fails on the cut body, never a quiet end."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +17,10 @@ import pytest
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, fake_model
 from ..gateway_fixture import gateway_over
+from ..node_script import run_node_script
 
 pytestmark = pytest.mark.real
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 KEY = "sk-upstream-ai-sdk-0123456789"
 PROMPT = "what is the weather in Lisbon"
 
@@ -53,18 +49,17 @@ def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def parts(
     server: Server, model: str, tools: bool, max_tokens: int | None = None
 ) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        ["node", "ai_sdk_compatible_client.mjs", server.url("/v1"), model, PROMPT]
-        + (["tools"] if tools else []),
-        cwd=NODE_DIR,
-        env={**os.environ, "MAX_TOKENS": str(max_tokens or "")},
-        capture_output=True,
-        text=True,
+    result = run_node_script(
+        "node",
+        "ai_sdk_compatible_client.mjs",
+        server.url("/v1"),
+        model,
+        PROMPT,
+        *(["tools"] if tools else []),
         timeout=60,
-        check=False,
+        env={"MAX_TOKENS": str(max_tokens or "")},
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    got: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])["parts"]
+    got: list[dict[str, Any]] = result["parts"]
     return got
 
 

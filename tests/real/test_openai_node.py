@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,10 @@ import pytest
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, expected_reply, fake_model
 from ..gateway_fixture import gateway_over
+from ..node_script import NODE_DIR, run_node_script
 
 pytestmark = pytest.mark.real
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 KEY = "sk-upstream-secret-node-0123456789"
 PROMPT = "streaming answers token by token through the gateway"
 
@@ -50,17 +49,7 @@ def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def run(node: str, *args: str, timeout: float = 30) -> dict[str, Any]:
-    done = subprocess.run(
-        [node, "openai_client.mjs", *args],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_node_script(node, "openai_client.mjs", *args, timeout=timeout)
 
 
 @pytest.mark.timeout(60)
@@ -146,17 +135,7 @@ RESPONSES_ORDER = [
 
 
 def run_responses(node: str, *args: str, timeout: float = 30) -> dict[str, Any]:
-    done = subprocess.run(
-        [node, "responses_client.mjs", *args],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_node_script(node, "responses_client.mjs", *args, timeout=timeout)
 
 
 def _runs(types: list[str]) -> list[str]:

@@ -12,10 +12,8 @@ objects are the upstream's, unknown fields included."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -26,11 +24,11 @@ from openai import OpenAI
 from ..conftest import Server
 from ..fake_openai import FakeOpenAI, FakeRequest, fake_model
 from ..gateway_fixture import gateway_over
+from ..node_script import run_node_script
 
 pytestmark = pytest.mark.real
 
 UPSTREAM_KEY = "sk-upstream-secret-pass-0123456789"
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 PROMPT = "relay every field as the upstream sent it"
 IMAGE = {
     "type": "image_url",
@@ -237,15 +235,8 @@ def test_openai_node_reads_the_upstreams_objects(gateway: Server, upstream: Fake
     for case in ("parallel-tools", "n-2", "future-field", "logprobs"):
         body = request_of(case, stream_options={"include_usage": True})
         before = len(upstream.requests)
-        done = subprocess.run(
-            ["node", "openai_client.mjs", "chunks", gateway.url("/v1"), json.dumps(body)],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        got = json.loads(done.stdout.strip().splitlines()[-1])["chunks"]
+        got = run_node_script(
+            "node", "openai_client.mjs", "chunks", gateway.url("/v1"), json.dumps(body), timeout=60
+        )["chunks"]
         sent = upstream_request(upstream, body["model"], before).sent
         assert got == [json.loads(s) for s in sent], case

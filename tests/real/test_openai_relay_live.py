@@ -14,14 +14,11 @@ calls, finish and usage."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -29,10 +26,10 @@ import pytest
 
 from ..conftest import ROOT, Server
 from ..fake_openai import FakeOpenAI, fake_model
+from ..node_script import run_node_script
 
 pytestmark = pytest.mark.real
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 KEY = "sk-relay-test"
 
 APP = """
@@ -142,17 +139,15 @@ def python_chunks(base_url: str, params: dict[str, Any]) -> list[dict[str, Any]]
 def node_chunks(base_url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     assert node, "node is missing: run .ci/setup"
-    done = subprocess.run(
-        [node, "openai_client.mjs", "chunks", base_url, json.dumps(params)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
+    got: list[dict[str, Any]] = run_node_script(
+        node,
+        "openai_client.mjs",
+        "chunks",
+        base_url,
+        json.dumps(params),
         timeout=60,
-        check=False,
-        env={**os.environ, "OPENAI_API_KEY": KEY},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    got: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])["chunks"]
+        env={"OPENAI_API_KEY": KEY},
+    )["chunks"]
     return got
 
 
