@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -212,24 +213,44 @@ class Service:
         self._log.close()
 
 
-def v1_sizes(port: int, request: dict) -> tuple[int, int]:
-    """(first record, every later record) in bytes of a ``/v1`` SSE body, read off one answer
-    to ``request`` (the same model string, so the same sizes): the role chunk goes out with
-    the first token, and every later token's chunk has one size (the first token, "tok", is
-    one byte shorter). Relayed chunks are the fake upstream's, which is asked for no
-    ``obfuscation`` padding (its length varies)."""
-    events: list[bytes] = []
+def event_sizes(
+    port: int, path: str, request: dict, tokens: int | None = None, expect: int | None = None
+) -> tuple[int, int]:
+    """(bytes up to the end of the first token's event, bytes of every later token's event)
+    in a streamed answer to ``request`` on ``path``, read off one answer (the same model
+    string, so the same sizes): the events before the first token (a role chunk) count
+    with it. Every later token event must have one size (loadgen finds tokens by it).
+    ``tokens``: stop after that many token events, else read the answer to its end;
+    ``expect``: the answer must have that many token events."""
+    spans: list[tuple[int, int]] = []
+    body = b""
     with requests.post(
-        f"http://127.0.0.1:{port}{PATHS['v1']}", json=request, stream=True, timeout=30
+        f"http://127.0.0.1:{port}{path}", json=request, stream=True, timeout=30
     ) as response:
-        buffer = b""
+        response.raise_for_status()
         for part in response.iter_content(None):
-            buffer += part
-            *done, buffer = buffer.split(b"\n\n")
-            events += [e + b"\n\n" for e in done if e.startswith(b"data: ")]
-            if len(events) >= 3:
+            body += part
+            base = start = spans[-1][1] if spans else 0
+            for m in re.finditer(rb"\r?\n\r?\n", body[base:]):
+                spans.append((start, base + m.end()))
+                start = base + m.end()
+            if tokens is not None and sum(_has_content(body[s:e]) for s, e in spans) >= tokens:
                 break
-    return len(events[0]) + len(events[1]), len(events[2])
+    found = [(s, e) for s, e in spans if _has_content(body[s:e])]
+    later = {e - s for s, e in found[1:]}
+    if len(found) == 1:  # a one-token answer: no later token to time; its own size stands in
+        later = {found[0][1] - found[0][0]}
+    if not found or len(later) != 1 or expect not in (None, len(found)):
+        raise RuntimeError(f"{len(found)} token events, later sizes {sorted(later)}")
+    return found[0][1], later.pop()
+
+
+def _has_content(event: bytes) -> bool:
+    for line in event.splitlines():  # bytes.splitlines: only \r, \n (no U+2028 in bytes)
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            choices = json.loads(line[5:]).get("choices") or [{}]
+            return bool((choices[0].get("delta") or {}).get("content"))
+    return False
 
 
 #: The paths a ladder can use: /chat (plain text, one record per token) and the
@@ -245,7 +266,7 @@ def loadgen(
     if path == "v1":
         request["stream"] = True
         request["stream_options"] = {"include_obfuscation": False}
-        first, size = v1_sizes(port, request)
+        first, size = event_sizes(port, PATHS["v1"], request, tokens=3)
     else:
         first, size = len(WORD), len(WORD) + 1
     out = subprocess.run(

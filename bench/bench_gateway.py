@@ -33,14 +33,21 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
-from bench_chat import CORES, KEY, LADDER_TOKENS, LATE_P90_MS, RATE_DELAY, upstream_lag_p90_ms
+from bench_chat import (
+    CORES,
+    KEY,
+    LADDER_TOKENS,
+    LATE_P90_MS,
+    RATE_DELAY,
+    event_sizes,
+    upstream_lag_p90_ms,
+)
 from gateway_peers import GATEWAYS, PATH, Gateway, Running, chat_request
 from gateway_report import TITLE, Ladder, report, write_section
 from run import BENCH, LOADGEN, OUT, VENV_PY, build_loadgen, ensure_venv
@@ -53,27 +60,9 @@ REF_C = 50  # the wave whose CPU per stream is compared (smoke: the first level)
 
 
 def sizes(port: int, model: str) -> tuple[int, int]:
-    """(bytes up to the end of the first token's event, bytes of every later token's event)
-    in this gateway's body for ``model``; later token events must all be the same size."""
-    r = requests.post(f"http://127.0.0.1:{port}{PATH}", json=chat_request(model), timeout=30)
-    r.raise_for_status()
-    body, start, spans = r.content, 0, []
-    for m in re.finditer(rb"\r?\n\r?\n", body):
-        spans.append((start, m.end()))
-        start = m.end()
-    tokens = [(s, e) for s, e in spans if _has_content(body[s:e])]
-    later = {e - s for s, e in tokens[1:]}
-    if len(tokens) != LADDER_TOKENS or len(later) != 1:
-        raise RuntimeError(f"{len(tokens)} token events, later sizes {sorted(later)}")
-    return tokens[0][1], later.pop()
-
-
-def _has_content(event: bytes) -> bool:
-    for line in event.splitlines():  # bytes.splitlines: only \r, \n (no U+2028 in bytes)
-        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-            choices = json.loads(line[5:]).get("choices") or [{}]
-            return bool((choices[0].get("delta") or {}).get("content"))
-    return False
+    """:func:`bench_chat.event_sizes` of this gateway's whole answer for ``model``, which
+    must have every one of its tokens."""
+    return event_sizes(port, PATH, chat_request(model), expect=LADDER_TOKENS)
 
 
 def level(srv: Running, upstream: FakeOpenAI, c: int, first: int, size: int) -> dict[str, float]:
