@@ -160,6 +160,26 @@ def threads_cpu_s(pid: int) -> float:
     return total / 1e9
 
 
+def stop_server(proc: subprocess.Popen, worker: int, grace_s: float) -> None:
+    """SIGTERM a gunicorn master; if it is not gone within ``grace_s``, SIGKILL its worker
+    ``worker``, then the master. Why: the worker logs "Worker exiting" and then may hang in
+    interpreter exit (atexit joins asyncio's default-executor thread, a greenlet of the bridge
+    thread's hub); gunicorn would SIGKILL it after graceful_timeout (20 s). Do it now."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Service:
     """One gunicorn gevent worker on the server core, with the raw or the SDK provider."""
 
@@ -195,21 +215,7 @@ class Service:
         return threads_cpu_s(self.worker)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                # The worker logs "Worker exiting" and then hangs in interpreter exit: atexit
-                # joins asyncio's default-executor thread, a greenlet of the bridge thread's
-                # hub; gunicorn would SIGKILL it after graceful_timeout (20 s). Do it now.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.worker, signal.SIGKILL)
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+        stop_server(self.proc, self.worker, grace_s=5)
         self._log.close()
 
 

@@ -19,10 +19,8 @@ streamer and flask run on the service's interpreter (this one); the others on be
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from bench_chat import KEY, WORD, service_env, threads_cpu_s
+from bench_chat import KEY, WORD, service_env, stop_server, threads_cpu_s
 from run import VENV_PY, _raise_nofile, free_port
 
 from tests.fake_openai import fake_model
@@ -175,17 +173,6 @@ class Running:
         return threads_cpu_s(self.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                # streamer's worker can hang in interpreter exit (bench_chat.Service.stop).
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(getattr(self, "pid", self.proc.pid), signal.SIGKILL)
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+        # streamer's worker can hang in interpreter exit (bench_chat.stop_server).
+        stop_server(self.proc, getattr(self, "pid", self.proc.pid), grace_s=10)
         self._log.close()
