@@ -271,7 +271,8 @@ class Config:
         "STREAMER_MAX_TOKEN_READERS",
         20,
         "readers on read tokens (`?token=`; on a Durable Streams URL its long-polls and SSE "
-        "reads) per stream, per worker: their own budget, not the key's; beyond it `429` JSON "
+        "reads) per stream (across workers and instances on Redis, else per worker): their own "
+        "budget, not the key's; beyond it `429` JSON "
         "(`too_many_token_readers`) with `Retry-After: 1`",
         low=1,
         high=1_000_000,

@@ -23,11 +23,12 @@ extension's resume route ``streamer.get_stream`` always counts, and so do the li
 Durable Streams URLs, long-poll and SSE, but not their catch-up reads and writes:
 :mod:`streamer.server.durable.readers`): a streaming request over it gets 429 JSON with
 ``Retry-After``. A reader on a read token (``?token=``) does not count against the key: it
-takes a slot of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per stream, per
-worker; over it the same 429, type ``too_many_token_readers``), and ends with an in-band
-``error`` (``token_expired``) when its token expires (a Durable Streams long-poll: its
-``204``). A token that leaks can then neither lock its key's owner out nor read past its
-lifetime.
+takes a place of the stream's own reader budget (``STREAMER_MAX_TOKEN_READERS`` per stream:
+across every worker and instance when the store is on Redis, as the per-client limits count,
+:mod:`.places`; per worker otherwise; over it the same 429, type ``too_many_token_readers``),
+and ends with an in-band ``error`` (``token_expired``) when its token expires (a Durable
+Streams long-poll: its ``204``). A token that leaks can then neither lock its key's owner out
+nor read past its lifetime.
 
 A read token reads its stream on both of its faces: ``GET /streams/<id>`` and the Durable
 Streams URL that names the same stream (catch-up, long-poll, SSE, ``HEAD``); a write with one
@@ -55,6 +56,7 @@ from ..server.durable import ENDPOINT as DURABLE_ENDPOINT
 from ..server.durable.readers import is_live_read, other_stream, stream_name
 from ..server.jsonerror import json_error
 from ..server.state import Claim, OwnerPolicy, state_of
+from .places import ADMITTED, KeySlots, SharedPlaces
 from .tokens import TOKEN_HEADER, InvalidToken, signer_for
 
 log = logging.getLogger("streamer")
@@ -93,32 +95,6 @@ class KeyRing:
             if hmac.compare_digest(presented, digest) and found is None:
                 found = f"key{i}"
         return found
-
-
-class KeySlots:
-    """Open streams per key in this worker."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: dict[str, int] = {}
-
-    def acquire(self, key_id: str, limit: int | None = None) -> bool:
-        """One more open stream for ``key_id``, unless it has ``limit`` (default: this one's)."""
-        n = self._open.get(key_id, 0)
-        if n >= (self.limit if limit is None else limit):
-            return False
-        self._open[key_id] = n + 1
-        return True
-
-    def release(self, key_id: str) -> None:
-        n = self._open.get(key_id, 0) - 1
-        if n > 0:
-            self._open[key_id] = n
-        else:
-            self._open.pop(key_id, None)
-
-    def count(self, key_id: str) -> int:
-        return self._open.get(key_id, 0)
 
 
 class _ReleasingBody:
@@ -186,8 +162,16 @@ def install(
     if not ring:
         return  # open: the extension's default owner policy (nobody owns anything)
     slots = KeySlots(config.max_streams_per_key)
-    readers = KeySlots(config.max_token_readers)  # by stream id: the token readers' budget
-    state_of(app).owners = KeyPolicy(config, slots)
+    state = state_of(app)
+    # By stream name: the token readers' budget, shared by every process on the store.
+    readers = SharedPlaces(
+        config.max_token_readers,
+        0,
+        state.store.client_counters("token-readers"),
+        lease_s=config.lease_s,
+        what="the token readers' budget",
+    )
+    state.owners = KeyPolicy(config, slots)
     signer = signer_for(config)
     if not config.token_secret:
         log.warning(
@@ -249,12 +233,13 @@ def install(
         request.environ[_READ_UNTIL] = float(expires)
         if not hold:
             return None
-        if not readers.acquire(name):
+        code, _, member = readers.admit(name, rate=False)
+        if code != ADMITTED:
             return _refused(
                 "too_many_token_readers",
-                f"this stream already has {readers.limit} readers on read tokens",
+                f"this stream already has {readers.open_limit} readers on read tokens",
             )
-        request.environ[_SLOT] = (readers, name)
+        request.environ[_SLOT] = lambda: readers.release(name, member)
         return None
 
     def _durable_token_reader(path: str) -> Response | None:
@@ -266,19 +251,14 @@ def install(
         g.streamer_key = key_id
         if not slots.acquire(key_id):
             return _too_many(slots.limit)
-        request.environ[_SLOT] = (slots, key_id)
+        request.environ[_SLOT] = lambda: slots.release(key_id)
         return None
 
     @app.after_request
     def hand_slot_to_body(response: Response) -> Response:
-        slot: tuple[KeySlots, str] | None = request.environ.pop(_SLOT, None)
-        if slot is None:
+        release: Callable[[], None] | None = request.environ.pop(_SLOT, None)
+        if release is None:
             return response
-        held, name = slot
-
-        def release() -> None:
-            held.release(name)
-
         if response.direct_passthrough and response.response is not None:
             response.response = _ReleasingBody(response.response, release)  # type: ignore[arg-type]
         else:
@@ -288,9 +268,9 @@ def install(
     @app.teardown_request
     def release_if_no_response(exc: BaseException | None) -> None:
         # after_request did not run (an error escaped every handler): release here.
-        slot: tuple[KeySlots, str] | None = request.environ.pop(_SLOT, None)
-        if slot is not None:
-            slot[0].release(slot[1])
+        release: Callable[[], None] | None = request.environ.pop(_SLOT, None)
+        if release is not None:
+            release()
 
 
 class KeyPolicy(OwnerPolicy):

@@ -151,10 +151,10 @@ class StreamStore(ABC):
         was away): release what this process holds for it. Its lease then lapses, readers
         see ``producer_lost`` and its owner's slot frees itself."""
 
-    def client_counters(self) -> Any:
-        """Per-client counters shared by every process on this store
-        (:class:`streamer.store.redis_counters.RedisClientCounters`), or None: a store of
-        one process has none, and a limit per client counts per worker instead."""
+    def client_counters(self, namespace: str = "client") -> Any:
+        """Counters of places shared by every process on this store, under the keys of
+        ``namespace`` (:class:`streamer.store.redis_counters.RedisClientCounters`), or None:
+        a store of one process has none, and a limit counts per worker instead."""
         return None
 
     def close(self) -> None:  # noqa: B027 (optional hook; the memory store has nothing)

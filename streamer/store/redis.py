@@ -653,11 +653,11 @@ class RedisStore(StreamStore):
         self._reaped[stream_id] = now
         return self._write(stream_id, "reap", PRODUCER_LOST) == 1
 
-    def client_counters(self) -> Any:
+    def client_counters(self, namespace: str = "client") -> Any:
         # On the quick pool; members lapse a lease after their last renewal, as producers do.
         from .redis_counters import RedisClientCounters
 
-        return RedisClientCounters(self._quick, self.config.lease_s)
+        return RedisClientCounters(self._quick, self.config.lease_s, namespace)
 
 
 def _seq(entry_id: bytes) -> int:

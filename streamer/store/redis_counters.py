@@ -1,7 +1,10 @@
-"""Per-client counters on the store's Redis: open streams and new streams per second, shared
-by every worker and instance (streamer.security.fairness uses them).
+"""Counters of places on the store's Redis: open streams and new streams per second, shared
+by every worker and instance (streamer.security.places uses them, for the per-client limits
+and a stream's token readers). Each set of counters has a namespace: ``client`` (per client
+address) or ``token-readers`` (per stream).
 
-Keys, per client address (the ``{address}`` hash tag keeps both on one cluster slot):
+Keys, per name in a namespace (the ``{<name>}`` hash tag keeps both on one cluster slot),
+for ``client`` and an address:
 
 - ``streamer:client:{<address>}:open`` — a sorted set of the client's open streams: one
   member per stream (``<pid>-<process token>:<n>``, so two workers never name one stream
@@ -77,11 +80,6 @@ RENEW_BATCH = 500
 ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW = 0, 1, 2
 
 
-def _keys(address: str) -> list[str]:
-    base = f"streamer:client:{{{address}}}:"
-    return [base + "open", base + "rate"]
-
-
 @contextmanager
 def _guard() -> Iterator[None]:
     try:
@@ -92,10 +90,11 @@ def _guard() -> Iterator[None]:
 
 class RedisClientCounters:
     """The counters above on ``client`` (a redis-py client, plain or cluster), whose members
-    lapse ``ttl_s`` after their last renewal."""
+    lapse ``ttl_s`` after their last renewal, under the keys of ``namespace``."""
 
-    def __init__(self, client: Any, ttl_s: float) -> None:
+    def __init__(self, client: Any, ttl_s: float, namespace: str = "client") -> None:
         self._client = client
+        self._prefix = f"streamer:{namespace}:"
         # A cluster's keys of two addresses are on two slots: one script each there.
         self._batch = 1 if isinstance(client, LazyCluster | RedisCluster) else RENEW_BATCH
         self.ttl_ms = max(1000, round(ttl_s * 1000))
@@ -110,13 +109,13 @@ class RedisClientCounters:
         :meth:`release` (or until it lapses)."""
         with _guard():
             code, left_ms = self._admit(
-                keys=_keys(address), args=[member, open_limit, rate_limit, self.ttl_ms]
+                keys=self._keys(address), args=[member, open_limit, rate_limit, self.ttl_ms]
             )
         return int(code), int(left_ms) / 1000
 
     def release(self, address: str, member: str) -> None:
         with _guard():
-            self._client.zrem(_keys(address)[0], member)
+            self._client.zrem(self._keys(address)[0], member)
 
     def renew(self, held: Mapping[str, list[str]]) -> None:
         """Renew every member of ``held`` (address -> members): one script per
@@ -126,14 +125,18 @@ class RedisClientCounters:
             for start in range(0, len(items), self._batch):
                 batch = items[start : start + self._batch]
                 self._renew(
-                    keys=[_keys(address)[0] for address, _ in batch],
+                    keys=[self._keys(address)[0] for address, _ in batch],
                     args=[self.ttl_ms, *(" ".join(members) for _, members in batch)],
                 )
+
+    def _keys(self, address: str) -> list[str]:
+        base = f"{self._prefix}{{{address}}}:"
+        return [base + "open", base + "rate"]
 
     def open_count(self, address: str) -> int:
         """The address's members that have not lapsed (tests, operators)."""
         with _guard():
-            key = _keys(address)[0]
+            key = self._keys(address)[0]
             now_s, now_us = self._client.time()
             now_ms = int(now_s) * 1000 + int(now_us) // 1000
             return int(self._client.zcount(key, now_ms, "+inf"))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis
 import requests
 
 from streamer.security.tokens import TOKEN_HEADER
@@ -120,5 +121,50 @@ def test_followers_on_a_token_leave_the_key_its_streams_and_are_cut_at_expiry(
         assert [r.status_code for r in held] == [200] * 19
     finally:
         for r in held:
+            r.close()
+    requests.delete(server.url(f"/streams/{sid}"), headers=BEARER, timeout=10)
+
+
+@pytest.mark.real
+@pytest.mark.timeout(60)
+def test_on_redis_a_streams_token_readers_are_counted_across_workers(
+    make_server: Callable[..., Server], redis_server: RedisServer
+) -> None:
+    # A budget of 3 token readers on two workers: counted per worker, six readers on separate
+    # connections (which the kernel spreads over both) would get up to six 200s.
+    env = {**KEYS, "REDIS_URL": redis_server.url, "STREAMER_MAX_TOKEN_READERS": "3"}
+    server = make_server(env, workers=2)
+    start = requests.get(
+        server.url("/stream/data?count=120&interval=0.25&resumable=1&format=ndjson"),
+        headers=BEARER,
+        stream=True,
+        timeout=10,
+    )
+    assert start.status_code == 200
+    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
+    start.close()
+    follow = server.url(f"/streams/{sid}?format=ndjson&token={token}")
+    readers = [requests.get(follow, stream=True, timeout=10) for _ in range(6)]
+    db = redis.Redis.from_url(redis_server.url)
+    places = f"streamer:token-readers:{{{sid}}}:open"
+    try:
+        statuses = sorted(r.status_code for r in readers)
+        assert statuses == [200] * 3 + [429] * 3, statuses
+        over = [r for r in readers if r.status_code == 429]
+        assert all(r.json()["error"]["type"] == "too_many_token_readers" for r in over)
+        assert db.zcard(places) == 3
+    finally:
+        for r in readers:
+            r.close()
+    # The places go back when the readers leave: three new readers, anywhere.
+    deadline = time.monotonic() + 5
+    while db.zcard(places):
+        assert time.monotonic() < deadline, "the readers' places were not given back"
+        time.sleep(0.05)
+    again = [requests.get(follow, stream=True, timeout=10) for _ in range(3)]
+    try:
+        assert [r.status_code for r in again] == [200] * 3
+    finally:
+        for r in again:
             r.close()
     requests.delete(server.url(f"/streams/{sid}"), headers=BEARER, timeout=10)

@@ -14,33 +14,11 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from streamer.errors import ConfigError
-from streamer.security.fairness import ADMITTED, TOO_MANY_NEW, TOO_MANY_OPEN, LocalCounts
 from streamer.service.settings import ServiceConfig
 
 A, B = "203.0.113.1", "203.0.113.2"
 STREAM = "/_test/stream?count=3&interval=0.05"
 KEY = "alpha-key-0001"
-
-
-def test_local_counts_open_streams_per_address() -> None:
-    counts = LocalCounts()
-    assert [counts.admit(A, 2, 0)[0] for _ in range(3)] == [ADMITTED, ADMITTED, TOO_MANY_OPEN]
-    assert counts.admit(B, 2, 0)[0] == ADMITTED  # another address has its own
-    counts.release(A)
-    assert counts.admit(A, 2, 0)[0] == ADMITTED
-    for _ in range(2):
-        counts.release(A)
-    assert counts.open_count(A) == 0
-
-
-def test_local_counts_new_streams_in_a_one_second_window() -> None:
-    counts = LocalCounts()
-    got = [counts.admit(A, 0, 3, now=100.25) for _ in range(4)]
-    assert [code for code, _ in got] == [ADMITTED] * 3 + [TOO_MANY_NEW]
-    assert got[-1][1] == pytest.approx(0.75)  # until the window ends
-    assert counts.admit(B, 0, 3, now=100.5)[0] == ADMITTED
-    assert counts.admit(A, 0, 3, now=101.0)[0] == ADMITTED  # a new window
-    assert counts.open_count(A) == 0  # no open limit: nothing held
 
 
 def client(**env: str) -> FlaskClient:
@@ -247,17 +225,6 @@ def test_resumable_producers_a_client_left_running_hold_its_places(keys: bool) -
     again.close()
     for sid in [*started[1:], again.headers["X-Stream-Id"], other.headers["X-Stream-Id"]]:
         c.delete(f"/streams/{sid}", environ_base={"REMOTE_ADDR": B}, headers=auth)
-
-
-def test_the_answers_are_the_redis_counters_own() -> None:
-    pytest.importorskip("redis")
-    from streamer.store import redis_counters
-
-    assert (ADMITTED, TOO_MANY_OPEN, TOO_MANY_NEW) == (
-        redis_counters.ADMITTED,
-        redis_counters.TOO_MANY_OPEN,
-        redis_counters.TOO_MANY_NEW,
-    )
 
 
 @pytest.mark.timeout(20)
