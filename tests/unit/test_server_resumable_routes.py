@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from streamer.errors import StoreUnavailable
 from streamer.server.response import StreamAborted
-from streamer.wire.records import End, Error
+from streamer.server.state import state_of
+from streamer.wire.decoders import SSEDecoder
+from streamer.wire.records import End, Error, Ping
 
 from .test_server_resumable import decode
 
@@ -70,3 +74,37 @@ def test_an_sse_resume_at_the_end_of_a_finished_stream_is_204(client: FlaskClien
     assert nd.status_code == 200 and decode(nd.data) == [End(2)]
     # Past the end is an id the stream never had: still a 400.
     assert client.get(f"/streams/{sid}", headers={**sse, "Last-Event-ID": "4"}).status_code == 400
+
+
+@pytest.mark.timeout(20)
+def test_an_sse_resume_while_the_store_is_away_asks_to_reconnect_and_others_get_503(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EventSource fails for good on any status but 200 (WHATWG 9.2.3): a resume that lands in
+    # a Redis failover would leave the page with a dead stream. It gets a body that sets the
+    # retry and dispatches nothing (no blank line), and reconnects with the same id.
+    sid = client.get("/stream/data?count=2&interval=0&resumable=1").headers["X-Stream-Id"]
+    store = state_of(app).store
+
+    def away(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("the stream store is unreachable", retry_after=5)
+
+    monkeypatch.setattr(store, "owner", away)
+    monkeypatch.setattr(store, "read", away)
+    sse = {"Accept": "text/event-stream", "Last-Event-ID": "1"}
+    later = client.get(f"/streams/{sid}", headers=sse)
+    assert later.status_code == 200
+    assert later.headers["Content-Type"] == "text/event-stream"
+    assert later.headers["Cache-Control"] == "no-cache"
+    assert later.data == b"retry: 3000\n: store_unavailable: the stream store is unreachable\n"
+    decoder = SSEDecoder()
+    assert list(decoder.feed(later.data)) + decoder.close() == [Ping()]  # a comment, no event
+    assert decoder.retry_ms == 3000
+    # The other formats keep the 503 with Retry-After: their readers retry it.
+    nd = client.get(f"/streams/{sid}?format=ndjson", headers={"Last-Event-ID": "1"})
+    assert nd.status_code == 503 and nd.headers["Retry-After"] == "5"
+    assert nd.json["error"]["type"] == "store_unavailable"
+    # Back: the same resume reads on.
+    monkeypatch.undo()
+    again = client.get(f"/streams/{sid}", headers=sse)
+    assert again.status_code == 200 and b"id: 2\n" in again.data and b"event: end" in again.data

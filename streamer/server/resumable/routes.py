@@ -8,18 +8,30 @@ would replay the ``end`` forever. The end names its place: its ``id:`` is one pa
 data record (:meth:`~streamer.wire.framing.Encoder.terminal_id`), so a reader that saw it
 asks for that id, while one cut before it still names its last record and is sent the end.
 Only SSE: ndjson and text carry no id on the end, and their readers (streamer's client)
-never resume after it."""
+never resume after it.
+
+An SSE resume that finds the store unavailable (a Redis failover, a restart) is not a 503:
+``EventSource`` fails for good on any status but 200 (WHATWG 9.2.3: it reconnects only after
+a body that ends or a network error), and a page would have to notice and open a new one.
+It is a 200 whose body is a ``retry:`` field (``STREAMER_RETRY_MS``) and a comment that
+names the cause, with no blank line, so no client dispatches an event (httpx-sse and
+``@microsoft/fetch-event-source`` would dispatch an empty one for a ``retry:`` block): the
+browser, and streamer's client, reconnect after the hint with the same ``Last-Event-ID``
+until the store answers. The other formats keep the 503 and its ``Retry-After``: their
+readers retry it."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ...errors import BadRequest, NotFound
+from ...errors import BadRequest, NotFound, StoreUnavailable
 from ...quote import echo
 from ...store import StreamStore, valid_stream_id
+from ...wire.framing import SSE
 from ...wire.negotiate import choose_request_format
 from ...wire.records import Data
-from ..state import current_state, current_store
+from ..response import STREAM_HEADERS
+from ..state import current_config, current_state, current_store
 from . import check_owner, follow_response
 
 
@@ -36,12 +48,25 @@ def get_stream(stream_id: str) -> Response:
     ``?last_event_id=``), in the format the request asks for."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     after_id = last_event_id(raw)
-    store = store_of(valid_stream_id(stream_id))
-    stream_id = check_owner(stream_id, store)
     sse = choose_request_format(request) == "sse"
-    if after_id and sse and _saw_the_end(store, stream_id, after_id):
-        return Response(status=204)
-    return follow_response(stream_id, after_id, store=store)
+    try:
+        store = store_of(valid_stream_id(stream_id))
+        stream_id = check_owner(stream_id, store)
+        if after_id and sse and _saw_the_end(store, stream_id, after_id):
+            return Response(status=204)
+        return follow_response(stream_id, after_id, store=store)
+    except StoreUnavailable as exc:
+        if not sse:
+            raise
+        return reconnect_later(exc)
+
+
+def reconnect_later(exc: StoreUnavailable) -> Response:
+    """An SSE body that tells its reader to reconnect after ``STREAMER_RETRY_MS`` and names
+    why, dispatching no event (see the module's docstring)."""
+    retry_ms = current_config().retry_ms
+    body = b"retry: %d\n: %s: %s\n" % (retry_ms, exc.type.encode(), exc.message.encode())
+    return Response(body, status=200, headers=STREAM_HEADERS, content_type=SSE.media_type)
 
 
 def store_of(stream_id: str) -> StreamStore:
