@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..config import Config
@@ -124,6 +126,13 @@ class StreamStore(ABC):
         Raises ``NotFound`` (unknown or expired), ``RecordsExpired`` (records after
         ``after_id`` were dropped by the bound) or ``BadRequest`` (``after_id`` is past the
         stream's last data record)."""
+
+    def reader(self, stream_id: str) -> Callable[[int, float], list[Entry]]:
+        """One follower's :meth:`read` of ``stream_id`` (``reader(id)(after_id, block_s)``),
+        called with the id of the last record it got each time. A store whose reads cost
+        less from where the same follower left off keeps that in what it returns
+        (:class:`streamer.server.durable.records.Cursor`)."""
+        return partial(self.read, stream_id)
 
     @abstractmethod
     def cancel(self, stream_id: str) -> bool:

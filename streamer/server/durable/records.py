@@ -10,7 +10,12 @@ stream whose path has the shape of a stream id (16 to 64 of ``A-Z a-z 0-9 _ -``)
 face, at ``GET /streams/<path>``.
 
 :class:`DurableRecords` is a read-only :class:`~streamer.store.StreamStore` over the
-durable store, for :func:`streamer.server.resumable.follow`: its writes raise."""
+durable store, for :func:`streamer.server.resumable.follow`: its writes raise. A follower
+reads through a :class:`Cursor` (:meth:`DurableRecords.reader`), which keeps the durable
+offset where its last read ended and how many records came before it, so a wake-up reads
+the new messages only; a read anywhere else (a resume from an earlier id) starts again from
+the stream's start. Before the cursor every wake-up read the whole stream: 14 ms of CPU per
+wake-up at 10,000 text messages (``bench/durable_face.py``)."""
 
 from __future__ import annotations
 
@@ -20,28 +25,71 @@ import time
 
 from ...errors import NotFound
 from ...store import Entry, StreamStore, past_end
-from ...store.durable import ZERO, DurableStore, Info, Message, is_json
+from ...store.durable import ZERO, DurableStore, Message, is_json
 from ...wire.records import Data, End
 
 _WRITE = "a Durable Stream's records are written over the protocol, not by a producer"
 
 
-def records(info: Info, messages: list[Message]) -> list[Entry]:
-    """Every record of a stream whose messages from its start are ``messages``."""
-    ct = info.content_type.split(";")[0].strip().lower()
+def records(
+    content_type: str, messages: list[Message], before: int = 0, *, closed: bool = False
+) -> list[Entry]:
+    """The records of ``messages``, which follow ``before`` records of the stream, and its
+    ``End`` if ``closed`` (the messages reach the stream's closed tail)."""
+    ct = content_type.split(";")[0].strip().lower()
+    json_mode, text = is_json(ct), ct.startswith("text/")
     out: list[Entry] = []
     for m in messages:
-        if is_json(ct):
+        if json_mode:
             values = json.loads(b"[" + m.data.rstrip(b",") + b"]")
-        elif ct.startswith("text/"):
+        elif text:
             values = [m.data.decode("utf-8", "replace")]
         else:
             values = [base64.b64encode(m.data).decode()]
-        first = len(out) + 1
+        first = before + len(out) + 1
         out.extend([Data(first + i, v) for i, v in enumerate(values)])
-    if info.closed:
-        out.append(End(len(out)))
+    if closed:
+        out.append(End(before + len(out)))
     return out
+
+
+class Cursor:
+    """One follower's reads of the stream at ``path``: :meth:`DurableRecords.read`, from
+    where the last one ended when the follower asks for the records after it."""
+
+    __slots__ = ("count", "durable", "offset", "path")
+
+    def __init__(self, durable: DurableStore, path: str) -> None:
+        self.durable, self.path = durable, path
+        self.count, self.offset = 0, ZERO  # the data records before the durable offset
+
+    def __call__(self, after_id: int, block_s: float) -> list[Entry]:
+        deadline = time.monotonic() + block_s
+        while True:
+            if after_id < self.count:
+                self.count, self.offset = 0, ZERO  # an earlier id: from the start again
+            got = self.durable.read(self.path, self.offset)
+            if got is None or got[0].soft_deleted:
+                raise NotFound("no such stream (unknown or expired)")
+            info, messages = got
+            # A store's read is bounded in bytes (Redis: 4 MiB): the rest is read next.
+            more = bool(messages) and messages[-1].offset < info.tail
+            before = self.count
+            new = records(info.content_type, messages, before, closed=info.closed and not more)
+            if messages:
+                self.offset = messages[-1].offset
+                self.count = before + len(new) - (0 if more or not info.closed else 1)
+            if after_id > self.count:
+                if more:
+                    continue  # the id is further on
+                raise past_end(after_id)  # as the stream store says it (a 400; SSE's 204)
+            after = new[after_id - before :]
+            if more and not after:
+                continue  # the records after the id are in the rest
+            left = deadline - time.monotonic()
+            if after or left <= 0:
+                return after
+            self.durable.wait(self.path, info.tail, left)
 
 
 class DurableRecords(StreamStore):
@@ -62,21 +110,10 @@ class DurableRecords(StreamStore):
         return info.owner
 
     def read(self, stream_id: str, after_id: int, block_s: float) -> list[Entry]:
-        deadline = time.monotonic() + block_s
-        while True:
-            got = self.durable.read(stream_id, ZERO)
-            if got is None or got[0].soft_deleted:
-                raise NotFound("no such stream (unknown or expired)")
-            info, messages = got
-            every = records(info, messages)
-            count = len(every) - (1 if info.closed else 0)  # the data records
-            if after_id > count:
-                raise past_end(after_id)  # as the stream store says it (a 400; SSE's 204)
-            after = every[after_id:]
-            left = deadline - time.monotonic()
-            if after or left <= 0:
-                return after
-            self.durable.wait(stream_id, info.tail, left)
+        return Cursor(self.durable, stream_id)(after_id, block_s)
+
+    def reader(self, stream_id: str) -> Cursor:
+        return Cursor(self.durable, stream_id)
 
     def reap(self, stream_id: str) -> bool:
         return False  # no lease: the stream's writers are outside

@@ -67,6 +67,7 @@ def follow(
     between reads, and no wait lasts past it)."""
     last = after_id
     seen = False  # the store has answered for this stream at least once
+    read = store.reader(stream_id)
     try:
         while True:
             wait_s = block_s
@@ -77,7 +78,7 @@ def follow(
                     return
                 wait_s = min(block_s, left)
             try:
-                records = store.read(stream_id, last, wait_s)
+                records = read(last, wait_s)
             except NotFound:
                 # Gone while followed: a store that can lose streams lost it (the owner's
                 # tombstone may not be in yet). Not a 404 any more: the stream has begun.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 
 from ..memory import store_full
@@ -51,6 +52,10 @@ class _Stream:
     touched: float = field(default_factory=time.monotonic)
     forks: int = 0  # streams forked from this one, alive
     cost: int = STREAM_COST  # what it counts toward the bound
+
+
+def _offset_of(message: Message) -> str:
+    return message.offset
 
 
 class MemoryDurableStore(DurableStore):
@@ -258,12 +263,12 @@ class MemoryDurableStore(DurableStore):
             if source is not None:
                 top = fork_at if cap is None else min(cap, fork_at)
                 out.extend(self._messages(source, offset, top))
-        for m in s.messages:
-            if m.offset <= offset:
-                continue
-            if cap is not None and m.offset > cap:
-                break
-            out.append(m)
+        # Offsets sort as text and grow with each message: a search, not a scan (a follower
+        # at the tail of a long stream reads one message, not the length).
+        messages = s.messages
+        start = bisect_right(messages, offset, key=_offset_of)
+        end = len(messages) if cap is None else bisect_right(messages, cap, key=_offset_of)
+        out.extend(messages[start:end])
         return out
 
     def wait(self, path: str, offset: str, timeout_s: float) -> None:
