@@ -83,7 +83,8 @@ tool_calls=N    call the request's ``tools`` N times in parallel instead of answ
                 message is a ``tool`` result, the answer is text, as a model's that has what
                 it asked for (an app's tool loop then ends)
 future=1        chat: fields the SDKs do not know yet on every chunk, choice and delta
-                (``x_future``, with a number only a re-serialization would change)
+                (``x_future``, with a number only a re-serialization would change);
+                responses: the same on every event and on the whole response
 ==============  ==============================================================================
 
 Chat honours ``n`` (one chunk per choice and token, ``index`` set; a whole answer has n
@@ -91,7 +92,8 @@ choices), ``logprobs`` / ``top_logprobs`` (each content token's ``logprobs.conte
 and ``response_format`` ``json_object`` / ``json_schema`` (the reply becomes the JSON object
 ``{"answer": "<reply>"}``, streamed in pieces). ``record.sent`` holds each data payload of a
 streamed chat answer as sent (or the whole JSON body of one that is not), for tests that
-compare what a client got with what the upstream sent.
+compare what a client got with what the upstream sent; for ``/v1/responses``, each event's
+data payload (or the whole response).
 
 What the ``openai`` SDK (3.54, ``max_retries=0``) raises for each scenario, as tested:
 ``fail=401`` or a wrong key: ``AuthenticationError``; ``fail=429``: ``RateLimitError``
@@ -1521,9 +1523,12 @@ class FakeOpenAI:
                 "total_tokens": usage["total_tokens"],
             },
         }
+        if scenario.future:
+            final["x_future"] = FUTURE
         if not stream:
             await conn.sleep(delay * record.tokens_planned)
             record.tokens_sent = record.tokens_planned
+            record.sent.append(_dumps(final).decode())
             return await self._send_json(conn, record, 200, final, keep)
 
         headers = [
@@ -1537,7 +1542,11 @@ class FakeOpenAI:
 
         async def send(kind: str, **fields: Any) -> None:
             payload = {"type": kind, "sequence_number": next(sequence), **fields}
-            await conn.write(_sse(_dumps(payload), event=kind))
+            if scenario.future:
+                payload["x_future"] = FUTURE
+            data = _dumps(payload)
+            record.sent.append(data.decode())
+            await conn.write(_sse(data, event=kind))
 
         start = time.monotonic()
 

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2  # the SDK's HTTP client; raw body reads raise its errors unwrapped
 import openai
@@ -147,18 +147,26 @@ class OpenAIProvider:
         thread and the hub (which is most of a token's cost on the adapter's path; measured
         in bench/bench_chat.py --split). Closing the iterator (the client left: GreenletExit
         thrown into the read) closes the upstream response and so its connection."""
+        return self._relay("/chat/completions", body, _Payloads(self._in_band))
+
+    def relay_responses(self, body: dict[str, Any]) -> Iterator[list[str]]:
+        """As :meth:`relay`, for the Responses API (``POST /responses``): streamed, per
+        network read the SSE events it completed, each as its block's text
+        (``event: <type>\ndata: <json>\n\n``, unparsed), until the terminal event
+        (``response.completed``, ``.incomplete``, ``.failed`` or ``error``: relayed, the
+        upstream's own end); else the one JSON body."""
+        return self._relay("/responses", body, _Events())
+
+    def _relay(self, path: str, body: dict[str, Any], payloads: _Feed) -> Iterator[list[str]]:
         client = self._sync()
         started = False
         try:
-            response = client.post(
-                "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
-            )
+            response = client.post(path, body=body, cast_to=httpx2.Response, stream=True)
             try:
                 chunks = _sync_body(response)
                 if not body.get("stream"):
                     yield [_whole_sync(chunks)]
                     return
-                payloads = _Payloads(self._in_band)
                 for chunk in chunks:
                     batch = payloads.feed(chunk)
                     if batch:
@@ -170,7 +178,8 @@ class OpenAIProvider:
             finally:
                 response.close()
             raise UpstreamError(
-                "the upstream ended the answer without [DONE]", type="upstream_incomplete"
+                f"the upstream ended the answer without {payloads.last}",
+                type="upstream_incomplete",
             )
         except StreamerError:
             raise
@@ -241,10 +250,25 @@ MAX_MESSAGE = 1000
 MAX_WHOLE = 32 * 1024 * 1024  # a stream: false answer's bytes, at most
 
 
+class _Feed(Protocol):
+    """What :meth:`OpenAIProvider._relay` reads a streamed body with: what each network
+    chunk completed (``feed``), ``done`` at the upstream's end (named by ``last``), and
+    ``end()`` when the body ended before it (raises what the body said, if anything)."""
+
+    done: bool
+    last: str
+
+    def feed(self, chunk: bytes) -> list[str]: ...
+
+    def end(self) -> None: ...
+
+
 class _Payloads:
     """An SSE body's ``data:`` payloads, fed network chunks: ``done`` once ``[DONE]`` came;
     an ``{"error": ...}`` payload raises ``in_band(data)`` (after the payloads before it,
     which ``feed`` returns first, raising at the next call)."""
+
+    last = "[DONE]"
 
     def __init__(self, in_band: Callable[[str], StreamerError]) -> None:
         self._lines = LineDecoder()
@@ -275,6 +299,47 @@ class _Payloads:
         """The body ended (without ``[DONE]``): an error payload's error, if one came."""
         if self._error is not None:
             raise self._error
+
+
+class _Events:
+    """A Responses API body's SSE events, fed network chunks, each as its block's text
+    (``event:`` line, ``data:`` lines, blank line: as OpenAI writes them); ``done`` after
+    the terminal event, which is passed on (a failed response's ``response.failed`` or an
+    ``error`` event is the upstream's own in-band end, for the client's SDK to read)."""
+
+    last = "a terminal event"
+
+    def __init__(self) -> None:
+        # The terminal event carries the whole response: a line as long as the answer.
+        self._lines = LineDecoder(MAX_WHOLE)
+        self._event: str | None = None
+        self._data: list[str] = []
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        batch: list[str] = []
+        for line in self._lines.feed(chunk):
+            if line.startswith("data:"):
+                self._data.append(line[5:].strip())
+            elif line.startswith("event:"):
+                self._event = line[6:].strip()
+            elif not line and self._data:
+                name, data = self._event, self._data
+                self._event, self._data = None, []
+                head = f"event: {name}\n" if name else ""
+                batch.append(head + "".join(f"data: {d}\n" for d in data) + "\n")
+                if name in RESPONSE_ENDS:
+                    self.done = True
+                    return batch
+            # id:, retry:, comments: not part of an event the client reads
+        return batch
+
+    def end(self) -> None:
+        pass
+
+
+#: The events after which a Responses API stream is over (OpenAI sends nothing after them).
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
 
 def _sync_body(response: httpx2.Response) -> Iterator[bytes]:

@@ -6,6 +6,8 @@
 //                                                          sequence number N, then the rest
 //                                                          with retrieve(id, {stream: true,
 //                                                          starting_after: N})
+//   node responses_client.mjs events <baseURL> <body JSON> the request as given, streamed:
+//                                                          every event, whole
 import OpenAI from "openai";
 
 const [mode, baseURL, model, after] = process.argv.slice(2);
@@ -47,4 +49,10 @@ async function resume() {
   out({ ...summary(events), id, status: whole.status, outputText: whole.output_text });
 }
 
-await { stream, resume }[mode]();
+async function events() {
+  const got = [];
+  for await (const event of await client.responses.create(JSON.parse(model))) got.push(event);
+  out({ events: got });
+}
+
+await { stream, resume, events }[mode]();

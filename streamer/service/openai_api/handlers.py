@@ -1,6 +1,6 @@
 """What the ``/v1`` blueprints (chat completions, the Responses API) share as views: errors
-answered in OpenAI's shape, and a whole answer collected in the request while the client's
-socket is watched."""
+answered in OpenAI's shape, a whole answer collected in the request while the client's
+socket is watched, and a streamed answer whose usage is reported with its outcome."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from werkzeug.exceptions import HTTPException
 
 from ...engine.disconnect import DisconnectWatcher
 from ...errors import StreamerError, StreamTimeout
+from ...server.response import stream_for_request
 from ...server.state import current_config
+from ...wire.framing import Encoder
 from .errors import error_object
+from .usage import UsageMeter
 
 _T = TypeVar("_T")
 
@@ -108,3 +111,32 @@ def collect_watched(
             close()
         if on_end is not None:
             on_end(outcome)
+
+
+def metered_stream(producer: Iterator[Any], meter: UsageMeter, encoder: type[Encoder]) -> Response:
+    """``producer`` streamed with ``encoder``; ``meter`` reports the usage when the body is
+    closed, with the stream's outcome (or ``error`` if it failed before its first byte)."""
+    try:
+        response = stream_for_request(producer, encoder=encoder)
+    except BaseException:
+        meter.finish("error")
+        raise
+    response.response = _Reporting(response.response, meter)
+    return response
+
+
+class _Reporting:
+    """The stream's WSGI body; ``close()`` also reports the usage with the stream's outcome
+    (the body's stats are final once it is closed)."""
+
+    def __init__(self, inner: Any, meter: UsageMeter) -> None:
+        self._inner, self._meter = inner, meter
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._meter.finish(self._inner.stats.outcome)

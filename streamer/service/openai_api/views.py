@@ -19,7 +19,6 @@ from ...llm import ChatProvider
 from ...llm.events import AnswerEvent
 from ...quote import clip
 from ...server.durable.routes import BLUEPRINT as DURABLE_BLUEPRINT
-from ...server.response import stream_for_request
 from ...server.resumable import check_owner, follow_response, resumable_response
 from ...server.resumable.routes import last_event_id
 from ...server.state import current_state, state_of
@@ -28,7 +27,7 @@ from ..echo_provider import EchoProvider
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
 from .echo_relay import EchoRelay
 from .errors import error_object
-from .handlers import collect_watched, error_response, openai_errors
+from .handlers import collect_watched, error_response, metered_stream, openai_errors
 from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
 from .request import parse_completion_body
 from .responses import STREAM_ENDPOINTS as RESPONSES_STREAM_ENDPOINTS
@@ -106,7 +105,7 @@ def chat_completions() -> Response:
             chunks(provider.stream(body.chat), answer, meter, detached=True),
             encoder=ResumableChunkSSE,
         )
-    return _streamed(chunks(provider.stream(body.chat), answer, meter), meter)
+    return metered_stream(chunks(provider.stream(body.chat), answer, meter), meter, ChunkSSE)
 
 
 def _relayed(
@@ -128,17 +127,7 @@ def _relayed(
             relayed(relay(body.body), meter, body.include_usage, detached=True),
             encoder=ResumableChunkSSE,
         )
-    return _streamed(relayed(relay(body.body), meter, body.include_usage), meter)
-
-
-def _streamed(producer: Iterator[Any], meter: UsageMeter) -> Response:
-    try:
-        response = stream_for_request(producer, encoder=ChunkSSE)
-    except BaseException:
-        meter.finish("error")
-        raise
-    response.response = _Reporting(response.response, meter)
-    return response
+    return metered_stream(relayed(relay(body.body), meter, body.include_usage), meter, ChunkSSE)
 
 
 @bp.get("/streams/<stream_id>")
@@ -187,23 +176,6 @@ def _whole_answer(events: Iterator[AnswerEvent], answer: Answer, meter: UsageMet
             tool_calls=whole.tool_calls,
         )
     )
-
-
-class _Reporting:
-    """The stream's WSGI body; ``close()`` also reports the usage with the stream's outcome
-    (the body's stats are final once it is closed)."""
-
-    def __init__(self, inner: Any, meter: UsageMeter) -> None:
-        self._inner, self._meter = inner, meter
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._inner)
-
-    def close(self) -> None:
-        try:
-            self._inner.close()
-        finally:
-            self._meter.finish(self._inner.stats.outcome)
 
 
 # -- errors in OpenAI's shape -----------------------------------------------------------------

@@ -2,6 +2,9 @@
 /v1/responses/<id>/cancel``, on the same providers, stream engine, keys, per-key limits,
 heartbeats and metrics as ``/v1/chat/completions``.
 
+- a provider that relays (the ``openai`` provider's ``relay_responses``): every request
+  but a background one passes through to the upstream's own Responses API, the events
+  relayed as it sent them (:mod:`.relay`);
 - ``stream: true``: the events (:mod:`.events`) as named SSE (:mod:`.wire`); the client
   leaving closes the upstream, as for a chat stream.
 - ``stream: false``: the answer collected, then the response object that
@@ -18,7 +21,7 @@ Only background responses are kept: streamer keeps no other state, so any other 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +37,18 @@ from ....server.state import current_config, current_state
 from ....store import StreamStore
 from ....wire.records import Data, End, Error
 from ..errors import InvalidParameter
-from ..handlers import collect_watched, openai_errors
+from ..handlers import collect_watched, metered_stream, openai_errors
 from ..usage import UsageCounters, UsageMeter
 from .events import new_response_id, response_events, shell
 from .fold import Fold
+from .relay import (
+    RelayState,
+    ResponsesRelay,
+    encoder_for_relay,
+    parse_responses_relay,
+    relayed_events,
+    whole_response_usage,
+)
 from .request import parse_responses_body
 from .wire import CANCELLED_MARK, encoder_for, terminal_event
 
@@ -69,8 +80,13 @@ def create() -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if request.content_length is None and limit is not None and len(raw) >= limit:
         raise RequestEntityTooLarge()
-    body = parse_responses_body(request.content_type, raw)
     api: _Api = current_app.extensions[_API]
+    relay = getattr(api.provider, "relay_responses", None)
+    if relay is not None:
+        passing = parse_responses_relay(request.content_type, raw)
+        if passing is not None:
+            return _relayed(relay, passing, api)
+    body = parse_responses_body(request.content_type, raw)
     meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
     response_id = new_response_id()
     start = shell(response_id, body.echo, background=body.background)
@@ -87,6 +103,27 @@ def create() -> Response:
     if body.stream:
         return stream_for_request(events, encoder=encoder_for())
     return _collected(events)
+
+
+def _relayed(
+    relay: Callable[[dict[str, Any]], Iterator[list[str]]], body: ResponsesRelay, api: _Api
+) -> Response:
+    """A pass-through response (:mod:`.relay`): the upstream's events or whole response as
+    sent; the usage reported with the outcome, however it ends."""
+    meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
+    if not body.stream:
+        batches = relay(body.body)
+        text = collect_watched(
+            lambda: "".join(data for batch in batches for data in batch),
+            batches,
+            on_end=meter.finish,
+        )
+        whole_response_usage(text, meter)
+        return Response(text, mimetype="application/json")
+    state = RelayState()
+    return metered_stream(
+        relayed_events(relay(body.body), meter, state), meter, encoder_for_relay(state)
+    )
 
 
 def _collected(events: Iterator[dict[str, Any]]) -> Response:
