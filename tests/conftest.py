@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from hypothesis import settings
+
+from . import ports
 
 # Hypothesis examples per property test. The full run (plain `pytest`, as CI and the README run
 # it) tries 300; a run of chosen paths (`pytest tests/unit`, one file) is the fast tier and tries
@@ -31,9 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()
 
 
 class Server:

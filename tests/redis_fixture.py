@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from . import ports
+
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()
 
 
 def _unavailable(reason: str) -> None:
