@@ -297,7 +297,7 @@ def document(config: ServiceConfig) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "schema": {"type": "string"},
-        "description": "from X-Stream-Id",
+        "description": "from X-Stream-Id, or a Durable Stream's path (/v1/stream/<path>)",
     }
     paths: dict[str, Any] = {
         "/": {

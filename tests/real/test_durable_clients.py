@@ -213,13 +213,18 @@ def test_the_ts_client_reads_a_views_resumable_stream_live_from_the_start_and_th
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("shape", ["id", "nested"])
 def test_streamers_client_follows_a_durable_stream_appended_on_another_instance(
-    two: list[Server],
+    two: list[Server], shape: str
 ) -> None:
     from streamer import Client, Data
 
     a, b = two
-    path = f"ext-{time.monotonic_ns()}"  # the shape of a stream id: GET /streams/<path>
+    # The shape of a stream id, or a path as Durable Streams users name theirs: both are
+    # GET /streams/<path>.
+    path = f"ext-{time.monotonic_ns()}"
+    if shape == "nested":
+        path = f"rooms/{path}/events.v1"
     url_a = a.url(f"/v1/stream/{path}")
     json_type = {"Content-Type": "application/json"}
     assert requests.put(url_a, headers=json_type, timeout=5).status_code == 201
@@ -240,3 +245,4 @@ def test_streamers_client_follows_a_durable_stream_appended_on_another_instance(
     writer.join(timeout=10)
     assert got == [{"i": i} for i in range(COUNT)]
     assert records.end is not None and records.end.count == COUNT
+    assert records.response.headers["X-Stream-Id"] == path

@@ -309,17 +309,19 @@ def test_one_stream_two_faces_one_token() -> None:
     face = client.get(f"/v1/stream/resumable/{sid}?offset=-1&token={token}")
     assert face.status_code == 200, face.data
     assert face.get_json()[0] == "data chunk 1\n" and "end" in face.get_json()[-1]
-    # A Durable Stream with an id-shaped path: its token reads its /streams face.
-    path = "d" * 24
-    ds_token = ds_created(client, path)
-    closed = client.post(f"/v1/stream/{path}", headers={**BEARER, "Stream-Closed": "true"})
-    assert closed.status_code == 204
-    follow = client.get(f"/streams/{path}?format=ndjson&token={ds_token}")
-    assert follow.status_code == 200
-    assert [json.loads(line) for line in follow.data.splitlines()] == [
-        {"event": "data", "id": 1, "data": "hello"},
-        {"event": "end", "count": 1},
-    ]
+    # A Durable Stream, its path id-shaped or not: its token reads its /streams face.
+    for path in ("d" * 24, "rooms/d-1/chat.v1"):
+        ds_token = ds_created(client, path)
+        closed = client.post(f"/v1/stream/{path}", headers={**BEARER, "Stream-Closed": "true"})
+        assert closed.status_code == 204
+        follow = client.get(f"/streams/{path}?format=ndjson&token={ds_token}")
+        assert follow.status_code == 200, follow.data
+        assert [json.loads(line) for line in follow.data.splitlines()] == [
+            {"event": "data", "id": 1, "data": "hello"},
+            {"event": "end", "count": 1},
+        ]
+        refused = client.get(f"/streams/{path}?format=ndjson&token={token}")
+        assert refused.status_code == 401, path  # the resumable stream's token: not this one
     # And the token of the resumable stream reads no Durable Stream named like it.
     assert client.put(f"/v1/stream/{sid}", headers=DS_TEXT, data=b"x").status_code == 201
     named = client.get(f"/v1/stream/{sid}?offset=-1&token={token}")

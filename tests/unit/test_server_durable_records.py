@@ -126,3 +126,24 @@ def test_a_closed_durable_stream_is_served_as_records(client: FlaskClient) -> No
     at_end = client.get(f"/streams/{PATH}?format=sse", headers={"Last-Event-ID": "4"})
     assert at_end.status_code == 204
     assert client.get("/streams/" + "y" * 20).status_code == 404  # neither kind of stream
+
+
+def test_a_durable_stream_with_a_path_has_its_streamer_face_at_that_path(
+    client: FlaskClient,
+) -> None:
+    path = "rooms/42/chat.v1"
+    client.put(f"/v1/stream/{path}", headers={"Content-Type": "text/plain"}, data=b"hi")
+    closing = {"Content-Type": "text/plain", "Stream-Closed": "true"}
+    client.post(f"/v1/stream/{path}", headers=closing, data=b"there")
+    read = client.get(f"/streams/{path}?format=ndjson", headers={"Last-Event-ID": "1"})
+    assert read.status_code == 200 and read.headers["X-Stream-Id"] == path
+    assert [json.loads(line) for line in read.get_data(as_text=True).splitlines()] == [
+        {"event": "data", "id": 2, "data": "there"},
+        {"event": "end", "count": 2},
+    ]
+    # Only URL-safe segments name a face, and an unknown path is the 404 of an unknown id.
+    for bad in ("rooms/42/missing", "rooms/../42", "rooms//42", "rooms/%C3%A9"):
+        got = client.get(f"/streams/{bad}")
+        assert got.status_code == 404, bad
+        assert got.get_json()["error"]["type"] == "not_found"
+    assert client.delete(f"/streams/{path}").status_code == 405  # written over the protocol

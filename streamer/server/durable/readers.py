@@ -9,8 +9,8 @@ must name to read a path; and how an SSE read ends when its reader's right to re
   the writes are plain requests: they end as soon as the store answered.
 - One stream, two faces, one name: the resumable stream ``<id>`` (``GET /streams/<id>``) is
   named ``<id>`` at ``<prefix>/resumable/<id>`` too, and a Durable Stream is named by its
-  path, which for an id-shaped path is also the name of its ``GET /streams/<path>`` face. A
-  read token of one face reads the other.
+  path, which is also the name of its ``GET /streams/<path>`` face. A read token of one
+  face reads the other.
 - A reader whose right ends (a read token's expiry) while it waits or follows is not kept
   past it: a long-poll gets its ``204`` then, an SSE read an in-band ``event: error``
   (``token_expired``; Durable Streams clients ignore event types they do not know) and the

@@ -22,6 +22,8 @@ readers retry it."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 
 from ...errors import BadRequest, NotFound, StoreUnavailable
@@ -39,6 +41,10 @@ def blueprint(prefix: str) -> Blueprint:
     """A new blueprint per app (a blueprint's routes cannot change once registered)."""
     bp = Blueprint("streamer", __name__, url_prefix=prefix)
     bp.add_url_rule("/<stream_id>", "get_stream", get_stream, methods=["GET"])
+    # A Durable Stream's path (rooms/1/chat) names its streamer face too. One segment stays
+    # the rule above: any character but "/" (a path's "." stops at a newline), and the route
+    # the access log names.
+    bp.add_url_rule("/<path:stream_id>", "get_stream", get_stream, methods=["GET"])
     bp.add_url_rule("/<stream_id>", "delete_stream", delete_stream, methods=["DELETE"])
     return bp
 
@@ -50,7 +56,7 @@ def get_stream(stream_id: str) -> Response:
     after_id = last_event_id(raw)
     sse = choose_request_format(request) == "sse"
     try:
-        store = store_of(valid_stream_id(stream_id))
+        store = store_of(stream_id)
         stream_id = check_owner(stream_id, store)
         if after_id and sse and _saw_the_end(store, stream_id, after_id):
             return Response(status=204)
@@ -71,8 +77,19 @@ def reconnect_later(exc: StoreUnavailable) -> Response:
 
 def store_of(stream_id: str) -> StreamStore:
     """The store that holds ``stream_id``: the stream store, else the first of the app's
-    other stores that knows it (a Durable Stream's face), else the stream store (its 404)."""
+    other stores that knows it (a Durable Stream's face), else the stream store (its 404).
+    A name that is not id-shaped is only a Durable Stream's path (:func:`face_path`)."""
     state = current_state()
+    try:
+        valid_stream_id(stream_id)
+    except NotFound:
+        for other in state.other_stores if face_path(stream_id) else ():
+            try:
+                other.owner(stream_id)
+                return other
+            except NotFound:
+                continue
+        raise NotFound("no such stream (unknown or expired)") from None
     if not state.other_stores:
         return state.store
     try:
@@ -87,6 +104,24 @@ def store_of(stream_id: str) -> StreamStore:
         except NotFound:
             continue
     return state.store
+
+
+#: A Durable Stream path that is not id-shaped and has a streamer face: segments of
+#: URL-safe characters (so ``X-Stream-Id`` and a client's ``/streams/<id>`` carry it as it
+#: is), none of them ``.`` or ``..``, at most as long as a Durable Stream's path.
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+FACE_PATH_MAX = 1024
+
+
+def face_path(path: str) -> bool:
+    """Whether ``path`` may name a Durable Stream's streamer face.
+
+    >>> face_path("chat/room-1"), face_path("a/../b"), face_path("a//b"), face_path("é")
+    (True, False, False, False)
+    """
+    if len(path) > FACE_PATH_MAX:
+        return False
+    return all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in path.split("/"))
 
 
 def _saw_the_end(store: StreamStore, stream_id: str, after_id: int) -> bool:
