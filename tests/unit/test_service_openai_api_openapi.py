@@ -3,7 +3,13 @@ document against the routes: tests/unit/test_service_openapi.py)."""
 
 from __future__ import annotations
 
-from streamer.service.openai_api.openapi import paths
+import json
+
+import pytest
+
+from streamer.service.openai_api.errors import InvalidParameter
+from streamer.service.openai_api.openapi import _request, paths
+from streamer.service.openai_api.request import parse_completion_body
 
 
 def test_the_v1_paths_and_their_methods() -> None:
@@ -27,3 +33,19 @@ def test_every_operation_documents_its_errors() -> None:
                 continue
             codes = set(operation["responses"])
             assert "200" in codes and codes - {"200"}, (path, method)
+
+
+def test_the_documented_seed_is_the_accepted_one() -> None:
+    # Found by schemathesis: a seed the document allowed (any integer) was a 400.
+    body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    for streamed in (True, False):
+        bounds = _request(streamed)["properties"]["seed"]
+        for edge in (bounds["minimum"], bounds["maximum"], -204395.0):
+            assert parse_completion_body(
+                "application/json", json.dumps({**body, "seed": edge}).encode()
+            )
+        for past in (bounds["minimum"] - 1, bounds["maximum"] + 1):
+            with pytest.raises(InvalidParameter):
+                parse_completion_body(
+                    "application/json", json.dumps({**body, "seed": past}).encode()
+                )

@@ -80,7 +80,12 @@ def _request(streamed: bool) -> dict[str, Any]:
         "n": {"const": 1},
         "store": {"const": False},
         "user": {"type": "string", "description": "accepted and ignored"},
-        "seed": {"type": "integer", "description": "accepted and ignored"},
+        "seed": {
+            "type": "integer",
+            "minimum": -(2**63 - 1),
+            "maximum": 2**63 - 1,
+            "description": "passed on to an upstream (the echo ignores it)",
+        },
         "service_tier": {"type": "string", "description": "accepted and ignored"},
         "metadata": {"type": "object", "description": "accepted and ignored"},
     }

@@ -269,6 +269,8 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
         out[name] = value
     seed = body.get("seed")
     if seed is not None:
+        if isinstance(seed, float) and seed.is_integer():
+            seed = int(seed)  # JSON has one kind of number: 7.0 is the whole number 7
         if isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= 2**63:
             raise InvalidParameter("seed", "'seed' must be a 64-bit whole number")
         out["seed"] = seed
