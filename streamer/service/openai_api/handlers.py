@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import gevent
+import orjson
 from flask import Blueprint, Response, jsonify, request
 from gevent import GreenletExit
 from werkzeug.exceptions import HTTPException
@@ -111,6 +112,29 @@ def collect_watched(
             close()
         if on_end is not None:
             on_end(outcome)
+
+
+def relayed_whole(
+    batches: Iterator[list[str]],
+    meter: UsageMeter,
+    usage_of: Callable[[Any], dict[str, Any] | None],
+) -> Response:
+    """A whole (``stream: false``) relayed answer: the upstream's JSON text as sent, read in
+    the request (:func:`collect_watched`, which reports the outcome), and the usage that
+    ``usage_of`` finds in its ``usage`` recorded."""
+    text = collect_watched(
+        lambda: "".join(data for batch in batches for data in batch),
+        batches,
+        on_end=meter.finish,
+    )
+    try:
+        whole = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        whole = None
+    usage = usage_of(whole.get("usage")) if isinstance(whole, dict) else None
+    if usage is not None:
+        meter.provider_usage(usage)
+    return Response(text, mimetype="application/json")
 
 
 def metered_stream(producer: Iterator[Any], meter: UsageMeter, encoder: type[Encoder]) -> Response:

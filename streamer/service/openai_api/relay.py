@@ -111,12 +111,6 @@ def _without_usage_null(data: str) -> str:
     return data
 
 
-def whole_usage(text: str, meter: UsageMeter) -> None:
-    """Record the usage of a whole (``stream: false``) answer's JSON text."""
-    try:
-        answer = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return
-    usage = answer.get("usage") if isinstance(answer, dict) else None
-    if isinstance(usage, dict):
-        meter.provider_usage(usage)
+def answer_usage(usage: Any) -> dict[str, Any] | None:
+    """A whole answer's ``usage`` as the meter takes it: itself, if it is an object."""
+    return usage if isinstance(usage, dict) else None

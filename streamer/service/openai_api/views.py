@@ -27,8 +27,14 @@ from ..echo_provider import EchoProvider
 from .chunks import Answer, ChunkSSE, ResumableChunkSSE, chunks, collected
 from .echo_relay import EchoRelay
 from .errors import error_object
-from .handlers import collect_watched, error_response, metered_stream, openai_errors
-from .relay import RelayRequest, parse_relay_body, relayed, whole_usage
+from .handlers import (
+    collect_watched,
+    error_response,
+    metered_stream,
+    openai_errors,
+    relayed_whole,
+)
+from .relay import RelayRequest, answer_usage, parse_relay_body, relayed
 from .request import parse_completion_body
 from .responses import STREAM_ENDPOINTS as RESPONSES_STREAM_ENDPOINTS
 from .responses import register as register_responses
@@ -114,14 +120,7 @@ def _relayed(
     """A pass-through answer (:mod:`.relay`): the upstream's chunks or whole answer as sent."""
     meter = UsageMeter(_api().usage, _ROUTE, body.model, current_state().owners.owner())
     if not body.stream:
-        batches = relay(body.body)
-        text = collect_watched(
-            lambda: "".join(data for batch in batches for data in batch),
-            batches,
-            on_end=meter.finish,
-        )
-        whole_usage(text, meter)
-        return Response(text, mimetype="application/json")
+        return relayed_whole(relay(body.body), meter, answer_usage)
     if body.resumable:
         return resumable_response(
             relayed(relay(body.body), meter, body.include_usage, detached=True),

@@ -43,7 +43,6 @@ __all__ = [
     "encoder_for_relay",
     "parse_responses_relay",
     "relayed_events",
-    "whole_response_usage",
 ]
 
 _DELTA = "event: response.output_text.delta\n"
@@ -132,17 +131,6 @@ def chat_usage(usage: Any) -> dict[str, Any] | None:
         "completion_tokens": usage.get("output_tokens"),
         "total_tokens": usage.get("total_tokens"),
     }
-
-
-def whole_response_usage(text: str, meter: UsageMeter) -> None:
-    """Record the usage of a whole (``stream: false``) response's JSON text."""
-    try:
-        response = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return
-    usage = chat_usage(response.get("usage")) if isinstance(response, dict) else None
-    if usage is not None:
-        meter.provider_usage(usage)
 
 
 class RelayedResponseSSE(Encoder):

@@ -37,17 +37,17 @@ from ....server.state import current_config, current_state
 from ....store import StreamStore
 from ....wire.records import Data, End, Error
 from ..errors import InvalidParameter
-from ..handlers import collect_watched, metered_stream, openai_errors
+from ..handlers import collect_watched, metered_stream, openai_errors, relayed_whole
 from ..usage import UsageCounters, UsageMeter
 from .events import new_response_id, response_events, shell
 from .fold import Fold
 from .relay import (
     RelayState,
     ResponsesRelay,
+    chat_usage,
     encoder_for_relay,
     parse_responses_relay,
     relayed_events,
-    whole_response_usage,
 )
 from .request import parse_responses_body
 from .wire import CANCELLED_MARK, encoder_for, terminal_event
@@ -112,14 +112,7 @@ def _relayed(
     sent; the usage reported with the outcome, however it ends."""
     meter = UsageMeter(api.usage, _ROUTE, body.model, current_state().owners.owner())
     if not body.stream:
-        batches = relay(body.body)
-        text = collect_watched(
-            lambda: "".join(data for batch in batches for data in batch),
-            batches,
-            on_end=meter.finish,
-        )
-        whole_response_usage(text, meter)
-        return Response(text, mimetype="application/json")
+        return relayed_whole(relay(body.body), meter, chat_usage)
     state = RelayState()
     return metered_stream(
         relayed_events(relay(body.body), meter, state), meter, encoder_for_relay(state)
