@@ -178,6 +178,31 @@ def test_a_whole_answer_is_the_upstreams_body_and_matches_its_stream(
 
 
 @pytest.mark.timeout(60)
+def test_a_whole_answers_usage_is_logged_from_the_upstreams_body(
+    gateway: Server, client: OpenAI
+) -> None:
+    model = fake_model(delay=0.005, tokens=6)
+    lines_before = len(gateway.log().splitlines())
+    whole = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": PROMPT}]
+    )
+    assert whole.usage is not None
+
+    def logged() -> str | None:
+        lines = gateway.log().splitlines()[lines_before:]
+        usage = (line for line in lines if " usage route=" in line and f" model={model} " in line)
+        return next(usage, None)
+
+    deadline = time.monotonic() + 5
+    while (line := logged()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert line is not None and " route=/v1/chat/completions " in line
+    assert "outcome=complete" in line and "partial=0" in line
+    assert f"prompt_tokens={whole.usage.prompt_tokens} " in line
+    assert f"completion_tokens={whole.usage.completion_tokens} " in line
+
+
+@pytest.mark.timeout(60)
 def test_without_include_usage_the_chunks_are_those_the_upstream_sends_without_it(
     gateway: Server, upstream: FakeOpenAI
 ) -> None:

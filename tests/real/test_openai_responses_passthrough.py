@@ -144,13 +144,17 @@ def test_the_first_event_arrives_before_the_upstream_finishes_and_leaving_closes
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
 def test_the_usage_is_logged_from_the_upstreams_terminal_event(
-    gateway: Server, upstream: FakeOpenAI, client: OpenAI
+    gateway: Server, upstream: FakeOpenAI, client: OpenAI, streamed: bool
 ) -> None:
-    body = {**body_of(tokens=7), "stream": True}
+    body = {**body_of(tokens=7), "stream": streamed}
     before = len(upstream.requests)
-    events = list(client.responses.create(**sdk_args(body)))
-    usage = events[-1].response.usage
+    lines_before = len(gateway.log().splitlines())
+    if streamed:
+        usage = list(client.responses.create(**sdk_args(body)))[-1].response.usage
+    else:
+        usage = client.responses.create(**sdk_args(body)).usage
     assert usage is not None
     record = upstream_request(upstream, body["model"], before)
     assert record.tokens_sent == 7
@@ -159,7 +163,7 @@ def test_the_usage_is_logged_from_the_upstreams_terminal_event(
         return next(
             (
                 line
-                for line in gateway.log().splitlines()
+                for line in gateway.log().splitlines()[lines_before:]
                 if " usage route=/v1/responses " in line and f"model={body['model']}" in line
             ),
             None,

@@ -120,21 +120,24 @@ def relayed_whole(
     usage_of: Callable[[Any], dict[str, Any] | None],
 ) -> Response:
     """A whole (``stream: false``) relayed answer: the upstream's JSON text as sent, read in
-    the request (:func:`collect_watched`, which reports the outcome), and the usage that
-    ``usage_of`` finds in its ``usage`` recorded."""
-    text = collect_watched(
-        lambda: "".join(data for batch in batches for data in batch),
-        batches,
-        on_end=meter.finish,
+    the request (:func:`collect_watched`, which reports the outcome), with the usage that
+    ``usage_of`` finds in its ``usage``. The usage is taken inside the collection, since the
+    report is made as the collection ends."""
+
+    def collect() -> str:
+        text = "".join(data for batch in batches for data in batch)
+        try:
+            whole = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            whole = None
+        usage = usage_of(whole.get("usage")) if isinstance(whole, dict) else None
+        if usage is not None:
+            meter.provider_usage(usage)
+        return text
+
+    return Response(
+        collect_watched(collect, batches, on_end=meter.finish), mimetype="application/json"
     )
-    try:
-        whole = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        whole = None
-    usage = usage_of(whole.get("usage")) if isinstance(whole, dict) else None
-    if usage is not None:
-        meter.provider_usage(usage)
-    return Response(text, mimetype="application/json")
 
 
 def metered_stream(producer: Iterator[Any], meter: UsageMeter, encoder: type[Encoder]) -> Response:
