@@ -24,6 +24,7 @@ from streamer.security.tokens import TOKEN_HEADER
 
 from ..conftest import Server
 from ..redis_fixture import RedisServer, redis_server
+from .test_tokens_live import start_resumable
 
 pytestmark = pytest.mark.real
 
@@ -172,15 +173,7 @@ def test_a_views_resumable_stream_reads_by_its_token_on_its_durable_face(
     make_server: Callable[..., Server], store_env: dict[str, str]
 ) -> None:
     server = make_server({**KEYS, **store_env})
-    start = requests.get(
-        server.url("/stream/data?count=5&interval=0.1&resumable=1&format=ndjson"),
-        headers=BEARER,
-        stream=True,
-        timeout=10,
-    )
-    assert start.status_code == 200
-    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
-    start.close()  # the stream runs on
+    sid, token = start_resumable(server, "count=5&interval=0.1")  # it runs on
     face = server.url(f"/v1/stream/resumable/{sid}")
     values: list[object] = []
     offset = "-1"

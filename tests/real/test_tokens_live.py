@@ -19,6 +19,21 @@ from ..unit.test_security_tokens import BEARER, KEYS
 __all__ = ["redis_server"]  # a fixture, imported for pytest
 
 
+def start_resumable(server: Server, query: str) -> tuple[str, str]:
+    """A resumable ``/stream/data?<query>`` started with the key and left running (its
+    first reader leaves at once): its id and read token."""
+    start = requests.get(
+        server.url(f"/stream/data?{query}&resumable=1&format=ndjson"),
+        headers=BEARER,
+        stream=True,
+        timeout=10,
+    )
+    assert start.status_code == 200
+    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
+    start.close()
+    return sid, token
+
+
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_tokens_work_across_workers_and_never_reach_a_log_line(
@@ -68,15 +83,7 @@ def test_followers_on_a_token_leave_the_key_its_streams_and_are_cut_at_expiry(
         "STREAMER_ECHO_DELAY_S": "0",
     }
     server = make_server(env)
-    start = requests.get(
-        server.url("/stream/data?count=400&interval=0.05&resumable=1&format=ndjson"),
-        headers=BEARER,
-        stream=True,
-        timeout=10,
-    )
-    assert start.status_code == 200
-    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
-    start.close()
+    sid, token = start_resumable(server, "count=400&interval=0.05")
     with requests.Session() as followers_session:
         followers = []
         for _ in range(19):
@@ -134,15 +141,7 @@ def test_on_redis_a_streams_token_readers_are_counted_across_workers(
     # connections (which the kernel spreads over both) would get up to six 200s.
     env = {**KEYS, "REDIS_URL": redis_server.url, "STREAMER_MAX_TOKEN_READERS": "3"}
     server = make_server(env, workers=2)
-    start = requests.get(
-        server.url("/stream/data?count=120&interval=0.25&resumable=1&format=ndjson"),
-        headers=BEARER,
-        stream=True,
-        timeout=10,
-    )
-    assert start.status_code == 200
-    sid, token = start.headers["X-Stream-Id"], start.headers[TOKEN_HEADER]
-    start.close()
+    sid, token = start_resumable(server, "count=120&interval=0.25")
     follow = server.url(f"/streams/{sid}?format=ndjson&token={token}")
     readers = [requests.get(follow, stream=True, timeout=10) for _ in range(6)]
     db = redis.Redis.from_url(redis_server.url)
