@@ -5,9 +5,9 @@ that any process appends to over the protocol. No copy: each read is of the dura
 Records are numbered from the stream's start: one :class:`~streamer.wire.records.Data` per
 message, or for ``application/json`` per value (a batch appended as one array is several
 records); a ``text/*`` message is its text, any other its bytes in base64. A closed stream
-ends with ``End``; a deleted one is gone (404 before the first byte, else in-band). Only a
-stream whose path has the shape of a stream id (16 to 64 of ``A-Z a-z 0-9 _ -``) has this
-face, at ``GET /streams/<path>``.
+ends with ``End``; a deleted one is gone (404 before the first byte, else in-band). The face
+is at ``GET /streams/<path>``, for a path of URL-safe segments
+(:func:`streamer.server.resumable.routes.face_path`).
 
 :class:`DurableRecords` is a read-only :class:`~streamer.store.StreamStore` over the
 durable store, for :func:`streamer.server.resumable.follow`: its writes raise. A follower

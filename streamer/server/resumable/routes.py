@@ -83,27 +83,22 @@ def store_of(stream_id: str) -> StreamStore:
     try:
         valid_stream_id(stream_id)
     except NotFound:
-        for other in state.other_stores if face_path(stream_id) else ():
-            try:
-                other.owner(stream_id)
-                return other
-            except NotFound:
-                continue
-        raise NotFound("no such stream (unknown or expired)") from None
-    if not state.other_stores:
-        return state.store
-    try:
-        state.store.owner(stream_id)
-        return state.store
-    except NotFound:
-        pass
-    for other in state.other_stores:
+        if not face_path(stream_id):
+            raise NotFound("no such stream (unknown or expired)") from None
+        candidates, fallback = state.other_stores, None
+    else:
+        if not state.other_stores:
+            return state.store
+        candidates, fallback = [state.store, *state.other_stores], state.store
+    for store in candidates:
         try:
-            other.owner(stream_id)
-            return other
+            store.owner(stream_id)
+            return store
         except NotFound:
             continue
-    return state.store
+    if fallback is None:
+        raise NotFound("no such stream (unknown or expired)")
+    return fallback
 
 
 #: A Durable Stream path that is not id-shaped and has a streamer face: segments of
