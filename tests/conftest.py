@@ -14,7 +14,7 @@ import pytest
 import requests
 from hypothesis import settings
 
-from . import ports
+from .ports import free_port
 
 # Hypothesis examples per property test. The full run (plain `pytest`, as CI and the README run
 # it) tries 300; a run of chosen paths (`pytest tests/unit`, one file) is the fast tier and tries
@@ -29,10 +29,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("--hypothesis-profile"):
         full = config.args_source == pytest.Config.ArgsSource.TESTPATHS
         settings.load_profile("full" if full else "fast")
-
-
-def free_port() -> int:
-    return ports.free_port()
 
 
 class Server:

@@ -21,7 +21,8 @@ from string import Template
 
 import pytest
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT
+from .ports import free_port
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "streamer.conf.template"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from .redis_fixture import _free_port, _unavailable, throwaway_server
+from .ports import free_port
+from .redis_fixture import _unavailable, throwaway_server
 
 
 class RedisCluster:
@@ -28,7 +29,7 @@ class RedisCluster:
     def __init__(self, workdir: Path, masters: int = 3, replicas: int = 0) -> None:
         self.workdir = workdir
         self.replicas = replicas
-        self.ports = [_free_port() for _ in range(masters * (1 + replicas))]
+        self.ports = [free_port() for _ in range(masters * (1 + replicas))]
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -49,7 +50,7 @@ class RedisCluster:
                         "--cluster-config-file",
                         str(node / "nodes.conf"),
                         "--cluster-port",
-                        str(_free_port()),
+                        str(free_port()),
                         "--cluster-node-timeout",
                         "2000",
                     ],

@@ -18,11 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from . import ports
-
-
-def _free_port() -> int:
-    return ports.free_port()
+from .ports import free_port
 
 
 def _unavailable(reason: str) -> None:
@@ -59,7 +55,7 @@ class RedisServer:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = workdir / "redis.log"

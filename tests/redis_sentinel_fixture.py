@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from .redis_fixture import _free_port, _unavailable, throwaway_server
+from .ports import free_port
+from .redis_fixture import _unavailable, throwaway_server
 
 SERVICE = "streamer"
 DOWN_AFTER_MS = 2000
@@ -44,9 +45,9 @@ class RedisSentinel:
 
     def __init__(self, workdir: Path, replicas: int = 2) -> None:
         self.workdir = workdir
-        self.primary_port = _free_port()
-        self.replica_ports = [_free_port() for _ in range(replicas)]
-        self.sentinel_ports = [_free_port() for _ in range(3)]
+        self.primary_port = free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
+        self.sentinel_ports = [free_port() for _ in range(3)]
         self.url = (
             "redis+sentinel://"
             + ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)

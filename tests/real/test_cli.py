@@ -22,8 +22,9 @@ from streamer.client._cli import (
 )
 from streamer.wire.framing import NDJSON
 
-from ..conftest import ROOT, Server, free_port
+from ..conftest import ROOT, Server
 from ..hostile import Conn, HostileServer, ndjson_body
+from ..ports import free_port
 
 # -X dev and -W error: an unclosed socket in the CLI shows up as a ResourceWarning on stderr.
 CLI = [sys.executable, "-X", "dev", "-W", "error", "-m", "streamer.client"]

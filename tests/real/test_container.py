@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from typing import NoReturn
 
 import pytest
 import requests
+
+from ..ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = REPO / ".ci" / "container-setup"
@@ -151,13 +152,6 @@ def image(container_tools: None) -> str:
     return IMAGE
 
 
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _inspect(name: str) -> dict[str, object]:
     out = _run([*PODMAN, "container", "inspect", name], timeout=30).stdout
     state: dict[str, object] = json.loads(out)[0]
@@ -180,7 +174,7 @@ class Running:
 def container(image: str) -> Iterator[Running]:
     """Run the image with its own defaults, published on a free 127.0.0.1 port; always removed."""
     name = f"streamer-test-{uuid.uuid4().hex[:10]}"
-    port = _free_loopback_port()
+    port = free_port()
     running = Running(name, f"http://127.0.0.1:{port}")
     try:
         publish = ["--publish", f"127.0.0.1:{port}:8000"]

@@ -7,7 +7,6 @@ here: what only a cluster has (slots, several nodes, the URL form) and the servi
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from streamer.store.redis_cluster import split_cluster_url
 from streamer.wire.records import Data, End
 
 from ..conftest import Server
+from ..ports import free_port
 from ..redis_cluster_fixture import RedisCluster, redis_cluster, redis_cluster_with_replicas
 
 __all__ = ["redis_cluster", "redis_cluster_with_replicas"]  # fixtures, imported for pytest
@@ -68,9 +68,7 @@ def test_each_streams_keys_share_a_slot_and_streams_spread_over_the_masters(
 
 @pytest.mark.timeout(30)
 def test_an_unreachable_cluster_is_a_prompt_store_unavailable_and_nothing_connects_early() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     store = open_store(
         Config(redis_url=f"redis+cluster://127.0.0.1:{port}", redis_timeout_s=0.5)
     )  # no error here: nothing connected yet

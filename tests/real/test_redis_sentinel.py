@@ -6,7 +6,6 @@ and replicas have. tests/real/test_store_redis.py runs the whole store contract 
 from __future__ import annotations
 
 import inspect
-import socket
 import time
 
 import pytest
@@ -16,20 +15,15 @@ from streamer.errors import ConfigError, StoreUnavailable
 from streamer.store import new_stream_id, open_store
 from streamer.wire.records import Data, End
 
+from ..ports import free_port
 from ..redis_sentinel_fixture import SERVICE, RedisSentinel, redis_sentinel
 
 __all__ = ["redis_sentinel"]  # a fixture, imported for pytest
 
 
-def _unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.timeout(30)
 def test_unreachable_sentinels_are_a_prompt_store_unavailable_and_nothing_connects_early() -> None:
-    ports = [_unused_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in ports) + "/m"
     store = open_store(Config(redis_url=url, redis_timeout_s=0.5))  # nothing connects here
     try:

@@ -19,6 +19,7 @@ from streamer.wire.decoders import NDJSONDecoder, SSEDecoder
 from streamer.wire.records import Data, End, Error, Ping, Record
 
 from ..conftest import Server
+from ..ports import free_port
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
 from ..unit.test_server_resumable import chunks, decode, wait_for
 
@@ -413,11 +414,7 @@ def test_a_redis_restart_mid_stream_ends_readers_clearly(
 @pytest.mark.real
 @pytest.mark.timeout(60)
 def test_unreachable_redis_is_503_json_within_a_bounded_time(make_server: MakeServer) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     server = make_server(
         {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "STREAMER_REDIS_TIMEOUT_S": "1"}
     )

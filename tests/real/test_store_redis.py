@@ -23,6 +23,7 @@ from streamer.errors import BadRequest, NotFound, StoreUnavailable
 from streamer.store import STORE_LOST, StreamStore, new_stream_id, open_store
 from streamer.wire.records import Data, End
 
+from ..ports import free_port
 from ..redis_cluster_fixture import redis_cluster
 from ..redis_fixture import RedisServer, fresh_redis, redis_server
 from ..redis_sentinel_fixture import redis_sentinel
@@ -99,9 +100,7 @@ def test_redis_keys_are_bounded_and_expire(redis_server: RedisServer) -> None:
 
 @pytest.mark.timeout(20)
 def test_unreachable_redis_is_a_prompt_store_unavailable() -> None:
-    with socket.socket() as s:  # a port with nobody listening
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     store = open_store(Config(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.5))
     try:
         start = time.monotonic()

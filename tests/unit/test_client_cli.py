@@ -12,8 +12,8 @@ import pytest
 from streamer.client._cli import EXIT_COMPLETE, EXIT_CONNECT, EXIT_INCOMPLETE, EXIT_USAGE, main
 from streamer.wire.framing import NDJSON
 
-from ..conftest import free_port
 from ..hostile import Conn, HostileServer, ndjson_body
+from ..ports import free_port
 
 
 def run(argv: list[str]) -> tuple[int, bytes, str]:

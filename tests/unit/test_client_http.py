@@ -11,8 +11,8 @@ from streamer import Client, Data, End, StreamerError
 from streamer.errors import ConnectFailed, HTTPStatusError, IdleTimeout, ProtocolError
 from streamer.wire.framing import NDJSON
 
-from ..conftest import free_port
 from ..hostile import Conn, HostileServer
+from ..ports import free_port
 from .test_client import collect
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
 from collections.abc import Awaitable, Callable
 
 import httpx2
@@ -14,6 +13,8 @@ import openai
 import pytest
 
 from streamer.llm._transport import AsyncioTransport, raw_body
+
+from ..ports import free_port
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -56,12 +57,6 @@ def test_a_chunked_body_streams_before_it_ends() -> None:
     run(test)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_errors_are_httpx_errors_and_the_sdk_maps_them() -> None:
     held: list[asyncio.StreamWriter] = []
 
@@ -69,7 +64,7 @@ def test_errors_are_httpx_errors_and_the_sdk_maps_them() -> None:
         held.append(writer)  # never answers
 
     async def test() -> None:
-        refused = _free_port()
+        refused = free_port()
         async with httpx2.AsyncClient(transport=AsyncioTransport()) as client:
             with pytest.raises(httpx2.ConnectError):
                 await client.get(f"http://127.0.0.1:{refused}/")
